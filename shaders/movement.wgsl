@@ -1,0 +1,137 @@
+// Data movement: one strided gather covers permute, expand (stride 0), slice (offset) and zero
+// padding (a window per axis); reflection padding has its own pair, since its gradient folds
+// several output positions back onto one input.
+
+struct GatherParams {
+    n: u32,
+    rank: u32,
+    offset: u32,
+    _pad: u32,
+    shape: array<vec4<u32>, 2>,
+    strides: array<vec4<u32>, 2>,
+    // Output coordinate c along axis d reads input coordinate c - lead[d], or zero when that
+    // falls outside [0, extent[d]).
+    lead: array<vec4<u32>, 2>,
+    extent: array<vec4<u32>, 2>,
+}
+
+struct FillParams {
+    n: u32,
+    value: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct ReflectParams {
+    planes: u32,
+    h: u32,
+    w: u32,
+    top: u32,
+    left: u32,
+    oh: u32,
+    ow: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> gp: GatherParams;
+@group(0) @binding(0) var<uniform> fp: FillParams;
+@group(0) @binding(0) var<uniform> rp: ReflectParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fill_dst: array<f32>;
+
+override WG: u32 = 256u;
+
+fn linear_id(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return gid.x + gid.y * groups.x * WG;
+}
+
+@compute @workgroup_size(WG)
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = linear_id(gid, groups);
+    if (i >= gp.n) {
+        return;
+    }
+    var rem = i;
+    var idx = gp.offset;
+    var inside = true;
+    for (var d = i32(gp.rank) - 1; d >= 0; d = d - 1) {
+        let q = u32(d) / 4u;
+        let r = u32(d) % 4u;
+        let c = rem % gp.shape[q][r];
+        rem = rem / gp.shape[q][r];
+        let lead = gp.lead[q][r];
+        inside = inside && c >= lead && c - lead < gp.extent[q][r];
+        idx = idx + (c - lead) * gp.strides[q][r];
+    }
+    dst[i] = select(0.0, src[select(0u, idx, inside)], inside);
+}
+
+@compute @workgroup_size(WG)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = linear_id(gid, groups);
+    if (i < fp.n) {
+        fill_dst[i] = fp.value;
+    }
+}
+
+fn reflect_index(t: i32, size: i32) -> i32 {
+    if (t < 0) {
+        return -t;
+    }
+    if (t >= size) {
+        return 2 * (size - 1) - t;
+    }
+    return t;
+}
+
+// dst [planes, oh, ow] from src [planes, h, w], mirrored at the edges without repeating them.
+@compute @workgroup_size(WG)
+fn reflect_pad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = linear_id(gid, groups);
+    if (i >= rp.planes * rp.oh * rp.ow) {
+        return;
+    }
+    let plane = i / (rp.oh * rp.ow);
+    let s = i % (rp.oh * rp.ow);
+    let iy = reflect_index(i32(s / rp.ow) - i32(rp.top), i32(rp.h));
+    let ix = reflect_index(i32(s % rp.ow) - i32(rp.left), i32(rp.w));
+    dst[i] = src[plane * rp.h * rp.w + u32(iy) * rp.w + u32(ix)];
+}
+
+// The adjoint: dst [planes, h, w] sums the src [planes, oh, ow] positions that read each input.
+// Along one axis at most three padded coordinates map to an input coordinate: itself and its
+// mirror images across either edge.
+@compute @workgroup_size(WG)
+fn reflect_pad_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = linear_id(gid, groups);
+    if (i >= rp.planes * rp.h * rp.w) {
+        return;
+    }
+    let plane = i / (rp.h * rp.w);
+    let s = i % (rp.h * rp.w);
+    let iy = i32(s / rp.w);
+    let ix = i32(s % rp.w);
+    let h = i32(rp.h);
+    let w = i32(rp.w);
+    let ty = vec3<i32>(iy, -iy, 2 * (h - 1) - iy) + vec3<i32>(i32(rp.top));
+    let tx = vec3<i32>(ix, -ix, 2 * (w - 1) - ix) + vec3<i32>(i32(rp.left));
+    // The mirror images coincide with the position itself on the edge rows and columns.
+    let y_ok = vec3<bool>(true, iy != 0, iy != h - 1);
+    let x_ok = vec3<bool>(true, ix != 0, ix != w - 1);
+    var acc = 0.0;
+    for (var a = 0u; a < 3u; a = a + 1u) {
+        let oy = ty[a];
+        if (!y_ok[a] || oy < 0 || oy >= i32(rp.oh)) {
+            continue;
+        }
+        for (var b = 0u; b < 3u; b = b + 1u) {
+            let ox = tx[b];
+            if (!x_ok[b] || ox < 0 || ox >= i32(rp.ow)) {
+                continue;
+            }
+            acc = acc + src[plane * rp.oh * rp.ow + u32(oy) * rp.ow + u32(ox)];
+        }
+    }
+    dst[i] = acc;
+}

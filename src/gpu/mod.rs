@@ -1,0 +1,484 @@
+//! The GPU host: device, pipeline cache, buffer pool and the command recorder that batches every
+//! dispatch of a training step into one command buffer.
+
+mod context;
+pub mod shaders;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use context::{describe, list_adapters, GpuOptions};
+pub use shaders::Shader;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter found (Vulkan, Metal, DX12 or GL). On Linux without a GPU install the \
+         software rasterizer: `apt-get install mesa-vulkan-drivers libvulkan1`"
+    )]
+    NoAdapter,
+    #[error("no adapter matches: wanted {wanted}; found: {found}")]
+    NoMatchingAdapter { wanted: String, found: String },
+    #[error("could not open the GPU device: {0}")]
+    Device(String),
+}
+
+/// Bytes reserved per dispatch in the uniform arena; every parameter struct must fit.
+const PARAM_SLOT: u64 = 256;
+const ARENA_SLOTS: u64 = 4096;
+
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    bindings: shaders::EntryBindings,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    shader: Shader,
+    entry: &'static str,
+    constants: Vec<(&'static str, u64)>,
+}
+
+/// Commands recorded but not yet submitted, plus the uniform bytes they refer to.
+struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
+    uniforms: Vec<u8>,
+    /// Incremented at each submit; a buffer stamped with the current epoch is still referenced
+    /// by unsubmitted commands.
+    epoch: u64,
+    dispatches_since_submit: usize,
+}
+
+#[derive(Default)]
+struct Pool {
+    free: HashMap<u64, Vec<(wgpu::Buffer, u64)>>,
+    live_bytes: u64,
+    pooled_bytes: u64,
+    peak_bytes: u64,
+}
+
+/// Counters for benchmarks and tests of the allocator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuStats {
+    pub dispatches: u64,
+    pub submits: u64,
+    pub buffers_created: u64,
+    pub live_bytes: u64,
+    pub peak_bytes: u64,
+}
+
+pub struct GpuInner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    uniform_arena: wgpu::Buffer,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
+    recorder: Mutex<Recorder>,
+    pool: Mutex<Pool>,
+    dispatches: AtomicU64,
+    submits: AtomicU64,
+    buffers_created: AtomicU64,
+}
+
+/// A handle to the device; cheap to clone.
+#[derive(Clone)]
+pub struct Gpu(pub(crate) Arc<GpuInner>);
+
+/// A pooled storage buffer of `len` f32 values; returns to the pool when dropped.
+pub struct GpuBuffer {
+    buffer: Option<wgpu::Buffer>,
+    len: usize,
+    epoch: AtomicU64,
+    gpu: Arc<GpuInner>,
+}
+
+/// Pool size classes: four per octave, so a reused buffer wastes at most ~19%.
+fn size_class(bytes: u64) -> u64 {
+    let bytes = bytes.max(256);
+    let pow = 63 - (bytes - 1).leading_zeros() as u64; // 2^pow < bytes <= 2^(pow+1)
+    let base = 1u64 << pow;
+    let step = (base / 4).max(64);
+    bytes.div_ceil(step) * step
+}
+
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    /// WGSL `override` constants (workgroup sizes, tile shapes).
+    pub constants: Vec<(&'static str, u32)>,
+}
+
+impl Kernel {
+    pub fn new(shader: Shader, entry: &'static str) -> Self {
+        Kernel { shader, entry, constants: vec![] }
+    }
+    pub fn with(mut self, name: &'static str, value: u32) -> Self {
+        self.constants.push((name, value));
+        self
+    }
+}
+
+impl GpuInner {
+    fn new(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo, limits: wgpu::Limits) -> Self {
+        let uniform_arena = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("uniform arena"),
+            size: PARAM_SLOT * ARENA_SLOTS,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        assert!(limits.min_uniform_buffer_offset_alignment as u64 <= PARAM_SLOT);
+        GpuInner {
+            device,
+            queue,
+            info,
+            limits,
+            uniform_arena,
+            pipelines: Mutex::new(HashMap::new()),
+            recorder: Mutex::new(Recorder {
+                encoder: None,
+                pass: None,
+                uniforms: Vec::new(),
+                epoch: 1,
+                dispatches_since_submit: 0,
+            }),
+            pool: Mutex::new(Pool::default()),
+            dispatches: AtomicU64::new(0),
+            submits: AtomicU64::new(0),
+            buffers_created: AtomicU64::new(0),
+        }
+    }
+}
+
+static DEFAULT_GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+
+impl Gpu {
+    pub fn new(options: &GpuOptions) -> Result<Gpu, GpuError> {
+        context::create(options).map(Gpu)
+    }
+
+    /// The process-wide device, chosen once from the environment (`SHADERGAN_ADAPTER`,
+    /// `SHADERGAN_CPU`).
+    pub fn default_device() -> Result<Gpu, String> {
+        DEFAULT_GPU
+            .get_or_init(|| Gpu::new(&GpuOptions::from_env()).map_err(|e| e.to_string()))
+            .clone()
+    }
+
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.0.info
+    }
+
+    pub fn stats(&self) -> GpuStats {
+        let pool = self.0.pool.lock().unwrap();
+        GpuStats {
+            dispatches: self.0.dispatches.load(Ordering::Relaxed),
+            submits: self.0.submits.load(Ordering::Relaxed),
+            buffers_created: self.0.buffers_created.load(Ordering::Relaxed),
+            live_bytes: pool.live_bytes,
+            peak_bytes: pool.peak_bytes,
+        }
+    }
+
+    pub fn same_device(&self, other: &Gpu) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// A buffer of `len` f32 with unspecified contents (a recycled one when the pool has it).
+    pub fn alloc(&self, len: usize) -> GpuBuffer {
+        let bytes = size_class(len as u64 * 4);
+        let mut pool = self.0.pool.lock().unwrap();
+        let (buffer, epoch) = match pool.free.get_mut(&bytes).and_then(|v| v.pop()) {
+            Some(found) => {
+                pool.pooled_bytes -= bytes;
+                found
+            }
+            None => {
+                self.0.buffers_created.fetch_add(1, Ordering::Relaxed);
+                let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                (buffer, 0)
+            }
+        };
+        pool.live_bytes += bytes;
+        pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.pooled_bytes);
+        GpuBuffer { buffer: Some(buffer), len, epoch: AtomicU64::new(epoch), gpu: self.0.clone() }
+    }
+
+    /// Copies host data into a new buffer.
+    pub fn upload(&self, data: &[f32]) -> GpuBuffer {
+        let buf = self.alloc(data.len());
+        if !data.is_empty() {
+            // queue.write_buffer lands before the next submit's commands, so a recycled buffer
+            // that pending commands still read must see those commands submitted first.
+            if buf.epoch.load(Ordering::Relaxed) == self.0.recorder.lock().unwrap().epoch {
+                self.flush();
+            }
+            self.0.queue.write_buffer(buf.raw(), 0, bytemuck::cast_slice(data));
+        }
+        buf
+    }
+
+    fn pipeline(&self, kernel: &Kernel) -> Arc<Pipeline> {
+        let key = PipelineKey {
+            shader: kernel.shader,
+            entry: kernel.entry,
+            constants: kernel.constants.iter().map(|&(n, v)| (n, v as u64)).collect(),
+        };
+        if let Some(p) = self.0.pipelines.lock().unwrap().get(&key) {
+            return p.clone();
+        }
+        let bindings = shaders::reflect(kernel.shader, kernel.entry)
+            .unwrap_or_else(|e| panic!("shader {} failed validation:\n{e}", kernel.shader.file_name()));
+        let device = &self.0.device;
+        let storage = |read_only| wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        };
+        let mut entries: Vec<wgpu::BindGroupLayoutEntry> = Vec::new();
+        if let Some(b) = bindings.uniform {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: b,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        for (&b, ro) in bindings.inputs.iter().map(|b| (b, true)).chain(bindings.outputs.iter().map(|b| (b, false))) {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: b,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: storage(ro),
+                count: None,
+            });
+        }
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: None,
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.shader.file_name()),
+            source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
+        });
+        let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        let p = Arc::new(Pipeline { pipeline, layout, bindings });
+        self.0.pipelines.lock().unwrap().insert(key, p.clone());
+        p
+    }
+
+    /// Records one dispatch. `params` goes to the entry point's uniform block; `inputs` bind to its
+    /// read-only storage bindings and `outputs` to its read-write ones, in binding order.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &self,
+        kernel: &Kernel,
+        params: &P,
+        inputs: &[&GpuBuffer],
+        outputs: &[&GpuBuffer],
+        workgroups: [u32; 3],
+    ) {
+        let pipe = self.pipeline(kernel);
+        assert_eq!(
+            (inputs.len(), outputs.len()),
+            (pipe.bindings.inputs.len(), pipe.bindings.outputs.len()),
+            "{}::{} binds {} inputs and {} outputs",
+            kernel.shader.file_name(),
+            kernel.entry,
+            pipe.bindings.inputs.len(),
+            pipe.bindings.outputs.len()
+        );
+        let param_bytes = bytemuck::bytes_of(params);
+        assert!(param_bytes.len() as u64 <= PARAM_SLOT, "parameter block larger than {PARAM_SLOT} bytes");
+        if workgroups.iter().any(|&w| w == 0) {
+            return;
+        }
+        let max = self.0.limits.max_compute_workgroups_per_dimension;
+        assert!(workgroups.iter().all(|&w| w <= max), "dispatch {workgroups:?} exceeds {max} per dimension");
+
+        let mut rec = self.0.recorder.lock().unwrap();
+        if rec.uniforms.len() as u64 >= PARAM_SLOT * ARENA_SLOTS {
+            drop(rec);
+            self.flush();
+            rec = self.0.recorder.lock().unwrap();
+        }
+        let offset = rec.uniforms.len() as u32;
+        rec.uniforms.extend_from_slice(param_bytes);
+        rec.uniforms.resize(offset as usize + PARAM_SLOT as usize, 0);
+        let epoch = rec.epoch;
+
+        let mut entries = Vec::with_capacity(1 + inputs.len() + outputs.len());
+        if let Some(b) = pipe.bindings.uniform {
+            entries.push(wgpu::BindGroupEntry {
+                binding: b,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &self.0.uniform_arena,
+                    offset: 0,
+                    size: std::num::NonZeroU64::new(PARAM_SLOT),
+                }),
+            });
+        }
+        let bound = pipe.bindings.inputs.iter().zip(inputs).chain(pipe.bindings.outputs.iter().zip(outputs));
+        for (&binding, buf) in bound {
+            buf.epoch.store(epoch, Ordering::Relaxed);
+            entries.push(wgpu::BindGroupEntry {
+                binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: buf.raw(),
+                    offset: 0,
+                    size: std::num::NonZeroU64::new((buf.len.max(1) * 4) as u64),
+                }),
+            });
+        }
+        let bind_group = self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipe.layout,
+            entries: &entries,
+        });
+        let pass = rec.pass_mut(&self.0.device);
+        pass.set_pipeline(&pipe.pipeline);
+        let dynamic: &[u32] = if pipe.bindings.uniform.is_some() { &[offset] } else { &[] };
+        pass.set_bind_group(0, &bind_group, dynamic);
+        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        rec.dispatches_since_submit += 1;
+        self.0.dispatches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Submits everything recorded so far (without waiting for it).
+    pub fn flush(&self) {
+        let mut rec = self.0.recorder.lock().unwrap();
+        rec.pass = None;
+        let Some(encoder) = rec.encoder.take() else { return };
+        if !rec.uniforms.is_empty() {
+            self.0.queue.write_buffer(&self.0.uniform_arena, 0, &rec.uniforms);
+            rec.uniforms.clear();
+        }
+        self.0.queue.submit(Some(encoder.finish()));
+        rec.epoch += 1;
+        rec.dispatches_since_submit = 0;
+        self.0.submits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Submits pending work and waits for the device to finish it.
+    pub fn synchronize(&self) {
+        self.flush();
+        let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+
+    /// Reads a buffer back to the host (submits pending work and waits).
+    pub fn read(&self, buf: &GpuBuffer) -> Vec<f32> {
+        if buf.len == 0 {
+            return vec![];
+        }
+        let bytes = (buf.len * 4) as u64;
+        let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        {
+            let mut rec = self.0.recorder.lock().unwrap();
+            rec.pass = None;
+            let encoder = rec.encoder_mut(&self.0.device);
+            encoder.copy_buffer_to_buffer(buf.raw(), 0, &staging, 0, bytes);
+        }
+        self.flush();
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+        rx.recv()
+            .expect("map callback dropped")
+            .expect("mapping a readback buffer failed");
+        let data = {
+            let view = staging.slice(..).get_mapped_range().expect("readback buffer not mapped");
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        data
+    }
+}
+
+impl Recorder {
+    fn encoder_mut(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.encoder
+            .get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }))
+    }
+
+    fn pass_mut(&mut self, device: &wgpu::Device) -> &mut wgpu::ComputePass<'static> {
+        if self.pass.is_none() {
+            let pass = self
+                .encoder_mut(device)
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None })
+                .forget_lifetime();
+            self.pass = Some(pass);
+        }
+        self.pass.as_mut().unwrap()
+    }
+}
+
+impl GpuBuffer {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn raw(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("buffer already released")
+    }
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        if let Some(buffer) = self.buffer.take() {
+            let bytes = buffer.size();
+            let mut pool = self.gpu.pool.lock().unwrap();
+            pool.live_bytes -= bytes;
+            pool.pooled_bytes += bytes;
+            pool.free.entry(bytes).or_default().push((buffer, self.epoch.load(Ordering::Relaxed)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_cover_request_with_bounded_waste() {
+        for bytes in [1u64, 4, 255, 256, 257, 1000, 4096, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
+            let c = size_class(bytes);
+            assert!(c >= bytes, "{bytes} -> {c}");
+            assert!(c as f64 <= (bytes.max(256) as f64) * 1.26 + 64.0, "{bytes} -> {c}");
+            assert_eq!(c % 4, 0);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The one registry of WGSL sources, and the reflection that turns an entry point's globals into
+//! a bind group layout, so no op writes layout entries by hand.
+
+/// One WGSL file per op family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Unary,
+    Binary,
+    Reduce,
+    Matmul,
+    Conv2d,
+    Movement,
+    Optim,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 7] = [
+        Shader::Unary,
+        Shader::Binary,
+        Shader::Reduce,
+        Shader::Matmul,
+        Shader::Conv2d,
+        Shader::Movement,
+        Shader::Optim,
+    ];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Shader::Unary => "unary.wgsl",
+            Shader::Binary => "binary.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Matmul => "matmul.wgsl",
+            Shader::Conv2d => "conv2d.wgsl",
+            Shader::Movement => "movement.wgsl",
+            Shader::Optim => "optim.wgsl",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Unary => include_str!("../../shaders/unary.wgsl"),
+            Shader::Binary => include_str!("../../shaders/binary.wgsl"),
+            Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
+            Shader::Movement => include_str!("../../shaders/movement.wgsl"),
+            Shader::Optim => include_str!("../../shaders/optim.wgsl"),
+        }
+    }
+}
+
+/// Parses and validates one shader with naga (no GPU needed).
+pub fn validate(shader: Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
+    let module = naga::front::wgsl::parse_str(shader.source())
+        .map_err(|e| e.emit_to_string(shader.source()))?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| e.emit_to_string(shader.source()))?;
+    Ok((module, info))
+}
+
+/// What an entry point binds: binding 0 is the uniform parameter block; read-only storage
+/// bindings are the inputs and read-write ones the outputs, each in binding order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryBindings {
+    pub uniform: Option<u32>,
+    pub inputs: Vec<u32>,
+    pub outputs: Vec<u32>,
+}
+
+pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
+    let (module, info) = validate(shader)?;
+    let index = module
+        .entry_points
+        .iter()
+        .position(|ep| ep.name == entry)
+        .ok_or_else(|| format!("{} has no entry point '{entry}'", shader.file_name()))?;
+    let uses = info.get_entry_point(index);
+    let mut out = EntryBindings { uniform: None, inputs: vec![], outputs: vec![] };
+    for (handle, var) in module.global_variables.iter() {
+        if uses[handle].is_empty() {
+            continue;
+        }
+        let Some(binding) = &var.binding else { continue };
+        if binding.group != 0 {
+            return Err(format!("{}::{entry}: only bind group 0 is used", shader.file_name()));
+        }
+        match var.space {
+            naga::AddressSpace::Uniform => out.uniform = Some(binding.binding),
+            naga::AddressSpace::Storage { access } => {
+                if access.contains(naga::StorageAccess::STORE) {
+                    out.outputs.push(binding.binding)
+                } else {
+                    out.inputs.push(binding.binding)
+                }
+            }
+            _ => {}
+        }
+    }
+    out.inputs.sort_unstable();
+    out.outputs.sort_unstable();
+    Ok(out)
+}
