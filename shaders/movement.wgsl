@@ -10,8 +10,8 @@ struct GatherParams {
     shape: array<vec4<u32>, 2>,
     strides: array<vec4<u32>, 2>,
     // Output coordinate c along axis d reads input coordinate c - lead[d], or zero when that
-    // falls outside [0, extent[d]).
-    lead: array<vec4<u32>, 2>,
+    // falls outside [0, extent[d]); a negative lead slices.
+    lead: array<vec4<i32>, 2>,
     extent: array<vec4<u32>, 2>,
 }
 
@@ -60,9 +60,9 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         let r = u32(d) % 4u;
         let c = rem % gp.shape[q][r];
         rem = rem / gp.shape[q][r];
-        let lead = gp.lead[q][r];
-        inside = inside && c >= lead && c - lead < gp.extent[q][r];
-        idx = idx + (c - lead) * gp.strides[q][r];
+        let t = i32(c) - gp.lead[q][r];
+        inside = inside && t >= 0 && u32(t) < gp.extent[q][r];
+        idx = idx + u32(t) * gp.strides[q][r];
     }
     dst[i] = select(0.0, src[select(0u, idx, inside)], inside);
 }

@@ -1,0 +1,237 @@
+//! Reverse-mode autodiff. Each op's gradient rule is written in the same differentiable ops,
+//! so with `create_graph` the gradients are themselves graphs and can be differentiated again
+//! (WGAN-GP's penalty needs d/dθ of ||∂D/∂x||).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::gpu::GpuBuffer;
+use crate::tensor::kernels::ReflectGeometry;
+use crate::tensor::{enable_grad, no_grad, BinaryOp, Tensor, UnaryOp};
+
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    Unary { op: UnaryOp, alpha: f32, beta: f32 },
+    Binary(BinaryOp),
+    /// Sum over some axes, keeping them with extent 1.
+    Sum,
+    Reshape,
+    Permute(Vec<usize>),
+    Expand,
+    Window(Vec<i64>),
+    ReflectPad(ReflectGeometry),
+    ReflectPadBackward(ReflectGeometry),
+    Matmul { trans_a: bool, trans_b: bool },
+    Conv2d { stride: usize, pad: usize },
+    ConvTranspose2d { stride: usize, pad: usize },
+    Conv2dWeightGrad { stride: usize, pad: usize },
+}
+
+impl std::fmt::Debug for ReflectGeometry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{} +({},{}) -> {}x{}", self.h, self.w, self.top, self.left, self.oh, self.ow)
+    }
+}
+
+impl Op {
+    /// Masks and comparisons are piecewise constant: no gradient flows through them.
+    pub(crate) fn is_differentiable(&self) -> bool {
+        !matches!(
+            self,
+            Op::Unary { op: UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange, .. }
+                | Op::Binary(BinaryOp::Greater | BinaryOp::Equal)
+        )
+    }
+}
+
+/// How a tensor was computed: the op, its inputs, and (for ops whose gradient reuses it) the
+/// output's buffer.
+pub(crate) struct Node {
+    pub(crate) op: Op,
+    pub(crate) inputs: Vec<Tensor>,
+    pub(crate) output: Option<Arc<GpuBuffer>>,
+}
+
+/// Gradients of `output` (seeded with `seed`, ones by default) with respect to each of `wrt`;
+/// zeros where `output` does not depend on it. With `create_graph` the results record their
+/// own graph and can be differentiated again.
+pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_graph: bool) -> Vec<Tensor> {
+    let _mode = if create_graph { enable_grad() } else { no_grad() };
+    let order = topological_order(output);
+    let wanted: HashSet<u64> = wrt.iter().map(|t| t.id()).collect();
+    let mut grads: HashMap<u64, Tensor> = HashMap::new();
+    let seed = match seed {
+        Some(s) => {
+            assert_eq!(s.shape(), output.shape(), "seed shape must match the output");
+            s.clone()
+        }
+        None => Tensor::ones(output.gpu(), output.shape()),
+    };
+    grads.insert(output.id(), seed);
+    let mut results: HashMap<u64, Tensor> = HashMap::new();
+    for tensor in order.iter().rev() {
+        let g = match grads.remove(&tensor.id()) {
+            Some(g) => g,
+            None => continue,
+        };
+        if wanted.contains(&tensor.id()) {
+            results.insert(tensor.id(), g.clone());
+        }
+        let Some(node) = &tensor.0.node else { continue };
+        let input_grads = backward(node, tensor, &g, create_graph);
+        for (input, ig) in node.inputs.iter().zip(input_grads) {
+            let Some(ig) = ig else { continue };
+            if !input.tracks_grad() {
+                continue;
+            }
+            debug_assert_eq!(ig.shape(), input.shape(), "gradient shape of {:?}", node.op);
+            let acc = match grads.remove(&input.id()) {
+                Some(prev) => prev.add(&ig),
+                None => ig,
+            };
+            grads.insert(input.id(), acc);
+        }
+    }
+    wrt.iter()
+        .map(|t| results.remove(&t.id()).unwrap_or_else(|| Tensor::zeros(t.gpu(), t.shape())))
+        .collect()
+}
+
+/// Every tensor the output depends on through tracked ops, inputs before their users.
+fn topological_order(output: &Tensor) -> Vec<Tensor> {
+    let mut order = Vec::new();
+    let mut visited = HashSet::new();
+    // Iterative post-order: (tensor, children pushed yet?)
+    let mut stack = vec![(output.clone(), false)];
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            order.push(t);
+            continue;
+        }
+        if !t.tracks_grad() || !visited.insert(t.id()) {
+            continue;
+        }
+        stack.push((t.clone(), true));
+        if let Some(node) = &t.0.node {
+            for input in &node.inputs {
+                if input.tracks_grad() && !visited.contains(&input.id()) {
+                    stack.push((input.clone(), false));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// The saved output of `node` for rules written in terms of y: recomputed (and so
+/// differentiable) when building a graph, else the forward pass's own buffer.
+fn saved_output(node: &Node, output: &Tensor, create_graph: bool, recompute: impl FnOnce() -> Tensor) -> Tensor {
+    match (&node.output, create_graph) {
+        (Some(buf), false) => Tensor::from_parts(output.gpu(), output.shape().to_vec(), buf.clone(), None),
+        _ => recompute(),
+    }
+}
+
+fn backward(node: &Node, output: &Tensor, g: &Tensor, create_graph: bool) -> Vec<Option<Tensor>> {
+    let x = &node.inputs[0];
+    match &node.op {
+        Op::Unary { op, alpha, beta } => {
+            let (alpha, beta) = (*alpha, *beta);
+            let y = || saved_output(node, output, create_graph, || x.unary(*op, alpha, beta));
+            let dx = match op {
+                UnaryOp::Neg => g.neg(),
+                UnaryOp::Exp => g.mul(&y()),
+                UnaryOp::Log => g.div(x),
+                UnaryOp::Sqrt => g.div(&y()).scale(0.5),
+                UnaryOp::Abs => g.mul(&x.sign()),
+                UnaryOp::Tanh => {
+                    let y = y();
+                    g.sub(&g.mul(&y.mul(&y)))
+                }
+                UnaryOp::Sigmoid => {
+                    let y = y();
+                    g.mul(&y.sub(&y.mul(&y)))
+                }
+                UnaryOp::Relu => g.mul(&x.step()),
+                UnaryOp::LeakyRelu => g.mul(&x.leaky_slope(alpha)),
+                UnaryOp::Softplus => g.mul(&x.sigmoid()),
+                UnaryOp::Recip => {
+                    let y = y();
+                    g.mul(&y.mul(&y)).neg()
+                }
+                UnaryOp::Pow => g.mul(&x.powf(alpha - 1.0)).scale(alpha),
+                UnaryOp::Affine => g.scale(alpha),
+                UnaryOp::Clamp => g.mul(&x.in_range(alpha, beta)),
+                UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange => return vec![None],
+            };
+            vec![Some(dx)]
+        }
+        Op::Binary(op) => {
+            let b = &node.inputs[1];
+            let (ga, gb) = match op {
+                BinaryOp::Add => (g.clone(), g.clone()),
+                BinaryOp::Sub => (g.clone(), g.neg()),
+                BinaryOp::Mul => (g.mul(b), g.mul(x)),
+                BinaryOp::Div => {
+                    let ga = g.div(b);
+                    let gb = ga.mul(x).div(b).neg();
+                    (ga, gb)
+                }
+                BinaryOp::Max | BinaryOp::Min => {
+                    // Ties send the gradient to the first operand, like a select.
+                    let first = if *op == BinaryOp::Max { x.greater(b) } else { b.greater(x) };
+                    let first = first.add(&x.equal(b));
+                    let ga = g.mul(&first);
+                    (ga.clone(), g.sub(&ga))
+                }
+                BinaryOp::Greater | BinaryOp::Equal => return vec![None, None],
+            };
+            vec![Some(ga.sum_to(x.shape())), Some(gb.sum_to(b.shape()))]
+        }
+        Op::Sum => vec![Some(g.expand(x.shape()))],
+        Op::Expand => vec![Some(g.sum_to(x.shape()))],
+        Op::Reshape => vec![Some(g.reshape(x.shape()))],
+        Op::Permute(perm) => {
+            let mut inverse = vec![0; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inverse[p] = i;
+            }
+            vec![Some(g.permute(&inverse))]
+        }
+        Op::Window(lead) => {
+            let back: Vec<i64> = lead.iter().map(|l| -l).collect();
+            vec![Some(g.window(&back, x.shape()))]
+        }
+        Op::ReflectPad(geometry) => vec![Some(g.reflect_pad2d_backward(*geometry))],
+        Op::ReflectPadBackward(geometry) => {
+            vec![Some(g.reflect_pad2d(geometry.top as usize, (geometry.oh - geometry.h - geometry.top) as usize, geometry.left as usize, (geometry.ow - geometry.w - geometry.left) as usize))]
+        }
+        Op::Matmul { trans_a, trans_b } => {
+            let (ta, tb) = (*trans_a, *trans_b);
+            let b = &node.inputs[1];
+            let da = if ta { b.matmul_t(g, tb, true) } else { g.matmul_t(b, false, !tb) };
+            let db = if tb { g.matmul_t(x, true, ta) } else { x.matmul_t(g, !ta, false) };
+            vec![Some(da), Some(db)]
+        }
+        Op::Conv2d { stride, pad } => {
+            let w = &node.inputs[1];
+            let (h, wd) = (x.shape()[2], x.shape()[3]);
+            let dx = g.conv_transpose2d_to(w, *stride, *pad, h, wd);
+            let dw = x.conv2d_weight_grad(g, *stride, *pad, w.shape()[2], w.shape()[3]);
+            vec![Some(dx), Some(dw)]
+        }
+        Op::ConvTranspose2d { stride, pad } => {
+            let w = &node.inputs[1];
+            let dx = g.conv2d(w, *stride, *pad);
+            let dw = g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]);
+            vec![Some(dx), Some(dw)]
+        }
+        Op::Conv2dWeightGrad { stride, pad } => {
+            let dy = &node.inputs[1];
+            let (h, wd) = (x.shape()[2], x.shape()[3]);
+            let dx = dy.conv_transpose2d_to(g, *stride, *pad, h, wd);
+            let ddy = x.conv2d(g, *stride, *pad);
+            vec![Some(dx), Some(ddy)]
+        }
+    }
+}

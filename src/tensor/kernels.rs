@@ -1,0 +1,478 @@
+//! Launches of the WGSL kernels on raw buffers: parameter blocks and grid sizes live here, the
+//! math lives in shaders/, and autodiff lives a layer up.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+
+pub const MAX_RANK: usize = 8;
+const WG_1D: u32 = 256;
+
+/// A grid of `WG_1D`-wide workgroups covering `n` invocations, folded into two dimensions when
+/// one would exceed the 65535 workgroups a dimension may hold.
+fn grid_1d(gpu: &Gpu, n: usize, wg: u32) -> [u32; 3] {
+    let groups = (n as u64).div_ceil(wg as u64).max(1);
+    let max = gpu.0.limits.max_compute_workgroups_per_dimension as u64;
+    if groups <= max {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(max);
+        [groups.div_ceil(y) as u32, y as u32, 1]
+    }
+}
+
+fn pack<T: Copy + Default>(values: &[T]) -> [[T; 4]; 2] {
+    assert!(values.len() <= MAX_RANK, "tensors have at most {MAX_RANK} axes");
+    let mut out = [[T::default(); 4]; 2];
+    for (d, &v) in values.iter().enumerate() {
+        out[d / 4][d % 4] = v;
+    }
+    out
+}
+
+fn u32s(v: &[usize]) -> Vec<u32> {
+    v.iter().map(|&x| u32::try_from(x).expect("tensor extent exceeds u32")).collect()
+}
+
+pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    strides
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum UnaryOp {
+    Neg = 0,
+    Exp = 1,
+    Log = 2,
+    Sqrt = 3,
+    Abs = 4,
+    Tanh = 5,
+    Sigmoid = 6,
+    Relu = 7,
+    LeakyRelu = 8,
+    Softplus = 9,
+    Recip = 10,
+    Pow = 11,
+    Affine = 12,
+    Step = 13,
+    LeakySlope = 14,
+    Sign = 15,
+    Clamp = 16,
+    InRange = 17,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum BinaryOp {
+    Add = 0,
+    Sub = 1,
+    Mul = 2,
+    Div = 3,
+    Max = 4,
+    Min = 5,
+    Greater = 6,
+    Equal = 7,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct UnaryParams {
+    n: u32,
+    op: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
+    let n = x.len();
+    let y = gpu.alloc(n);
+    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta };
+    gpu.dispatch(&Kernel::new(Shader::Unary, "forward"), &params, &[x], &[&y], grid_1d(gpu, n, WG_1D));
+    y
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BinaryParams {
+    n: u32,
+    op: u32,
+    rank: u32,
+    _pad: u32,
+    shape: [[u32; 4]; 2],
+    a_strides: [[u32; 4]; 2],
+    b_strides: [[u32; 4]; 2],
+}
+
+/// Strides that read a tensor of `shape` as if it had the broadcast shape `out` (0 along the
+/// axes where it is broadcast).
+pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let own = contiguous_strides(shape);
+    let lead = out.len() - shape.len();
+    (0..out.len())
+        .map(|d| if d < lead || shape[d - lead] == 1 { 0 } else { own[d - lead] })
+        .collect()
+}
+
+/// Merges neighbouring axes that are contiguous in every operand, so the kernel's index
+/// arithmetic runs over as few axes as possible (same-shape operands collapse to one axis).
+fn collapse(shape: &[usize], strides: &[&[usize]]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let mut out_shape: Vec<usize> = Vec::new();
+    let mut out_strides: Vec<Vec<usize>> = vec![Vec::new(); strides.len()];
+    for d in 0..shape.len() {
+        if shape[d] == 1 {
+            continue;
+        }
+        let mergeable = !out_shape.is_empty()
+            && strides.iter().zip(&out_strides).all(|(s, o)| *o.last().unwrap() == s[d] * shape[d]);
+        if mergeable {
+            *out_shape.last_mut().unwrap() *= shape[d];
+            for (s, o) in strides.iter().zip(out_strides.iter_mut()) {
+                *o.last_mut().unwrap() = s[d];
+            }
+        } else {
+            out_shape.push(shape[d]);
+            for (s, o) in strides.iter().zip(out_strides.iter_mut()) {
+                o.push(s[d]);
+            }
+        }
+    }
+    if out_shape.is_empty() {
+        out_shape.push(1);
+        for o in out_strides.iter_mut() {
+            o.push(0);
+        }
+    }
+    (out_shape, out_strides)
+}
+
+pub fn binary(gpu: &Gpu, op: BinaryOp, a: &GpuBuffer, a_shape: &[usize], b: &GpuBuffer, b_shape: &[usize], out_shape: &[usize]) -> GpuBuffer {
+    let n: usize = out_shape.iter().product();
+    let out = gpu.alloc(n);
+    let sa = broadcast_strides(a_shape, out_shape);
+    let sb = broadcast_strides(b_shape, out_shape);
+    let (shape, strides) = collapse(out_shape, &[&sa, &sb]);
+    let params = BinaryParams {
+        n: n as u32,
+        op: op as u32,
+        rank: shape.len() as u32,
+        _pad: 0,
+        shape: pack(&u32s(&shape)),
+        a_strides: pack(&u32s(&strides[0])),
+        b_strides: pack(&u32s(&strides[1])),
+    };
+    gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ReduceOp {
+    Sum = 0,
+    Max = 1,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceParams {
+    n_out: u32,
+    n_reduce: u32,
+    kept_rank: u32,
+    reduced_rank: u32,
+    op: u32,
+    _pad: [u32; 3],
+    kept_shape: [[u32; 4]; 2],
+    kept_strides: [[u32; 4]; 2],
+    reduced_shape: [[u32; 4]; 2],
+    reduced_strides: [[u32; 4]; 2],
+}
+
+/// Reduces `axes` of a contiguous tensor; the result keeps the other axes in order.
+pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[usize]) -> GpuBuffer {
+    let strides = contiguous_strides(shape);
+    let (mut kept_shape, mut kept_strides, mut red_shape, mut red_strides) = (vec![], vec![], vec![], vec![]);
+    for d in 0..shape.len() {
+        if axes.contains(&d) {
+            red_shape.push(shape[d]);
+            red_strides.push(strides[d]);
+        } else {
+            kept_shape.push(shape[d]);
+            kept_strides.push(strides[d]);
+        }
+    }
+    let (kept_shape, kept_strides) = collapse(&kept_shape, &[&kept_strides]);
+    let (red_shape, red_strides) = collapse(&red_shape, &[&red_strides]);
+    let n_out: usize = kept_shape.iter().product();
+    let n_reduce: usize = red_shape.iter().product();
+    let out = gpu.alloc(n_out);
+    let params = ReduceParams {
+        n_out: n_out as u32,
+        n_reduce: n_reduce as u32,
+        kept_rank: kept_shape.len() as u32,
+        reduced_rank: red_shape.len() as u32,
+        op: op as u32,
+        _pad: [0; 3],
+        kept_shape: pack(&u32s(&kept_shape)),
+        kept_strides: pack(&u32s(&kept_strides[0])),
+        reduced_shape: pack(&u32s(&red_shape)),
+        reduced_strides: pack(&u32s(&red_strides[0])),
+    };
+    // Few long reductions (batch-norm statistics, losses) need a workgroup each to use the cores.
+    if n_out < 1024 && n_reduce >= 256 {
+        gpu.dispatch(&Kernel::new(Shader::Reduce, "wide"), &params, &[x], &[&out], grid_1d(gpu, n_out, 1));
+    } else {
+        gpu.dispatch(&Kernel::new(Shader::Reduce, "rows"), &params, &[x], &[&out], grid_1d(gpu, n_out, WG_1D));
+    }
+    out
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_batch: u32,
+    a_row: u32,
+    a_col: u32,
+    b_batch: u32,
+    b_row: u32,
+    b_col: u32,
+    _pad: [u32; 2],
+}
+
+/// C[batch, m, n] = op(A) · op(B) where A is stored [batch, m, k] ([batch, k, m] if
+/// `trans_a`) and B is stored [batch, k, n] ([batch, n, k] if `trans_b`).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(gpu: &Gpu, a: &GpuBuffer, b: &GpuBuffer, batch: usize, m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool) -> GpuBuffer {
+    let c = gpu.alloc(batch * m * n);
+    let (a_row, a_col) = if trans_a { (1, m) } else { (k, 1) };
+    let (b_row, b_col) = if trans_b { (1, k) } else { (n, 1) };
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        batch: batch as u32,
+        a_batch: (m * k) as u32,
+        a_row: a_row as u32,
+        a_col: a_col as u32,
+        b_batch: (k * n) as u32,
+        b_row: b_row as u32,
+        b_col: b_col as u32,
+        _pad: [0; 2],
+    };
+    let (wx, wy) = (8u32, 8u32);
+    let groups = [
+        (n as u32).div_ceil(4 * wx),
+        (m as u32).div_ceil(4 * wy),
+        batch as u32,
+    ];
+    gpu.dispatch(&Kernel::new(Shader::Matmul, "forward").with("WG_X", wx).with("WG_Y", wy), &params, &[a, b], &[&c], groups);
+    c
+}
+
+/// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct ConvGeometry {
+    pub batch: u32,
+    pub c_in: u32,
+    pub h: u32,
+    pub w: u32,
+    pub c_out: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub _pad0: u32,
+}
+
+impl ConvGeometry {
+    pub fn x_shape(&self) -> Vec<usize> {
+        [self.batch, self.c_in, self.h, self.w].iter().map(|&v| v as usize).collect()
+    }
+    pub fn y_shape(&self) -> Vec<usize> {
+        [self.batch, self.c_out, self.oh, self.ow].iter().map(|&v| v as usize).collect()
+    }
+    pub fn w_shape(&self) -> Vec<usize> {
+        [self.c_out, self.c_in, self.kh, self.kw].iter().map(|&v| v as usize).collect()
+    }
+}
+
+const CONV_WG: u32 = 64;
+
+pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    let y = gpu.alloc(g.y_shape().iter().product());
+    let rows = (g.batch * g.oh * g.ow) as usize;
+    let mut groups = grid_1d(gpu, rows.div_ceil(4), CONV_WG);
+    groups[2] = g.c_out.div_ceil(4);
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "forward").with("WG", CONV_WG), g, &[x, w], &[&y], groups);
+    y
+}
+
+pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    let dx = gpu.alloc(g.x_shape().iter().product());
+    let rows = (g.batch * g.h * g.w) as usize;
+    let mut groups = grid_1d(gpu, rows.div_ceil(4), CONV_WG);
+    groups[2] = g.c_in.div_ceil(4);
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "backward_input").with("WG", CONV_WG), g, &[dy, w], &[&dx], groups);
+    dx
+}
+
+pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
+    let dw = gpu.alloc(g.w_shape().iter().product());
+    let cols = (g.c_in * g.kh * g.kw) as usize;
+    let mut groups = grid_1d(gpu, cols.div_ceil(4), CONV_WG);
+    groups[2] = g.c_out.div_ceil(4);
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "backward_weight").with("WG", CONV_WG), g, &[x, dy], &[&dw], groups);
+    dw
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherParams {
+    n: u32,
+    rank: u32,
+    offset: u32,
+    _pad: u32,
+    shape: [[u32; 4]; 2],
+    strides: [[u32; 4]; 2],
+    lead: [[i32; 4]; 2],
+    extent: [[u32; 4]; 2],
+}
+
+/// out[c] = x[offset + sum_d (c_d - lead_d) * strides_d], zero where c_d - lead_d leaves
+/// [0, extent_d). Permute, expand, slice and zero padding are all this one kernel.
+pub fn gather(gpu: &Gpu, x: &GpuBuffer, out_shape: &[usize], strides: &[usize], lead: &[i64], extent: &[usize]) -> GpuBuffer {
+    let out = gpu.alloc(out_shape.iter().product());
+    gather_into(gpu, x, &out, out_shape, strides, lead, extent);
+    out
+}
+
+/// dst <- src for buffers of the same length.
+pub fn copy(gpu: &Gpu, src: &GpuBuffer, dst: &GpuBuffer) {
+    assert_eq!(src.len(), dst.len());
+    let n = src.len();
+    gather_into(gpu, src, dst, &[n], &[1], &[0], &[n]);
+}
+
+fn gather_into(gpu: &Gpu, x: &GpuBuffer, out: &GpuBuffer, out_shape: &[usize], strides: &[usize], lead: &[i64], extent: &[usize]) {
+    let n: usize = out_shape.iter().product();
+    let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
+    let params = GatherParams {
+        n: n as u32,
+        rank: out_shape.len() as u32,
+        offset: 0,
+        _pad: 0,
+        shape: pack(&u32s(out_shape)),
+        strides: pack(&u32s(strides)),
+        lead: pack(&leads),
+        extent: pack(&u32s(extent)),
+    };
+    gpu.dispatch(&Kernel::new(Shader::Movement, "gather"), &params, &[x], &[out], grid_1d(gpu, n, WG_1D));
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct FillParams {
+    n: u32,
+    value: f32,
+    _pad: [u32; 2],
+}
+
+pub fn fill(gpu: &Gpu, n: usize, value: f32) -> GpuBuffer {
+    let out = gpu.alloc(n);
+    let params = FillParams { n: n as u32, value, _pad: [0; 2] };
+    gpu.dispatch(&Kernel::new(Shader::Movement, "fill"), &params, &[], &[&out], grid_1d(gpu, n, WG_1D));
+    out
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct ReflectGeometry {
+    pub planes: u32,
+    pub h: u32,
+    pub w: u32,
+    pub top: u32,
+    pub left: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub _pad: u32,
+}
+
+pub fn reflect_pad(gpu: &Gpu, g: &ReflectGeometry, x: &GpuBuffer) -> GpuBuffer {
+    let n = (g.planes * g.oh * g.ow) as usize;
+    let out = gpu.alloc(n);
+    gpu.dispatch(&Kernel::new(Shader::Movement, "reflect_pad"), g, &[x], &[&out], grid_1d(gpu, n, WG_1D));
+    out
+}
+
+pub fn reflect_pad_backward(gpu: &Gpu, g: &ReflectGeometry, dy: &GpuBuffer) -> GpuBuffer {
+    let n = (g.planes * g.h * g.w) as usize;
+    let out = gpu.alloc(n);
+    gpu.dispatch(&Kernel::new(Shader::Movement, "reflect_pad_backward"), g, &[dy], &[&out], grid_1d(gpu, n, WG_1D));
+    out
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct AdamParams {
+    pub n: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub correction1: f32,
+    pub correction2: f32,
+}
+
+pub fn adam_step(gpu: &Gpu, p: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) {
+    gpu.dispatch(&Kernel::new(Shader::Optim, "adam"), p, &[grad], &[param, m, v], grid_1d(gpu, p.n as usize, WG_1D));
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct SgdParams {
+    pub n: u32,
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+}
+
+pub fn sgd_step(gpu: &Gpu, p: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum: &GpuBuffer) {
+    gpu.dispatch(&Kernel::new(Shader::Optim, "sgd"), p, &[grad], &[param, momentum], grid_1d(gpu, p.n as usize, WG_1D));
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct RmspropParams {
+    pub n: u32,
+    pub lr: f32,
+    pub alpha: f32,
+    pub eps: f32,
+}
+
+pub fn rmsprop_step(gpu: &Gpu, p: &RmspropParams, grad: &GpuBuffer, param: &GpuBuffer, square_avg: &GpuBuffer) {
+    gpu.dispatch(&Kernel::new(Shader::Optim, "rmsprop"), p, &[grad], &[param, square_avg], grid_1d(gpu, p.n as usize, WG_1D));
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ClipParams {
+    n: u32,
+    low: f32,
+    high: f32,
+    _pad: u32,
+}
+
+pub fn clip_in_place(gpu: &Gpu, param: &GpuBuffer, low: f32, high: f32) {
+    let params = ClipParams { n: param.len() as u32, low, high, _pad: 0 };
+    gpu.dispatch(&Kernel::new(Shader::Optim, "clip"), &params, &[], &[param], grid_1d(gpu, param.len(), WG_1D));
+}

@@ -1,0 +1,171 @@
+//! GPU tensors (f32, contiguous, row-major) that remember how they were computed, so gradients
+//! can be taken of anything, gradients included.
+
+pub mod kernels;
+mod ops;
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::autograd::Node;
+use crate::gpu::{Gpu, GpuBuffer};
+
+pub use kernels::{BinaryOp, ReduceOp, UnaryOp};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// While alive, new tensors record no graph (like `torch.no_grad()`).
+pub struct NoGradGuard {
+    previous: bool,
+}
+
+pub fn no_grad() -> NoGradGuard {
+    let previous = GRAD_ENABLED.with(|g| g.replace(false));
+    NoGradGuard { previous }
+}
+
+/// Re-enables recording inside a `no_grad` region (for `create_graph` backward passes).
+pub(crate) fn enable_grad() -> NoGradGuard {
+    let previous = GRAD_ENABLED.with(|g| g.replace(true));
+    NoGradGuard { previous }
+}
+
+impl Drop for NoGradGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.previous));
+    }
+}
+
+pub fn grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+pub(crate) struct TensorInner {
+    pub(crate) id: u64,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) buffer: Arc<GpuBuffer>,
+    pub(crate) gpu: Gpu,
+    pub(crate) requires_grad: bool,
+    pub(crate) node: Option<Node>,
+}
+
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorInner>);
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor{:?}", self.shape())
+    }
+}
+
+impl Tensor {
+    pub(crate) fn from_parts(gpu: &Gpu, shape: Vec<usize>, buffer: Arc<GpuBuffer>, node: Option<Node>) -> Tensor {
+        debug_assert_eq!(shape.iter().product::<usize>(), buffer.len());
+        let requires_grad = node.is_some();
+        Tensor(Arc::new(TensorInner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            shape,
+            buffer,
+            gpu: gpu.clone(),
+            requires_grad,
+            node,
+        }))
+    }
+
+    pub(crate) fn from_buffer(gpu: &Gpu, shape: &[usize], buffer: GpuBuffer) -> Tensor {
+        Tensor::from_parts(gpu, shape.to_vec(), Arc::new(buffer), None)
+    }
+
+    pub fn from_vec(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Tensor {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "shape {shape:?} does not hold {} values",
+            data.len()
+        );
+        Tensor::from_buffer(gpu, shape, gpu.upload(data))
+    }
+
+    pub fn full(gpu: &Gpu, shape: &[usize], value: f32) -> Tensor {
+        Tensor::from_buffer(gpu, shape, kernels::fill(gpu, shape.iter().product(), value))
+    }
+
+    pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Tensor {
+        Tensor::full(gpu, shape, 0.0)
+    }
+
+    pub fn ones(gpu: &Gpu, shape: &[usize]) -> Tensor {
+        Tensor::full(gpu, shape, 1.0)
+    }
+
+    pub fn scalar(gpu: &Gpu, value: f32) -> Tensor {
+        Tensor::from_vec(gpu, &[1], &[value])
+    }
+
+    /// A leaf that gradients are taken with respect to (a parameter, or WGAN-GP's x_hat).
+    pub fn requires_grad(self) -> Tensor {
+        let inner = &self.0;
+        Tensor(Arc::new(TensorInner {
+            id: inner.id,
+            shape: inner.shape.clone(),
+            buffer: inner.buffer.clone(),
+            gpu: inner.gpu.clone(),
+            requires_grad: true,
+            node: None,
+        }))
+    }
+
+    /// The same values cut from the graph: no gradient flows through the result.
+    pub fn detach(&self) -> Tensor {
+        Tensor::from_parts(&self.0.gpu, self.0.shape.clone(), self.0.buffer.clone(), None)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    pub fn rank(&self) -> usize {
+        self.0.shape.len()
+    }
+    pub fn numel(&self) -> usize {
+        self.0.buffer.len()
+    }
+    pub fn gpu(&self) -> &Gpu {
+        &self.0.gpu
+    }
+    pub fn buffer(&self) -> &GpuBuffer {
+        &self.0.buffer
+    }
+    pub fn tracks_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+
+    /// Reads the values back (waits for the GPU).
+    pub fn to_vec(&self) -> Vec<f32> {
+        self.0.gpu.read(&self.0.buffer)
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> f32 {
+        assert_eq!(self.numel(), 1, "item() of a tensor of shape {:?}", self.shape());
+        self.to_vec()[0]
+    }
+
+    /// Overwrites the values in place (parameters loaded from a checkpoint); any graph that
+    /// saved this tensor sees the new values.
+    pub fn assign(&self, data: &[f32]) {
+        assert_eq!(data.len(), self.numel(), "assign of {} values to {:?}", data.len(), self.shape());
+        let staged = self.0.gpu.upload(data);
+        // A GPU copy, so the write is ordered with the work already recorded.
+        kernels::copy(&self.0.gpu, &staged, &self.0.buffer);
+    }
+}
+

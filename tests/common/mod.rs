@@ -1,0 +1,78 @@
+//! Shared test helpers: the device (a test fails, never skips, without one), seeded random
+//! inputs, tolerance comparison that prints the first differing values, finite differences.
+#![allow(dead_code)]
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use shadergan::{Gpu, Tensor};
+
+pub fn gpu() -> Gpu {
+    match Gpu::default_device() {
+        Ok(gpu) => gpu,
+        Err(e) => panic!("GPU tests need an adapter (lavapipe in CI): {e}"),
+    }
+}
+
+/// Fresh random values each run; the seed is printed so a failure can be replayed with
+/// SHADERGAN_TEST_SEED.
+pub fn rng(label: &str) -> ChaCha8Rng {
+    let seed = std::env::var("SHADERGAN_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random::<u64>());
+    eprintln!("[{label}] seed {seed}");
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+pub fn uniform(rng: &mut impl Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+pub fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+pub fn tensor(gpu: &Gpu, shape: &[usize], data: &[f64]) -> Tensor {
+    Tensor::from_vec(gpu, shape, &f32s(data))
+}
+
+/// |got - want| <= atol + rtol * |want| elementwise; on failure lists the first mismatches.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
+    let bad: Vec<(usize, f32, f64)> = got
+        .iter()
+        .zip(want)
+        .enumerate()
+        .filter(|(_, (&g, &w))| !((g as f64 - w).abs() <= atol + rtol * w.abs()))
+        .map(|(i, (&g, &w))| (i, g, w))
+        .collect();
+    if !bad.is_empty() {
+        let shown: Vec<String> = bad.iter().take(8).map(|(i, g, w)| format!("[{i}] got {g} want {w}")).collect();
+        panic!("{what}: {} of {} values differ (rtol {rtol}, atol {atol}); first: {}", bad.len(), got.len(), shown.join(", "));
+    }
+}
+
+/// Central finite differences in f64 of a scalar function at `x`.
+pub fn finite_diff(x: &[f64], f: impl Fn(&[f64]) -> f64, h: f64) -> Vec<f64> {
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let orig = xp[i];
+            xp[i] = orig + h;
+            let up = f(&xp);
+            xp[i] = orig - h;
+            let down = f(&xp);
+            xp[i] = orig;
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+/// Sum of squares: a loss whose upstream gradient 2y differs per element.
+pub fn sum_sq(y: &[f64]) -> f64 {
+    y.iter().map(|v| v * v).sum()
+}

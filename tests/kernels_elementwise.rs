@@ -1,0 +1,130 @@
+//! Elementwise, broadcast, reduction and movement kernels against the CPU reference.
+
+mod common;
+use common::*;
+use shadergan::reference as cpu;
+use shadergan::tensor::{BinaryOp, UnaryOp};
+
+const SHAPES: [&[usize]; 5] = [&[1], &[7], &[3, 5], &[2, 3, 17], &[4, 3, 9, 11]];
+
+#[test]
+fn unary_ops_match_reference() {
+    let gpu = gpu();
+    let mut rng = rng("unary");
+    let ops = [
+        (UnaryOp::Neg, 0.0, 0.0, -3.0, 3.0),
+        (UnaryOp::Exp, 0.0, 0.0, -5.0, 5.0),
+        (UnaryOp::Log, 0.0, 0.0, 0.01, 10.0),
+        (UnaryOp::Sqrt, 0.0, 0.0, 0.0, 10.0),
+        (UnaryOp::Abs, 0.0, 0.0, -3.0, 3.0),
+        (UnaryOp::Tanh, 0.0, 0.0, -30.0, 30.0),
+        (UnaryOp::Sigmoid, 0.0, 0.0, -100.0, 100.0),
+        (UnaryOp::Relu, 0.0, 0.0, -3.0, 3.0),
+        (UnaryOp::LeakyRelu, 0.2, 0.0, -3.0, 3.0),
+        (UnaryOp::Softplus, 0.0, 0.0, -60.0, 60.0),
+        (UnaryOp::Recip, 0.0, 0.0, 0.1, 5.0),
+        (UnaryOp::Pow, 3.0, 0.0, -2.0, 2.0),
+        (UnaryOp::Pow, 0.5, 0.0, 0.0, 4.0),
+        (UnaryOp::Affine, 1.5, -0.25, -3.0, 3.0),
+        (UnaryOp::Clamp, -0.5, 0.7, -3.0, 3.0),
+    ];
+    for shape in SHAPES {
+        let n: usize = shape.iter().product();
+        for &(op, alpha, beta, lo, hi) in &ops {
+            let x = uniform(&mut rng, n, lo, hi);
+            let got = common::tensor(&gpu, shape, &x).unary_for_tests(op, alpha as f32, beta as f32).to_vec();
+            let want = cpu::unary(op, alpha, beta, &f64s(&f32s(&x)));
+            assert_close(&format!("{op:?} {shape:?}"), &got, &want, 1e-5, 1e-6);
+        }
+    }
+}
+
+#[test]
+fn binary_ops_broadcast_like_numpy() {
+    let gpu = gpu();
+    let mut rng = rng("binary");
+    let pairs: [(&[usize], &[usize]); 6] = [
+        (&[7], &[7]),
+        (&[3, 5], &[5]),
+        (&[3, 1], &[1, 4]),
+        (&[2, 3, 17], &[3, 1]),
+        (&[4, 3, 9, 11], &[1, 3, 1, 1]),
+        (&[1], &[2, 5]),
+    ];
+    for (sa, sb) in pairs {
+        let a = uniform(&mut rng, sa.iter().product(), -2.0, 2.0);
+        let b = uniform(&mut rng, sb.iter().product(), 0.5, 2.0);
+        let ta = common::tensor(&gpu, sa, &a);
+        let tb = common::tensor(&gpu, sb, &b);
+        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Greater] {
+            let out = ta.binary_for_tests(op, &tb);
+            let want = cpu::binary(op, &f64s(&f32s(&a)), sa, &f64s(&f32s(&b)), sb, out.shape());
+            assert_close(&format!("{op:?} {sa:?} {sb:?}"), &out.to_vec(), &want, 1e-6, 1e-6);
+        }
+    }
+}
+
+#[test]
+fn sums_and_maxima_over_axes() {
+    let gpu = gpu();
+    let mut rng = rng("reduce");
+    let cases: [(&[usize], &[usize]); 8] = [
+        (&[7], &[0]),
+        (&[3, 5], &[1]),
+        (&[3, 5], &[0]),
+        (&[2, 3, 17], &[0, 2]),
+        (&[4, 3, 9, 11], &[0, 2, 3]),
+        (&[4, 3, 9, 11], &[1]),
+        (&[2, 1000], &[1]),
+        (&[64, 8, 16, 16], &[0, 2, 3]),
+    ];
+    for (shape, axes) in cases {
+        let x = uniform(&mut rng, shape.iter().product(), -1.0, 1.0);
+        let t = common::tensor(&gpu, shape, &x);
+        let iaxes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+        let xs = f64s(&f32s(&x));
+        let n: f64 = axes.iter().map(|&a| shape[a] as f64).product();
+        assert_close(&format!("sum {shape:?} {axes:?}"), &t.sum(&iaxes, true).to_vec(), &cpu::reduce(&xs, shape, axes, false), 1e-5, 1e-5 * n.sqrt());
+        assert_close(&format!("max {shape:?} {axes:?}"), &t.max(&iaxes, true).to_vec(), &cpu::reduce(&xs, shape, axes, true), 0.0, 0.0);
+    }
+}
+
+#[test]
+fn permute_pad_narrow_expand_reflect() {
+    let gpu = gpu();
+    let mut rng = rng("movement");
+    let shape = [2usize, 3, 5, 7];
+    let x = uniform(&mut rng, shape.iter().product(), -1.0, 1.0);
+    let xs = f64s(&f32s(&x));
+    let t = common::tensor(&gpu, &shape, &x);
+    for perm in [[0usize, 1, 2, 3], [3, 2, 1, 0], [0, 2, 3, 1], [1, 0, 3, 2]] {
+        assert_close(&format!("permute {perm:?}"), &t.permute(&perm).to_vec(), &cpu::permute(&xs, &shape, &perm), 0.0, 0.0);
+    }
+    let pads = [(0, 1), (2, 0), (1, 1), (3, 2)];
+    assert_close("pad", &t.pad(&pads).to_vec(), &cpu::pad(&xs, &shape, &pads), 0.0, 0.0);
+    let narrowed = t.narrow(2, 1, 3);
+    assert_eq!(narrowed.shape(), &[2, 3, 3, 7]);
+    let want: Vec<f64> = (0..2 * 3 * 3 * 7)
+        .map(|i| {
+            let (b, c, y, xx) = (i / 63, (i / 21) % 3, (i / 7) % 3, i % 7);
+            xs[((b * 3 + c) * 5 + y + 1) * 7 + xx]
+        })
+        .collect();
+    assert_close("narrow", &narrowed.to_vec(), &want, 0.0, 0.0);
+    let row = common::tensor(&gpu, &[1, 3, 1, 1], &[1.0, 2.0, 3.0]);
+    let expanded = row.expand(&[2, 3, 2, 2]).to_vec();
+    assert_eq!(expanded.len(), 24);
+    assert!(expanded.iter().enumerate().all(|(i, &v)| v == ((i / 4) % 3 + 1) as f32));
+    for (top, bottom, left, right) in [(1, 1, 1, 1), (3, 2, 0, 4), (4, 4, 6, 6)] {
+        assert_close(
+            &format!("reflect {top} {bottom} {left} {right}"),
+            &t.reflect_pad2d(top, bottom, left, right).to_vec(),
+            &cpu::reflect_pad2d(&xs, &shape, top, bottom, left, right),
+            0.0,
+            0.0,
+        );
+    }
+    let cat = shadergan::Tensor::cat(&[&t, &t.narrow(1, 0, 2)], 1);
+    assert_eq!(cat.shape(), &[2, 5, 5, 7]);
+    assert_close("cat", &cat.narrow(1, 3, 2).to_vec(), &f64s(&t.narrow(1, 0, 2).to_vec()), 0.0, 0.0);
+}
