@@ -3,6 +3,7 @@
 
 pub mod kernels;
 mod ops;
+pub use ops::broadcast_shape;
 
 use std::cell::Cell;
 use std::fmt;

@@ -1,0 +1,98 @@
+//! Matmul and the three convolution kernels against the CPU reference, at odd sizes and at the
+//! DCGAN shapes (kernel 4, stride 2, padding 1).
+
+mod common;
+use common::*;
+use shadergan::reference as cpu;
+
+#[test]
+fn matmul_all_transpose_combinations() {
+    let gpu = gpu();
+    let mut rng = rng("matmul");
+    for &(batch, m, k, n) in &[(1, 1, 1, 1), (1, 5, 3, 7), (1, 33, 17, 65), (3, 9, 31, 6), (1, 64, 100, 128), (2, 31, 1, 33)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
+            let b = uniform(&mut rng, batch * k * n, -1.0, 1.0);
+            let a_shape = if ta { [batch, k, m] } else { [batch, m, k] };
+            let b_shape = if tb { [batch, n, k] } else { [batch, k, n] };
+            let (ta_t, tb_t) = if batch == 1 {
+                (common::tensor(&gpu, &a_shape[1..], &a), common::tensor(&gpu, &b_shape[1..], &b))
+            } else {
+                (common::tensor(&gpu, &a_shape, &a), common::tensor(&gpu, &b_shape, &b))
+            };
+            let got = ta_t.matmul_t(&tb_t, ta, tb).to_vec();
+            let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), batch, m, k, n, ta, tb);
+            assert_close(&format!("matmul b{batch} {m}x{k}x{n} t({ta},{tb})"), &got, &want, 1e-4, 1e-5 * (k as f64).sqrt());
+        }
+    }
+}
+
+/// (x shape, c_out, kernel, stride, pad)
+const CONVS: [([usize; 4], usize, usize, usize, usize); 7] = [
+    ([1, 1, 5, 5], 1, 3, 1, 1),
+    ([2, 3, 7, 9], 5, 3, 1, 0),
+    ([2, 3, 8, 8], 6, 4, 2, 1),
+    ([3, 5, 11, 7], 7, 3, 2, 2),
+    ([2, 4, 16, 16], 8, 4, 2, 1),
+    ([1, 2, 9, 9], 3, 7, 1, 3),
+    ([4, 16, 4, 4], 1, 4, 1, 0),
+];
+
+#[test]
+fn conv2d_forward_matches_reference() {
+    let gpu = gpu();
+    let mut rng = rng("conv2d");
+    for (xs, co, k, stride, pad) in CONVS {
+        let ws = [co, xs[1], k, k];
+        let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
+        let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
+        let got = common::tensor(&gpu, &xs, &x).conv2d(&common::tensor(&gpu, &ws, &w), stride, pad).to_vec();
+        let want = cpu::conv2d(&x, xs, &w, ws, stride, pad);
+        assert_close(&format!("conv2d {xs:?} k{k} s{stride} p{pad}"), &got, &want, 1e-4, 1e-5);
+    }
+}
+
+#[test]
+fn conv_transpose2d_matches_reference() {
+    let gpu = gpu();
+    let mut rng = rng("conv_transpose2d");
+    // (x shape, c_out, kernel, stride, pad, output_padding): DCGAN's generator layers included.
+    let cases: [([usize; 4], usize, usize, usize, usize, usize); 6] = [
+        ([2, 8, 1, 1], 6, 4, 1, 0, 0),
+        ([2, 6, 4, 4], 3, 4, 2, 1, 0),
+        ([1, 3, 5, 5], 2, 3, 2, 1, 1),
+        ([3, 4, 7, 5], 5, 3, 1, 1, 0),
+        ([2, 5, 3, 3], 4, 5, 3, 2, 2),
+        ([1, 1, 6, 6], 1, 2, 2, 0, 0),
+    ];
+    for (xs, co, k, stride, pad, op) in cases {
+        let ws = [xs[1], co, k, k];
+        let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
+        let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
+        let out = common::tensor(&gpu, &xs, &x).conv_transpose2d(&common::tensor(&gpu, &ws, &w), stride, pad, op);
+        let (oh, ow) = (out.shape()[2], out.shape()[3]);
+        assert_eq!(oh, (xs[2] - 1) * stride + k + op - 2 * pad);
+        let want = cpu::conv_transpose2d(&x, xs, &w, ws, stride, pad, oh, ow);
+        assert_close(&format!("conv_transpose2d {xs:?} k{k} s{stride} p{pad} op{op}"), &out.to_vec(), &want, 1e-4, 1e-5);
+    }
+}
+
+#[test]
+fn conv2d_weight_gradient_matches_reference() {
+    let gpu = gpu();
+    let mut rng = rng("conv2d_weight_grad");
+    for (xs, co, k, stride, pad) in CONVS {
+        let ws = [co, xs[1], k, k];
+        let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
+        let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
+        let xt = common::tensor(&gpu, &xs, &x);
+        let wt = common::tensor(&gpu, &ws, &w).requires_grad();
+        let y = xt.conv2d(&wt, stride, pad);
+        let ys: [usize; 4] = y.shape().try_into().unwrap();
+        let dy = f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0)));
+        let seed = common::tensor(&gpu, &ys, &dy);
+        let dw = shadergan::grad(&y, &[&wt], Some(&seed), false).remove(0);
+        let want = cpu::conv2d_weight_grad(&x, xs, &dy, ys, k, k, stride, pad);
+        assert_close(&format!("conv2d dw {xs:?} k{k} s{stride} p{pad}"), &dw.to_vec(), &want, 1e-4, 1e-4);
+    }
+}
