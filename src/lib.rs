@@ -1,6 +1,8 @@
 //! shadergan: a GAN engine whose math runs as WGSL compute shaders through wgpu.
 
 pub mod gpu;
+pub mod nn;
+pub mod optim;
 pub mod autograd;
 pub mod reference;
 pub mod tensor;

@@ -160,6 +160,13 @@ impl Tensor {
         self.to_vec()[0]
     }
 
+    /// Overwrites this tensor's buffer with another's values (running statistics, EMA), in
+    /// order with the recorded work.
+    pub fn assign_from(&self, other: &Tensor) {
+        assert_eq!(other.numel(), self.numel(), "assign_from {:?} to {:?}", other.shape(), self.shape());
+        kernels::copy(&self.0.gpu, &other.0.buffer, &self.0.buffer);
+    }
+
     /// Overwrites the values in place (parameters loaded from a checkpoint); any graph that
     /// saved this tensor sees the new values.
     pub fn assign(&self, data: &[f32]) {

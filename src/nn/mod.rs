@@ -1,0 +1,243 @@
+//! Layers, normalisations and losses built from the differentiable op set, and a `Sequential`
+//! container whose parameter names match PyTorch's `nn.Sequential` state dict.
+
+pub mod loss;
+mod norm;
+
+pub use norm::{BatchNorm, InstanceNorm, LayerNorm};
+
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+
+use crate::gpu::Gpu;
+use crate::tensor::Tensor;
+
+/// Whether normalisation layers use batch statistics (and update running ones) or the running
+/// statistics (sampling, evaluation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// A tensor a layer owns: trainable parameters get gradients; buffers (running statistics) are
+/// saved in checkpoints but never trained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Parameter,
+    Buffer,
+}
+
+pub fn normal_tensor(gpu: &Gpu, shape: &[usize], mean: f32, std: f32, rng: &mut impl Rng) -> Tensor {
+    let dist = Normal::new(mean, std).expect("standard deviation must be finite and >= 0");
+    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| dist.sample(rng)).collect();
+    Tensor::from_vec(gpu, shape, &data)
+}
+
+pub fn uniform_tensor(gpu: &Gpu, shape: &[usize], bound: f32, rng: &mut impl Rng) -> Tensor {
+    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| rng.random_range(-bound..=bound)).collect();
+    Tensor::from_vec(gpu, shape, &data)
+}
+
+/// How weights start: DCGAN's N(0, 0.02), or PyTorch's default uniform(±1/sqrt(fan_in)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    Normal(f32),
+    PyTorchDefault,
+}
+
+fn init_weight(gpu: &Gpu, shape: &[usize], fan_in: usize, init: Init, rng: &mut impl Rng) -> Tensor {
+    match init {
+        Init::Normal(std) => normal_tensor(gpu, shape, 0.0, std, rng),
+        Init::PyTorchDefault => uniform_tensor(gpu, shape, 1.0 / (fan_in as f32).sqrt(), rng),
+    }
+    .requires_grad()
+}
+
+fn init_bias(gpu: &Gpu, n: usize, fan_in: usize, init: Init, rng: &mut impl Rng) -> Tensor {
+    match init {
+        Init::Normal(_) => Tensor::zeros(gpu, &[n]),
+        Init::PyTorchDefault => uniform_tensor(gpu, &[n], 1.0 / (fan_in as f32).sqrt(), rng),
+    }
+    .requires_grad()
+}
+
+/// y = x W^T + b, weight [out, in] as in PyTorch.
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(gpu: &Gpu, inputs: usize, outputs: usize, bias: bool, init: Init, rng: &mut impl Rng) -> Self {
+        let weight = init_weight(gpu, &[outputs, inputs], inputs, init, rng);
+        let bias = bias.then(|| init_bias(gpu, outputs, inputs, init, rng));
+        Linear { weight, bias }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let x2 = if x.rank() == 2 { x.clone() } else { x.flatten_from(1) };
+        let y = x2.matmul_t(&self.weight, false, true);
+        match &self.bias {
+            Some(b) => y.add(b),
+            None => y,
+        }
+    }
+}
+
+/// 2-d convolution, weight [out, in, k, k].
+pub struct Conv2d {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl Conv2d {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(gpu: &Gpu, c_in: usize, c_out: usize, kernel: usize, stride: usize, pad: usize, bias: bool, init: Init, rng: &mut impl Rng) -> Self {
+        let fan_in = c_in * kernel * kernel;
+        let weight = init_weight(gpu, &[c_out, c_in, kernel, kernel], fan_in, init, rng);
+        let bias = bias.then(|| init_bias(gpu, c_out, fan_in, init, rng));
+        Conv2d { weight, bias, stride, pad }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.conv2d(&self.weight, self.stride, self.pad);
+        match &self.bias {
+            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])),
+            None => y,
+        }
+    }
+}
+
+/// Transposed 2-d convolution, weight [in, out, k, k] as in PyTorch.
+pub struct ConvTranspose2d {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub stride: usize,
+    pub pad: usize,
+    pub output_padding: usize,
+}
+
+impl ConvTranspose2d {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(gpu: &Gpu, c_in: usize, c_out: usize, kernel: usize, stride: usize, pad: usize, output_padding: usize, bias: bool, init: Init, rng: &mut impl Rng) -> Self {
+        // PyTorch computes fan_in of a transposed conv from weight.shape[1] * k * k.
+        let fan_in = c_out * kernel * kernel;
+        let weight = init_weight(gpu, &[c_in, c_out, kernel, kernel], fan_in, init, rng);
+        let bias = bias.then(|| init_bias(gpu, c_out, fan_in, init, rng));
+        ConvTranspose2d { weight, bias, stride, pad, output_padding }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.conv_transpose2d(&self.weight, self.stride, self.pad, self.output_padding);
+        match &self.bias {
+            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])),
+            None => y,
+        }
+    }
+}
+
+/// One stage of a `Sequential`.
+pub enum Layer {
+    Linear(Linear),
+    Conv2d(Conv2d),
+    ConvTranspose2d(ConvTranspose2d),
+    BatchNorm(BatchNorm),
+    LayerNorm(LayerNorm),
+    InstanceNorm(InstanceNorm),
+    LeakyRelu(f32),
+    Relu,
+    Tanh,
+    Sigmoid,
+    /// Reshape to [batch, ...shape].
+    Reshape(Vec<usize>),
+    Flatten,
+}
+
+impl Layer {
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        match self {
+            Layer::Linear(l) => l.forward(x),
+            Layer::Conv2d(l) => l.forward(x),
+            Layer::ConvTranspose2d(l) => l.forward(x),
+            Layer::BatchNorm(l) => l.forward(x, mode),
+            Layer::LayerNorm(l) => l.forward(x),
+            Layer::InstanceNorm(l) => l.forward(x),
+            Layer::LeakyRelu(slope) => x.leaky_relu(*slope),
+            Layer::Relu => x.relu(),
+            Layer::Tanh => x.tanh(),
+            Layer::Sigmoid => x.sigmoid(),
+            Layer::Reshape(shape) => {
+                let mut full = vec![x.shape()[0]];
+                full.extend_from_slice(shape);
+                x.reshape(&full)
+            }
+            Layer::Flatten => x.flatten_from(1),
+        }
+    }
+
+    /// The tensors this layer owns, with PyTorch's attribute names.
+    pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
+        let weight_bias = |w: &Tensor, b: &Option<Tensor>| {
+            let mut v = vec![("weight", w.clone(), Role::Parameter)];
+            if let Some(b) = b {
+                v.push(("bias", b.clone(), Role::Parameter));
+            }
+            v
+        };
+        match self {
+            Layer::Linear(l) => weight_bias(&l.weight, &l.bias),
+            Layer::Conv2d(l) => weight_bias(&l.weight, &l.bias),
+            Layer::ConvTranspose2d(l) => weight_bias(&l.weight, &l.bias),
+            Layer::BatchNorm(l) => l.tensors(),
+            Layer::LayerNorm(l) => l.tensors(),
+            Layer::InstanceNorm(l) => l.tensors(),
+            _ => vec![],
+        }
+    }
+}
+
+/// Layers applied in order; tensors are named "{index}.{name}" like PyTorch's nn.Sequential.
+#[derive(Default)]
+pub struct Sequential {
+    pub layers: Vec<Layer>,
+}
+
+impl Sequential {
+    pub fn new(layers: Vec<Layer>) -> Self {
+        Sequential { layers }
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        self.layers.iter().fold(x.clone(), |h, layer| layer.forward(&h, mode))
+    }
+
+    /// Output of every layer (feature matching and diagnostics read intermediate features).
+    pub fn forward_all(&self, x: &Tensor, mode: Mode) -> Vec<Tensor> {
+        let mut outs = Vec::with_capacity(self.layers.len());
+        let mut h = x.clone();
+        for layer in &self.layers {
+            h = layer.forward(&h, mode);
+            outs.push(h.clone());
+        }
+        outs
+    }
+
+    pub fn named_tensors(&self) -> Vec<(String, Tensor, Role)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| l.tensors().into_iter().map(move |(n, t, r)| (format!("{i}.{n}"), t, r)))
+            .collect()
+    }
+
+    pub fn parameters(&self) -> Vec<Tensor> {
+        self.named_tensors().into_iter().filter(|(_, _, r)| *r == Role::Parameter).map(|(_, t, _)| t).collect()
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(|t| t.numel()).sum()
+    }
+}

@@ -1,0 +1,158 @@
+//! Normalisation layers, composed from differentiable ops so second-order gradients pass
+//! through them (WGAN-GP critics use layer norm).
+
+use crate::gpu::Gpu;
+use crate::tensor::{no_grad, Tensor};
+
+use super::{Mode, Role};
+
+/// (x - mean) / sqrt(var + eps) over `axes`, with the biased variance.
+pub fn normalize(x: &Tensor, axes: &[isize], eps: f32) -> Tensor {
+    let mean = x.mean(axes, true);
+    let centered = x.sub(&mean);
+    let var = centered.square().mean(axes, true);
+    centered.mul(&var.add_scalar(eps).powf(-0.5))
+}
+
+/// Shape [1, C, 1, ...] for broadcasting per-channel values over x.
+fn channel_shape(x: &Tensor) -> Vec<usize> {
+    let mut s = vec![1; x.rank()];
+    s[1] = x.shape()[1];
+    s
+}
+
+/// Batch norm over [N, C] or [N, C, H, W]: batch statistics in training (updating the running
+/// ones with `momentum`, PyTorch's convention), running statistics in eval.
+pub struct BatchNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    pub num_batches_tracked: Tensor,
+    pub momentum: f32,
+    pub eps: f32,
+}
+
+impl BatchNorm {
+    pub fn new(gpu: &Gpu, channels: usize) -> Self {
+        BatchNorm {
+            weight: Tensor::ones(gpu, &[channels]).requires_grad(),
+            bias: Tensor::zeros(gpu, &[channels]).requires_grad(),
+            running_mean: Tensor::zeros(gpu, &[channels]),
+            running_var: Tensor::ones(gpu, &[channels]),
+            num_batches_tracked: Tensor::zeros(gpu, &[1]),
+            momentum: 0.1,
+            eps: 1e-5,
+        }
+    }
+
+    fn reduce_axes(x: &Tensor) -> Vec<isize> {
+        assert!(x.rank() >= 2, "batch norm needs [N, C, ...], got {:?}", x.shape());
+        std::iter::once(0).chain(2..x.rank() as isize).collect()
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        let cs = channel_shape(x);
+        assert_eq!(cs[1], self.weight.numel(), "batch norm for {} channels got {:?}", self.weight.numel(), x.shape());
+        let axes = Self::reduce_axes(x);
+        let normalized = match mode {
+            Mode::Train => {
+                let count = x.numel() / cs[1];
+                let mean = x.mean(&axes, true);
+                let centered = x.sub(&mean);
+                let var = centered.square().mean(&axes, true);
+                {
+                    let _g = no_grad();
+                    let m = self.momentum;
+                    let unbiased = var.detach().scale(count as f32 / (count.max(2) - 1) as f32);
+                    let new_mean = self.running_mean.scale(1.0 - m).add(&mean.detach().reshape(&[cs[1]]).scale(m));
+                    let new_var = self.running_var.scale(1.0 - m).add(&unbiased.reshape(&[cs[1]]).scale(m));
+                    self.running_mean.assign_from(&new_mean);
+                    self.running_var.assign_from(&new_var);
+                    self.num_batches_tracked.assign_from(&self.num_batches_tracked.add_scalar(1.0));
+                }
+                centered.mul(&var.add_scalar(self.eps).powf(-0.5))
+            }
+            Mode::Eval => {
+                let mean = self.running_mean.reshape(&cs);
+                let inv_std = self.running_var.reshape(&cs).add_scalar(self.eps).powf(-0.5);
+                x.sub(&mean).mul(&inv_std)
+            }
+        };
+        normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs))
+    }
+
+    pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
+        vec![
+            ("weight", self.weight.clone(), Role::Parameter),
+            ("bias", self.bias.clone(), Role::Parameter),
+            ("running_mean", self.running_mean.clone(), Role::Buffer),
+            ("running_var", self.running_var.clone(), Role::Buffer),
+            ("num_batches_tracked", self.num_batches_tracked.clone(), Role::Buffer),
+        ]
+    }
+}
+
+/// Layer norm over every axis but the batch, with an elementwise affine of that shape
+/// (PyTorch's `nn.LayerNorm(x.shape[1:])`).
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    pub fn new(gpu: &Gpu, normalized_shape: &[usize]) -> Self {
+        LayerNorm {
+            weight: Tensor::ones(gpu, normalized_shape).requires_grad(),
+            bias: Tensor::zeros(gpu, normalized_shape).requires_grad(),
+            eps: 1e-5,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        assert_eq!(&x.shape()[1..], self.weight.shape(), "layer norm over {:?} got {:?}", self.weight.shape(), x.shape());
+        let axes: Vec<isize> = (1..x.rank() as isize).collect();
+        normalize(x, &axes, self.eps).mul(&self.weight).add(&self.bias)
+    }
+
+    pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
+        vec![("weight", self.weight.clone(), Role::Parameter), ("bias", self.bias.clone(), Role::Parameter)]
+    }
+}
+
+/// Instance norm: each (sample, channel) plane normalised on its own; optional per-channel
+/// affine (CycleGAN's reference uses none).
+pub struct InstanceNorm {
+    pub affine: Option<(Tensor, Tensor)>,
+    pub eps: f32,
+}
+
+impl InstanceNorm {
+    pub fn new(gpu: &Gpu, channels: usize, affine: bool) -> Self {
+        InstanceNorm {
+            affine: affine.then(|| (Tensor::ones(gpu, &[channels]).requires_grad(), Tensor::zeros(gpu, &[channels]).requires_grad())),
+            eps: 1e-5,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        assert!(x.rank() >= 3, "instance norm needs [N, C, spatial...], got {:?}", x.shape());
+        let axes: Vec<isize> = (2..x.rank() as isize).collect();
+        let y = normalize(x, &axes, self.eps);
+        match &self.affine {
+            Some((w, b)) => {
+                let cs = channel_shape(x);
+                y.mul(&w.reshape(&cs)).add(&b.reshape(&cs))
+            }
+            None => y,
+        }
+    }
+
+    pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
+        match &self.affine {
+            Some((w, b)) => vec![("weight", w.clone(), Role::Parameter), ("bias", b.clone(), Role::Parameter)],
+            None => vec![],
+        }
+    }
+}
