@@ -202,7 +202,7 @@ fn adam_sgd_rmsprop_and_clipping_match_reference() {
     let before = f64s(&p.to_vec());
     clip_weights(std::slice::from_ref(&p), 0.01);
     let want: Vec<f64> = before.iter().map(|v| v.clamp(-0.01, 0.01)).collect();
-    assert!(want.iter().any(|v| v.abs() < 0.01) && want.iter().any(|v| v.abs() == 0.01));
+    assert!(before.iter().any(|v| v.abs() < 0.009) && before.iter().any(|v| v.abs() > 0.011), "clipping test needs values on both sides");
     assert_close("clip", &p.to_vec(), &want, 0.0, 1e-9);
 }
 
