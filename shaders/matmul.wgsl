@@ -1,7 +1,8 @@
 // C[b] = A[b] · B[b] for row-major C of shape [batch, M, N]. A and B are read through strides, so
 // transposed operands cost nothing extra: A(i, k) = a[b*a_batch + i*a_row + k*a_col].
-// Each invocation accumulates a 4x4 block of C in registers; on lavapipe, register blocking beats
-// workgroup-memory tiling (see ../shared/lavapipe.md), so there are no barriers here.
+// Each invocation accumulates an 8x8 block of C in registers (16 vec4 accumulators written out,
+// so llvmpipe keeps them in registers); on lavapipe this beats workgroup-memory tiling (see
+// ../shared/lavapipe.md), so there are no barriers here.
 
 struct Params {
     m: u32,
@@ -28,8 +29,8 @@ override WG_Y: u32 = 8u;
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i0 = gid.y * 4u;
-    let j0 = gid.x * 4u;
+    let i0 = gid.y * 8u;
+    let j0 = gid.x * 8u;
     let bat = gid.z;
     if (i0 >= p.m || j0 >= p.n) {
         return;
@@ -38,38 +39,88 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     // M and N work without padding the operands.
     let last_i = p.m - 1u;
     let last_j = p.n - 1u;
-    let ra = vec4<u32>(min(i0, last_i), min(i0 + 1u, last_i), min(i0 + 2u, last_i), min(i0 + 3u, last_i)) * p.a_row
-        + vec4<u32>(bat * p.a_batch);
-    let cb = vec4<u32>(min(j0, last_j), min(j0 + 1u, last_j), min(j0 + 2u, last_j), min(j0 + 3u, last_j)) * p.b_col
-        + vec4<u32>(bat * p.b_batch);
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    let a_off = bat * p.a_batch;
+    let b_off = bat * p.b_batch;
+    let ra0 = min(i0 + 0u, last_i) * p.a_row + a_off;
+    let ra1 = min(i0 + 1u, last_i) * p.a_row + a_off;
+    let ra2 = min(i0 + 2u, last_i) * p.a_row + a_off;
+    let ra3 = min(i0 + 3u, last_i) * p.a_row + a_off;
+    let ra4 = min(i0 + 4u, last_i) * p.a_row + a_off;
+    let ra5 = min(i0 + 5u, last_i) * p.a_row + a_off;
+    let ra6 = min(i0 + 6u, last_i) * p.a_row + a_off;
+    let ra7 = min(i0 + 7u, last_i) * p.a_row + a_off;
+    let cb_lo = vec4<u32>(min(j0, last_j), min(j0 + 1u, last_j), min(j0 + 2u, last_j), min(j0 + 3u, last_j)) * p.b_col
+        + vec4<u32>(b_off);
+    let cb_hi = vec4<u32>(min(j0 + 4u, last_j), min(j0 + 5u, last_j), min(j0 + 6u, last_j), min(j0 + 7u, last_j)) * p.b_col
+        + vec4<u32>(b_off);
+    var acc0a = vec4<f32>(0.0);
+    var acc0b = vec4<f32>(0.0);
+    var acc1a = vec4<f32>(0.0);
+    var acc1b = vec4<f32>(0.0);
+    var acc2a = vec4<f32>(0.0);
+    var acc2b = vec4<f32>(0.0);
+    var acc3a = vec4<f32>(0.0);
+    var acc3b = vec4<f32>(0.0);
+    var acc4a = vec4<f32>(0.0);
+    var acc4b = vec4<f32>(0.0);
+    var acc5a = vec4<f32>(0.0);
+    var acc5b = vec4<f32>(0.0);
+    var acc6a = vec4<f32>(0.0);
+    var acc6b = vec4<f32>(0.0);
+    var acc7a = vec4<f32>(0.0);
+    var acc7b = vec4<f32>(0.0);
     for (var kk = 0u; kk < p.k; kk = kk + 1u) {
         let ak = kk * p.a_col;
         let bk = kk * p.b_row;
-        let bv = vec4<f32>(b[cb.x + bk], b[cb.y + bk], b[cb.z + bk], b[cb.w + bk]);
-        acc0 = acc0 + a[ra.x + ak] * bv;
-        acc1 = acc1 + a[ra.y + ak] * bv;
-        acc2 = acc2 + a[ra.z + ak] * bv;
-        acc3 = acc3 + a[ra.w + ak] * bv;
+        let b_lo = vec4<f32>(b[cb_lo.x + bk], b[cb_lo.y + bk], b[cb_lo.z + bk], b[cb_lo.w + bk]);
+        let b_hi = vec4<f32>(b[cb_hi.x + bk], b[cb_hi.y + bk], b[cb_hi.z + bk], b[cb_hi.w + bk]);
+        let a0 = a[ra0 + ak];
+        acc0a = acc0a + a0 * b_lo;
+        acc0b = acc0b + a0 * b_hi;
+        let a1 = a[ra1 + ak];
+        acc1a = acc1a + a1 * b_lo;
+        acc1b = acc1b + a1 * b_hi;
+        let a2 = a[ra2 + ak];
+        acc2a = acc2a + a2 * b_lo;
+        acc2b = acc2b + a2 * b_hi;
+        let a3 = a[ra3 + ak];
+        acc3a = acc3a + a3 * b_lo;
+        acc3b = acc3b + a3 * b_hi;
+        let a4 = a[ra4 + ak];
+        acc4a = acc4a + a4 * b_lo;
+        acc4b = acc4b + a4 * b_hi;
+        let a5 = a[ra5 + ak];
+        acc5a = acc5a + a5 * b_lo;
+        acc5b = acc5b + a5 * b_hi;
+        let a6 = a[ra6 + ak];
+        acc6a = acc6a + a6 * b_lo;
+        acc6b = acc6b + a6 * b_hi;
+        let a7 = a[ra7 + ak];
+        acc7a = acc7a + a7 * b_lo;
+        acc7b = acc7b + a7 * b_hi;
     }
     let base = bat * p.m * p.n;
-    store_row(base, i0, j0, acc0);
-    store_row(base, i0 + 1u, j0, acc1);
-    store_row(base, i0 + 2u, j0, acc2);
-    store_row(base, i0 + 3u, j0, acc3);
+    store_row(base, i0 + 0u, j0, acc0a, acc0b);
+    store_row(base, i0 + 1u, j0, acc1a, acc1b);
+    store_row(base, i0 + 2u, j0, acc2a, acc2b);
+    store_row(base, i0 + 3u, j0, acc3a, acc3b);
+    store_row(base, i0 + 4u, j0, acc4a, acc4b);
+    store_row(base, i0 + 5u, j0, acc5a, acc5b);
+    store_row(base, i0 + 6u, j0, acc6a, acc6b);
+    store_row(base, i0 + 7u, j0, acc7a, acc7b);
 }
 
-fn store_row(base: u32, i: u32, j0: u32, v: vec4<f32>) {
+fn store_row(base: u32, i: u32, j0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (i >= p.m) {
         return;
     }
     let row = base + i * p.n;
     for (var t = 0u; t < 4u; t = t + 1u) {
         if (j0 + t < p.n) {
-            c[row + j0 + t] = v[t];
+            c[row + j0 + t] = lo[t];
+        }
+        if (j0 + 4u + t < p.n) {
+            c[row + j0 + 4u + t] = hi[t];
         }
     }
 }

@@ -267,8 +267,8 @@ pub fn matmul(gpu: &Gpu, a: &GpuBuffer, b: &GpuBuffer, batch: usize, m: usize, k
     };
     let (wx, wy) = (8u32, 8u32);
     let groups = [
-        (n as u32).div_ceil(4 * wx),
-        (m as u32).div_ceil(4 * wy),
+        (n as u32).div_ceil(8 * wx),
+        (m as u32).div_ceil(8 * wy),
         batch as u32,
     ];
     gpu.dispatch(&Kernel::new(Shader::Matmul, "forward").with("WG_X", wx).with("WG_Y", wy), &params, &[a, b], &[&c], groups);
@@ -305,33 +305,47 @@ impl ConvGeometry {
     }
 }
 
-const CONV_WG: u32 = 64;
+impl ConvGeometry {
+    fn patch_rows(&self) -> usize {
+        (self.c_in * self.kh * self.kw) as usize
+    }
+    fn patch_cols(&self) -> usize {
+        (self.batch * self.oh * self.ow) as usize
+    }
+}
+
+/// The patch matrix [c_in*kh*kw, batch*oh*ow] of x.
+fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
+    let n = g.patch_rows() * g.patch_cols();
+    let cols = gpu.alloc(n);
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col"), g, &[x], &[&cols], grid_1d(gpu, n, WG_1D));
+    cols
+}
+
+/// [a, b, rest] -> [b, a, rest]: between NCHW and the channel-major layout of the GEMMs.
+fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> GpuBuffer {
+    gather(gpu, x, &[b, a, rest], &[rest, b * rest, 1], &[0, 0, 0], &[b, a, rest])
+}
 
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    let y = gpu.alloc(g.y_shape().iter().product());
-    let rows = (g.batch * g.oh * g.ow) as usize;
-    let mut groups = grid_1d(gpu, rows.div_ceil(4), CONV_WG);
-    groups[2] = g.c_out.div_ceil(4);
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "forward").with("WG", CONV_WG), g, &[x, w], &[&y], groups);
-    y
+    let cols = im2col(gpu, g, x);
+    let y_cm = matmul(gpu, w, &cols, 1, g.c_out as usize, g.patch_rows(), g.patch_cols(), false, false);
+    swap_leading(gpu, &y_cm, g.c_out as usize, g.batch as usize, (g.oh * g.ow) as usize)
 }
 
 pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    let dx = gpu.alloc(g.x_shape().iter().product());
-    let rows = (g.batch * g.h * g.w) as usize;
-    let mut groups = grid_1d(gpu, rows.div_ceil(4), CONV_WG);
-    groups[2] = g.c_in.div_ceil(4);
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "backward_input").with("WG", CONV_WG), g, &[dy, w], &[&dx], groups);
+    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
+    let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
+    let n: usize = g.x_shape().iter().product();
+    let dx = gpu.alloc(n);
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "col2im"), g, &[&dcols], &[&dx], grid_1d(gpu, n, WG_1D));
     dx
 }
 
 pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
-    let dw = gpu.alloc(g.w_shape().iter().product());
-    let cols = (g.c_in * g.kh * g.kw) as usize;
-    let mut groups = grid_1d(gpu, cols.div_ceil(4), CONV_WG);
-    groups[2] = g.c_out.div_ceil(4);
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "backward_weight").with("WG", CONV_WG), g, &[x, dy], &[&dw], groups);
-    dw
+    let cols = im2col(gpu, g, x);
+    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
+    matmul(gpu, &dy_cm, &cols, 1, g.c_out as usize, g.patch_cols(), g.patch_rows(), false, true)
 }
 
 #[repr(C)]
