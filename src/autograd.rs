@@ -59,6 +59,7 @@ pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_grap
     let _mode = if create_graph { enable_grad() } else { no_grad() };
     let order = topological_order(output);
     let wanted: HashSet<u64> = wrt.iter().map(|t| t.id()).collect();
+    let leads_to_wanted = ancestors_of_wanted(&order, &wanted);
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
     let seed = match seed {
         Some(s) => {
@@ -78,7 +79,12 @@ pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_grap
             results.insert(tensor.id(), g.clone());
         }
         let Some(node) = &tensor.0.node else { continue };
-        let input_grads = backward(node, tensor, &g, create_graph);
+        // Gradients nobody asked for are not computed: in G's step, D's weights get none.
+        let needed: Vec<bool> = node.inputs.iter().map(|i| leads_to_wanted.contains(&i.id())).collect();
+        if !needed.iter().any(|&n| n) {
+            continue;
+        }
+        let input_grads = backward(node, tensor, &g, &needed, create_graph);
         for (input, ig) in node.inputs.iter().zip(input_grads) {
             let Some(ig) = ig else { continue };
             if !input.tracks_grad() {
@@ -95,6 +101,19 @@ pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_grap
     wrt.iter()
         .map(|t| results.remove(&t.id()).unwrap_or_else(|| Tensor::zeros(t.gpu(), t.shape())))
         .collect()
+}
+
+/// The tensors of `order` (inputs before users) through which some wanted tensor is reached.
+fn ancestors_of_wanted(order: &[Tensor], wanted: &HashSet<u64>) -> HashSet<u64> {
+    let mut reach: HashSet<u64> = wanted.clone();
+    for t in order {
+        if let Some(node) = &t.0.node {
+            if node.inputs.iter().any(|i| reach.contains(&i.id())) {
+                reach.insert(t.id());
+            }
+        }
+    }
+    reach
 }
 
 /// Every tensor the output depends on through tracked ops, inputs before their users.
@@ -132,8 +151,11 @@ fn saved_output(node: &Node, output: &Tensor, create_graph: bool, recompute: imp
     }
 }
 
-fn backward(node: &Node, output: &Tensor, g: &Tensor, create_graph: bool) -> Vec<Option<Tensor>> {
+/// The gradient of each input of `node` given the output gradient `g`; `None` where the input
+/// is not `needed`.
+fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_graph: bool) -> Vec<Option<Tensor>> {
     let x = &node.inputs[0];
+    let want = |i: usize| needed.get(i).copied().unwrap_or(false);
     match &node.op {
         Op::Unary { op, alpha, beta } => {
             let (alpha, beta) = (*alpha, *beta);
@@ -168,25 +190,26 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, create_graph: bool) -> Vec
         }
         Op::Binary(op) => {
             let b = &node.inputs[1];
-            let (ga, gb) = match op {
-                BinaryOp::Add => (g.clone(), g.clone()),
-                BinaryOp::Sub => (g.clone(), g.neg()),
-                BinaryOp::Mul => (g.mul(b), g.mul(x)),
+            let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
+                BinaryOp::Add => (want(0).then(|| g.clone()), want(1).then(|| g.clone())),
+                BinaryOp::Sub => (want(0).then(|| g.clone()), want(1).then(|| g.neg())),
+                BinaryOp::Mul => (want(0).then(|| g.mul(b)), want(1).then(|| g.mul(x))),
                 BinaryOp::Div => {
                     let ga = g.div(b);
-                    let gb = ga.mul(x).div(b).neg();
-                    (ga, gb)
+                    let gb = want(1).then(|| ga.mul(x).div(b).neg());
+                    (Some(ga), gb)
                 }
                 BinaryOp::Max | BinaryOp::Min => {
                     // Ties send the gradient to the first operand, like a select.
                     let first = if *op == BinaryOp::Max { x.greater(b) } else { b.greater(x) };
                     let first = first.add(&x.equal(b));
                     let ga = g.mul(&first);
-                    (ga.clone(), g.sub(&ga))
+                    let gb = want(1).then(|| g.sub(&ga));
+                    (Some(ga), gb)
                 }
                 BinaryOp::Greater | BinaryOp::Equal => return vec![None, None],
             };
-            vec![Some(ga.sum_to(x.shape())), Some(gb.sum_to(b.shape()))]
+            vec![ga.filter(|_| want(0)).map(|t| t.sum_to(x.shape())), gb.map(|t| t.sum_to(b.shape()))]
         }
         Op::Sum => vec![Some(g.expand(x.shape()))],
         Op::Expand => vec![Some(g.sum_to(x.shape()))],
@@ -209,29 +232,29 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, create_graph: bool) -> Vec
         Op::Matmul { trans_a, trans_b } => {
             let (ta, tb) = (*trans_a, *trans_b);
             let b = &node.inputs[1];
-            let da = if ta { b.matmul_t(g, tb, true) } else { g.matmul_t(b, false, !tb) };
-            let db = if tb { g.matmul_t(x, true, ta) } else { x.matmul_t(g, !ta, false) };
-            vec![Some(da), Some(db)]
+            let da = want(0).then(|| if ta { b.matmul_t(g, tb, true) } else { g.matmul_t(b, false, !tb) });
+            let db = want(1).then(|| if tb { g.matmul_t(x, true, ta) } else { x.matmul_t(g, !ta, false) });
+            vec![da, db]
         }
         Op::Conv2d { stride, pad } => {
             let w = &node.inputs[1];
             let (h, wd) = (x.shape()[2], x.shape()[3]);
-            let dx = g.conv_transpose2d_to(w, *stride, *pad, h, wd);
-            let dw = x.conv2d_weight_grad(g, *stride, *pad, w.shape()[2], w.shape()[3]);
-            vec![Some(dx), Some(dw)]
+            let dx = want(0).then(|| g.conv_transpose2d_to(w, *stride, *pad, h, wd));
+            let dw = want(1).then(|| x.conv2d_weight_grad(g, *stride, *pad, w.shape()[2], w.shape()[3]));
+            vec![dx, dw]
         }
         Op::ConvTranspose2d { stride, pad } => {
             let w = &node.inputs[1];
-            let dx = g.conv2d(w, *stride, *pad);
-            let dw = g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]);
-            vec![Some(dx), Some(dw)]
+            let dx = want(0).then(|| g.conv2d(w, *stride, *pad));
+            let dw = want(1).then(|| g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]));
+            vec![dx, dw]
         }
         Op::Conv2dWeightGrad { stride, pad } => {
             let dy = &node.inputs[1];
             let (h, wd) = (x.shape()[2], x.shape()[3]);
-            let dx = dy.conv_transpose2d_to(g, *stride, *pad, h, wd);
-            let ddy = x.conv2d(g, *stride, *pad);
-            vec![Some(dx), Some(ddy)]
+            let dx = want(0).then(|| dy.conv_transpose2d_to(g, *stride, *pad, h, wd));
+            let ddy = want(1).then(|| x.conv2d(g, *stride, *pad));
+            vec![dx, ddy]
         }
     }
 }
