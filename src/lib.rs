@@ -1,11 +1,18 @@
 //! shadergan: a GAN engine whose math runs as WGSL compute shaders through wgpu.
 
+pub mod checkpoint;
+pub mod config;
+pub mod data;
 pub mod gpu;
+pub mod models;
 pub mod nn;
 pub mod optim;
 pub mod autograd;
+pub mod bench;
 pub mod reference;
 pub mod tensor;
+pub mod train;
+pub mod viz;
 
 pub use autograd::grad;
 pub use gpu::{Gpu, GpuOptions};

@@ -1,1 +1,205 @@
-fn main(){}
+//! The `shadergan` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use shadergan::gpu::{describe, list_adapters, Gpu, GpuOptions};
+use shadergan::train::{self, noise, run};
+use shadergan::viz;
+
+#[derive(Parser)]
+#[command(name = "shadergan", version, about = "Train and use GANs on any GPU through WebGPU compute shaders")]
+struct Cli {
+    /// Use the first adapter whose name contains this text (also SHADERGAN_ADAPTER).
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    /// Force the software (CPU) adapter (also SHADERGAN_CPU=1).
+    #[arg(long, global = true)]
+    cpu: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from a TOML config.
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Override train.steps.
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Run folder (default: runs/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// No progress bar (logs and CI).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write generated images: one PNG per sample plus grid.png.
+    Sample {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Redraw noise entries beyond |T| (the truncation trick).
+        #[arg(long)]
+        truncation: Option<f32>,
+    },
+    /// A grid whose rows walk z between random endpoints (linear rows, then spherical rows).
+    Interpolate {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, default_value_t = 4)]
+        rows: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Time training iterations of a config (warm-up first; median and spread).
+    Bench {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        batch: Option<usize>,
+        #[arg(long, default_value_t = 10)]
+        iters: usize,
+    },
+    /// List the adapters found and the one chosen.
+    Info,
+}
+
+fn gpu(cli: &Cli) -> Result<Gpu> {
+    let mut options = GpuOptions::from_env();
+    if let Some(a) = &cli.adapter {
+        options.adapter_name = Some(a.clone());
+    }
+    options.force_cpu |= cli.cpu;
+    let gpu = Gpu::new(&options)?;
+    eprintln!("adapter: {}", describe(gpu.info()));
+    Ok(gpu)
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,wgpu_core=warn,wgpu_hal=warn,naga=warn")).init();
+    let cli = Cli::parse();
+    match run_command(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Info => {
+            let adapters = list_adapters();
+            if adapters.is_empty() {
+                bail!("{}", shadergan::gpu::GpuError::NoAdapter);
+            }
+            for a in &adapters {
+                println!("found:  {}", describe(&a.get_info()));
+            }
+            let g = gpu(cli)?;
+            println!("chosen: {}", describe(g.info()));
+            let l = g.limits();
+            println!("limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}", l.max_storage_buffer_binding_size >> 20, l.max_buffer_size >> 20, l.max_compute_invocations_per_workgroup);
+            Ok(())
+        }
+        Command::Bench { config, batch, iters } => {
+            let g = gpu(cli)?;
+            let mut cfg = shadergan::config::Config::load(config)?;
+            if let Some(b) = batch {
+                cfg.train.batch_size = *b;
+            }
+            let data = run::load_dataset(&cfg)?;
+            let report = shadergan::bench::bench_training(&g, &cfg, &data, *iters)?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Train { config, steps, out, resume, quiet } => {
+            let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
+            let g = gpu(cli)?;
+            let summary = run::train(&g, &run::RunOptions { config: config.clone(), steps: *steps, out: out.clone(), resume: *resume, progress: !quiet })?;
+            println!(
+                "trained {} steps in {:.0} s; run folder {} (grid.png, loss.png, report.html, model.safetensors)",
+                summary.steps,
+                summary.seconds,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Sample { checkpoint, n, out, seed, truncation } => {
+            if *n == 0 {
+                bail!("--n must be at least 1");
+            }
+            let g = gpu(cli)?;
+            let (config, generator) = train::load_generator(&g, checkpoint)?;
+            let latent = config.model.latent_dim;
+            let mut noise = noise::Noise::new(config.train.noise, *seed);
+            let z = match truncation {
+                Some(t) if *t <= 0.0 => bail!("--truncation must be positive, got {t}"),
+                Some(t) => noise.sample_truncated(n * latent, *t),
+                None => noise.sample(n * latent),
+            };
+            let images = train::generate(&g, &generator, latent, &z);
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let (c, s) = (config.data.channels, config.data.image_size);
+            for i in 0..*n {
+                let img = viz::to_image(&images[i * c * s * s..(i + 1) * c * s * s], c, s);
+                viz::save_png(&out.join(format!("{i:06}.png")), &img, 1)?;
+            }
+            let grid = viz::grid(&images, c, s, (*n as f64).sqrt().ceil() as usize);
+            viz::save_png(&out.join("grid.png"), &image::DynamicImage::ImageRgb8(grid), 2)?;
+            println!("wrote {n} samples and grid.png to {}", out.display());
+            Ok(())
+        }
+        Command::Interpolate { checkpoint, steps, rows, seed, out } => {
+            if *steps < 2 || *rows == 0 {
+                bail!("--steps must be at least 2 and --rows at least 1");
+            }
+            let g = gpu(cli)?;
+            let (config, generator) = train::load_generator(&g, checkpoint)?;
+            let latent = config.model.latent_dim;
+            let mut noise = noise::Noise::new(config.train.noise, *seed);
+            let mut z = Vec::new();
+            for row in 0..2 * rows {
+                let (a, b) = if row < *rows {
+                    (noise.sample(latent), noise.sample(latent))
+                } else {
+                    // The spherical rows walk between the same endpoints as the linear ones.
+                    let i = row - rows;
+                    let mut replay = noise::Noise::new(config.train.noise, *seed);
+                    for _ in 0..i {
+                        replay.sample(2 * latent);
+                    }
+                    (replay.sample(latent), replay.sample(latent))
+                };
+                for k in 0..*steps {
+                    let t = k as f32 / (*steps - 1) as f32;
+                    z.extend(if row < *rows { noise::lerp(&a, &b, t) } else { noise::slerp(&a, &b, t) });
+                }
+            }
+            let images = train::generate(&g, &generator, latent, &z);
+            let grid = viz::grid(&images, config.data.channels, config.data.image_size, *steps);
+            viz::save_png(out, &image::DynamicImage::ImageRgb8(grid), 2)?;
+            println!("wrote {} ({rows} linear rows, then {rows} spherical rows, {steps} steps each)", out.display());
+            Ok(())
+        }
+    }
+}

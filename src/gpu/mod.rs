@@ -82,6 +82,9 @@ pub struct GpuInner {
     dispatches: AtomicU64,
     submits: AtomicU64,
     buffers_created: AtomicU64,
+    /// When set, every dispatch is submitted and waited for alone and its wall time added here
+    /// under "file::entry [label]" (a per-kernel breakdown; slower than normal running).
+    profile: Mutex<Option<HashMap<String, (u64, f64)>>>,
 }
 
 /// A handle to the device; cheap to clone.
@@ -149,6 +152,7 @@ impl GpuInner {
             dispatches: AtomicU64::new(0),
             submits: AtomicU64::new(0),
             buffers_created: AtomicU64::new(0),
+            profile: Mutex::new(None),
         }
     }
 }
@@ -170,6 +174,10 @@ impl Gpu {
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
         &self.0.info
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.0.limits
     }
 
     pub fn stats(&self) -> GpuStats {
@@ -367,6 +375,38 @@ impl Gpu {
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         rec.dispatches_since_submit += 1;
         self.0.dispatches.fetch_add(1, Ordering::Relaxed);
+        drop(rec);
+        if self.0.profile.lock().unwrap().is_some() {
+            self.profile_dispatch(kernel, workgroups);
+        }
+    }
+
+    fn profile_dispatch(&self, kernel: &Kernel, workgroups: [u32; 3]) {
+        // Everything before this dispatch was already waited for, so this wait times it alone.
+        let t = std::time::Instant::now();
+        self.synchronize();
+        let seconds = t.elapsed().as_secs_f64();
+        let key = format!("{}::{} {:?}", kernel.shader.file_name(), kernel.entry, workgroups);
+        let mut table = self.0.profile.lock().unwrap();
+        if let Some(table) = table.as_mut() {
+            let e = table.entry(key).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += seconds;
+        }
+    }
+
+    /// Starts timing every dispatch separately (see `profile_report`).
+    pub fn profile_start(&self) {
+        self.synchronize();
+        *self.0.profile.lock().unwrap() = Some(HashMap::new());
+    }
+
+    /// Stops profiling; returns (kernel, dispatch count, seconds), slowest first.
+    pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
+        let table = self.0.profile.lock().unwrap().take().unwrap_or_default();
+        let mut rows: Vec<(String, u64, f64)> = table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
+        rows.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap());
+        rows
     }
 
     /// Submits everything recorded so far (without waiting for it).

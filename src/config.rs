@@ -1,0 +1,230 @@
+//! TOML run configuration. Unknown keys and out-of-range values are errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DataKind {
+    /// `images` (and optionally `labels`) are IDX files, gzip'd or not.
+    Idx,
+    /// `images` is a folder of PNG/JPEG files (sub-folders = classes).
+    Folder,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub kind: DataKind,
+    pub images: PathBuf,
+    #[serde(default)]
+    pub labels: Option<PathBuf>,
+    #[serde(default = "default_image_size")]
+    pub image_size: usize,
+    #[serde(default = "default_channels")]
+    pub channels: usize,
+    /// Use only the first N images (0 = all).
+    #[serde(default)]
+    pub limit: usize,
+}
+
+fn default_image_size() -> usize {
+    32
+}
+fn default_channels() -> usize {
+    1
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default = "default_latent")]
+    pub latent_dim: usize,
+    /// Generator width (PyTorch DCGAN's ngf).
+    #[serde(default = "default_width")]
+    pub g_width: usize,
+    /// Discriminator width (ndf).
+    #[serde(default = "default_width")]
+    pub d_width: usize,
+}
+
+fn default_latent() -> usize {
+    100
+}
+fn default_width() -> usize {
+    64
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { latent_dim: default_latent(), g_width: default_width(), d_width: default_width() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GanLoss {
+    /// G minimises log(1 - D(G(z))) (the original minimax game).
+    Minimax,
+    /// G maximises log D(G(z)) (stronger gradients early on).
+    NonSaturating,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseKind {
+    Normal,
+    Uniform,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "default_steps")]
+    pub steps: u64,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// D updates per G update.
+    #[serde(default = "one")]
+    pub d_steps: usize,
+    #[serde(default = "default_loss")]
+    pub loss: GanLoss,
+    #[serde(default = "default_noise")]
+    pub noise: NoiseKind,
+    #[serde(default = "default_lr")]
+    pub lr_g: f32,
+    #[serde(default = "default_lr")]
+    pub lr_d: f32,
+    #[serde(default = "default_beta1")]
+    pub beta1: f32,
+    #[serde(default = "default_beta2")]
+    pub beta2: f32,
+    #[serde(default = "one_u64")]
+    pub seed: u64,
+    /// Write a fixed-noise sample grid every N steps (0 = only at the end).
+    #[serde(default = "default_sample_every")]
+    pub sample_every: u64,
+    /// Write a checkpoint every N steps (0 = only at the end).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+}
+
+fn default_steps() -> u64 {
+    1000
+}
+fn default_batch() -> usize {
+    64
+}
+fn one() -> usize {
+    1
+}
+fn one_u64() -> u64 {
+    1
+}
+fn default_loss() -> GanLoss {
+    GanLoss::NonSaturating
+}
+fn default_noise() -> NoiseKind {
+    NoiseKind::Normal
+}
+fn default_lr() -> f32 {
+    2e-4
+}
+fn default_beta1() -> f32 {
+    0.5
+}
+fn default_beta2() -> f32 {
+    0.999
+}
+fn default_sample_every() -> u64 {
+    100
+}
+fn default_checkpoint_every() -> u64 {
+    500
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {path}: {key} = {value}: {problem}")]
+    Value { path: PathBuf, key: &'static str, value: String, problem: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates; relative data paths are kept as written (relative to the working
+    /// directory, like every CLI path).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value { path: path.to_path_buf(), key, value, problem: problem.to_string() };
+        let size = self.data.image_size;
+        if !(size >= 16 && size.is_power_of_two() && size <= 256) {
+            return Err(bad("data.image_size", size.to_string(), "must be a power of two from 16 to 256 (DCGAN halves it down to 4x4)"));
+        }
+        if self.data.channels != 1 && self.data.channels != 3 {
+            return Err(bad("data.channels", self.data.channels.to_string(), "must be 1 (grayscale) or 3 (RGB)"));
+        }
+        if self.model.latent_dim == 0 || self.model.latent_dim > 4096 {
+            return Err(bad("model.latent_dim", self.model.latent_dim.to_string(), "must be between 1 and 4096"));
+        }
+        for (key, w) in [("model.g_width", self.model.g_width), ("model.d_width", self.model.d_width)] {
+            if w == 0 || w > 1024 {
+                return Err(bad(key, w.to_string(), "must be between 1 and 1024"));
+            }
+        }
+        let t = &self.train;
+        if t.batch_size < 2 || t.batch_size > 4096 {
+            return Err(bad("train.batch_size", t.batch_size.to_string(), "must be between 2 and 4096 (batch norm needs at least 2)"));
+        }
+        if t.d_steps == 0 || t.d_steps > 100 {
+            return Err(bad("train.d_steps", t.d_steps.to_string(), "must be between 1 and 100"));
+        }
+        for (key, lr) in [("train.lr_g", t.lr_g), ("train.lr_d", t.lr_d)] {
+            if !(lr > 0.0 && lr < 1.0) {
+                return Err(bad(key, lr.to_string(), "must be in (0, 1)"));
+            }
+        }
+        for (key, b) in [("train.beta1", t.beta1), ("train.beta2", t.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(bad(key, b.to_string(), "must be in [0, 1)"));
+            }
+        }
+        if t.steps == 0 {
+            return Err(bad("train.steps", "0".into(), "must be at least 1"));
+        }
+        Ok(())
+    }
+}

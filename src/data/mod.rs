@@ -1,0 +1,132 @@
+//! Image datasets held in host memory as f32 in [-1, 1] (NCHW), with labels when known, and a
+//! seeded shuffling batch sampler whose position can be checkpointed.
+
+mod folder;
+mod idx;
+
+pub use folder::load_folder;
+pub use idx::{load_idx_images, load_idx_labels, read_idx};
+
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl DataError {
+    pub fn invalid(path: &Path, problem: impl Into<String>) -> Self {
+        DataError::Invalid { path: path.to_path_buf(), problem: problem.into() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Dataset {
+    /// [len, channels, size, size], values in [-1, 1].
+    pub pixels: Vec<f32>,
+    pub labels: Option<Vec<u32>>,
+    pub class_names: Vec<String>,
+    pub len: usize,
+    pub channels: usize,
+    pub size: usize,
+}
+
+impl Dataset {
+    pub fn image_len(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = self.image_len();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.labels.as_ref().map(|l| l.iter().max().map_or(0, |&m| m as usize + 1)).unwrap_or(0).max(self.class_names.len())
+    }
+
+    /// The first `n` images (a quick subset for tests).
+    pub fn truncated(&self, n: usize) -> Dataset {
+        let n = n.min(self.len);
+        Dataset {
+            pixels: self.pixels[..n * self.image_len()].to_vec(),
+            labels: self.labels.as_ref().map(|l| l[..n].to_vec()),
+            class_names: self.class_names.clone(),
+            len: n,
+            channels: self.channels,
+            size: self.size,
+        }
+    }
+}
+
+/// Resizes one channel-planar u8 image to `size` x `size` (bilinear, the aspect ratio kept by a
+/// centre crop) and maps it to [-1, 1].
+pub fn to_unit_range(plane: &image::GrayImage, size: u32) -> Vec<f32> {
+    let img = if plane.width() == size && plane.height() == size {
+        plane.clone()
+    } else {
+        let (w, h) = (plane.width(), plane.height());
+        let side = w.min(h);
+        let cropped = image::imageops::crop_imm(plane, (w - side) / 2, (h - side) / 2, side, side).to_image();
+        image::imageops::resize(&cropped, size, size, image::imageops::FilterType::Triangle)
+    };
+    img.pixels().map(|p| p.0[0] as f32 / 127.5 - 1.0).collect()
+}
+
+/// Shuffles the dataset once per epoch with a permutation derived from (seed, epoch), so the
+/// sampler's whole state is two numbers.
+pub struct BatchSampler {
+    pub seed: u64,
+    pub epoch: u64,
+    pub cursor: usize,
+    order: Vec<usize>,
+}
+
+impl BatchSampler {
+    pub fn new(len: usize, seed: u64) -> Self {
+        Self::at(len, seed, 0, 0)
+    }
+
+    pub fn at(len: usize, seed: u64, epoch: u64, cursor: usize) -> Self {
+        let mut s = BatchSampler { seed, epoch, cursor, order: (0..len).collect() };
+        s.shuffle();
+        s
+    }
+
+    fn shuffle(&mut self) {
+        self.order.sort_unstable();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.order.shuffle(&mut rng);
+    }
+
+    /// The next `batch` indices; an epoch's tail shorter than a batch is skipped.
+    pub fn next_indices(&mut self, batch: usize) -> Vec<usize> {
+        assert!(batch <= self.order.len(), "batch {batch} larger than the dataset ({})", self.order.len());
+        if self.cursor + batch > self.order.len() {
+            self.epoch += 1;
+            self.cursor = 0;
+            self.shuffle();
+        }
+        let out = self.order[self.cursor..self.cursor + batch].to_vec();
+        self.cursor += batch;
+        out
+    }
+
+    /// Pixels [batch, C, H, W] and labels of the next batch.
+    pub fn next_batch(&mut self, data: &Dataset, batch: usize) -> (Vec<f32>, Vec<u32>) {
+        let idx = self.next_indices(batch);
+        let mut pixels = Vec::with_capacity(batch * data.image_len());
+        for &i in &idx {
+            pixels.extend_from_slice(data.image(i));
+        }
+        let labels = data.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()).unwrap_or_default();
+        (pixels, labels)
+    }
+}

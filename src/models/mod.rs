@@ -1,0 +1,3 @@
+//! Network builders.
+
+pub mod dcgan;

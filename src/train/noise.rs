@@ -1,0 +1,74 @@
+//! Latent noise: N(0, 1) or U(-1, 1), the truncation trick, interpolation; with a seeded
+//! generator whose position is saved in training state.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::config::NoiseKind;
+
+pub struct Noise {
+    pub kind: NoiseKind,
+    rng: ChaCha8Rng,
+}
+
+impl Noise {
+    pub fn new(kind: NoiseKind, seed: u64) -> Self {
+        Noise { kind, rng: ChaCha8Rng::seed_from_u64(seed) }
+    }
+
+    fn one(&mut self) -> f32 {
+        match self.kind {
+            NoiseKind::Normal => StandardNormal.sample(&mut self.rng),
+            NoiseKind::Uniform => self.rng.random_range(-1.0..1.0),
+        }
+    }
+
+    pub fn sample(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.one()).collect()
+    }
+
+    /// The truncation trick: entries beyond |threshold| are drawn again until they fall inside.
+    pub fn sample_truncated(&mut self, n: usize, threshold: f32) -> Vec<f32> {
+        assert!(threshold > 0.0, "truncation threshold must be positive");
+        (0..n)
+            .map(|_| loop {
+                let v = self.one();
+                if v.abs() <= threshold {
+                    break v;
+                }
+            })
+            .collect()
+    }
+
+    /// (seed, word position): the generator's whole state.
+    pub fn state(&self) -> ([u8; 32], u128) {
+        (self.rng.get_seed(), self.rng.get_word_pos())
+    }
+
+    pub fn restore(kind: NoiseKind, seed: [u8; 32], word_pos: u128) -> Self {
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_word_pos(word_pos);
+        Noise { kind, rng }
+    }
+}
+
+pub fn lerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x + (y - x) * t).collect()
+}
+
+/// Spherical interpolation, which keeps |z| near the typical norm of Gaussian noise.
+pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let cos = (dot / (na * nb).max(1e-12)).clamp(-1.0, 1.0);
+    let omega = cos.acos();
+    if omega.abs() < 1e-6 {
+        return lerp(a, b, t);
+    }
+    let s = omega.sin();
+    let wa = (((1.0 - t as f64) * omega).sin() / s) as f32;
+    let wb = ((t as f64 * omega).sin() / s) as f32;
+    a.iter().zip(b).map(|(x, y)| wa * x + wb * y).collect()
+}
