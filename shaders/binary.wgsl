@@ -38,6 +38,11 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (i >= p.n) {
         return;
     }
+    if (p.rank == 1u) {
+        // Same-shape operands and scalars collapse to one axis: no division needed.
+        out[i] = apply(p.op, a[i * p.a_strides[0][0]], b[i * p.b_strides[0][0]]);
+        return;
+    }
     var rem = i;
     var ia = 0u;
     var ib = 0u;

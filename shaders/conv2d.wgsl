@@ -32,61 +32,82 @@ struct Params {
 
 override WG: u32 = 256u;
 
+// One invocation per (patch row, image, output row): the integer divisions (which llvmpipe
+// cannot vectorise) happen once per row of `ow` outputs instead of once per element.
 @compute @workgroup_size(WG)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
-    let spatial = p.oh * p.ow;
-    let width = p.batch * spatial;
     let ksize = p.kh * p.kw;
-    if (i >= p.c_in * ksize * width) {
+    let lines = p.batch * p.oh;
+    if (i >= p.c_in * ksize * lines) {
         return;
     }
-    let row = i / width;
-    let col = i % width;
+    let row = i / lines;
+    let line = i % lines;
     let ci = row / ksize;
     let ky = (row % ksize) / p.kw;
     let kx = row % p.kw;
-    let n = col / spatial;
-    let s = col % spatial;
-    let iy = i32((s / p.ow) * p.stride + ky) - i32(p.pad);
-    let ix = i32((s % p.ow) * p.stride + kx) - i32(p.pad);
-    let inside = iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w);
-    let src = ((n * p.c_in + ci) * p.h + u32(max(iy, 0))) * p.w + u32(max(ix, 0));
-    cols[i] = select(0.0, x[select(0u, src, inside)], inside);
+    let n = line / p.oh;
+    let oy = line % p.oh;
+    let width = p.batch * p.oh * p.ow;
+    let dst = row * width + line * p.ow;
+    let iy = i32(oy * p.stride + ky) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) {
+        for (var ox = 0u; ox < p.ow; ox = ox + 1u) {
+            cols[dst + ox] = 0.0;
+        }
+        return;
+    }
+    let src_row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
+    var ix = i32(kx) - i32(p.pad);
+    for (var ox = 0u; ox < p.ow; ox = ox + 1u) {
+        let inside = ix >= 0 && ix < i32(p.w);
+        cols[dst + ox] = select(0.0, x[src_row + u32(select(0, ix, inside))], inside);
+        ix = ix + i32(p.stride);
+    }
 }
 
-// One invocation per pixel of dx; a pixel was read by patch (oy, ox) through tap (ky, kx)
-// exactly when oy * stride = iy + pad - ky (and likewise for x).
+// One invocation per row of dx (image, channel, iy). A pixel was read by patch (oy, ox) through
+// tap (ky, kx) exactly when oy * stride = iy + pad - ky; stepping ky by the stride from the
+// first tap that divides keeps divisions out of the inner loops.
 @compute @workgroup_size(WG)
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
-    let plane = p.h * p.w;
-    if (i >= p.batch * p.c_in * plane) {
+    if (i >= p.batch * p.c_in * p.h) {
         return;
     }
-    let n = i / (p.c_in * plane);
-    let ci = (i / plane) % p.c_in;
-    let iy = i32((i % plane) / p.w);
-    let ix = i32(i % p.w);
+    let n = i / (p.c_in * p.h);
+    let ci = (i / p.h) % p.c_in;
+    let iy = i % p.h;
     let spatial = p.oh * p.ow;
     let width = p.batch * spatial;
-    let st = i32(p.stride);
-    var acc = 0.0;
-    for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
-        let ty = iy + i32(p.pad) - i32(ky);
-        let oy = ty / st;
-        if (ty < 0 || oy * st != ty || oy >= i32(p.oh)) {
+    let dst = i * p.w;
+    let st = p.stride;
+    for (var ix = 0u; ix < p.w; ix = ix + 1u) {
+        dx[dst + ix] = 0.0;
+    }
+    let ty0 = iy + p.pad;
+    for (var ky = ty0 % st; ky < p.kh; ky = ky + st) {
+        if (ky > ty0) {
+            break;
+        }
+        let oy = (ty0 - ky) / st;
+        if (oy >= p.oh) {
             continue;
         }
-        for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
-            let tx = ix + i32(p.pad) - i32(kx);
-            let ox = tx / st;
-            if (tx < 0 || ox * st != tx || ox >= i32(p.ow)) {
-                continue;
+        for (var ix = 0u; ix < p.w; ix = ix + 1u) {
+            let tx0 = ix + p.pad;
+            var acc = 0.0;
+            var kx = tx0 % st;
+            var ox = i32((tx0 - kx) / st);
+            for (; kx < p.kw && ox >= 0; kx = kx + st) {
+                if (u32(ox) < p.ow) {
+                    let row = (ci * p.kh + ky) * p.kw + kx;
+                    acc = acc + dcols[row * width + n * spatial + oy * p.ow + u32(ox)];
+                }
+                ox = ox - 1;
             }
-            let row = (ci * p.kh + ky) * p.kw + kx;
-            acc = acc + dcols[row * width + n * spatial + u32(oy) * p.ow + u32(ox)];
+            dx[dst + ix] = dx[dst + ix] + acc;
         }
     }
-    dx[i] = acc;
 }

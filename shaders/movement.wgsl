@@ -46,25 +46,37 @@ fn linear_id(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WG;
 }
 
+// One invocation per line along the last axis: the per-axis divisions (scalar code on
+// llvmpipe) are paid once per line, not once per element.
 @compute @workgroup_size(WG)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = linear_id(gid, groups);
-    if (i >= gp.n) {
+    let line = linear_id(gid, groups);
+    let last = gp.rank - 1u;
+    let len = gp.shape[last / 4u][last % 4u];
+    if (line * len >= gp.n) {
         return;
     }
-    var rem = i;
-    var idx = gp.offset;
+    var rem = line;
+    var idx = i32(gp.offset);
     var inside = true;
-    for (var d = i32(gp.rank) - 1; d >= 0; d = d - 1) {
+    for (var d = i32(gp.rank) - 2; d >= 0; d = d - 1) {
         let q = u32(d) / 4u;
         let r = u32(d) % 4u;
         let c = rem % gp.shape[q][r];
         rem = rem / gp.shape[q][r];
         let t = i32(c) - gp.lead[q][r];
         inside = inside && t >= 0 && u32(t) < gp.extent[q][r];
-        idx = idx + u32(t) * gp.strides[q][r];
+        idx = idx + t * i32(gp.strides[q][r]);
     }
-    dst[i] = select(0.0, src[select(0u, idx, inside)], inside);
+    let stride = i32(gp.strides[last / 4u][last % 4u]);
+    let lead = gp.lead[last / 4u][last % 4u];
+    let extent = gp.extent[last / 4u][last % 4u];
+    let base = line * len;
+    for (var c = 0u; c < len; c = c + 1u) {
+        let t = i32(c) - lead;
+        let ok = inside && t >= 0 && u32(t) < extent;
+        dst[base + c] = select(0.0, src[u32(select(0, idx + t * stride, ok))], ok);
+    }
 }
 
 @compute @workgroup_size(WG)

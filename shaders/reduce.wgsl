@@ -92,8 +92,15 @@ fn wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc = identity();
     if (in_range) {
         let base = kept_offset(o);
-        for (var j = lid; j < p.n_reduce; j = j + WIDE) {
-            acc = combine(acc, x[base + reduced_offset(j)]);
+        if (p.reduced_rank == 1u) {
+            let s = p.reduced_strides[0][0];
+            for (var j = lid; j < p.n_reduce; j = j + WIDE) {
+                acc = combine(acc, x[base + j * s]);
+            }
+        } else {
+            for (var j = lid; j < p.n_reduce; j = j + WIDE) {
+                acc = combine(acc, x[base + reduced_offset(j)]);
+            }
         }
     }
     partial[lid] = acc;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::gpu::GpuBuffer;
-use crate::tensor::kernels::ReflectGeometry;
+use crate::tensor::kernels::{self, BatchNormParams, ReflectGeometry};
 use crate::tensor::{enable_grad, no_grad, BinaryOp, Tensor, UnaryOp};
 
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub(crate) enum Op {
     Conv2d { stride: usize, pad: usize },
     ConvTranspose2d { stride: usize, pad: usize },
     Conv2dWeightGrad { stride: usize, pad: usize },
+    /// Training-mode batch norm of inputs (x, gamma, beta) with its batch statistics saved.
+    BatchNorm { params: BatchNormParams, stats: Arc<GpuBuffer> },
 }
 
 impl std::fmt::Debug for ReflectGeometry {
@@ -248,6 +250,19 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
             let dx = want(0).then(|| g.conv2d(w, *stride, *pad));
             let dw = want(1).then(|| g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]));
             vec![dx, dw]
+        }
+        Op::BatchNorm { params, stats } => {
+            assert!(
+                !create_graph,
+                "second-order gradients through training-mode batch norm are not supported (its backward is a fused kernel); \
+                 critics trained with a gradient penalty should use layer norm, as WGAN-GP prescribes"
+            );
+            let (gamma, c) = (&node.inputs[1], params.channels as usize);
+            let (dx, grad_stats) = kernels::batch_norm_backward(x.gpu(), params, x.buffer(), stats, gamma.buffer(), g.buffer());
+            let grad_stats = Tensor::from_buffer(x.gpu(), &[2, c], grad_stats);
+            let dgamma = want(1).then(|| grad_stats.narrow(0, 1, 1).reshape(&[c]));
+            let dbeta = want(2).then(|| grad_stats.narrow(0, 0, 1).reshape(&[c]));
+            vec![Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)), dgamma, dbeta]
         }
         Op::Conv2dWeightGrad { stride, pad } => {
             let dy = &node.inputs[1];

@@ -484,6 +484,12 @@ impl Recorder {
     }
 }
 
+impl std::fmt::Debug for GpuBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuBuffer({} f32)", self.len)
+    }
+}
+
 impl GpuBuffer {
     pub fn len(&self) -> usize {
         self.len

@@ -11,10 +11,11 @@ pub enum Shader {
     Conv2d,
     Movement,
     Optim,
+    BatchNorm,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 7] = [
+    pub const ALL: [Shader; 8] = [
         Shader::Unary,
         Shader::Binary,
         Shader::Reduce,
@@ -22,6 +23,7 @@ impl Shader {
         Shader::Conv2d,
         Shader::Movement,
         Shader::Optim,
+        Shader::BatchNorm,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Shader {
             Shader::Conv2d => "conv2d.wgsl",
             Shader::Movement => "movement.wgsl",
             Shader::Optim => "optim.wgsl",
+            Shader::BatchNorm => "batchnorm.wgsl",
         }
     }
 
@@ -45,6 +48,7 @@ impl Shader {
             Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
             Shader::Movement => include_str!("../../shaders/movement.wgsl"),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
+            Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
         }
     }
 }

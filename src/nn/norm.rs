@@ -46,32 +46,15 @@ impl BatchNorm {
         }
     }
 
-    fn reduce_axes(x: &Tensor) -> Vec<isize> {
-        assert!(x.rank() >= 2, "batch norm needs [N, C, ...], got {:?}", x.shape());
-        std::iter::once(0).chain(2..x.rank() as isize).collect()
-    }
-
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let cs = channel_shape(x);
         assert_eq!(cs[1], self.weight.numel(), "batch norm for {} channels got {:?}", self.weight.numel(), x.shape());
-        let axes = Self::reduce_axes(x);
         let normalized = match mode {
             Mode::Train => {
-                let count = x.numel() / cs[1];
-                let mean = x.mean(&axes, true);
-                let centered = x.sub(&mean);
-                let var = centered.square().mean(&axes, true);
-                {
-                    let _g = no_grad();
-                    let m = self.momentum;
-                    let unbiased = var.detach().scale(count as f32 / (count.max(2) - 1) as f32);
-                    let new_mean = self.running_mean.scale(1.0 - m).add(&mean.detach().reshape(&[cs[1]]).scale(m));
-                    let new_var = self.running_var.scale(1.0 - m).add(&unbiased.reshape(&[cs[1]]).scale(m));
-                    self.running_mean.assign_from(&new_mean);
-                    self.running_var.assign_from(&new_var);
-                    self.num_batches_tracked.assign_from(&self.num_batches_tracked.add_scalar(1.0));
-                }
-                centered.mul(&var.add_scalar(self.eps).powf(-0.5))
+                let y = x.batch_norm_train(&self.weight, &self.bias, &self.running_mean, &self.running_var, self.momentum, self.eps);
+                let _no_graph = no_grad();
+                self.num_batches_tracked.assign_from(&self.num_batches_tracked.add_scalar(1.0));
+                return y;
             }
             Mode::Eval => {
                 let mean = self.running_mean.reshape(&cs);

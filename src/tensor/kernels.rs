@@ -316,9 +316,9 @@ impl ConvGeometry {
 
 /// The patch matrix [c_in*kh*kw, batch*oh*ow] of x.
 fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
-    let n = g.patch_rows() * g.patch_cols();
-    let cols = gpu.alloc(n);
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col"), g, &[x], &[&cols], grid_1d(gpu, n, WG_1D));
+    let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
+    let lines = g.patch_rows() * (g.batch * g.oh) as usize;
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], grid_1d(gpu, lines, 64));
     cols
 }
 
@@ -338,7 +338,8 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
     let n: usize = g.x_shape().iter().product();
     let dx = gpu.alloc(n);
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "col2im"), g, &[&dcols], &[&dx], grid_1d(gpu, n, WG_1D));
+    let lines = (g.batch * g.c_in * g.h) as usize;
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "col2im").with("WG", 64), g, &[&dcols], &[&dx], grid_1d(gpu, lines, 64));
     dx
 }
 
@@ -378,6 +379,7 @@ pub fn copy(gpu: &Gpu, src: &GpuBuffer, dst: &GpuBuffer) {
 
 fn gather_into(gpu: &Gpu, x: &GpuBuffer, out: &GpuBuffer, out_shape: &[usize], strides: &[usize], lead: &[i64], extent: &[usize]) {
     let n: usize = out_shape.iter().product();
+    let lines = n / out_shape.last().copied().unwrap_or(1).max(1);
     let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
     let params = GatherParams {
         n: n as u32,
@@ -389,7 +391,7 @@ fn gather_into(gpu: &Gpu, x: &GpuBuffer, out: &GpuBuffer, out_shape: &[usize], s
         lead: pack(&leads),
         extent: pack(&u32s(extent)),
     };
-    gpu.dispatch(&Kernel::new(Shader::Movement, "gather"), &params, &[x], &[out], grid_1d(gpu, n, WG_1D));
+    gpu.dispatch(&Kernel::new(Shader::Movement, "gather").with("WG", 64), &params, &[x], &[out], grid_1d(gpu, lines, 64));
 }
 
 #[repr(C)]
@@ -489,4 +491,44 @@ struct ClipParams {
 pub fn clip_in_place(gpu: &Gpu, param: &GpuBuffer, low: f32, high: f32) {
     let params = ClipParams { n: param.len() as u32, low, high, _pad: 0 };
     gpu.dispatch(&Kernel::new(Shader::Optim, "clip"), &params, &[], &[param], grid_1d(gpu, param.len(), WG_1D));
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BatchNormParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub spatial: u32,
+    pub update_running: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub _pad: [u32; 2],
+}
+
+impl BatchNormParams {
+    fn len(&self) -> usize {
+        (self.batch * self.channels * self.spatial) as usize
+    }
+}
+
+/// Per-channel [mean; biased variance] of x, updating the running statistics when asked.
+pub fn batch_norm_stats(gpu: &Gpu, p: &BatchNormParams, x: &GpuBuffer, running_mean: &GpuBuffer, running_var: &GpuBuffer) -> GpuBuffer {
+    let stats = gpu.alloc(2 * p.channels as usize);
+    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "batch_stats"), p, &[x], &[&stats, running_mean, running_var], [p.channels, 1, 1]);
+    stats
+}
+
+pub fn batch_norm_forward(gpu: &Gpu, p: &BatchNormParams, x: &GpuBuffer, stats: &GpuBuffer, gamma: &GpuBuffer, beta: &GpuBuffer) -> GpuBuffer {
+    let y = gpu.alloc(p.len());
+    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "forward"), p, &[x, stats, gamma, beta], &[&y], grid_1d(gpu, p.len(), WG_1D));
+    y
+}
+
+/// (dx, [sum dy; sum dy * x_hat]) of batch norm in training mode.
+pub fn batch_norm_backward(gpu: &Gpu, p: &BatchNormParams, x: &GpuBuffer, stats: &GpuBuffer, gamma: &GpuBuffer, dy: &GpuBuffer) -> (GpuBuffer, GpuBuffer) {
+    let grad_stats = gpu.alloc(2 * p.channels as usize);
+    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "backward_stats"), p, &[x, stats, dy], &[&grad_stats], [p.channels, 1, 1]);
+    let dx = gpu.alloc(p.len());
+    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "backward"), p, &[x, stats, gamma, dy, &grad_stats], &[&dx], grid_1d(gpu, p.len(), WG_1D));
+    (dx, grad_stats)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::kernels::{self, contiguous_strides, ConvGeometry, ReflectGeometry};
+use super::kernels::{self, contiguous_strides, BatchNormParams, ConvGeometry, ReflectGeometry};
 use super::{grad_enabled, BinaryOp, ReduceOp, Tensor, UnaryOp};
 use crate::autograd::{Node, Op};
 use crate::gpu::GpuBuffer;
@@ -385,6 +385,33 @@ impl Tensor {
         shape[r - 2] = g.h as usize;
         shape[r - 1] = g.w as usize;
         self.record(&[self], shape, out, Op::ReflectPadBackward(g), false)
+    }
+
+    // ---- fused normalisation ----
+
+    /// Training-mode batch norm over x [N, C, ...] with batch statistics (biased variance),
+    /// updating `running_mean`/`running_var` in place with `momentum` (unbiased variance).
+    /// First-order differentiable only.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_train(&self, gamma: &Tensor, beta: &Tensor, running_mean: &Tensor, running_var: &Tensor, momentum: f32, eps: f32) -> Tensor {
+        assert!(self.rank() >= 2, "batch norm needs [N, C, ...], got {:?}", self.shape());
+        let c = self.shape()[1];
+        for t in [gamma, beta, running_mean, running_var] {
+            assert_eq!(t.numel(), c, "batch norm over {c} channels given a tensor of shape {:?}", t.shape());
+        }
+        let params = BatchNormParams {
+            batch: self.shape()[0] as u32,
+            channels: c as u32,
+            spatial: (self.numel() / (self.shape()[0] * c)) as u32,
+            update_running: 1,
+            eps,
+            momentum,
+            _pad: [0; 2],
+        };
+        let gpu = self.gpu();
+        let stats = Arc::new(kernels::batch_norm_stats(gpu, &params, self.buffer(), running_mean.buffer(), running_var.buffer()));
+        let y = kernels::batch_norm_forward(gpu, &params, self.buffer(), &stats, gamma.buffer(), beta.buffer());
+        self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, false)
     }
 
     // ---- linear algebra ----

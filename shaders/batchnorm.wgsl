@@ -1,0 +1,144 @@
+// Batch norm over x [batch, channels, spatial] with per-channel statistics, fused: a workgroup
+// per channel reduces, a flat pass applies. `stats` is [2, channels]: mean, then biased variance.
+//   batch_stats     x -> stats, and running_mean/var <- (1-m)*running + m*(mean, unbiased var)
+//   forward         x, stats, gamma, beta -> y = (x - mean) / sqrt(var + eps) * gamma + beta
+//   backward_stats  x, stats, dy -> grad_stats [2, channels]: sum(dy), sum(dy * x_hat)
+//   backward        x, stats, gamma, dy, grad_stats -> dx
+// First order only: the autodiff layer refuses to differentiate through this backward.
+
+struct Params {
+    batch: u32,
+    channels: u32,
+    spatial: u32,
+    update_running: u32,
+    eps: f32,
+    momentum: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+// stats: x -> stats, running_mean, running_var
+@group(0) @binding(2) var<storage, read_write> stats_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(4) var<storage, read_write> running_var: array<f32>;
+// forward: x, stats, gamma, beta -> y
+@group(0) @binding(2) var<storage, read> stats: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+// backward_stats: x, stats, dy -> grad_stats
+@group(0) @binding(3) var<storage, read> dy_for_stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad_stats_out: array<f32>;
+// backward: x, stats, gamma, dy, grad_stats -> dx
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read> grad_stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+
+const WIDE: u32 = 256u;
+override WG: u32 = 256u;
+var<workgroup> part_a: array<f32, WIDE>;
+var<workgroup> part_b: array<f32, WIDE>;
+
+fn at(c: u32, j: u32) -> u32 {
+    // j runs over the batch * spatial entries of channel c.
+    return ((j / p.spatial) * p.channels + c) * p.spatial + j % p.spatial;
+}
+
+fn tree_sum(lid: u32) {
+    for (var stride = WIDE / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            part_a[lid] = part_a[lid] + part_a[lid + stride];
+            part_b[lid] = part_b[lid] + part_b[lid + stride];
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WIDE)
+fn batch_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x;
+    let count = p.batch * p.spatial;
+    var s = 0.0;
+    for (var j = lid; j < count; j = j + WIDE) {
+        s = s + x[at(c, j)];
+    }
+    part_a[lid] = s;
+    part_b[lid] = 0.0;
+    workgroupBarrier();
+    tree_sum(lid);
+    let mean = part_a[0] / f32(count);
+    workgroupBarrier();
+    // Two passes (mean first) keep the variance accurate when |mean| >> std.
+    var q = 0.0;
+    for (var j = lid; j < count; j = j + WIDE) {
+        let d = x[at(c, j)] - mean;
+        q = q + d * d;
+    }
+    part_a[lid] = q;
+    part_b[lid] = 0.0;
+    workgroupBarrier();
+    tree_sum(lid);
+    if (lid == 0u) {
+        let var_biased = part_a[0] / f32(count);
+        stats_out[c] = mean;
+        stats_out[p.channels + c] = var_biased;
+        if (p.update_running != 0u) {
+            let unbiased = var_biased * f32(count) / f32(max(count, 2u) - 1u);
+            running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
+            running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (i >= p.batch * p.channels * p.spatial) {
+        return;
+    }
+    let c = (i / p.spatial) % p.channels;
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    y[i] = (x[i] - stats[c]) * inv_std * gamma[c] + beta[c];
+}
+
+@compute @workgroup_size(WIDE)
+fn backward_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x;
+    let count = p.batch * p.spatial;
+    let mean = stats[c];
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    var sg = 0.0;
+    var sgx = 0.0;
+    for (var j = lid; j < count; j = j + WIDE) {
+        let k = at(c, j);
+        let g = dy_for_stats[k];
+        sg = sg + g;
+        sgx = sgx + g * (x[k] - mean) * inv_std;
+    }
+    part_a[lid] = sg;
+    part_b[lid] = sgx;
+    workgroupBarrier();
+    tree_sum(lid);
+    if (lid == 0u) {
+        grad_stats_out[c] = part_a[0];
+        grad_stats_out[p.channels + c] = part_b[0];
+    }
+}
+
+// dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+@compute @workgroup_size(WG)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (i >= p.batch * p.channels * p.spatial) {
+        return;
+    }
+    let c = (i / p.spatial) % p.channels;
+    let count = f32(p.batch * p.spatial);
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    let x_hat = (x[i] - stats[c]) * inv_std;
+    let mean_g = grad_stats[c] / count;
+    let mean_gx = grad_stats[p.channels + c] / count;
+    dx[i] = gamma[c] * inv_std * (dy[i] - mean_g - x_hat * mean_gx);
+}
