@@ -1,8 +1,9 @@
 // C[b] = A[b] · B[b] for row-major C of shape [batch, M, N]. A and B are read through strides, so
 // transposed operands cost nothing extra: A(i, k) = a[b*a_batch + i*a_row + k*a_col].
-// Each invocation accumulates an 8x8 block of C in registers (16 vec4 accumulators written out,
-// so llvmpipe keeps them in registers); on lavapipe this beats workgroup-memory tiling (see
-// ../shared/lavapipe.md), so there are no barriers here.
+// A workgroup of 8x8 invocations computes a 64x64 tile of C, each invocation an 8x8 register
+// block of rows i0 + 8r and columns j0 + 8t: neighbouring invocations (one SIMD vector on
+// llvmpipe) touch neighbouring columns, so loads of B and stores of C are contiguous across
+// lanes. Register blocking beats workgroup-memory tiling on lavapipe (../shared/lavapipe.md).
 
 struct Params {
     m: u32,
@@ -15,7 +16,8 @@ struct Params {
     b_batch: u32,
     b_row: u32,
     b_col: u32,
-    _pad0: u32,
+    // K of the last batch entry: split-K runs the batch axis over chunks of K.
+    k_last: u32,
     _pad1: u32,
 }
 
@@ -24,14 +26,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
-
-@compute @workgroup_size(WG_X, WG_Y, 1)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i0 = gid.y * 8u;
-    let j0 = gid.x * 8u;
-    let bat = gid.z;
+@compute @workgroup_size(8, 8, 1)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i0 = wid.y * 64u + lid.y;
+    let j0 = wid.x * 64u + lid.x;
+    let bat = wid.z;
     if (i0 >= p.m || j0 >= p.n) {
         return;
     }
@@ -41,18 +40,17 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let last_j = p.n - 1u;
     let a_off = bat * p.a_batch;
     let b_off = bat * p.b_batch;
+    let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
     let ra0 = min(i0 + 0u, last_i) * p.a_row + a_off;
-    let ra1 = min(i0 + 1u, last_i) * p.a_row + a_off;
-    let ra2 = min(i0 + 2u, last_i) * p.a_row + a_off;
-    let ra3 = min(i0 + 3u, last_i) * p.a_row + a_off;
-    let ra4 = min(i0 + 4u, last_i) * p.a_row + a_off;
-    let ra5 = min(i0 + 5u, last_i) * p.a_row + a_off;
-    let ra6 = min(i0 + 6u, last_i) * p.a_row + a_off;
-    let ra7 = min(i0 + 7u, last_i) * p.a_row + a_off;
-    let cb_lo = vec4<u32>(min(j0, last_j), min(j0 + 1u, last_j), min(j0 + 2u, last_j), min(j0 + 3u, last_j)) * p.b_col
-        + vec4<u32>(b_off);
-    let cb_hi = vec4<u32>(min(j0 + 4u, last_j), min(j0 + 5u, last_j), min(j0 + 6u, last_j), min(j0 + 7u, last_j)) * p.b_col
-        + vec4<u32>(b_off);
+    let ra1 = min(i0 + 8u, last_i) * p.a_row + a_off;
+    let ra2 = min(i0 + 16u, last_i) * p.a_row + a_off;
+    let ra3 = min(i0 + 24u, last_i) * p.a_row + a_off;
+    let ra4 = min(i0 + 32u, last_i) * p.a_row + a_off;
+    let ra5 = min(i0 + 40u, last_i) * p.a_row + a_off;
+    let ra6 = min(i0 + 48u, last_i) * p.a_row + a_off;
+    let ra7 = min(i0 + 56u, last_i) * p.a_row + a_off;
+    let cb_lo = vec4<u32>(min(j0 + 0u, last_j), min(j0 + 8u, last_j), min(j0 + 16u, last_j), min(j0 + 24u, last_j)) * p.b_col + vec4<u32>(b_off);
+    let cb_hi = vec4<u32>(min(j0 + 32u, last_j), min(j0 + 40u, last_j), min(j0 + 48u, last_j), min(j0 + 56u, last_j)) * p.b_col + vec4<u32>(b_off);
     var acc0a = vec4<f32>(0.0);
     var acc0b = vec4<f32>(0.0);
     var acc1a = vec4<f32>(0.0);
@@ -69,7 +67,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc6b = vec4<f32>(0.0);
     var acc7a = vec4<f32>(0.0);
     var acc7b = vec4<f32>(0.0);
-    for (var kk = 0u; kk < p.k; kk = kk + 1u) {
+    for (var kk = 0u; kk < k_len; kk = kk + 1u) {
         let ak = kk * p.a_col;
         let bk = kk * p.b_row;
         let b_lo = vec4<f32>(b[cb_lo.x + bk], b[cb_lo.y + bk], b[cb_lo.z + bk], b[cb_lo.w + bk]);
@@ -101,13 +99,13 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let base = bat * p.m * p.n;
     store_row(base, i0 + 0u, j0, acc0a, acc0b);
-    store_row(base, i0 + 1u, j0, acc1a, acc1b);
-    store_row(base, i0 + 2u, j0, acc2a, acc2b);
-    store_row(base, i0 + 3u, j0, acc3a, acc3b);
-    store_row(base, i0 + 4u, j0, acc4a, acc4b);
-    store_row(base, i0 + 5u, j0, acc5a, acc5b);
-    store_row(base, i0 + 6u, j0, acc6a, acc6b);
-    store_row(base, i0 + 7u, j0, acc7a, acc7b);
+    store_row(base, i0 + 8u, j0, acc1a, acc1b);
+    store_row(base, i0 + 16u, j0, acc2a, acc2b);
+    store_row(base, i0 + 24u, j0, acc3a, acc3b);
+    store_row(base, i0 + 32u, j0, acc4a, acc4b);
+    store_row(base, i0 + 40u, j0, acc5a, acc5b);
+    store_row(base, i0 + 48u, j0, acc6a, acc6b);
+    store_row(base, i0 + 56u, j0, acc7a, acc7b);
 }
 
 fn store_row(base: u32, i: u32, j0: u32, lo: vec4<f32>, hi: vec4<f32>) {
@@ -116,11 +114,11 @@ fn store_row(base: u32, i: u32, j0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     }
     let row = base + i * p.n;
     for (var t = 0u; t < 4u; t = t + 1u) {
-        if (j0 + t < p.n) {
-            c[row + j0 + t] = lo[t];
+        if (j0 + 8u * t < p.n) {
+            c[row + j0 + 8u * t] = lo[t];
         }
-        if (j0 + 4u + t < p.n) {
-            c[row + j0 + 4u + t] = hi[t];
+        if (j0 + 8u * (t + 4u) < p.n) {
+            c[row + j0 + 8u * (t + 4u)] = hi[t];
         }
     }
 }

@@ -7,11 +7,16 @@ use std::sync::Arc;
 
 use crate::gpu::GpuBuffer;
 use crate::tensor::kernels::{self, BatchNormParams, ReflectGeometry};
+use crate::tensor::ops::conv_geometry;
 use crate::tensor::{enable_grad, no_grad, BinaryOp, Tensor, UnaryOp};
 
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
-    Unary { op: UnaryOp, alpha: f32, beta: f32 },
+    Unary {
+        op: UnaryOp,
+        alpha: f32,
+        beta: f32,
+    },
     Binary(BinaryOp),
     /// Sum over some axes, keeping them with extent 1.
     Sum,
@@ -21,17 +26,37 @@ pub(crate) enum Op {
     Window(Vec<i64>),
     ReflectPad(ReflectGeometry),
     ReflectPadBackward(ReflectGeometry),
-    Matmul { trans_a: bool, trans_b: bool },
-    Conv2d { stride: usize, pad: usize },
-    ConvTranspose2d { stride: usize, pad: usize },
-    Conv2dWeightGrad { stride: usize, pad: usize },
+    Matmul {
+        trans_a: bool,
+        trans_b: bool,
+    },
+    Conv2d {
+        stride: usize,
+        pad: usize,
+        cols: Option<Arc<GpuBuffer>>,
+    },
+    ConvTranspose2d {
+        stride: usize,
+        pad: usize,
+    },
+    Conv2dWeightGrad {
+        stride: usize,
+        pad: usize,
+    },
     /// Training-mode batch norm of inputs (x, gamma, beta) with its batch statistics saved.
-    BatchNorm { params: BatchNormParams, stats: Arc<GpuBuffer> },
+    BatchNorm {
+        params: BatchNormParams,
+        stats: Arc<GpuBuffer>,
+    },
 }
 
 impl std::fmt::Debug for ReflectGeometry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}x{} +({},{}) -> {}x{}", self.h, self.w, self.top, self.left, self.oh, self.ow)
+        write!(
+            f,
+            "{}x{} +({},{}) -> {}x{}",
+            self.h, self.w, self.top, self.left, self.oh, self.ow
+        )
     }
 }
 
@@ -40,8 +65,10 @@ impl Op {
     pub(crate) fn is_differentiable(&self) -> bool {
         !matches!(
             self,
-            Op::Unary { op: UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange, .. }
-                | Op::Binary(BinaryOp::Greater | BinaryOp::Equal)
+            Op::Unary {
+                op: UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange,
+                ..
+            } | Op::Binary(BinaryOp::Greater | BinaryOp::Equal)
         )
     }
 }
@@ -57,15 +84,28 @@ pub(crate) struct Node {
 /// Gradients of `output` (seeded with `seed`, ones by default) with respect to each of `wrt`;
 /// zeros where `output` does not depend on it. With `create_graph` the results record their
 /// own graph and can be differentiated again.
-pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_graph: bool) -> Vec<Tensor> {
-    let _mode = if create_graph { enable_grad() } else { no_grad() };
+pub fn grad(
+    output: &Tensor,
+    wrt: &[&Tensor],
+    seed: Option<&Tensor>,
+    create_graph: bool,
+) -> Vec<Tensor> {
+    let _mode = if create_graph {
+        enable_grad()
+    } else {
+        no_grad()
+    };
     let order = topological_order(output);
     let wanted: HashSet<u64> = wrt.iter().map(|t| t.id()).collect();
     let leads_to_wanted = ancestors_of_wanted(&order, &wanted);
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
     let seed = match seed {
         Some(s) => {
-            assert_eq!(s.shape(), output.shape(), "seed shape must match the output");
+            assert_eq!(
+                s.shape(),
+                output.shape(),
+                "seed shape must match the output"
+            );
             s.clone()
         }
         None => Tensor::ones(output.gpu(), output.shape()),
@@ -82,7 +122,11 @@ pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_grap
         }
         let Some(node) = &tensor.0.node else { continue };
         // Gradients nobody asked for are not computed: in G's step, D's weights get none.
-        let needed: Vec<bool> = node.inputs.iter().map(|i| leads_to_wanted.contains(&i.id())).collect();
+        let needed: Vec<bool> = node
+            .inputs
+            .iter()
+            .map(|i| leads_to_wanted.contains(&i.id()))
+            .collect();
         if !needed.iter().any(|&n| n) {
             continue;
         }
@@ -101,7 +145,11 @@ pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_grap
         }
     }
     wrt.iter()
-        .map(|t| results.remove(&t.id()).unwrap_or_else(|| Tensor::zeros(t.gpu(), t.shape())))
+        .map(|t| {
+            results
+                .remove(&t.id())
+                .unwrap_or_else(|| Tensor::zeros(t.gpu(), t.shape()))
+        })
         .collect()
 }
 
@@ -146,16 +194,29 @@ fn topological_order(output: &Tensor) -> Vec<Tensor> {
 
 /// The saved output of `node` for rules written in terms of y: recomputed (and so
 /// differentiable) when building a graph, else the forward pass's own buffer.
-fn saved_output(node: &Node, output: &Tensor, create_graph: bool, recompute: impl FnOnce() -> Tensor) -> Tensor {
+fn saved_output(
+    node: &Node,
+    output: &Tensor,
+    create_graph: bool,
+    recompute: impl FnOnce() -> Tensor,
+) -> Tensor {
     match (&node.output, create_graph) {
-        (Some(buf), false) => Tensor::from_parts(output.gpu(), output.shape().to_vec(), buf.clone(), None),
+        (Some(buf), false) => {
+            Tensor::from_parts(output.gpu(), output.shape().to_vec(), buf.clone(), None)
+        }
         _ => recompute(),
     }
 }
 
 /// The gradient of each input of `node` given the output gradient `g`; `None` where the input
 /// is not `needed`.
-fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_graph: bool) -> Vec<Option<Tensor>> {
+fn backward(
+    node: &Node,
+    output: &Tensor,
+    g: &Tensor,
+    needed: &[bool],
+    create_graph: bool,
+) -> Vec<Option<Tensor>> {
     let x = &node.inputs[0];
     let want = |i: usize| needed.get(i).copied().unwrap_or(false);
     match &node.op {
@@ -186,7 +247,9 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
                 UnaryOp::Pow => g.mul(&x.powf(alpha - 1.0)).scale(alpha),
                 UnaryOp::Affine => g.scale(alpha),
                 UnaryOp::Clamp => g.mul(&x.in_range(alpha, beta)),
-                UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange => return vec![None],
+                UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange => {
+                    return vec![None]
+                }
             };
             vec![Some(dx)]
         }
@@ -203,7 +266,11 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
                 }
                 BinaryOp::Max | BinaryOp::Min => {
                     // Ties send the gradient to the first operand, like a select.
-                    let first = if *op == BinaryOp::Max { x.greater(b) } else { b.greater(x) };
+                    let first = if *op == BinaryOp::Max {
+                        x.greater(b)
+                    } else {
+                        b.greater(x)
+                    };
                     let first = first.add(&x.equal(b));
                     let ga = g.mul(&first);
                     let gb = want(1).then(|| g.sub(&ga));
@@ -211,7 +278,10 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
                 }
                 BinaryOp::Greater | BinaryOp::Equal => return vec![None, None],
             };
-            vec![ga.filter(|_| want(0)).map(|t| t.sum_to(x.shape())), gb.map(|t| t.sum_to(b.shape()))]
+            vec![
+                ga.filter(|_| want(0)).map(|t| t.sum_to(x.shape())),
+                gb.map(|t| t.sum_to(b.shape())),
+            ]
         }
         Op::Sum => vec![Some(g.expand(x.shape()))],
         Op::Expand => vec![Some(g.sum_to(x.shape()))],
@@ -229,26 +299,66 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
         }
         Op::ReflectPad(geometry) => vec![Some(g.reflect_pad2d_backward(*geometry))],
         Op::ReflectPadBackward(geometry) => {
-            vec![Some(g.reflect_pad2d(geometry.top as usize, (geometry.oh - geometry.h - geometry.top) as usize, geometry.left as usize, (geometry.ow - geometry.w - geometry.left) as usize))]
+            vec![Some(g.reflect_pad2d(
+                geometry.top as usize,
+                (geometry.oh - geometry.h - geometry.top) as usize,
+                geometry.left as usize,
+                (geometry.ow - geometry.w - geometry.left) as usize,
+            ))]
         }
         Op::Matmul { trans_a, trans_b } => {
             let (ta, tb) = (*trans_a, *trans_b);
             let b = &node.inputs[1];
-            let da = want(0).then(|| if ta { b.matmul_t(g, tb, true) } else { g.matmul_t(b, false, !tb) });
-            let db = want(1).then(|| if tb { g.matmul_t(x, true, ta) } else { x.matmul_t(g, !ta, false) });
+            let da = want(0).then(|| {
+                if ta {
+                    b.matmul_t(g, tb, true)
+                } else {
+                    g.matmul_t(b, false, !tb)
+                }
+            });
+            let db = want(1).then(|| {
+                if tb {
+                    g.matmul_t(x, true, ta)
+                } else {
+                    x.matmul_t(g, !ta, false)
+                }
+            });
             vec![da, db]
         }
-        Op::Conv2d { stride, pad } => {
+        Op::Conv2d { stride, pad, cols } => {
             let w = &node.inputs[1];
             let (h, wd) = (x.shape()[2], x.shape()[3]);
             let dx = want(0).then(|| g.conv_transpose2d_to(w, *stride, *pad, h, wd));
-            let dw = want(1).then(|| x.conv2d_weight_grad(g, *stride, *pad, w.shape()[2], w.shape()[3]));
+            let dw = want(1).then(|| match (cols, create_graph) {
+                (Some(cols), false) => {
+                    let geo = conv_geometry(x.shape(), w.shape(), *stride, *pad);
+                    Tensor::from_buffer(
+                        x.gpu(),
+                        w.shape(),
+                        kernels::conv2d_backward_weight_from_cols(x.gpu(), &geo, cols, g.buffer()),
+                    )
+                }
+                _ => x.conv2d_weight_grad(g, *stride, *pad, w.shape()[2], w.shape()[3]),
+            });
             vec![dx, dw]
         }
         Op::ConvTranspose2d { stride, pad } => {
             let w = &node.inputs[1];
+            if !create_graph && want(0) && want(1) {
+                // Both gradients read the patch matrix of g: build it once.
+                let geo = conv_geometry(g.shape(), w.shape(), *stride, *pad);
+                let cols = kernels::im2col(x.gpu(), &geo, g.buffer());
+                let dx = kernels::conv2d_forward_from_cols(x.gpu(), &geo, &cols, w.buffer());
+                let dw =
+                    kernels::conv2d_backward_weight_from_cols(x.gpu(), &geo, &cols, x.buffer());
+                return vec![
+                    Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)),
+                    Some(Tensor::from_buffer(x.gpu(), w.shape(), dw)),
+                ];
+            }
             let dx = want(0).then(|| g.conv2d(w, *stride, *pad));
-            let dw = want(1).then(|| g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]));
+            let dw =
+                want(1).then(|| g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]));
             vec![dx, dw]
         }
         Op::BatchNorm { params, stats } => {
@@ -258,11 +368,22 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
                  critics trained with a gradient penalty should use layer norm, as WGAN-GP prescribes"
             );
             let (gamma, c) = (&node.inputs[1], params.channels as usize);
-            let (dx, grad_stats) = kernels::batch_norm_backward(x.gpu(), params, x.buffer(), stats, gamma.buffer(), g.buffer());
+            let (dx, grad_stats) = kernels::batch_norm_backward(
+                x.gpu(),
+                params,
+                x.buffer(),
+                stats,
+                gamma.buffer(),
+                g.buffer(),
+            );
             let grad_stats = Tensor::from_buffer(x.gpu(), &[2, c], grad_stats);
             let dgamma = want(1).then(|| grad_stats.narrow(0, 1, 1).reshape(&[c]));
             let dbeta = want(2).then(|| grad_stats.narrow(0, 0, 1).reshape(&[c]));
-            vec![Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)), dgamma, dbeta]
+            vec![
+                Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)),
+                dgamma,
+                dbeta,
+            ]
         }
         Op::Conv2dWeightGrad { stride, pad } => {
             let dy = &node.inputs[1];

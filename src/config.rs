@@ -68,7 +68,11 @@ fn default_width() -> usize {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { latent_dim: default_latent(), g_width: default_width(), d_width: default_width() }
+        ModelConfig {
+            latent_dim: default_latent(),
+            g_width: default_width(),
+            d_width: default_width(),
+        }
     }
 }
 
@@ -163,23 +167,37 @@ impl Default for TrainConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config {path}: {key} = {value}: {problem}")]
-    Value { path: PathBuf, key: &'static str, value: String, problem: String },
+    Value {
+        path: PathBuf,
+        key: &'static str,
+        value: String,
+        problem: String,
+    },
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
     /// Parses and validates; relative data paths are kept as written (relative to the working
     /// directory, like every CLI path).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         config.validate(path)?;
         Ok(config)
     }
@@ -189,28 +207,56 @@ impl Config {
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value { path: path.to_path_buf(), key, value, problem: problem.to_string() };
+        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
+            path: path.to_path_buf(),
+            key,
+            value,
+            problem: problem.to_string(),
+        };
         let size = self.data.image_size;
         if !(size >= 16 && size.is_power_of_two() && size <= 256) {
-            return Err(bad("data.image_size", size.to_string(), "must be a power of two from 16 to 256 (DCGAN halves it down to 4x4)"));
+            return Err(bad(
+                "data.image_size",
+                size.to_string(),
+                "must be a power of two from 16 to 256 (DCGAN halves it down to 4x4)",
+            ));
         }
         if self.data.channels != 1 && self.data.channels != 3 {
-            return Err(bad("data.channels", self.data.channels.to_string(), "must be 1 (grayscale) or 3 (RGB)"));
+            return Err(bad(
+                "data.channels",
+                self.data.channels.to_string(),
+                "must be 1 (grayscale) or 3 (RGB)",
+            ));
         }
         if self.model.latent_dim == 0 || self.model.latent_dim > 4096 {
-            return Err(bad("model.latent_dim", self.model.latent_dim.to_string(), "must be between 1 and 4096"));
+            return Err(bad(
+                "model.latent_dim",
+                self.model.latent_dim.to_string(),
+                "must be between 1 and 4096",
+            ));
         }
-        for (key, w) in [("model.g_width", self.model.g_width), ("model.d_width", self.model.d_width)] {
+        for (key, w) in [
+            ("model.g_width", self.model.g_width),
+            ("model.d_width", self.model.d_width),
+        ] {
             if w == 0 || w > 1024 {
                 return Err(bad(key, w.to_string(), "must be between 1 and 1024"));
             }
         }
         let t = &self.train;
         if t.batch_size < 2 || t.batch_size > 4096 {
-            return Err(bad("train.batch_size", t.batch_size.to_string(), "must be between 2 and 4096 (batch norm needs at least 2)"));
+            return Err(bad(
+                "train.batch_size",
+                t.batch_size.to_string(),
+                "must be between 2 and 4096 (batch norm needs at least 2)",
+            ));
         }
         if t.d_steps == 0 || t.d_steps > 100 {
-            return Err(bad("train.d_steps", t.d_steps.to_string(), "must be between 1 and 100"));
+            return Err(bad(
+                "train.d_steps",
+                t.d_steps.to_string(),
+                "must be between 1 and 100",
+            ));
         }
         for (key, lr) in [("train.lr_g", t.lr_g), ("train.lr_d", t.lr_d)] {
             if !(lr > 0.0 && lr < 1.0) {

@@ -1,5 +1,7 @@
 //! shadergan: a GAN engine whose math runs as WGSL compute shaders through wgpu.
 
+pub mod autograd;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -7,8 +9,6 @@ pub mod gpu;
 pub mod models;
 pub mod nn;
 pub mod optim;
-pub mod autograd;
-pub mod bench;
 pub mod reference;
 pub mod tensor;
 pub mod train;

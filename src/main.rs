@@ -11,7 +11,11 @@ use shadergan::train::{self, noise, run};
 use shadergan::viz;
 
 #[derive(Parser)]
-#[command(name = "shadergan", version, about = "Train and use GANs on any GPU through WebGPU compute shaders")]
+#[command(
+    name = "shadergan",
+    version,
+    about = "Train and use GANs on any GPU through WebGPU compute shaders"
+)]
 struct Cli {
     /// Use the first adapter whose name contains this text (also SHADERGAN_ADAPTER).
     #[arg(long, global = true)]
@@ -94,7 +98,10 @@ fn gpu(cli: &Cli) -> Result<Gpu> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,wgpu_core=warn,wgpu_hal=warn,naga=warn")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,wgpu_core=warn,wgpu_hal=warn,naga=warn"),
+    )
+    .init();
     let cli = Cli::parse();
     match run_command(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,7 +128,11 @@ fn run_command(cli: &Cli) -> Result<()> {
             println!("limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}", l.max_storage_buffer_binding_size >> 20, l.max_buffer_size >> 20, l.max_compute_invocations_per_workgroup);
             Ok(())
         }
-        Command::Bench { config, batch, iters } => {
+        Command::Bench {
+            config,
+            batch,
+            iters,
+        } => {
             let g = gpu(cli)?;
             let mut cfg = shadergan::config::Config::load(config)?;
             if let Some(b) = batch {
@@ -132,10 +143,27 @@ fn run_command(cli: &Cli) -> Result<()> {
             print!("{report}");
             Ok(())
         }
-        Command::Train { config, steps, out, resume, quiet } => {
-            let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
+        Command::Train {
+            config,
+            steps,
+            out,
+            resume,
+            quiet,
+        } => {
+            let out = out.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(config.file_stem().unwrap_or_default())
+            });
             let g = gpu(cli)?;
-            let summary = run::train(&g, &run::RunOptions { config: config.clone(), steps: *steps, out: out.clone(), resume: *resume, progress: !quiet })?;
+            let summary = run::train(
+                &g,
+                &run::RunOptions {
+                    config: config.clone(),
+                    steps: *steps,
+                    out: out.clone(),
+                    resume: *resume,
+                    progress: !quiet,
+                },
+            )?;
             println!(
                 "trained {} steps in {:.0} s; run folder {} (grid.png, loss.png, report.html, model.safetensors)",
                 summary.steps,
@@ -144,7 +172,13 @@ fn run_command(cli: &Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Sample { checkpoint, n, out, seed, truncation } => {
+        Command::Sample {
+            checkpoint,
+            n,
+            out,
+            seed,
+            truncation,
+        } => {
             if *n == 0 {
                 bail!("--n must be at least 1");
             }
@@ -165,11 +199,21 @@ fn run_command(cli: &Cli) -> Result<()> {
                 viz::save_png(&out.join(format!("{i:06}.png")), &img, 1)?;
             }
             let grid = viz::grid(&images, c, s, (*n as f64).sqrt().ceil() as usize);
-            viz::save_png(&out.join("grid.png"), &image::DynamicImage::ImageRgb8(grid), 2)?;
+            viz::save_png(
+                &out.join("grid.png"),
+                &image::DynamicImage::ImageRgb8(grid),
+                2,
+            )?;
             println!("wrote {n} samples and grid.png to {}", out.display());
             Ok(())
         }
-        Command::Interpolate { checkpoint, steps, rows, seed, out } => {
+        Command::Interpolate {
+            checkpoint,
+            steps,
+            rows,
+            seed,
+            out,
+        } => {
             if *steps < 2 || *rows == 0 {
                 bail!("--steps must be at least 2 and --rows at least 1");
             }
@@ -192,13 +236,25 @@ fn run_command(cli: &Cli) -> Result<()> {
                 };
                 for k in 0..*steps {
                     let t = k as f32 / (*steps - 1) as f32;
-                    z.extend(if row < *rows { noise::lerp(&a, &b, t) } else { noise::slerp(&a, &b, t) });
+                    z.extend(if row < *rows {
+                        noise::lerp(&a, &b, t)
+                    } else {
+                        noise::slerp(&a, &b, t)
+                    });
                 }
             }
             let images = train::generate(&g, &generator, latent, &z);
-            let grid = viz::grid(&images, config.data.channels, config.data.image_size, *steps);
+            let grid = viz::grid(
+                &images,
+                config.data.channels,
+                config.data.image_size,
+                *steps,
+            );
             viz::save_png(out, &image::DynamicImage::ImageRgb8(grid), 2)?;
-            println!("wrote {} ({rows} linear rows, then {rows} spherical rows, {steps} steps each)", out.display());
+            println!(
+                "wrote {} ({rows} linear rows, then {rows} spherical rows, {steps} steps each)",
+                out.display()
+            );
             Ok(())
         }
     }

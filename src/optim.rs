@@ -22,19 +22,32 @@ pub trait Optimizer {
 fn check_pairs(params: &[Tensor], grads: &[Tensor]) {
     assert_eq!(params.len(), grads.len(), "one gradient per parameter");
     for (p, g) in params.iter().zip(grads) {
-        assert_eq!(p.shape(), g.shape(), "gradient shape {:?} for parameter {:?}", g.shape(), p.shape());
+        assert_eq!(
+            p.shape(),
+            g.shape(),
+            "gradient shape {:?} for parameter {:?}",
+            g.shape(),
+            p.shape()
+        );
     }
 }
 
 /// Zero-initialised state buffers, one per parameter, created on first use.
 fn ensure_state(state: &mut Vec<Tensor>, params: &[Tensor]) {
     if state.len() != params.len() {
-        *state = params.iter().map(|p| Tensor::zeros(p.gpu(), p.shape())).collect();
+        *state = params
+            .iter()
+            .map(|p| Tensor::zeros(p.gpu(), p.shape()))
+            .collect();
     }
 }
 
 fn export(prefix: &str, tensors: &[Tensor]) -> Vec<(String, Vec<f32>)> {
-    tensors.iter().enumerate().map(|(i, t)| (format!("{prefix}.{i}"), t.to_vec())).collect()
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("{prefix}.{i}"), t.to_vec()))
+        .collect()
 }
 
 fn import(prefix: &str, params: &[Tensor], state: &OptimizerState) -> Result<Vec<Tensor>, String> {
@@ -49,7 +62,12 @@ fn import(prefix: &str, params: &[Tensor], state: &OptimizerState) -> Result<Vec
                 .find(|(n, _)| *n == name)
                 .ok_or_else(|| format!("optimizer state has no '{name}'"))?;
             if data.len() != p.numel() {
-                return Err(format!("optimizer state '{name}' has {} values, parameter {:?} needs {}", data.len(), p.shape(), p.numel()));
+                return Err(format!(
+                    "optimizer state '{name}' has {} values, parameter {:?} needs {}",
+                    data.len(),
+                    p.shape(),
+                    p.numel()
+                ));
             }
             Ok(Tensor::from_vec(p.gpu(), p.shape(), data))
         })
@@ -70,7 +88,16 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(lr: f32, beta1: f32, beta2: f32) -> Self {
-        Adam { lr, beta1, beta2, eps: 1e-8, weight_decay: 0.0, t: 0, m: vec![], v: vec![] }
+        Adam {
+            lr,
+            beta1,
+            beta2,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            t: 0,
+            m: vec![],
+            v: vec![],
+        }
     }
 }
 
@@ -92,14 +119,24 @@ impl Optimizer for Adam {
                 correction1: (1.0 / (1.0 - (self.beta1 as f64).powi(t))) as f32,
                 correction2: (1.0 / (1.0 - (self.beta2 as f64).powi(t))) as f32,
             };
-            kernels::adam_step(p.gpu(), &hp, g.buffer(), p.buffer(), self.m[i].buffer(), self.v[i].buffer());
+            kernels::adam_step(
+                p.gpu(),
+                &hp,
+                g.buffer(),
+                p.buffer(),
+                self.m[i].buffer(),
+                self.v[i].buffer(),
+            );
         }
     }
 
     fn state(&self) -> OptimizerState {
         let mut tensors = export("exp_avg", &self.m);
         tensors.extend(export("exp_avg_sq", &self.v));
-        OptimizerState { step: self.t, tensors }
+        OptimizerState {
+            step: self.t,
+            tensors,
+        }
     }
 
     fn load_state(&mut self, params: &[Tensor], state: &OptimizerState) -> Result<(), String> {
@@ -128,7 +165,13 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(lr: f32, momentum: f32) -> Self {
-        Sgd { lr, momentum, weight_decay: 0.0, t: 0, buf: vec![] }
+        Sgd {
+            lr,
+            momentum,
+            weight_decay: 0.0,
+            t: 0,
+            buf: vec![],
+        }
     }
 }
 
@@ -138,13 +181,21 @@ impl Optimizer for Sgd {
         ensure_state(&mut self.buf, params);
         self.t += 1;
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let hp = SgdParams { n: p.numel() as u32, lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay };
+            let hp = SgdParams {
+                n: p.numel() as u32,
+                lr: self.lr,
+                momentum: self.momentum,
+                weight_decay: self.weight_decay,
+            };
             kernels::sgd_step(p.gpu(), &hp, g.buffer(), p.buffer(), self.buf[i].buffer());
         }
     }
 
     fn state(&self) -> OptimizerState {
-        OptimizerState { step: self.t, tensors: export("momentum_buffer", &self.buf) }
+        OptimizerState {
+            step: self.t,
+            tensors: export("momentum_buffer", &self.buf),
+        }
     }
 
     fn load_state(&mut self, params: &[Tensor], state: &OptimizerState) -> Result<(), String> {
@@ -172,7 +223,13 @@ pub struct RmsProp {
 
 impl RmsProp {
     pub fn new(lr: f32) -> Self {
-        RmsProp { lr, alpha: 0.99, eps: 1e-8, t: 0, square_avg: vec![] }
+        RmsProp {
+            lr,
+            alpha: 0.99,
+            eps: 1e-8,
+            t: 0,
+            square_avg: vec![],
+        }
     }
 }
 
@@ -182,13 +239,27 @@ impl Optimizer for RmsProp {
         ensure_state(&mut self.square_avg, params);
         self.t += 1;
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let hp = RmspropParams { n: p.numel() as u32, lr: self.lr, alpha: self.alpha, eps: self.eps };
-            kernels::rmsprop_step(p.gpu(), &hp, g.buffer(), p.buffer(), self.square_avg[i].buffer());
+            let hp = RmspropParams {
+                n: p.numel() as u32,
+                lr: self.lr,
+                alpha: self.alpha,
+                eps: self.eps,
+            };
+            kernels::rmsprop_step(
+                p.gpu(),
+                &hp,
+                g.buffer(),
+                p.buffer(),
+                self.square_avg[i].buffer(),
+            );
         }
     }
 
     fn state(&self) -> OptimizerState {
-        OptimizerState { step: self.t, tensors: export("square_avg", &self.square_avg) }
+        OptimizerState {
+            step: self.t,
+            tensors: export("square_avg", &self.square_avg),
+        }
     }
 
     fn load_state(&mut self, params: &[Tensor], state: &OptimizerState) -> Result<(), String> {

@@ -15,16 +15,48 @@ pub fn unary(op: UnaryOp, alpha: f64, beta: f64, x: &[f64]) -> Vec<f64> {
             UnaryOp::Tanh => v.tanh(),
             UnaryOp::Sigmoid => 1.0 / (1.0 + (-v).exp()),
             UnaryOp::Relu => v.max(0.0),
-            UnaryOp::LeakyRelu => if v > 0.0 { v } else { alpha * v },
+            UnaryOp::LeakyRelu => {
+                if v > 0.0 {
+                    v
+                } else {
+                    alpha * v
+                }
+            }
             UnaryOp::Softplus => (1.0 + v.exp()).ln(),
             UnaryOp::Recip => 1.0 / v,
             UnaryOp::Pow => v.powf(alpha),
             UnaryOp::Affine => alpha * v + beta,
-            UnaryOp::Step => if v > 0.0 { 1.0 } else { 0.0 },
-            UnaryOp::LeakySlope => if v > 0.0 { 1.0 } else { alpha },
-            UnaryOp::Sign => if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 },
+            UnaryOp::Step => {
+                if v > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::LeakySlope => {
+                if v > 0.0 {
+                    1.0
+                } else {
+                    alpha
+                }
+            }
+            UnaryOp::Sign => {
+                if v > 0.0 {
+                    1.0
+                } else if v < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
             UnaryOp::Clamp => v.clamp(alpha, beta),
-            UnaryOp::InRange => if v >= alpha && v <= beta { 1.0 } else { 0.0 },
+            UnaryOp::InRange => {
+                if v >= alpha && v <= beta {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
         })
         .collect()
 }
@@ -38,7 +70,14 @@ fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     c
 }
 
-pub fn binary(op: BinaryOp, a: &[f64], a_shape: &[usize], b: &[f64], b_shape: &[usize], out_shape: &[usize]) -> Vec<f64> {
+pub fn binary(
+    op: BinaryOp,
+    a: &[f64],
+    a_shape: &[usize],
+    b: &[f64],
+    b_shape: &[usize],
+    out_shape: &[usize],
+) -> Vec<f64> {
     let sa = broadcast_strides(a_shape, out_shape);
     let sb = broadcast_strides(b_shape, out_shape);
     let n: usize = out_shape.iter().product();
@@ -63,13 +102,22 @@ pub fn binary(op: BinaryOp, a: &[f64], a_shape: &[usize], b: &[f64], b_shape: &[
 
 /// Sum (or max) over `axes`, keeping them with extent 1.
 pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], max: bool) -> Vec<f64> {
-    let out_shape: Vec<usize> = shape.iter().enumerate().map(|(d, &e)| if axes.contains(&d) { 1 } else { e }).collect();
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .map(|(d, &e)| if axes.contains(&d) { 1 } else { e })
+        .collect();
     let out_strides = contiguous_strides(&out_shape);
     let n_out: usize = out_shape.iter().product();
     let mut out = vec![if max { f64::NEG_INFINITY } else { 0.0 }; n_out];
     for (i, &v) in x.iter().enumerate() {
         let c = unravel(i, shape);
-        let o: usize = c.iter().zip(&out_shape).zip(&out_strides).map(|((&x, &e), &s)| if e == 1 { 0 } else { x * s }).sum();
+        let o: usize = c
+            .iter()
+            .zip(&out_shape)
+            .zip(&out_strides)
+            .map(|((&x, &e), &s)| if e == 1 { 0 } else { x * s })
+            .sum();
         out[o] = if max { out[o].max(v) } else { out[o] + v };
     }
     out
@@ -82,14 +130,21 @@ pub fn permute(x: &[f64], shape: &[usize], perm: &[usize]) -> Vec<f64> {
     (0..n)
         .map(|i| {
             let c = unravel(i, &out_shape);
-            x[c.iter().zip(perm).map(|(&v, &p)| v * strides[p]).sum::<usize>()]
+            x[c.iter()
+                .zip(perm)
+                .map(|(&v, &p)| v * strides[p])
+                .sum::<usize>()]
         })
         .collect()
 }
 
 /// Zero padding with (before, after) per axis.
 pub fn pad(x: &[f64], shape: &[usize], pads: &[(usize, usize)]) -> Vec<f64> {
-    let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(&e, p)| e + p.0 + p.1).collect();
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .zip(pads)
+        .map(|(&e, p)| e + p.0 + p.1)
+        .collect();
     let strides = contiguous_strides(shape);
     let n: usize = out_shape.iter().product();
     (0..n)
@@ -107,12 +162,27 @@ pub fn pad(x: &[f64], shape: &[usize], pads: &[(usize, usize)]) -> Vec<f64> {
         .collect()
 }
 
-pub fn reflect_pad2d(x: &[f64], shape: &[usize], top: usize, bottom: usize, left: usize, right: usize) -> Vec<f64> {
+pub fn reflect_pad2d(
+    x: &[f64],
+    shape: &[usize],
+    top: usize,
+    bottom: usize,
+    left: usize,
+    right: usize,
+) -> Vec<f64> {
     let r = shape.len();
     let (h, w) = (shape[r - 2], shape[r - 1]);
     let planes = x.len() / (h * w);
     let (oh, ow) = (h + top + bottom, w + left + right);
-    let reflect = |t: isize, size: isize| if t < 0 { -t } else if t >= size { 2 * (size - 1) - t } else { t };
+    let reflect = |t: isize, size: isize| {
+        if t < 0 {
+            -t
+        } else if t >= size {
+            2 * (size - 1) - t
+        } else {
+            t
+        }
+    };
     let mut out = Vec::with_capacity(planes * oh * ow);
     for p in 0..planes {
         for y in 0..oh {
@@ -129,15 +199,32 @@ pub fn reflect_pad2d(x: &[f64], shape: &[usize], top: usize, bottom: usize, left
 /// C[batch, m, n] with A stored [batch, m, k] (or [batch, k, m] when trans_a) and B stored
 /// [batch, k, n] (or [batch, n, k] when trans_b).
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(a: &[f64], b: &[f64], batch: usize, m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool) -> Vec<f64> {
+pub fn matmul(
+    a: &[f64],
+    b: &[f64],
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+) -> Vec<f64> {
     let mut c = vec![0.0; batch * m * n];
     for bt in 0..batch {
         for i in 0..m {
             for j in 0..n {
                 let mut acc = 0.0;
                 for kk in 0..k {
-                    let av = if trans_a { a[bt * m * k + kk * m + i] } else { a[bt * m * k + i * k + kk] };
-                    let bv = if trans_b { b[bt * k * n + j * k + kk] } else { b[bt * k * n + kk * n + j] };
+                    let av = if trans_a {
+                        a[bt * m * k + kk * m + i]
+                    } else {
+                        a[bt * m * k + i * k + kk]
+                    };
+                    let bv = if trans_b {
+                        b[bt * k * n + j * k + kk]
+                    } else {
+                        b[bt * k * n + kk * n + j]
+                    };
                     acc += av * bv;
                 }
                 c[bt * m * n + i * n + j] = acc;
@@ -153,7 +240,14 @@ pub fn conv_out(size: usize, k: usize, stride: usize, pad: usize) -> usize {
 }
 
 /// y [n, co, oh, ow] = conv(x [n, ci, h, w], w [co, ci, kh, kw]).
-pub fn conv2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], stride: usize, pad: usize) -> Vec<f64> {
+pub fn conv2d(
+    x: &[f64],
+    xs: [usize; 4],
+    w: &[f64],
+    ws: [usize; 4],
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
     let [n, ci, h, wd] = xs;
     let [co, _, kh, kw] = ws;
     let (oh, ow) = (conv_out(h, kh, stride, pad), conv_out(wd, kw, stride, pad));
@@ -169,7 +263,8 @@ pub fn conv2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], stride: usiz
                                 let iy = (oy * stride + ky) as isize - pad as isize;
                                 let ix = (ox * stride + kx) as isize - pad as isize;
                                 if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
-                                    acc += x[((b * ci + c) * h + iy as usize) * wd + ix as usize] * w[((o * ci + c) * kh + ky) * kw + kx];
+                                    acc += x[((b * ci + c) * h + iy as usize) * wd + ix as usize]
+                                        * w[((o * ci + c) * kh + ky) * kw + kx];
                                 }
                             }
                         }
@@ -185,7 +280,16 @@ pub fn conv2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], stride: usiz
 /// PyTorch's conv_transpose2d: x [n, ci, h, w], w [ci, co, kh, kw] -> [n, co, out_h, out_w],
 /// each input pixel scattering its weighted kernel into the output.
 #[allow(clippy::too_many_arguments)]
-pub fn conv_transpose2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], stride: usize, pad: usize, out_h: usize, out_w: usize) -> Vec<f64> {
+pub fn conv_transpose2d(
+    x: &[f64],
+    xs: [usize; 4],
+    w: &[f64],
+    ws: [usize; 4],
+    stride: usize,
+    pad: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Vec<f64> {
     let [n, ci, h, wd] = xs;
     let [_, co, kh, kw] = ws;
     let mut y = vec![0.0; n * co * out_h * out_w];
@@ -199,8 +303,13 @@ pub fn conv_transpose2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], st
                             for kx in 0..kw {
                                 let oy = (iy * stride + ky) as isize - pad as isize;
                                 let ox = (ix * stride + kx) as isize - pad as isize;
-                                if oy >= 0 && ox >= 0 && (oy as usize) < out_h && (ox as usize) < out_w {
-                                    y[((b * co + o) * out_h + oy as usize) * out_w + ox as usize] += v * w[((c * co + o) * kh + ky) * kw + kx];
+                                if oy >= 0
+                                    && ox >= 0
+                                    && (oy as usize) < out_h
+                                    && (ox as usize) < out_w
+                                {
+                                    y[((b * co + o) * out_h + oy as usize) * out_w
+                                        + ox as usize] += v * w[((c * co + o) * kh + ky) * kw + kx];
                                 }
                             }
                         }
@@ -213,7 +322,16 @@ pub fn conv_transpose2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], st
 }
 
 /// dw [co, ci, kh, kw] of conv2d given x and the output gradient dy [n, co, oh, ow].
-pub fn conv2d_weight_grad(x: &[f64], xs: [usize; 4], dy: &[f64], ys: [usize; 4], kh: usize, kw: usize, stride: usize, pad: usize) -> Vec<f64> {
+pub fn conv2d_weight_grad(
+    x: &[f64],
+    xs: [usize; 4],
+    dy: &[f64],
+    ys: [usize; 4],
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: usize,
+) -> Vec<f64> {
     let [n, ci, h, wd] = xs;
     let [_, co, oh, ow] = ys;
     let mut dw = vec![0.0; co * ci * kh * kw];
@@ -228,7 +346,8 @@ pub fn conv2d_weight_grad(x: &[f64], xs: [usize; 4], dy: &[f64], ys: [usize; 4],
                                 let iy = (oy * stride + ky) as isize - pad as isize;
                                 let ix = (ox * stride + kx) as isize - pad as isize;
                                 if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
-                                    dw[((o * ci + c) * kh + ky) * kw + kx] += g * x[((b * ci + c) * h + iy as usize) * wd + ix as usize];
+                                    dw[((o * ci + c) * kh + ky) * kw + kx] +=
+                                        g * x[((b * ci + c) * h + iy as usize) * wd + ix as usize];
                                 }
                             }
                         }
@@ -247,14 +366,24 @@ pub fn normalize_groups(x: &[f64], group: usize, eps: f64) -> Vec<f64> {
         .flat_map(|g| {
             let mean = g.iter().sum::<f64>() / group as f64;
             let var = g.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / group as f64;
-            g.iter().map(move |v| (v - mean) / (var + eps).sqrt()).collect::<Vec<_>>()
+            g.iter()
+                .map(move |v| (v - mean) / (var + eps).sqrt())
+                .collect::<Vec<_>>()
         })
         .collect()
 }
 
 /// Batch norm in training mode over [n, c, spatial] (spatial = 1 for 1-d): per-channel batch
 /// mean and biased variance; returns (y, mean, unbiased variance).
-pub fn batch_norm_train(x: &[f64], n: usize, c: usize, spatial: usize, gamma: &[f64], beta: &[f64], eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn batch_norm_train(
+    x: &[f64],
+    n: usize,
+    c: usize,
+    spatial: usize,
+    gamma: &[f64],
+    beta: &[f64],
+    eps: f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let count = (n * spatial) as f64;
     let mut y = vec![0.0; x.len()];
     let mut means = vec![0.0; c];
@@ -288,7 +417,18 @@ pub fn batch_norm_train(x: &[f64], n: usize, c: usize, spatial: usize, gamma: &[
 
 /// One Adam step (PyTorch's Adam, L2 weight decay added to the gradient); t counts from 1.
 #[allow(clippy::too_many_arguments)]
-pub fn adam_step(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], t: u32, lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64) {
+pub fn adam_step(
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    t: u32,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+) {
     for i in 0..p.len() {
         let gi = g[i] + weight_decay * p[i];
         m[i] = beta1 * m[i] + (1.0 - beta1) * gi;

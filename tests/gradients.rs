@@ -11,26 +11,53 @@ use shadergan::{grad, Tensor};
 const H: f64 = 1e-6;
 
 /// Checks d/dx_i sum(f(x)^2) for every input i.
-fn check_first_order(what: &str, inputs: &[(Vec<usize>, Vec<f64>)], gpu_f: impl Fn(&[Tensor]) -> Tensor, cpu_f: impl Fn(&[Vec<f64>]) -> Vec<f64>, rtol: f64, atol: f64) {
+fn check_first_order(
+    what: &str,
+    inputs: &[(Vec<usize>, Vec<f64>)],
+    gpu_f: impl Fn(&[Tensor]) -> Tensor,
+    cpu_f: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+    rtol: f64,
+    atol: f64,
+) {
     let gpu = gpu();
     let values: Vec<Vec<f64>> = inputs.iter().map(|(_, v)| f64s(&f32s(v))).collect();
-    let leaves: Vec<Tensor> = inputs.iter().zip(&values).map(|((s, _), v)| common::tensor(&gpu, s, v).requires_grad()).collect();
+    let leaves: Vec<Tensor> = inputs
+        .iter()
+        .zip(&values)
+        .map(|((s, _), v)| common::tensor(&gpu, s, v).requires_grad())
+        .collect();
     let loss = gpu_f(&leaves).square().sum_all();
     let refs: Vec<&Tensor> = leaves.iter().collect();
     let grads = grad(&loss, &refs, None, false);
     for (i, g) in grads.iter().enumerate() {
-        let fd = finite_diff(&values[i], |xi| {
-            let mut all = values.clone();
-            all[i] = xi.to_vec();
-            sum_sq(&cpu_f(&all))
-        }, H);
-        assert_close(&format!("{what}: d/d input {i}"), &g.to_vec(), &fd, rtol, atol);
+        let fd = finite_diff(
+            &values[i],
+            |xi| {
+                let mut all = values.clone();
+                all[i] = xi.to_vec();
+                sum_sq(&cpu_f(&all))
+            },
+            H,
+        );
+        assert_close(
+            &format!("{what}: d/d input {i}"),
+            &g.to_vec(),
+            &fd,
+            rtol,
+            atol,
+        );
     }
 }
 
 /// Checks the gradient of s(x) = sum((d sum(f(x)^2) / dx)^2), which differentiates through the
 /// first backward pass (create_graph), against nested finite differences.
-fn check_second_order(what: &str, shape: &[usize], x: &[f64], gpu_f: impl Fn(&Tensor) -> Tensor, cpu_f: impl Fn(&[f64]) -> Vec<f64>) {
+fn check_second_order(
+    what: &str,
+    shape: &[usize],
+    x: &[f64],
+    gpu_f: impl Fn(&Tensor) -> Tensor,
+    cpu_f: impl Fn(&[f64]) -> Vec<f64>,
+) {
     let gpu = gpu();
     let x = f64s(&f32s(x));
     let leaf = common::tensor(&gpu, shape, &x).requires_grad();
@@ -39,12 +66,24 @@ fn check_second_order(what: &str, shape: &[usize], x: &[f64], gpu_f: impl Fn(&Te
     let s = g.square().sum_all();
     let gg = grad(&s, &[&leaf], None, false).remove(0);
     let h = 1e-4;
-    let fd = finite_diff(&x, |xo| sum_sq(&finite_diff(xo, |xi| sum_sq(&cpu_f(xi)), h)), h);
-    assert_close(&format!("{what}: second order"), &gg.to_vec(), &fd, 2e-3, 2e-3);
+    let fd = finite_diff(
+        &x,
+        |xo| sum_sq(&finite_diff(xo, |xi| sum_sq(&cpu_f(xi)), h)),
+        h,
+    );
+    assert_close(
+        &format!("{what}: second order"),
+        &gg.to_vec(),
+        &fd,
+        2e-3,
+        2e-3,
+    );
 }
 
 fn away_from_zero(v: Vec<f64>) -> Vec<f64> {
-    v.into_iter().map(|x| if x.abs() < 0.05 { x + 0.1 } else { x }).collect()
+    v.into_iter()
+        .map(|x| if x.abs() < 0.05 { x + 0.1 } else { x })
+        .collect()
 }
 
 #[test]
@@ -82,18 +121,43 @@ fn unary_gradients() {
 #[test]
 fn unary_second_order() {
     let mut rng = rng("unary second order");
-    for (op, a, lo, hi) in [(UnaryOp::Tanh, 0.0, -2.0, 2.0), (UnaryOp::Sigmoid, 0.0, -3.0, 3.0), (UnaryOp::Exp, 0.0, -1.0, 1.0), (UnaryOp::LeakyRelu, 0.2, -2.0, 2.0), (UnaryOp::Softplus, 0.0, -3.0, 3.0), (UnaryOp::Sqrt, 0.0, 0.5, 2.0), (UnaryOp::Log, 0.0, 0.5, 2.0), (UnaryOp::Recip, 0.0, 0.5, 2.0)] {
+    for (op, a, lo, hi) in [
+        (UnaryOp::Tanh, 0.0, -2.0, 2.0),
+        (UnaryOp::Sigmoid, 0.0, -3.0, 3.0),
+        (UnaryOp::Exp, 0.0, -1.0, 1.0),
+        (UnaryOp::LeakyRelu, 0.2, -2.0, 2.0),
+        (UnaryOp::Softplus, 0.0, -3.0, 3.0),
+        (UnaryOp::Sqrt, 0.0, 0.5, 2.0),
+        (UnaryOp::Log, 0.0, 0.5, 2.0),
+        (UnaryOp::Recip, 0.0, 0.5, 2.0),
+    ] {
         let x = away_from_zero(uniform(&mut rng, 6, lo, hi));
-        check_second_order(&format!("{op:?}"), &[2, 3], &x, |t| t.unary_for_tests(op, a as f32, 0.0), |v| cpu::unary(op, a, 0.0, v));
+        check_second_order(
+            &format!("{op:?}"),
+            &[2, 3],
+            &x,
+            |t| t.unary_for_tests(op, a as f32, 0.0),
+            |v| cpu::unary(op, a, 0.0, v),
+        );
     }
 }
 
 #[test]
 fn binary_broadcast_gradients() {
     let mut rng = rng("binary grads");
-    let cases: [(Vec<usize>, Vec<usize>); 3] = [(vec![3, 4], vec![3, 4]), (vec![2, 3, 4], vec![3, 1]), (vec![1, 4], vec![3, 1])];
+    let cases: [(Vec<usize>, Vec<usize>); 3] = [
+        (vec![3, 4], vec![3, 4]),
+        (vec![2, 3, 4], vec![3, 1]),
+        (vec![1, 4], vec![3, 1]),
+    ];
     for (sa, sb) in cases {
-        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max] {
+        for op in [
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Div,
+            BinaryOp::Max,
+        ] {
             let a = uniform(&mut rng, sa.iter().product(), -2.0, 2.0);
             let b = uniform(&mut rng, sb.iter().product(), 0.5, 2.0);
             let out_shape = shadergan::tensor::broadcast_shape(&sa, &sb).unwrap();
@@ -116,17 +180,65 @@ fn reduction_and_movement_gradients() {
     let shape = vec![2usize, 3, 4, 5];
     let x = uniform(&mut rng, 120, -1.0, 1.0);
     let s = shape.clone();
-    check_first_order("sum over (0,2)", &[(shape.clone(), x.clone())], |t| t[0].sum(&[0, 2], false), |v| cpu::reduce(&v[0], &s, &[0, 2], false), 1e-3, 1e-4);
-    check_first_order("mean over last", &[(shape.clone(), x.clone())], |t| t[0].mean(&[-1], true), |v| cpu::reduce(&v[0], &s, &[3], false).iter().map(|x| x / 5.0).collect(), 1e-3, 1e-4);
-    check_first_order("permute", &[(shape.clone(), x.clone())], |t| t[0].permute(&[2, 0, 3, 1]).mul(&t[0].permute(&[2, 0, 3, 1])), |v| cpu::permute(&v[0], &s, &[2, 0, 3, 1]).iter().map(|x| x * x).collect(), 1e-3, 1e-4);
+    check_first_order(
+        "sum over (0,2)",
+        &[(shape.clone(), x.clone())],
+        |t| t[0].sum(&[0, 2], false),
+        |v| cpu::reduce(&v[0], &s, &[0, 2], false),
+        1e-3,
+        1e-4,
+    );
+    check_first_order(
+        "mean over last",
+        &[(shape.clone(), x.clone())],
+        |t| t[0].mean(&[-1], true),
+        |v| {
+            cpu::reduce(&v[0], &s, &[3], false)
+                .iter()
+                .map(|x| x / 5.0)
+                .collect()
+        },
+        1e-3,
+        1e-4,
+    );
+    check_first_order(
+        "permute",
+        &[(shape.clone(), x.clone())],
+        |t| {
+            t[0].permute(&[2, 0, 3, 1])
+                .mul(&t[0].permute(&[2, 0, 3, 1]))
+        },
+        |v| {
+            cpu::permute(&v[0], &s, &[2, 0, 3, 1])
+                .iter()
+                .map(|x| x * x)
+                .collect()
+        },
+        1e-3,
+        1e-4,
+    );
     let pads = [(1, 0), (0, 2), (1, 1), (2, 0)];
-    check_first_order("pad", &[(shape.clone(), x.clone())], |t| t[0].pad(&pads).exp(), |v| cpu::pad(&v[0], &s, &pads).iter().map(|x| x.exp()).collect(), 1e-3, 1e-4);
+    check_first_order(
+        "pad",
+        &[(shape.clone(), x.clone())],
+        |t| t[0].pad(&pads).exp(),
+        |v| cpu::pad(&v[0], &s, &pads).iter().map(|x| x.exp()).collect(),
+        1e-3,
+        1e-4,
+    );
     check_first_order(
         "narrow",
         &[(shape.clone(), x.clone())],
         |t| t[0].narrow(3, 1, 3).tanh(),
         |v| {
-            cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &(0..72).map(|i| v[0][(i / 3) * 5 + 1 + i % 3]).collect::<Vec<_>>())
+            cpu::unary(
+                UnaryOp::Tanh,
+                0.0,
+                0.0,
+                &(0..72)
+                    .map(|i| v[0][(i / 3) * 5 + 1 + i % 3])
+                    .collect::<Vec<_>>(),
+            )
         },
         1e-3,
         1e-4,
@@ -135,7 +247,14 @@ fn reduction_and_movement_gradients() {
         "reflect pad",
         &[(shape.clone(), x.clone())],
         |t| t[0].reflect_pad2d(2, 1, 3, 2).sigmoid(),
-        |v| cpu::unary(UnaryOp::Sigmoid, 0.0, 0.0, &cpu::reflect_pad2d(&v[0], &s, 2, 1, 3, 2)),
+        |v| {
+            cpu::unary(
+                UnaryOp::Sigmoid,
+                0.0,
+                0.0,
+                &cpu::reflect_pad2d(&v[0], &s, 2, 1, 3, 2),
+            )
+        },
         1e-3,
         1e-4,
     );
@@ -145,11 +264,28 @@ fn reduction_and_movement_gradients() {
         "expand",
         &[(small.clone(), y)],
         |t| t[0].expand(&[2, 3, 4, 2]).exp(),
-        |v| (0..48).map(|i| v[0][((i / 8) % 3) * 2 + i % 2].exp()).collect(),
+        |v| {
+            (0..48)
+                .map(|i| v[0][((i / 8) % 3) * 2 + i % 2].exp())
+                .collect()
+        },
         1e-3,
         1e-4,
     );
-    check_second_order("reflect pad", &[1, 1, 3, 3], &uniform(&mut rng, 9, -1.0, 1.0), |t| t.reflect_pad2d(1, 2, 2, 1).tanh(), |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::reflect_pad2d(v, &[1, 1, 3, 3], 1, 2, 2, 1)));
+    check_second_order(
+        "reflect pad",
+        &[1, 1, 3, 3],
+        &uniform(&mut rng, 9, -1.0, 1.0),
+        |t| t.reflect_pad2d(1, 2, 2, 1).tanh(),
+        |v| {
+            cpu::unary(
+                UnaryOp::Tanh,
+                0.0,
+                0.0,
+                &cpu::reflect_pad2d(v, &[1, 1, 3, 3], 1, 2, 2, 1),
+            )
+        },
+    );
 }
 
 #[test]
@@ -161,20 +297,44 @@ fn matmul_gradients_all_transposes() {
         let sb = if tb { vec![n, k] } else { vec![k, n] };
         let a = uniform(&mut rng, m * k, -1.0, 1.0);
         let b = uniform(&mut rng, k * n, -1.0, 1.0);
-        check_first_order(&format!("matmul t({ta},{tb})"), &[(sa, a), (sb, b.clone())], |t| t[0].matmul_t(&t[1], ta, tb), |v| cpu::matmul(&v[0], &v[1], 1, m, k, n, ta, tb), 1e-3, 1e-4);
+        check_first_order(
+            &format!("matmul t({ta},{tb})"),
+            &[(sa, a), (sb, b.clone())],
+            |t| t[0].matmul_t(&t[1], ta, tb),
+            |v| cpu::matmul(&v[0], &v[1], 1, m, k, n, ta, tb),
+            1e-3,
+            1e-4,
+        );
         let b_shape = if tb { vec![n, k] } else { vec![k, n] };
         let a_shape = if ta { vec![k, m] } else { vec![m, k] };
         let bt = common::tensor(&gpu(), &b_shape, &b);
         let bv = f64s(&f32s(&b));
         let a2 = uniform(&mut rng, m * k, -1.0, 1.0);
-        check_second_order(&format!("matmul t({ta},{tb})"), &a_shape, &a2, |t| t.matmul_t(&bt, ta, tb).tanh(), |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::matmul(v, &bv, 1, m, k, n, ta, tb)));
+        check_second_order(
+            &format!("matmul t({ta},{tb})"),
+            &a_shape,
+            &a2,
+            |t| t.matmul_t(&bt, ta, tb).tanh(),
+            |v| {
+                cpu::unary(
+                    UnaryOp::Tanh,
+                    0.0,
+                    0.0,
+                    &cpu::matmul(v, &bv, 1, m, k, n, ta, tb),
+                )
+            },
+        );
     }
 }
 
 #[test]
 fn convolution_gradients() {
     let mut rng = rng("conv grads");
-    for (xs, co, k, stride, pad) in [([2usize, 2, 5, 5], 3usize, 3usize, 1usize, 1usize), ([1, 2, 6, 6], 2, 4, 2, 1), ([2, 1, 5, 4], 2, 3, 2, 0)] {
+    for (xs, co, k, stride, pad) in [
+        ([2usize, 2, 5, 5], 3usize, 3usize, 1usize, 1usize),
+        ([1, 2, 6, 6], 2, 4, 2, 1),
+        ([2, 1, 5, 4], 2, 3, 2, 0),
+    ] {
         let ws = [co, xs[1], k, k];
         let x = uniform(&mut rng, xs.iter().product(), -1.0, 1.0);
         let w = uniform(&mut rng, ws.iter().product(), -1.0, 1.0);
@@ -190,12 +350,42 @@ fn convolution_gradients() {
         // the conv / transposed conv / weight-gradient cycle of rules.
         let wt = common::tensor(&gpu(), &ws, &w);
         let wv = f64s(&f32s(&w));
-        check_second_order(&format!("conv2d wrt x {xs:?}"), &xs, &x, |t| t.conv2d(&wt, stride, pad).tanh(), |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::conv2d(v, xs, &wv, ws, stride, pad)));
+        check_second_order(
+            &format!("conv2d wrt x {xs:?}"),
+            &xs,
+            &x,
+            |t| t.conv2d(&wt, stride, pad).tanh(),
+            |v| {
+                cpu::unary(
+                    UnaryOp::Tanh,
+                    0.0,
+                    0.0,
+                    &cpu::conv2d(v, xs, &wv, ws, stride, pad),
+                )
+            },
+        );
         let xt = common::tensor(&gpu(), &xs, &x);
         let xv = f64s(&f32s(&x));
-        check_second_order(&format!("conv2d wrt w {xs:?}"), &ws, &w, |t| xt.conv2d(t, stride, pad).tanh(), |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::conv2d(&xv, xs, v, ws, stride, pad)));
+        check_second_order(
+            &format!("conv2d wrt w {xs:?}"),
+            &ws,
+            &w,
+            |t| xt.conv2d(t, stride, pad).tanh(),
+            |v| {
+                cpu::unary(
+                    UnaryOp::Tanh,
+                    0.0,
+                    0.0,
+                    &cpu::conv2d(&xv, xs, v, ws, stride, pad),
+                )
+            },
+        );
     }
-    for (xs, co, k, stride, pad, op) in [([2usize, 3, 3, 3], 2usize, 4usize, 2usize, 1usize, 0usize), ([1, 2, 2, 3], 3, 3, 2, 1, 1), ([2, 2, 1, 1], 3, 4, 1, 0, 0)] {
+    for (xs, co, k, stride, pad, op) in [
+        ([2usize, 3, 3, 3], 2usize, 4usize, 2usize, 1usize, 0usize),
+        ([1, 2, 2, 3], 3, 3, 2, 1, 1),
+        ([2, 2, 1, 1], 3, 4, 1, 0, 0),
+    ] {
         let ws = [xs[1], co, k, k];
         let x = uniform(&mut rng, xs.iter().product(), -1.0, 1.0);
         let w = uniform(&mut rng, ws.iter().product(), -1.0, 1.0);
@@ -211,6 +401,19 @@ fn convolution_gradients() {
         );
         let xt = common::tensor(&gpu(), &xs, &x);
         let xv = f64s(&f32s(&x));
-        check_second_order(&format!("conv_transpose2d wrt w {xs:?}"), &ws, &w, |t| xt.conv_transpose2d(t, stride, pad, op).tanh(), |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::conv_transpose2d(&xv, xs, v, ws, stride, pad, oh, ow)));
+        check_second_order(
+            &format!("conv_transpose2d wrt w {xs:?}"),
+            &ws,
+            &w,
+            |t| xt.conv_transpose2d(t, stride, pad, op).tanh(),
+            |v| {
+                cpu::unary(
+                    UnaryOp::Tanh,
+                    0.0,
+                    0.0,
+                    &cpu::conv_transpose2d(&xv, xs, v, ws, stride, pad, oh, ow),
+                )
+            },
+        );
     }
 }

@@ -32,7 +32,9 @@ fn unary_ops_match_reference() {
         let n: usize = shape.iter().product();
         for &(op, alpha, beta, lo, hi) in &ops {
             let x = uniform(&mut rng, n, lo, hi);
-            let got = common::tensor(&gpu, shape, &x).unary_for_tests(op, alpha as f32, beta as f32).to_vec();
+            let got = common::tensor(&gpu, shape, &x)
+                .unary_for_tests(op, alpha as f32, beta as f32)
+                .to_vec();
             let want = cpu::unary(op, alpha, beta, &f64s(&f32s(&x)));
             assert_close(&format!("{op:?} {shape:?}"), &got, &want, 1e-5, 1e-6);
         }
@@ -56,10 +58,24 @@ fn binary_ops_broadcast_like_numpy() {
         let b = uniform(&mut rng, sb.iter().product(), 0.5, 2.0);
         let ta = common::tensor(&gpu, sa, &a);
         let tb = common::tensor(&gpu, sb, &b);
-        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Greater] {
+        for op in [
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Div,
+            BinaryOp::Max,
+            BinaryOp::Min,
+            BinaryOp::Greater,
+        ] {
             let out = ta.binary_for_tests(op, &tb);
             let want = cpu::binary(op, &f64s(&f32s(&a)), sa, &f64s(&f32s(&b)), sb, out.shape());
-            assert_close(&format!("{op:?} {sa:?} {sb:?}"), &out.to_vec(), &want, 1e-6, 1e-6);
+            assert_close(
+                &format!("{op:?} {sa:?} {sb:?}"),
+                &out.to_vec(),
+                &want,
+                1e-6,
+                1e-6,
+            );
         }
     }
 }
@@ -84,8 +100,20 @@ fn sums_and_maxima_over_axes() {
         let iaxes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
         let xs = f64s(&f32s(&x));
         let n: f64 = axes.iter().map(|&a| shape[a] as f64).product();
-        assert_close(&format!("sum {shape:?} {axes:?}"), &t.sum(&iaxes, true).to_vec(), &cpu::reduce(&xs, shape, axes, false), 1e-5, 1e-5 * n.sqrt());
-        assert_close(&format!("max {shape:?} {axes:?}"), &t.max(&iaxes, true).to_vec(), &cpu::reduce(&xs, shape, axes, true), 0.0, 0.0);
+        assert_close(
+            &format!("sum {shape:?} {axes:?}"),
+            &t.sum(&iaxes, true).to_vec(),
+            &cpu::reduce(&xs, shape, axes, false),
+            1e-5,
+            1e-5 * n.sqrt(),
+        );
+        assert_close(
+            &format!("max {shape:?} {axes:?}"),
+            &t.max(&iaxes, true).to_vec(),
+            &cpu::reduce(&xs, shape, axes, true),
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -98,10 +126,22 @@ fn permute_pad_narrow_expand_reflect() {
     let xs = f64s(&f32s(&x));
     let t = common::tensor(&gpu, &shape, &x);
     for perm in [[0usize, 1, 2, 3], [3, 2, 1, 0], [0, 2, 3, 1], [1, 0, 3, 2]] {
-        assert_close(&format!("permute {perm:?}"), &t.permute(&perm).to_vec(), &cpu::permute(&xs, &shape, &perm), 0.0, 0.0);
+        assert_close(
+            &format!("permute {perm:?}"),
+            &t.permute(&perm).to_vec(),
+            &cpu::permute(&xs, &shape, &perm),
+            0.0,
+            0.0,
+        );
     }
     let pads = [(0, 1), (2, 0), (1, 1), (3, 2)];
-    assert_close("pad", &t.pad(&pads).to_vec(), &cpu::pad(&xs, &shape, &pads), 0.0, 0.0);
+    assert_close(
+        "pad",
+        &t.pad(&pads).to_vec(),
+        &cpu::pad(&xs, &shape, &pads),
+        0.0,
+        0.0,
+    );
     let narrowed = t.narrow(2, 1, 3);
     assert_eq!(narrowed.shape(), &[2, 3, 3, 7]);
     let want: Vec<f64> = (0..2 * 3 * 3 * 7)
@@ -114,7 +154,10 @@ fn permute_pad_narrow_expand_reflect() {
     let row = common::tensor(&gpu, &[1, 3, 1, 1], &[1.0, 2.0, 3.0]);
     let expanded = row.expand(&[2, 3, 2, 2]).to_vec();
     assert_eq!(expanded.len(), 24);
-    assert!(expanded.iter().enumerate().all(|(i, &v)| v == ((i / 4) % 3 + 1) as f32));
+    assert!(expanded
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == ((i / 4) % 3 + 1) as f32));
     for (top, bottom, left, right) in [(1, 1, 1, 1), (3, 2, 0, 4), (4, 4, 6, 6)] {
         assert_close(
             &format!("reflect {top} {bottom} {left} {right}"),
@@ -126,5 +169,11 @@ fn permute_pad_narrow_expand_reflect() {
     }
     let cat = shadergan::Tensor::cat(&[&t, &t.narrow(1, 0, 2)], 1);
     assert_eq!(cat.shape(), &[2, 5, 5, 7]);
-    assert_close("cat", &cat.narrow(1, 3, 2).to_vec(), &f64s(&t.narrow(1, 0, 2).to_vec()), 0.0, 0.0);
+    assert_close(
+        "cat",
+        &cat.narrow(1, 3, 2).to_vec(),
+        &f64s(&t.narrow(1, 0, 2).to_vec()),
+        0.0,
+        0.0,
+    );
 }

@@ -83,14 +83,23 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
         .position(|ep| ep.name == entry)
         .ok_or_else(|| format!("{} has no entry point '{entry}'", shader.file_name()))?;
     let uses = info.get_entry_point(index);
-    let mut out = EntryBindings { uniform: None, inputs: vec![], outputs: vec![] };
+    let mut out = EntryBindings {
+        uniform: None,
+        inputs: vec![],
+        outputs: vec![],
+    };
     for (handle, var) in module.global_variables.iter() {
         if uses[handle].is_empty() {
             continue;
         }
-        let Some(binding) = &var.binding else { continue };
+        let Some(binding) = &var.binding else {
+            continue;
+        };
         if binding.group != 0 {
-            return Err(format!("{}::{entry}: only bind group 0 is used", shader.file_name()));
+            return Err(format!(
+                "{}::{entry}: only bind group 0 is used",
+                shader.file_name()
+            ));
         }
         match var.space {
             naga::AddressSpace::Uniform => out.uniform = Some(binding.binding),

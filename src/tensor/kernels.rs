@@ -22,7 +22,10 @@ fn grid_1d(gpu: &Gpu, n: usize, wg: u32) -> [u32; 3] {
 }
 
 fn pack<T: Copy + Default>(values: &[T]) -> [[T; 4]; 2] {
-    assert!(values.len() <= MAX_RANK, "tensors have at most {MAX_RANK} axes");
+    assert!(
+        values.len() <= MAX_RANK,
+        "tensors have at most {MAX_RANK} axes"
+    );
     let mut out = [[T::default(); 4]; 2];
     for (d, &v) in values.iter().enumerate() {
         out[d / 4][d % 4] = v;
@@ -31,7 +34,9 @@ fn pack<T: Copy + Default>(values: &[T]) -> [[T; 4]; 2] {
 }
 
 fn u32s(v: &[usize]) -> Vec<u32> {
-    v.iter().map(|&x| u32::try_from(x).expect("tensor extent exceeds u32")).collect()
+    v.iter()
+        .map(|&x| u32::try_from(x).expect("tensor extent exceeds u32"))
+        .collect()
 }
 
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
@@ -90,8 +95,19 @@ struct UnaryParams {
 pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
     let n = x.len();
     let y = gpu.alloc(n);
-    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta };
-    gpu.dispatch(&Kernel::new(Shader::Unary, "forward"), &params, &[x], &[&y], grid_1d(gpu, n, WG_1D));
+    let params = UnaryParams {
+        n: n as u32,
+        op: op as u32,
+        alpha,
+        beta,
+    };
+    gpu.dispatch(
+        &Kernel::new(Shader::Unary, "forward"),
+        &params,
+        &[x],
+        &[&y],
+        grid_1d(gpu, n, WG_1D),
+    );
     y
 }
 
@@ -113,7 +129,13 @@ pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let own = contiguous_strides(shape);
     let lead = out.len() - shape.len();
     (0..out.len())
-        .map(|d| if d < lead || shape[d - lead] == 1 { 0 } else { own[d - lead] })
+        .map(|d| {
+            if d < lead || shape[d - lead] == 1 {
+                0
+            } else {
+                own[d - lead]
+            }
+        })
         .collect()
 }
 
@@ -127,7 +149,10 @@ fn collapse(shape: &[usize], strides: &[&[usize]]) -> (Vec<usize>, Vec<Vec<usize
             continue;
         }
         let mergeable = !out_shape.is_empty()
-            && strides.iter().zip(&out_strides).all(|(s, o)| *o.last().unwrap() == s[d] * shape[d]);
+            && strides
+                .iter()
+                .zip(&out_strides)
+                .all(|(s, o)| *o.last().unwrap() == s[d] * shape[d]);
         if mergeable {
             *out_shape.last_mut().unwrap() *= shape[d];
             for (s, o) in strides.iter().zip(out_strides.iter_mut()) {
@@ -149,7 +174,15 @@ fn collapse(shape: &[usize], strides: &[&[usize]]) -> (Vec<usize>, Vec<Vec<usize
     (out_shape, out_strides)
 }
 
-pub fn binary(gpu: &Gpu, op: BinaryOp, a: &GpuBuffer, a_shape: &[usize], b: &GpuBuffer, b_shape: &[usize], out_shape: &[usize]) -> GpuBuffer {
+pub fn binary(
+    gpu: &Gpu,
+    op: BinaryOp,
+    a: &GpuBuffer,
+    a_shape: &[usize],
+    b: &GpuBuffer,
+    b_shape: &[usize],
+    out_shape: &[usize],
+) -> GpuBuffer {
     let n: usize = out_shape.iter().product();
     let out = gpu.alloc(n);
     let sa = broadcast_strides(a_shape, out_shape);
@@ -164,7 +197,13 @@ pub fn binary(gpu: &Gpu, op: BinaryOp, a: &GpuBuffer, a_shape: &[usize], b: &Gpu
         a_strides: pack(&u32s(&strides[0])),
         b_strides: pack(&u32s(&strides[1])),
     };
-    gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
+    gpu.dispatch(
+        &Kernel::new(Shader::Binary, "forward"),
+        &params,
+        &[a, b],
+        &[&out],
+        grid_1d(gpu, n, WG_1D),
+    );
     out
 }
 
@@ -191,9 +230,16 @@ struct ReduceParams {
 }
 
 /// Reduces `axes` of a contiguous tensor; the result keeps the other axes in order.
-pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[usize]) -> GpuBuffer {
+pub fn reduce(
+    gpu: &Gpu,
+    op: ReduceOp,
+    x: &GpuBuffer,
+    shape: &[usize],
+    axes: &[usize],
+) -> GpuBuffer {
     let strides = contiguous_strides(shape);
-    let (mut kept_shape, mut kept_strides, mut red_shape, mut red_strides) = (vec![], vec![], vec![], vec![]);
+    let (mut kept_shape, mut kept_strides, mut red_shape, mut red_strides) =
+        (vec![], vec![], vec![], vec![]);
     for d in 0..shape.len() {
         if axes.contains(&d) {
             red_shape.push(shape[d]);
@@ -222,9 +268,21 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
     };
     // Few long reductions (batch-norm statistics, losses) need a workgroup each to use the cores.
     if n_out < 1024 && n_reduce >= 256 {
-        gpu.dispatch(&Kernel::new(Shader::Reduce, "wide"), &params, &[x], &[&out], grid_1d(gpu, n_out, 1));
+        gpu.dispatch(
+            &Kernel::new(Shader::Reduce, "wide"),
+            &params,
+            &[x],
+            &[&out],
+            grid_1d(gpu, n_out, 1),
+        );
     } else {
-        gpu.dispatch(&Kernel::new(Shader::Reduce, "rows"), &params, &[x], &[&out], grid_1d(gpu, n_out, WG_1D));
+        gpu.dispatch(
+            &Kernel::new(Shader::Reduce, "rows"),
+            &params,
+            &[x],
+            &[&out],
+            grid_1d(gpu, n_out, WG_1D),
+        );
     }
     out
 }
@@ -242,37 +300,77 @@ struct MatmulParams {
     b_batch: u32,
     b_row: u32,
     b_col: u32,
-    _pad: [u32; 2],
+    k_last: u32,
+    _pad: u32,
 }
 
 /// C[batch, m, n] = op(A) · op(B) where A is stored [batch, m, k] ([batch, k, m] if
 /// `trans_a`) and B is stored [batch, k, n] ([batch, n, k] if `trans_b`).
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(gpu: &Gpu, a: &GpuBuffer, b: &GpuBuffer, batch: usize, m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool) -> GpuBuffer {
-    let c = gpu.alloc(batch * m * n);
+pub fn matmul(
+    gpu: &Gpu,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+) -> GpuBuffer {
     let (a_row, a_col) = if trans_a { (1, m) } else { (k, 1) };
     let (b_row, b_col) = if trans_b { (1, k) } else { (n, 1) };
+    let tiles = m.div_ceil(64) * n.div_ceil(64) * batch;
+    // Split-K: a small output with a long reduction (a weight gradient summed over every
+    // position of the batch) would occupy a handful of invocations; instead each of `splits`
+    // workgroup columns reduces one chunk of K and a sum over the chunks finishes the job.
+    let splits = if batch == 1 && tiles < 16 && k >= 1024 {
+        (16 / tiles).clamp(2, k / 256)
+    } else {
+        1
+    };
+    let k_chunk = k.div_ceil(splits);
+    let splits = k.div_ceil(k_chunk);
+    let (a_batch, b_batch, runs) = if splits > 1 {
+        (k_chunk * a_col, k_chunk * b_row, splits)
+    } else {
+        (m * k, k * n, batch)
+    };
     let params = MatmulParams {
         m: m as u32,
         n: n as u32,
-        k: k as u32,
-        batch: batch as u32,
-        a_batch: (m * k) as u32,
+        k: if splits > 1 { k_chunk } else { k } as u32,
+        batch: runs as u32,
+        a_batch: a_batch as u32,
         a_row: a_row as u32,
         a_col: a_col as u32,
-        b_batch: (k * n) as u32,
+        b_batch: b_batch as u32,
         b_row: b_row as u32,
         b_col: b_col as u32,
-        _pad: [0; 2],
+        k_last: if splits > 1 {
+            k - (splits - 1) * k_chunk
+        } else {
+            k
+        } as u32,
+        _pad: 0,
     };
-    let (wx, wy) = (8u32, 8u32);
+    let c = gpu.alloc(runs * m * n);
     let groups = [
-        (n as u32).div_ceil(8 * wx),
-        (m as u32).div_ceil(8 * wy),
-        batch as u32,
+        (n as u32).div_ceil(64),
+        (m as u32).div_ceil(64),
+        runs as u32,
     ];
-    gpu.dispatch(&Kernel::new(Shader::Matmul, "forward").with("WG_X", wx).with("WG_Y", wy), &params, &[a, b], &[&c], groups);
-    c
+    let mut kernel = Kernel::new(Shader::Matmul, "forward");
+    kernel.note = format!(
+        "{batch}x{m}x{k}x{n} t{}{} split{splits}",
+        trans_a as u8, trans_b as u8
+    );
+    gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
+    if splits > 1 {
+        reduce(gpu, ReduceOp::Sum, &c, &[splits, m * n], &[0])
+    } else {
+        c
+    }
 }
 
 /// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].
@@ -295,13 +393,22 @@ pub struct ConvGeometry {
 
 impl ConvGeometry {
     pub fn x_shape(&self) -> Vec<usize> {
-        [self.batch, self.c_in, self.h, self.w].iter().map(|&v| v as usize).collect()
+        [self.batch, self.c_in, self.h, self.w]
+            .iter()
+            .map(|&v| v as usize)
+            .collect()
     }
     pub fn y_shape(&self) -> Vec<usize> {
-        [self.batch, self.c_out, self.oh, self.ow].iter().map(|&v| v as usize).collect()
+        [self.batch, self.c_out, self.oh, self.ow]
+            .iter()
+            .map(|&v| v as usize)
+            .collect()
     }
     pub fn w_shape(&self) -> Vec<usize> {
-        [self.c_out, self.c_in, self.kh, self.kw].iter().map(|&v| v as usize).collect()
+        [self.c_out, self.c_in, self.kh, self.kw]
+            .iter()
+            .map(|&v| v as usize)
+            .collect()
     }
 }
 
@@ -315,38 +422,132 @@ impl ConvGeometry {
 }
 
 /// The patch matrix [c_in*kh*kw, batch*oh*ow] of x.
-fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
+pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
     let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
     let lines = g.patch_rows() * (g.batch * g.oh) as usize;
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], grid_1d(gpu, lines, 64));
+    gpu.dispatch(
+        &Kernel::new(Shader::Conv2d, "im2col").with("WG", 64),
+        g,
+        &[x],
+        &[&cols],
+        grid_1d(gpu, lines, 64),
+    );
     cols
 }
 
 /// [a, b, rest] -> [b, a, rest]: between NCHW and the channel-major layout of the GEMMs.
 fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> GpuBuffer {
-    gather(gpu, x, &[b, a, rest], &[rest, b * rest, 1], &[0, 0, 0], &[b, a, rest])
+    gather(
+        gpu,
+        x,
+        &[b, a, rest],
+        &[rest, b * rest, 1],
+        &[0, 0, 0],
+        &[b, a, rest],
+    )
 }
 
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    let cols = im2col(gpu, g, x);
-    let y_cm = matmul(gpu, w, &cols, 1, g.c_out as usize, g.patch_rows(), g.patch_cols(), false, false);
-    swap_leading(gpu, &y_cm, g.c_out as usize, g.batch as usize, (g.oh * g.ow) as usize)
+    conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w)
 }
 
-pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
-    let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
+/// conv2d from x's patch matrix (shared with the weight gradient when both are needed).
+pub fn conv2d_forward_from_cols(
+    gpu: &Gpu,
+    g: &ConvGeometry,
+    cols: &GpuBuffer,
+    w: &GpuBuffer,
+) -> GpuBuffer {
+    let y_cm = matmul(
+        gpu,
+        w,
+        cols,
+        1,
+        g.c_out as usize,
+        g.patch_rows(),
+        g.patch_cols(),
+        false,
+        false,
+    );
+    swap_leading(
+        gpu,
+        &y_cm,
+        g.c_out as usize,
+        g.batch as usize,
+        (g.oh * g.ow) as usize,
+    )
+}
+
+pub fn conv2d_backward_input(
+    gpu: &Gpu,
+    g: &ConvGeometry,
+    dy: &GpuBuffer,
+    w: &GpuBuffer,
+) -> GpuBuffer {
+    let dy_cm = swap_leading(
+        gpu,
+        dy,
+        g.batch as usize,
+        g.c_out as usize,
+        (g.oh * g.ow) as usize,
+    );
+    let dcols = matmul(
+        gpu,
+        w,
+        &dy_cm,
+        1,
+        g.patch_rows(),
+        g.c_out as usize,
+        g.patch_cols(),
+        true,
+        false,
+    );
     let n: usize = g.x_shape().iter().product();
     let dx = gpu.alloc(n);
     let lines = (g.batch * g.c_in * g.h) as usize;
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "col2im").with("WG", 64), g, &[&dcols], &[&dx], grid_1d(gpu, lines, 64));
+    gpu.dispatch(
+        &Kernel::new(Shader::Conv2d, "col2im").with("WG", 64),
+        g,
+        &[&dcols],
+        &[&dx],
+        grid_1d(gpu, lines, 64),
+    );
     dx
 }
 
-pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
-    let cols = im2col(gpu, g, x);
-    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
-    matmul(gpu, &dy_cm, &cols, 1, g.c_out as usize, g.patch_cols(), g.patch_rows(), false, true)
+pub fn conv2d_backward_weight(
+    gpu: &Gpu,
+    g: &ConvGeometry,
+    x: &GpuBuffer,
+    dy: &GpuBuffer,
+) -> GpuBuffer {
+    conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy)
+}
+
+pub fn conv2d_backward_weight_from_cols(
+    gpu: &Gpu,
+    g: &ConvGeometry,
+    cols: &GpuBuffer,
+    dy: &GpuBuffer,
+) -> GpuBuffer {
+    let dy_cm = swap_leading(
+        gpu,
+        dy,
+        g.batch as usize,
+        g.c_out as usize,
+        (g.oh * g.ow) as usize,
+    );
+    matmul(
+        gpu,
+        &dy_cm,
+        cols,
+        1,
+        g.c_out as usize,
+        g.patch_cols(),
+        g.patch_rows(),
+        false,
+        true,
+    )
 }
 
 #[repr(C)]
@@ -364,7 +565,14 @@ struct GatherParams {
 
 /// out[c] = x[offset + sum_d (c_d - lead_d) * strides_d], zero where c_d - lead_d leaves
 /// [0, extent_d). Permute, expand, slice and zero padding are all this one kernel.
-pub fn gather(gpu: &Gpu, x: &GpuBuffer, out_shape: &[usize], strides: &[usize], lead: &[i64], extent: &[usize]) -> GpuBuffer {
+pub fn gather(
+    gpu: &Gpu,
+    x: &GpuBuffer,
+    out_shape: &[usize],
+    strides: &[usize],
+    lead: &[i64],
+    extent: &[usize],
+) -> GpuBuffer {
     let out = gpu.alloc(out_shape.iter().product());
     gather_into(gpu, x, &out, out_shape, strides, lead, extent);
     out
@@ -377,10 +585,21 @@ pub fn copy(gpu: &Gpu, src: &GpuBuffer, dst: &GpuBuffer) {
     gather_into(gpu, src, dst, &[n], &[1], &[0], &[n]);
 }
 
-fn gather_into(gpu: &Gpu, x: &GpuBuffer, out: &GpuBuffer, out_shape: &[usize], strides: &[usize], lead: &[i64], extent: &[usize]) {
+fn gather_into(
+    gpu: &Gpu,
+    x: &GpuBuffer,
+    out: &GpuBuffer,
+    out_shape: &[usize],
+    strides: &[usize],
+    lead: &[i64],
+    extent: &[usize],
+) {
     let n: usize = out_shape.iter().product();
     let lines = n / out_shape.last().copied().unwrap_or(1).max(1);
-    let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
+    let leads: Vec<i32> = lead
+        .iter()
+        .map(|&l| i32::try_from(l).expect("pad exceeds i32"))
+        .collect();
     let params = GatherParams {
         n: n as u32,
         rank: out_shape.len() as u32,
@@ -391,7 +610,13 @@ fn gather_into(gpu: &Gpu, x: &GpuBuffer, out: &GpuBuffer, out_shape: &[usize], s
         lead: pack(&leads),
         extent: pack(&u32s(extent)),
     };
-    gpu.dispatch(&Kernel::new(Shader::Movement, "gather").with("WG", 64), &params, &[x], &[out], grid_1d(gpu, lines, 64));
+    gpu.dispatch(
+        &Kernel::new(Shader::Movement, "gather").with("WG", 64),
+        &params,
+        &[x],
+        &[out],
+        grid_1d(gpu, lines, 64),
+    );
 }
 
 #[repr(C)]
@@ -404,8 +629,18 @@ struct FillParams {
 
 pub fn fill(gpu: &Gpu, n: usize, value: f32) -> GpuBuffer {
     let out = gpu.alloc(n);
-    let params = FillParams { n: n as u32, value, _pad: [0; 2] };
-    gpu.dispatch(&Kernel::new(Shader::Movement, "fill"), &params, &[], &[&out], grid_1d(gpu, n, WG_1D));
+    let params = FillParams {
+        n: n as u32,
+        value,
+        _pad: [0; 2],
+    };
+    gpu.dispatch(
+        &Kernel::new(Shader::Movement, "fill"),
+        &params,
+        &[],
+        &[&out],
+        grid_1d(gpu, n, WG_1D),
+    );
     out
 }
 
@@ -425,14 +660,26 @@ pub struct ReflectGeometry {
 pub fn reflect_pad(gpu: &Gpu, g: &ReflectGeometry, x: &GpuBuffer) -> GpuBuffer {
     let n = (g.planes * g.oh * g.ow) as usize;
     let out = gpu.alloc(n);
-    gpu.dispatch(&Kernel::new(Shader::Movement, "reflect_pad"), g, &[x], &[&out], grid_1d(gpu, n, WG_1D));
+    gpu.dispatch(
+        &Kernel::new(Shader::Movement, "reflect_pad"),
+        g,
+        &[x],
+        &[&out],
+        grid_1d(gpu, n, WG_1D),
+    );
     out
 }
 
 pub fn reflect_pad_backward(gpu: &Gpu, g: &ReflectGeometry, dy: &GpuBuffer) -> GpuBuffer {
     let n = (g.planes * g.h * g.w) as usize;
     let out = gpu.alloc(n);
-    gpu.dispatch(&Kernel::new(Shader::Movement, "reflect_pad_backward"), g, &[dy], &[&out], grid_1d(gpu, n, WG_1D));
+    gpu.dispatch(
+        &Kernel::new(Shader::Movement, "reflect_pad_backward"),
+        g,
+        &[dy],
+        &[&out],
+        grid_1d(gpu, n, WG_1D),
+    );
     out
 }
 
@@ -449,8 +696,21 @@ pub struct AdamParams {
     pub correction2: f32,
 }
 
-pub fn adam_step(gpu: &Gpu, p: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) {
-    gpu.dispatch(&Kernel::new(Shader::Optim, "adam"), p, &[grad], &[param, m, v], grid_1d(gpu, p.n as usize, WG_1D));
+pub fn adam_step(
+    gpu: &Gpu,
+    p: &AdamParams,
+    grad: &GpuBuffer,
+    param: &GpuBuffer,
+    m: &GpuBuffer,
+    v: &GpuBuffer,
+) {
+    gpu.dispatch(
+        &Kernel::new(Shader::Optim, "adam"),
+        p,
+        &[grad],
+        &[param, m, v],
+        grid_1d(gpu, p.n as usize, WG_1D),
+    );
 }
 
 #[repr(C)]
@@ -462,8 +722,20 @@ pub struct SgdParams {
     pub weight_decay: f32,
 }
 
-pub fn sgd_step(gpu: &Gpu, p: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum: &GpuBuffer) {
-    gpu.dispatch(&Kernel::new(Shader::Optim, "sgd"), p, &[grad], &[param, momentum], grid_1d(gpu, p.n as usize, WG_1D));
+pub fn sgd_step(
+    gpu: &Gpu,
+    p: &SgdParams,
+    grad: &GpuBuffer,
+    param: &GpuBuffer,
+    momentum: &GpuBuffer,
+) {
+    gpu.dispatch(
+        &Kernel::new(Shader::Optim, "sgd"),
+        p,
+        &[grad],
+        &[param, momentum],
+        grid_1d(gpu, p.n as usize, WG_1D),
+    );
 }
 
 #[repr(C)]
@@ -475,8 +747,20 @@ pub struct RmspropParams {
     pub eps: f32,
 }
 
-pub fn rmsprop_step(gpu: &Gpu, p: &RmspropParams, grad: &GpuBuffer, param: &GpuBuffer, square_avg: &GpuBuffer) {
-    gpu.dispatch(&Kernel::new(Shader::Optim, "rmsprop"), p, &[grad], &[param, square_avg], grid_1d(gpu, p.n as usize, WG_1D));
+pub fn rmsprop_step(
+    gpu: &Gpu,
+    p: &RmspropParams,
+    grad: &GpuBuffer,
+    param: &GpuBuffer,
+    square_avg: &GpuBuffer,
+) {
+    gpu.dispatch(
+        &Kernel::new(Shader::Optim, "rmsprop"),
+        p,
+        &[grad],
+        &[param, square_avg],
+        grid_1d(gpu, p.n as usize, WG_1D),
+    );
 }
 
 #[repr(C)]
@@ -489,8 +773,19 @@ struct ClipParams {
 }
 
 pub fn clip_in_place(gpu: &Gpu, param: &GpuBuffer, low: f32, high: f32) {
-    let params = ClipParams { n: param.len() as u32, low, high, _pad: 0 };
-    gpu.dispatch(&Kernel::new(Shader::Optim, "clip"), &params, &[], &[param], grid_1d(gpu, param.len(), WG_1D));
+    let params = ClipParams {
+        n: param.len() as u32,
+        low,
+        high,
+        _pad: 0,
+    };
+    gpu.dispatch(
+        &Kernel::new(Shader::Optim, "clip"),
+        &params,
+        &[],
+        &[param],
+        grid_1d(gpu, param.len(), WG_1D),
+    );
 }
 
 #[repr(C)]
@@ -512,23 +807,67 @@ impl BatchNormParams {
 }
 
 /// Per-channel [mean; biased variance] of x, updating the running statistics when asked.
-pub fn batch_norm_stats(gpu: &Gpu, p: &BatchNormParams, x: &GpuBuffer, running_mean: &GpuBuffer, running_var: &GpuBuffer) -> GpuBuffer {
+pub fn batch_norm_stats(
+    gpu: &Gpu,
+    p: &BatchNormParams,
+    x: &GpuBuffer,
+    running_mean: &GpuBuffer,
+    running_var: &GpuBuffer,
+) -> GpuBuffer {
     let stats = gpu.alloc(2 * p.channels as usize);
-    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "batch_stats"), p, &[x], &[&stats, running_mean, running_var], [p.channels, 1, 1]);
+    gpu.dispatch(
+        &Kernel::new(Shader::BatchNorm, "batch_stats"),
+        p,
+        &[x],
+        &[&stats, running_mean, running_var],
+        [p.channels, 1, 1],
+    );
     stats
 }
 
-pub fn batch_norm_forward(gpu: &Gpu, p: &BatchNormParams, x: &GpuBuffer, stats: &GpuBuffer, gamma: &GpuBuffer, beta: &GpuBuffer) -> GpuBuffer {
+pub fn batch_norm_forward(
+    gpu: &Gpu,
+    p: &BatchNormParams,
+    x: &GpuBuffer,
+    stats: &GpuBuffer,
+    gamma: &GpuBuffer,
+    beta: &GpuBuffer,
+) -> GpuBuffer {
     let y = gpu.alloc(p.len());
-    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "forward"), p, &[x, stats, gamma, beta], &[&y], grid_1d(gpu, p.len(), WG_1D));
+    gpu.dispatch(
+        &Kernel::new(Shader::BatchNorm, "forward"),
+        p,
+        &[x, stats, gamma, beta],
+        &[&y],
+        grid_1d(gpu, p.len(), WG_1D),
+    );
     y
 }
 
 /// (dx, [sum dy; sum dy * x_hat]) of batch norm in training mode.
-pub fn batch_norm_backward(gpu: &Gpu, p: &BatchNormParams, x: &GpuBuffer, stats: &GpuBuffer, gamma: &GpuBuffer, dy: &GpuBuffer) -> (GpuBuffer, GpuBuffer) {
+pub fn batch_norm_backward(
+    gpu: &Gpu,
+    p: &BatchNormParams,
+    x: &GpuBuffer,
+    stats: &GpuBuffer,
+    gamma: &GpuBuffer,
+    dy: &GpuBuffer,
+) -> (GpuBuffer, GpuBuffer) {
     let grad_stats = gpu.alloc(2 * p.channels as usize);
-    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "backward_stats"), p, &[x, stats, dy], &[&grad_stats], [p.channels, 1, 1]);
+    gpu.dispatch(
+        &Kernel::new(Shader::BatchNorm, "backward_stats"),
+        p,
+        &[x, stats, dy],
+        &[&grad_stats],
+        [p.channels, 1, 1],
+    );
     let dx = gpu.alloc(p.len());
-    gpu.dispatch(&Kernel::new(Shader::BatchNorm, "backward"), p, &[x, stats, gamma, dy, &grad_stats], &[&dx], grid_1d(gpu, p.len(), WG_1D));
+    gpu.dispatch(
+        &Kernel::new(Shader::BatchNorm, "backward"),
+        p,
+        &[x, stats, gamma, dy, &grad_stats],
+        &[&dx],
+        grid_1d(gpu, p.len(), WG_1D),
+    );
     (dx, grad_stats)
 }

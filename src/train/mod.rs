@@ -12,11 +12,11 @@ use crate::checkpoint::{self, CheckpointError, HostTensor};
 use crate::config::{Config, GanLoss};
 use crate::data::{BatchSampler, Dataset};
 use crate::gpu::Gpu;
+use crate::grad;
 use crate::models::dcgan;
 use crate::nn::{loss, Mode, Sequential};
 use crate::optim::{Adam, Optimizer, OptimizerState};
 use crate::tensor::{no_grad, Tensor};
-use crate::grad;
 use noise::Noise;
 
 use rand::SeedableRng;
@@ -97,7 +97,11 @@ impl GanTrainer {
     fn real_batch(&mut self, data: &Dataset) -> Tensor {
         let b = self.config.train.batch_size;
         let (pixels, _) = self.sampler.next_batch(data, b);
-        Tensor::from_vec(&self.gpu, &[b, data.channels, data.size, data.size], &pixels)
+        Tensor::from_vec(
+            &self.gpu,
+            &[b, data.channels, data.size, data.size],
+            &pixels,
+        )
     }
 
     /// One training iteration.
@@ -125,7 +129,8 @@ impl GanTrainer {
             };
             let real_logits = self.d.forward(&real, Mode::Train);
             let fake_logits = self.d.forward(&f.detach(), Mode::Train);
-            let loss_d = loss::bce_with_logits(&real_logits, &real_label).add(&loss::bce_with_logits(&fake_logits, &fake_label));
+            let loss_d = loss::bce_with_logits(&real_logits, &real_label)
+                .add(&loss::bce_with_logits(&fake_logits, &fake_label));
             let grads = grad(&loss_d, &d_params.iter().collect::<Vec<_>>(), None, false);
             self.opt_d.step(&d_params, &grads);
             fake = Some(f);
@@ -150,9 +155,23 @@ impl GanTrainer {
             let _no_graph = no_grad();
             let d_real = d_real_logits.unwrap().sigmoid().mean_all();
             let d_fake = d_fake_logits.unwrap().sigmoid().mean_all();
-            Tensor::cat(&[&d_loss.unwrap().detach(), &loss_g.detach(), &d_real, &d_fake], 0).to_vec()
+            Tensor::cat(
+                &[
+                    &d_loss.unwrap().detach(),
+                    &loss_g.detach(),
+                    &d_real,
+                    &d_fake,
+                ],
+                0,
+            )
+            .to_vec()
         };
-        StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] }
+        StepStats {
+            d_loss: stats[0],
+            g_loss: stats[1],
+            d_real: stats[2],
+            d_fake: stats[3],
+        }
     }
 
     /// Images [n, C, H, W] in [-1, 1] from latent vectors, with batch norm in eval mode.
@@ -179,10 +198,22 @@ impl GanTrainer {
         let mut tensors = Vec::new();
         for (prefix, state) in [("opt_g", self.opt_g.state()), ("opt_d", self.opt_d.state())] {
             for (name, data) in state.tensors {
-                tensors.push((format!("{prefix}.{name}"), HostTensor { shape: vec![data.len()], data }));
+                tensors.push((
+                    format!("{prefix}.{name}"),
+                    HostTensor {
+                        shape: vec![data.len()],
+                        data,
+                    },
+                ));
             }
         }
-        tensors.push(("fixed_noise".into(), HostTensor { shape: vec![self.fixed_noise.len()], data: self.fixed_noise.clone() }));
+        tensors.push((
+            "fixed_noise".into(),
+            HostTensor {
+                shape: vec![self.fixed_noise.len()],
+                data: self.fixed_noise.clone(),
+            },
+        ));
         let (seed, pos) = self.noise.state();
         let mut meta = HashMap::new();
         meta.insert("format".into(), STATE_FORMAT.into());
@@ -198,7 +229,12 @@ impl GanTrainer {
     }
 
     /// Continues the run saved in `dir` exactly where it stopped.
-    pub fn resume(gpu: &Gpu, config: &Config, dir: &Path, dataset_len: usize) -> Result<GanTrainer, CheckpointError> {
+    pub fn resume(
+        gpu: &Gpu,
+        config: &Config,
+        dir: &Path,
+        dataset_len: usize,
+    ) -> Result<GanTrainer, CheckpointError> {
         let mut t = GanTrainer::new(gpu, config, dataset_len);
         let model_path = dir.join("model.safetensors");
         let (tensors, meta) = checkpoint::load(&model_path)?;
@@ -210,19 +246,44 @@ impl GanTrainer {
         let (state, meta) = checkpoint::load(&state_path)?;
         check_format(&meta, STATE_FORMAT, &state_path)?;
         t.step = checkpoint::meta(&meta, "step", &state_path)?;
-        for (prefix, opt, params, step_key) in [("opt_g", &mut t.opt_g, t.g.parameters(), "opt_g_step"), ("opt_d", &mut t.opt_d, t.d.parameters(), "opt_d_step")] {
+        for (prefix, opt, params, step_key) in [
+            ("opt_g", &mut t.opt_g, t.g.parameters(), "opt_g_step"),
+            ("opt_d", &mut t.opt_d, t.d.parameters(), "opt_d_step"),
+        ] {
             let tensors = state
                 .iter()
-                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|n| (n.to_string(), v.data.clone())))
+                .filter_map(|(k, v)| {
+                    k.strip_prefix(&format!("{prefix}."))
+                        .map(|n| (n.to_string(), v.data.clone()))
+                })
                 .collect();
-            let os = OptimizerState { step: checkpoint::meta(&meta, step_key, &state_path)?, tensors };
-            opt.load_state(&params, &os).map_err(|e| CheckpointError::Invalid { path: state_path.clone(), problem: e })?;
+            let os = OptimizerState {
+                step: checkpoint::meta(&meta, step_key, &state_path)?,
+                tensors,
+            };
+            opt.load_state(&params, &os)
+                .map_err(|e| CheckpointError::Invalid {
+                    path: state_path.clone(),
+                    problem: e,
+                })?;
         }
-        let fixed = state.get("fixed_noise").ok_or_else(|| CheckpointError::Invalid { path: state_path.clone(), problem: "no fixed_noise".into() })?;
+        let fixed = state
+            .get("fixed_noise")
+            .ok_or_else(|| CheckpointError::Invalid {
+                path: state_path.clone(),
+                problem: "no fixed_noise".into(),
+            })?;
         t.fixed_noise = fixed.data.clone();
         let seed_hex: String = checkpoint::meta(&meta, "noise_seed", &state_path)?;
-        let seed = unhex(&seed_hex).ok_or_else(|| CheckpointError::Invalid { path: state_path.clone(), problem: "noise_seed is not 32 hex bytes".into() })?;
-        t.noise = Noise::restore(config.train.noise, seed, checkpoint::meta(&meta, "noise_word_pos", &state_path)?);
+        let seed = unhex(&seed_hex).ok_or_else(|| CheckpointError::Invalid {
+            path: state_path.clone(),
+            problem: "noise_seed is not 32 hex bytes".into(),
+        })?;
+        t.noise = Noise::restore(
+            config.train.noise,
+            seed,
+            checkpoint::meta(&meta, "noise_word_pos", &state_path)?,
+        );
         t.sampler = BatchSampler::at(
             dataset_len,
             checkpoint::meta(&meta, "sampler_seed", &state_path)?,
@@ -233,11 +294,21 @@ impl GanTrainer {
     }
 }
 
-fn check_format(meta: &HashMap<String, String>, want: &str, path: &Path) -> Result<(), CheckpointError> {
+fn check_format(
+    meta: &HashMap<String, String>,
+    want: &str,
+    path: &Path,
+) -> Result<(), CheckpointError> {
     match meta.get("format") {
         Some(f) if f == want => Ok(()),
-        Some(f) => Err(CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("format '{f}', expected '{want}'") }),
-        None => Err(CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("not a shadergan file (no format in metadata; expected '{want}')") }),
+        Some(f) => Err(CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("format '{f}', expected '{want}'"),
+        }),
+        None => Err(CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("not a shadergan file (no format in metadata; expected '{want}')"),
+        }),
     }
 }
 
@@ -248,7 +319,11 @@ pub fn generate(gpu: &Gpu, g: &Sequential, latent: usize, z: &[f32]) -> Vec<f32>
     let mut out = Vec::new();
     for start in (0..n).step_by(64) {
         let count = (n - start).min(64);
-        let zt = Tensor::from_vec(gpu, &[count, latent, 1, 1], &z[start * latent..(start + count) * latent]);
+        let zt = Tensor::from_vec(
+            gpu,
+            &[count, latent, 1, 1],
+            &z[start * latent..(start + count) * latent],
+        );
         out.extend(g.forward(&zt, Mode::Eval).to_vec());
     }
     out
@@ -259,9 +334,19 @@ pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), Ch
     let (tensors, meta) = checkpoint::load(path)?;
     check_format(&meta, MODEL_FORMAT, path)?;
     let text: String = checkpoint::meta(&meta, "config", path)?;
-    let config = Config::parse(&text, path).map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("embedded config: {e}") })?;
+    let config = Config::parse(&text, path).map_err(|e| CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        problem: format!("embedded config: {e}"),
+    })?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let g = dcgan::generator(gpu, config.model.latent_dim, config.model.g_width, config.data.channels, config.data.image_size, &mut rng);
+    let g = dcgan::generator(
+        gpu,
+        config.model.latent_dim,
+        config.model.g_width,
+        config.data.channels,
+        config.data.image_size,
+        &mut rng,
+    );
     checkpoint::import(&g, "generator", &tensors, path)?;
     Ok((config, g))
 }

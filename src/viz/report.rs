@@ -18,14 +18,21 @@ pub struct Report<'a> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -40,12 +47,20 @@ pub fn base64(bytes: &[u8]) -> String {
 
 fn svg_chart(curves: &[(&str, &str, Vec<(f64, f64)>)], y_fixed: Option<(f64, f64)>) -> String {
     let (w, h, l, b) = (720.0, 260.0, 50.0, 30.0);
-    let all: Vec<(f64, f64)> = curves.iter().flat_map(|c| c.2.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+    let all: Vec<(f64, f64)> = curves
+        .iter()
+        .flat_map(|c| c.2.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
     if all.is_empty() {
         return "<p>(no data)</p>".into();
     }
     let x0 = all.iter().map(|p| p.0).fold(f64::MAX, f64::min);
-    let x1 = all.iter().map(|p| p.0).fold(f64::MIN, f64::max).max(x0 + 1.0);
+    let x1 = all
+        .iter()
+        .map(|p| p.0)
+        .fold(f64::MIN, f64::max)
+        .max(x0 + 1.0);
     let (y0, y1) = y_fixed.unwrap_or_else(|| {
         let lo = all.iter().map(|p| p.1).fold(f64::MAX, f64::min);
         let hi = all.iter().map(|p| p.1).fold(f64::MIN, f64::max);
@@ -60,8 +75,15 @@ fn svg_chart(curves: &[(&str, &str, Vec<(f64, f64)>)], y_fixed: Option<(f64, f64
     }
     s += &format!("<text x=\"{l}\" y=\"{}\">step {x0:.0}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">step {x1:.0}</text>", h - 8.0, w - 10.0, h - 8.0);
     for (i, (name, color, pts)) in curves.iter().enumerate() {
-        let path: Vec<String> = pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite()).map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y))).collect();
-        s += &format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.2\" points=\"{}\"/>", path.join(" "));
+        let path: Vec<String> = pts
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        s += &format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.2\" points=\"{}\"/>",
+            path.join(" ")
+        );
         s += &format!("<rect x=\"{}\" y=\"12\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{}\" y=\"21\">{}</text>", l + 10.0 + i as f64 * 110.0, l + 24.0 + i as f64 * 110.0, escape(name));
     }
     s + "</svg>"
@@ -80,9 +102,16 @@ pub fn write(path: &Path, r: &Report) -> Result<(), CheckpointError> {
     html += &svg_chart(&r.rate_curves, Some((0.0, 1.0)));
     html += "<h2>Samples from fixed noise</h2>";
     for (caption, png) in r.images.iter().rev() {
-        html += &format!("<figure><img src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>", base64(png), escape(caption));
+        html += &format!(
+            "<figure><img src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",
+            base64(png),
+            escape(caption)
+        );
     }
-    html += &format!("<h2>Configuration</h2><pre>{}</pre></body></html>", escape(r.config_toml));
+    html += &format!(
+        "<h2>Configuration</h2><pre>{}</pre></body></html>",
+        escape(r.config_toml)
+    );
     write_atomic(path, html.as_bytes())
 }
 
@@ -90,7 +119,15 @@ pub fn write(path: &Path, r: &Report) -> Result<(), CheckpointError> {
 mod tests {
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (plain, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(super::base64(plain.as_bytes()), enc);
         }
     }
