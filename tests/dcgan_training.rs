@@ -136,3 +136,21 @@ fn resume_errors_name_the_missing_or_foreign_file() {
         .to_string();
     assert!(e.contains("not a valid safetensors"), "{e}");
 }
+
+#[test]
+fn minimax_loss_uniform_noise_and_several_d_steps_train() {
+    use shadergan::config::{GanLoss, NoiseKind};
+    let gpu = common::gpu();
+    let mut config = tiny();
+    config.train.loss = GanLoss::Minimax;
+    config.train.noise = NoiseKind::Uniform;
+    config.train.d_steps = 3;
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    assert!(t.fixed_noise.iter().all(|v| (-1.0..1.0).contains(v)), "uniform noise lies in [-1, 1)");
+    let s = t.train_step(&data);
+    // Minimax G loss is -BCE(D(G(z)), 0) = log(1 - D(G(z))) averaged: negative, and close to
+    // log(1 - d_fake) for a batch whose outputs are similar.
+    assert!(s.g_loss < 0.0 && s.g_loss.is_finite(), "{s:?}");
+    assert!(s.d_loss.is_finite());
+}

@@ -476,3 +476,64 @@ fn gradient_penalty_second_order_is_exact() {
     // would mean the second-order path was cut.
     assert!(grads[0].to_vec().iter().any(|v| v.abs() > 1e-4));
 }
+
+#[test]
+fn one_hot_and_embedding_pick_rows_and_route_gradients() {
+    use rand::SeedableRng;
+    use shadergan::nn::{one_hot, Embedding};
+    let gpu = gpu();
+    let labels = [2u32, 0, 2, 4];
+    let oh = one_hot(&gpu, &labels, 5).to_vec();
+    assert_eq!(oh.len(), 20);
+    for (i, &l) in labels.iter().enumerate() {
+        for c in 0..5 {
+            assert_eq!(oh[i * 5 + c], if c == l as usize { 1.0 } else { 0.0 });
+        }
+    }
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let emb = Embedding::new(&gpu, 5, 3, &mut r);
+    let table = emb.weight.to_vec();
+    let out = emb.forward(&labels);
+    assert_eq!(out.shape(), &[4, 3]);
+    let got = out.to_vec();
+    for (i, &l) in labels.iter().enumerate() {
+        assert_eq!(&got[i * 3..i * 3 + 3], &table[l as usize * 3..l as usize * 3 + 3]);
+    }
+    // d/dW sum(out^2) = 2 * (number of uses of the row) * row; unused rows get zero.
+    let g = grad(&out.square().sum_all(), &[&emb.weight], None, false).remove(0).to_vec();
+    let uses = [1.0, 0.0, 2.0, 0.0, 1.0];
+    let want: Vec<f64> = (0..15).map(|i| 2.0 * uses[i / 3] * table[i] as f64).collect();
+    assert_close("embedding grad", &g, &want, 1e-5, 1e-6);
+}
+
+#[test]
+fn conv_layers_with_bias_match_reference_gradients() {
+    use rand::SeedableRng;
+    use shadergan::nn::{Conv2d, ConvTranspose2d, Init};
+    let gpu = gpu();
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut rng = rng("conv bias");
+    let conv = Conv2d::new(&gpu, 2, 3, 4, 2, 1, true, Init::PyTorchDefault, &mut r);
+    let convt = ConvTranspose2d::new(&gpu, 2, 3, 4, 2, 1, 0, true, Init::PyTorchDefault, &mut r);
+    let xs = [2usize, 2, 6, 6];
+    let x = f64s(&f32s(&uniform(&mut rng, 144, -1.0, 1.0)));
+    let xt = common::tensor(&gpu, &xs, &x).requires_grad();
+    for (name, y, w, b, is_t) in [
+        ("conv2d", conv.forward(&xt), &conv.weight, conv.bias.as_ref().unwrap(), false),
+        ("conv_transpose2d", convt.forward(&xt), &convt.weight, convt.bias.as_ref().unwrap(), true),
+    ] {
+        let (wv, bv) = (f64s(&w.to_vec()), f64s(&b.to_vec()));
+        let ws: [usize; 4] = w.shape().try_into().unwrap();
+        let out_shape = y.shape().to_vec();
+        let spatial = out_shape[2] * out_shape[3];
+        let f = |x: &[f64], w: &[f64], b: &[f64]| -> Vec<f64> {
+            let y = if is_t { cpu::conv_transpose2d(x, xs, w, ws, 2, 1, out_shape[2], out_shape[3]) } else { cpu::conv2d(x, xs, w, ws, 2, 1) };
+            y.iter().enumerate().map(|(i, v)| v + b[(i / spatial) % 3]).collect()
+        };
+        assert_close(&format!("{name} forward"), &y.to_vec(), &f(&x, &wv, &bv), 1e-4, 1e-5);
+        let g = grad(&y.square().sum_all(), &[&xt, w, b], None, false);
+        assert_close(&format!("{name} dx"), &g[0].to_vec(), &finite_diff(&x, |v| sum_sq(&f(v, &wv, &bv)), 1e-6), 2e-3, 2e-4);
+        assert_close(&format!("{name} dw"), &g[1].to_vec(), &finite_diff(&wv, |v| sum_sq(&f(&x, v, &bv)), 1e-6), 2e-3, 2e-4);
+        assert_close(&format!("{name} dbias"), &g[2].to_vec(), &finite_diff(&bv, |v| sum_sq(&f(&x, &wv, v)), 1e-6), 2e-3, 2e-4);
+    }
+}

@@ -112,6 +112,32 @@ impl Linear {
     }
 }
 
+/// Rows of the identity: labels [batch] -> [batch, classes] (class conditioning, soft targets).
+pub fn one_hot(gpu: &Gpu, labels: &[u32], classes: usize) -> Tensor {
+    let mut data = vec![0.0f32; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        assert!((l as usize) < classes, "label {l} out of range for {classes} classes");
+        data[i * classes + l as usize] = 1.0;
+    }
+    Tensor::from_vec(gpu, &[labels.len(), classes], &data)
+}
+
+/// A learned vector per class (PyTorch's nn.Embedding): one_hot(labels) · weight, so the
+/// gradient reaches exactly the rows that were used.
+pub struct Embedding {
+    pub weight: Tensor,
+}
+
+impl Embedding {
+    pub fn new(gpu: &Gpu, classes: usize, dim: usize, rng: &mut impl Rng) -> Self {
+        Embedding { weight: normal_tensor(gpu, &[classes, dim], 0.0, 1.0, rng).requires_grad() }
+    }
+
+    pub fn forward(&self, labels: &[u32]) -> Tensor {
+        one_hot(self.weight.gpu(), labels, self.weight.shape()[0]).matmul(&self.weight)
+    }
+}
+
 /// 2-d convolution, weight [out, in, k, k].
 pub struct Conv2d {
     pub weight: Tensor,
