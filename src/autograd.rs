@@ -52,11 +52,7 @@ pub(crate) enum Op {
 
 impl std::fmt::Debug for ReflectGeometry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}x{} +({},{}) -> {}x{}",
-            self.h, self.w, self.top, self.left, self.oh, self.ow
-        )
+        write!(f, "{}x{} +({},{}) -> {}x{}", self.h, self.w, self.top, self.left, self.oh, self.ow)
     }
 }
 
@@ -65,10 +61,8 @@ impl Op {
     pub(crate) fn is_differentiable(&self) -> bool {
         !matches!(
             self,
-            Op::Unary {
-                op: UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange,
-                ..
-            } | Op::Binary(BinaryOp::Greater | BinaryOp::Equal)
+            Op::Unary { op: UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange, .. }
+                | Op::Binary(BinaryOp::Greater | BinaryOp::Equal)
         )
     }
 }
@@ -84,28 +78,15 @@ pub(crate) struct Node {
 /// Gradients of `output` (seeded with `seed`, ones by default) with respect to each of `wrt`;
 /// zeros where `output` does not depend on it. With `create_graph` the results record their
 /// own graph and can be differentiated again.
-pub fn grad(
-    output: &Tensor,
-    wrt: &[&Tensor],
-    seed: Option<&Tensor>,
-    create_graph: bool,
-) -> Vec<Tensor> {
-    let _mode = if create_graph {
-        enable_grad()
-    } else {
-        no_grad()
-    };
+pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_graph: bool) -> Vec<Tensor> {
+    let _mode = if create_graph { enable_grad() } else { no_grad() };
     let order = topological_order(output);
     let wanted: HashSet<u64> = wrt.iter().map(|t| t.id()).collect();
     let leads_to_wanted = ancestors_of_wanted(&order, &wanted);
     let mut grads: HashMap<u64, Tensor> = HashMap::new();
     let seed = match seed {
         Some(s) => {
-            assert_eq!(
-                s.shape(),
-                output.shape(),
-                "seed shape must match the output"
-            );
+            assert_eq!(s.shape(), output.shape(), "seed shape must match the output");
             s.clone()
         }
         None => Tensor::ones(output.gpu(), output.shape()),
@@ -122,11 +103,7 @@ pub fn grad(
         }
         let Some(node) = &tensor.0.node else { continue };
         // Gradients nobody asked for are not computed: in G's step, D's weights get none.
-        let needed: Vec<bool> = node
-            .inputs
-            .iter()
-            .map(|i| leads_to_wanted.contains(&i.id()))
-            .collect();
+        let needed: Vec<bool> = node.inputs.iter().map(|i| leads_to_wanted.contains(&i.id())).collect();
         if !needed.iter().any(|&n| n) {
             continue;
         }
@@ -144,13 +121,7 @@ pub fn grad(
             grads.insert(input.id(), acc);
         }
     }
-    wrt.iter()
-        .map(|t| {
-            results
-                .remove(&t.id())
-                .unwrap_or_else(|| Tensor::zeros(t.gpu(), t.shape()))
-        })
-        .collect()
+    wrt.iter().map(|t| results.remove(&t.id()).unwrap_or_else(|| Tensor::zeros(t.gpu(), t.shape()))).collect()
 }
 
 /// The tensors of `order` (inputs before users) through which some wanted tensor is reached.
@@ -194,29 +165,16 @@ fn topological_order(output: &Tensor) -> Vec<Tensor> {
 
 /// The saved output of `node` for rules written in terms of y: recomputed (and so
 /// differentiable) when building a graph, else the forward pass's own buffer.
-fn saved_output(
-    node: &Node,
-    output: &Tensor,
-    create_graph: bool,
-    recompute: impl FnOnce() -> Tensor,
-) -> Tensor {
+fn saved_output(node: &Node, output: &Tensor, create_graph: bool, recompute: impl FnOnce() -> Tensor) -> Tensor {
     match (&node.output, create_graph) {
-        (Some(buf), false) => {
-            Tensor::from_parts(output.gpu(), output.shape().to_vec(), buf.clone(), None)
-        }
+        (Some(buf), false) => Tensor::from_parts(output.gpu(), output.shape().to_vec(), buf.clone(), None),
         _ => recompute(),
     }
 }
 
 /// The gradient of each input of `node` given the output gradient `g`; `None` where the input
 /// is not `needed`.
-fn backward(
-    node: &Node,
-    output: &Tensor,
-    g: &Tensor,
-    needed: &[bool],
-    create_graph: bool,
-) -> Vec<Option<Tensor>> {
+fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_graph: bool) -> Vec<Option<Tensor>> {
     let x = &node.inputs[0];
     let want = |i: usize| needed.get(i).copied().unwrap_or(false);
     match &node.op {
@@ -247,9 +205,7 @@ fn backward(
                 UnaryOp::Pow => g.mul(&x.powf(alpha - 1.0)).scale(alpha),
                 UnaryOp::Affine => g.scale(alpha),
                 UnaryOp::Clamp => g.mul(&x.in_range(alpha, beta)),
-                UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange => {
-                    return vec![None]
-                }
+                UnaryOp::Step | UnaryOp::LeakySlope | UnaryOp::Sign | UnaryOp::InRange => return vec![None],
             };
             vec![Some(dx)]
         }
@@ -266,11 +222,7 @@ fn backward(
                 }
                 BinaryOp::Max | BinaryOp::Min => {
                     // Ties send the gradient to the first operand, like a select.
-                    let first = if *op == BinaryOp::Max {
-                        x.greater(b)
-                    } else {
-                        b.greater(x)
-                    };
+                    let first = if *op == BinaryOp::Max { x.greater(b) } else { b.greater(x) };
                     let first = first.add(&x.equal(b));
                     let ga = g.mul(&first);
                     let gb = want(1).then(|| g.sub(&ga));
@@ -278,10 +230,7 @@ fn backward(
                 }
                 BinaryOp::Greater | BinaryOp::Equal => return vec![None, None],
             };
-            vec![
-                ga.filter(|_| want(0)).map(|t| t.sum_to(x.shape())),
-                gb.map(|t| t.sum_to(b.shape())),
-            ]
+            vec![ga.filter(|_| want(0)).map(|t| t.sum_to(x.shape())), gb.map(|t| t.sum_to(b.shape()))]
         }
         Op::Sum => vec![Some(g.expand(x.shape()))],
         Op::Expand => vec![Some(g.sum_to(x.shape()))],
@@ -309,20 +258,8 @@ fn backward(
         Op::Matmul { trans_a, trans_b } => {
             let (ta, tb) = (*trans_a, *trans_b);
             let b = &node.inputs[1];
-            let da = want(0).then(|| {
-                if ta {
-                    b.matmul_t(g, tb, true)
-                } else {
-                    g.matmul_t(b, false, !tb)
-                }
-            });
-            let db = want(1).then(|| {
-                if tb {
-                    g.matmul_t(x, true, ta)
-                } else {
-                    x.matmul_t(g, !ta, false)
-                }
-            });
+            let da = want(0).then(|| if ta { b.matmul_t(g, tb, true) } else { g.matmul_t(b, false, !tb) });
+            let db = want(1).then(|| if tb { g.matmul_t(x, true, ta) } else { x.matmul_t(g, !ta, false) });
             vec![da, db]
         }
         Op::Conv2d { stride, pad, cols } => {
@@ -349,16 +286,14 @@ fn backward(
                 let geo = conv_geometry(g.shape(), w.shape(), *stride, *pad);
                 let cols = kernels::im2col(x.gpu(), &geo, g.buffer());
                 let dx = kernels::conv2d_forward_from_cols(x.gpu(), &geo, &cols, w.buffer());
-                let dw =
-                    kernels::conv2d_backward_weight_from_cols(x.gpu(), &geo, &cols, x.buffer());
+                let dw = kernels::conv2d_backward_weight_from_cols(x.gpu(), &geo, &cols, x.buffer());
                 return vec![
                     Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)),
                     Some(Tensor::from_buffer(x.gpu(), w.shape(), dw)),
                 ];
             }
             let dx = want(0).then(|| g.conv2d(w, *stride, *pad));
-            let dw =
-                want(1).then(|| g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]));
+            let dw = want(1).then(|| g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]));
             vec![dx, dw]
         }
         Op::BatchNorm { params, stats } => {
@@ -368,22 +303,12 @@ fn backward(
                  critics trained with a gradient penalty should use layer norm, as WGAN-GP prescribes"
             );
             let (gamma, c) = (&node.inputs[1], params.channels as usize);
-            let (dx, grad_stats) = kernels::batch_norm_backward(
-                x.gpu(),
-                params,
-                x.buffer(),
-                stats,
-                gamma.buffer(),
-                g.buffer(),
-            );
+            let (dx, grad_stats) =
+                kernels::batch_norm_backward(x.gpu(), params, x.buffer(), stats, gamma.buffer(), g.buffer());
             let grad_stats = Tensor::from_buffer(x.gpu(), &[2, c], grad_stats);
             let dgamma = want(1).then(|| grad_stats.narrow(0, 1, 1).reshape(&[c]));
             let dbeta = want(2).then(|| grad_stats.narrow(0, 0, 1).reshape(&[c]));
-            vec![
-                Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)),
-                dgamma,
-                dbeta,
-            ]
+            vec![Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)), dgamma, dbeta]
         }
         Op::Conv2dWeightGrad { stride, pad } => {
             let dy = &node.inputs[1];

@@ -39,10 +39,7 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
         "config:             batch {b}, image {0}x{0}, g_width {1}, d_width {2}, d_steps {3}",
         config.data.image_size, config.model.g_width, config.model.d_width, config.train.d_steps
     )?;
-    writeln!(
-        out,
-        "first iteration:    {cold:.3} s (shader compilation included)"
-    )?;
+    writeln!(out, "first iteration:    {cold:.3} s (shader compilation included)")?;
     writeln!(
         out,
         "iteration:          median {median:.3} s, min {:.3} s, max {:.3} s over {n} iterations",
@@ -54,31 +51,12 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
         "images/s:           {:.1} (real images through D per second)",
         (b * config.train.d_steps) as f64 / median
     )?;
-    writeln!(
-        out,
-        "dispatches/iter:    {}",
-        (after.dispatches - before.dispatches) / n
-    )?;
-    writeln!(
-        out,
-        "submits/iter:       {}",
-        (after.submits - before.submits) / n
-    )?;
-    writeln!(
-        out,
-        "buffers created:    {} in the timed iterations",
-        after.buffers_created - before.buffers_created
-    )?;
-    writeln!(
-        out,
-        "peak GPU memory:    {:.1} MiB allocated",
-        after.peak_bytes as f64 / (1 << 20) as f64
-    )?;
+    writeln!(out, "dispatches/iter:    {}", (after.dispatches - before.dispatches) / n)?;
+    writeln!(out, "submits/iter:       {}", (after.submits - before.submits) / n)?;
+    writeln!(out, "buffers created:    {} in the timed iterations", after.buffers_created - before.buffers_created)?;
+    writeln!(out, "peak GPU memory:    {:.1} MiB allocated", after.peak_bytes as f64 / (1 << 20) as f64)?;
     let total: f64 = profile.iter().map(|r| r.2).sum();
-    writeln!(
-        out,
-        "per-kernel time of one iteration, each dispatch timed alone (sum {total:.3} s):"
-    )?;
+    writeln!(out, "per-kernel time of one iteration, each dispatch timed alone (sum {total:.3} s):")?;
     let mut families: std::collections::BTreeMap<String, (u64, f64)> = Default::default();
     for (k, n, t) in &profile {
         let fam = k.split(' ').next().unwrap_or(k).to_string();
@@ -89,12 +67,7 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
     let mut fam: Vec<_> = families.into_iter().collect();
     fam.sort_by(|a, b| b.1 .1.partial_cmp(&a.1 .1).unwrap());
     for (k, (n, t)) in fam {
-        writeln!(
-            out,
-            "  {k:<34} {n:>5} dispatches {:>8.1} ms {:>5.1}%",
-            t * 1e3,
-            100.0 * t / total
-        )?;
+        writeln!(out, "  {k:<34} {n:>5} dispatches {:>8.1} ms {:>5.1}%", t * 1e3, 100.0 * t / total)?;
     }
     if std::env::var("SHADERGAN_PROFILE_DETAIL").is_ok() {
         for (k, n, t) in profile.iter().take(25) {

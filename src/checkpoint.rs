@@ -12,19 +12,13 @@ use crate::nn::Sequential;
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("checkpoint {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("checkpoint {path}: {problem}")]
     Invalid { path: PathBuf, problem: String },
 }
 
 fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
-    CheckpointError::Invalid {
-        path: path.to_path_buf(),
-        problem: problem.into(),
-    }
+    CheckpointError::Invalid { path: path.to_path_buf(), problem: problem.into() }
 }
 
 /// One named tensor on the host.
@@ -42,10 +36,7 @@ fn is_integer_buffer(name: &str) -> bool {
 /// Writes `bytes` to `path` through a temporary file in the same folder, so a crash never
 /// leaves a half-written checkpoint under the real name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -70,38 +61,20 @@ pub fn save(
             if is_integer_buffer(name) {
                 // A 0-d int64, exactly PyTorch's buffer, so load_state_dict(strict=True) accepts it.
                 let ints: Vec<i64> = t.data.iter().map(|&v| v.round() as i64).collect();
-                let shape = if ints.len() == 1 {
-                    vec![]
-                } else {
-                    t.shape.clone()
-                };
-                (
-                    name.clone(),
-                    bytemuck::cast_slice(&ints).to_vec(),
-                    Dtype::I64,
-                    shape,
-                )
+                let shape = if ints.len() == 1 { vec![] } else { t.shape.clone() };
+                (name.clone(), bytemuck::cast_slice(&ints).to_vec(), Dtype::I64, shape)
             } else {
-                (
-                    name.clone(),
-                    bytemuck::cast_slice(&t.data).to_vec(),
-                    Dtype::F32,
-                    t.shape.clone(),
-                )
+                (name.clone(), bytemuck::cast_slice(&t.data).to_vec(), Dtype::F32, t.shape.clone())
             }
         })
         .collect();
     let views: Vec<(String, TensorView)> = bytes
         .iter()
         .map(|(n, b, d, s)| {
-            Ok((
-                n.clone(),
-                TensorView::new(*d, s.clone(), b).map_err(|e| invalid(path, e.to_string()))?,
-            ))
+            Ok((n.clone(), TensorView::new(*d, s.clone(), b).map_err(|e| invalid(path, e.to_string()))?))
         })
         .collect::<Result<_, CheckpointError>>()?;
-    let serialized =
-        safetensors::serialize(views, Some(metadata)).map_err(|e| invalid(path, e.to_string()))?;
+    let serialized = safetensors::serialize(views, Some(metadata)).map_err(|e| invalid(path, e.to_string()))?;
     write_atomic(path, &serialized)
 }
 
@@ -111,40 +84,22 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
     if !path.exists() {
         return Err(invalid(path, "no such file"));
     }
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| invalid(path, format!("not a valid safetensors file ({e})")))?;
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| invalid(path, format!("not a valid safetensors file ({e})")))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| invalid(path, e.to_string()))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect(),
-            Dtype::I64 => view
-                .data()
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
-                .collect(),
+            Dtype::F32 => view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+            Dtype::I64 => {
+                view.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32).collect()
+            }
             other => {
-                return Err(invalid(
-                    path,
-                    format!("tensor '{name}' has dtype {other:?}; only F32 and I64 are read"),
-                ))
+                return Err(invalid(path, format!("tensor '{name}' has dtype {other:?}; only F32 and I64 are read")))
             }
         };
-        out.insert(
-            name,
-            HostTensor {
-                shape: view.shape().to_vec(),
-                data,
-            },
-        );
+        out.insert(name, HostTensor { shape: view.shape().to_vec(), data });
     }
     Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
@@ -153,15 +108,7 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
 pub fn export(net: &Sequential, prefix: &str) -> Vec<(String, HostTensor)> {
     net.named_tensors()
         .into_iter()
-        .map(|(name, t, _)| {
-            (
-                format!("{prefix}.{name}"),
-                HostTensor {
-                    shape: t.shape().to_vec(),
-                    data: t.to_vec(),
-                },
-            )
-        })
+        .map(|(name, t, _)| (format!("{prefix}.{name}"), HostTensor { shape: t.shape().to_vec(), data: t.to_vec() }))
         .collect()
 }
 
@@ -174,22 +121,14 @@ pub fn import(
 ) -> Result<(), CheckpointError> {
     for (name, t, _) in net.named_tensors() {
         let key = format!("{prefix}.{name}");
-        let found = tensors.get(&key).ok_or_else(|| {
-            invalid(
-                path,
-                format!("missing tensor '{key}' (was it saved from another model?)"),
-            )
-        })?;
-        let shape_ok = found.shape == t.shape()
-            || (found.shape.iter().product::<usize>() == 1 && t.numel() == 1);
+        let found = tensors
+            .get(&key)
+            .ok_or_else(|| invalid(path, format!("missing tensor '{key}' (was it saved from another model?)")))?;
+        let shape_ok = found.shape == t.shape() || (found.shape.iter().product::<usize>() == 1 && t.numel() == 1);
         if !shape_ok {
             return Err(invalid(
                 path,
-                format!(
-                    "tensor '{key}' has shape {:?}, the model needs {:?}",
-                    found.shape,
-                    t.shape()
-                ),
+                format!("tensor '{key}' has shape {:?}, the model needs {:?}", found.shape, t.shape()),
             ));
         }
         t.assign(&found.data);
@@ -203,9 +142,6 @@ pub fn meta<T: std::str::FromStr>(
     key: &str,
     path: &Path,
 ) -> Result<T, CheckpointError> {
-    let raw = meta
-        .get(key)
-        .ok_or_else(|| invalid(path, format!("metadata has no '{key}'")))?;
-    raw.parse()
-        .map_err(|_| invalid(path, format!("metadata '{key}' = '{raw}' is not valid")))
+    let raw = meta.get(key).ok_or_else(|| invalid(path, format!("metadata has no '{key}'")))?;
+    raw.parse().map_err(|_| invalid(path, format!("metadata '{key}' = '{raw}' is not valid")))
 }

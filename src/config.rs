@@ -57,6 +57,38 @@ pub struct ModelConfig {
     /// Discriminator width (ndf).
     #[serde(default = "default_width")]
     pub d_width: usize,
+    /// Normalisation in D's hidden layers. WGAN-GP critics must not use batch norm.
+    #[serde(default = "default_norm")]
+    pub d_norm: Norm,
+    /// Conditional GAN: the class enters G as a one-hot vector beside z and D as one-hot planes
+    /// beside the image channels (needs labelled data).
+    #[serde(default)]
+    pub conditional: bool,
+    /// Number of classes for conditional models.
+    #[serde(default = "default_classes")]
+    pub classes: usize,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    Batch,
+    Layer,
+    None,
+}
+
+fn default_norm() -> Norm {
+    Norm::Batch
+}
+fn default_classes() -> usize {
+    10
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Adam,
+    Rmsprop,
 }
 
 fn default_latent() -> usize {
@@ -68,11 +100,7 @@ fn default_width() -> usize {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig {
-            latent_dim: default_latent(),
-            g_width: default_width(),
-            d_width: default_width(),
-        }
+        toml::from_str("").expect("defaults parse")
     }
 }
 
@@ -83,6 +111,12 @@ pub enum GanLoss {
     Minimax,
     /// G maximises log D(G(z)) (stronger gradients early on).
     NonSaturating,
+    /// WGAN: the critic's raw scores, weights clipped to [-clip, clip] after each critic step.
+    Wasserstein,
+    /// WGAN-GP: Wasserstein loss plus gp_lambda * E[(||grad C(x_hat)|| - 1)^2] at interpolates.
+    WassersteinGp,
+    /// Least-squares GAN: D regresses real to 1 and fake to 0; G pushes fakes to 1.
+    LeastSquares,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -114,6 +148,18 @@ pub struct TrainConfig {
     pub beta1: f32,
     #[serde(default = "default_beta2")]
     pub beta2: f32,
+    /// D's optimizer (G uses Adam unless this is rmsprop, which then serves both, as in WGAN).
+    #[serde(default = "default_optimizer")]
+    pub optimizer: OptimizerKind,
+    /// WGAN weight clipping range.
+    #[serde(default = "default_clip")]
+    pub clip: f32,
+    /// WGAN-GP penalty weight.
+    #[serde(default = "default_gp_lambda")]
+    pub gp_lambda: f32,
+    /// Target for real images in D's loss: 1.0, or e.g. 0.9 for one-sided label smoothing.
+    #[serde(default = "default_real_label")]
+    pub real_label: f32,
     #[serde(default = "one_u64")]
     pub seed: u64,
     /// Write a fixed-noise sample grid every N steps (0 = only at the end).
@@ -151,6 +197,18 @@ fn default_beta1() -> f32 {
 fn default_beta2() -> f32 {
     0.999
 }
+fn default_optimizer() -> OptimizerKind {
+    OptimizerKind::Adam
+}
+fn default_clip() -> f32 {
+    0.01
+}
+fn default_gp_lambda() -> f32 {
+    10.0
+}
+fn default_real_label() -> f32 {
+    1.0
+}
 fn default_sample_every() -> u64 {
     100
 }
@@ -167,37 +225,25 @@ impl Default for TrainConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config {path}: {key} = {value}: {problem}")]
-    Value {
-        path: PathBuf,
-        key: &'static str,
-        value: String,
-        problem: String,
-    },
+    Value { path: PathBuf, key: &'static str, value: String, problem: String },
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::parse(&text, path)
     }
 
     /// Parses and validates; relative data paths are kept as written (relative to the working
     /// directory, like every CLI path).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         config.validate(path)?;
         Ok(config)
     }
@@ -222,23 +268,12 @@ impl Config {
             ));
         }
         if self.data.channels != 1 && self.data.channels != 3 {
-            return Err(bad(
-                "data.channels",
-                self.data.channels.to_string(),
-                "must be 1 (grayscale) or 3 (RGB)",
-            ));
+            return Err(bad("data.channels", self.data.channels.to_string(), "must be 1 (grayscale) or 3 (RGB)"));
         }
         if self.model.latent_dim == 0 || self.model.latent_dim > 4096 {
-            return Err(bad(
-                "model.latent_dim",
-                self.model.latent_dim.to_string(),
-                "must be between 1 and 4096",
-            ));
+            return Err(bad("model.latent_dim", self.model.latent_dim.to_string(), "must be between 1 and 4096"));
         }
-        for (key, w) in [
-            ("model.g_width", self.model.g_width),
-            ("model.d_width", self.model.d_width),
-        ] {
+        for (key, w) in [("model.g_width", self.model.g_width), ("model.d_width", self.model.d_width)] {
             if w == 0 || w > 1024 {
                 return Err(bad(key, w.to_string(), "must be between 1 and 1024"));
             }
@@ -252,11 +287,7 @@ impl Config {
             ));
         }
         if t.d_steps == 0 || t.d_steps > 100 {
-            return Err(bad(
-                "train.d_steps",
-                t.d_steps.to_string(),
-                "must be between 1 and 100",
-            ));
+            return Err(bad("train.d_steps", t.d_steps.to_string(), "must be between 1 and 100"));
         }
         for (key, lr) in [("train.lr_g", t.lr_g), ("train.lr_d", t.lr_d)] {
             if !(lr > 0.0 && lr < 1.0) {
@@ -267,6 +298,25 @@ impl Config {
             if !(0.0..1.0).contains(&b) {
                 return Err(bad(key, b.to_string(), "must be in [0, 1)"));
             }
+        }
+        if t.loss == GanLoss::WassersteinGp && self.model.d_norm == Norm::Batch {
+            return Err(bad("model.d_norm", "\"batch\"".into(), "WGAN-GP penalises each sample's gradient on its own, which batch norm couples across the batch: use \"layer\" or \"none\""));
+        }
+        if !(t.clip > 0.0 && t.clip.is_finite()) {
+            return Err(bad("train.clip", t.clip.to_string(), "must be positive"));
+        }
+        if !(t.gp_lambda >= 0.0 && t.gp_lambda.is_finite()) {
+            return Err(bad("train.gp_lambda", t.gp_lambda.to_string(), "must be >= 0"));
+        }
+        if !(t.real_label > 0.5 && t.real_label <= 1.0) {
+            return Err(bad(
+                "train.real_label",
+                t.real_label.to_string(),
+                "must be in (0.5, 1]: one-sided smoothing lowers the real target only",
+            ));
+        }
+        if self.model.conditional && !(2..=1000).contains(&self.model.classes) {
+            return Err(bad("model.classes", self.model.classes.to_string(), "must be between 2 and 1000"));
         }
         if t.steps == 0 {
             return Err(bad("train.steps", "0".into(), "must be at least 1"));

@@ -11,11 +11,7 @@ use shadergan::train::{self, noise, run};
 use shadergan::viz;
 
 #[derive(Parser)]
-#[command(
-    name = "shadergan",
-    version,
-    about = "Train and use GANs on any GPU through WebGPU compute shaders"
-)]
+#[command(name = "shadergan", version, about = "Train and use GANs on any GPU through WebGPU compute shaders")]
 struct Cli {
     /// Use the first adapter whose name contains this text (also SHADERGAN_ADAPTER).
     #[arg(long, global = true)]
@@ -59,6 +55,9 @@ enum Command {
         /// Redraw noise entries beyond |T| (the truncation trick).
         #[arg(long)]
         truncation: Option<f32>,
+        /// Class of every sample (conditional models); without it, one grid row per class.
+        #[arg(long)]
+        class: Option<u32>,
     },
     /// A grid whose rows walk z between random endpoints (linear rows, then spherical rows).
     Interpolate {
@@ -125,14 +124,15 @@ fn run_command(cli: &Cli) -> Result<()> {
             let g = gpu(cli)?;
             println!("chosen: {}", describe(g.info()));
             let l = g.limits();
-            println!("limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}", l.max_storage_buffer_binding_size >> 20, l.max_buffer_size >> 20, l.max_compute_invocations_per_workgroup);
+            println!(
+                "limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}",
+                l.max_storage_buffer_binding_size >> 20,
+                l.max_buffer_size >> 20,
+                l.max_compute_invocations_per_workgroup
+            );
             Ok(())
         }
-        Command::Bench {
-            config,
-            batch,
-            iters,
-        } => {
+        Command::Bench { config, batch, iters } => {
             let g = gpu(cli)?;
             let mut cfg = shadergan::config::Config::load(config)?;
             if let Some(b) = batch {
@@ -143,16 +143,8 @@ fn run_command(cli: &Cli) -> Result<()> {
             print!("{report}");
             Ok(())
         }
-        Command::Train {
-            config,
-            steps,
-            out,
-            resume,
-            quiet,
-        } => {
-            let out = out.clone().unwrap_or_else(|| {
-                PathBuf::from("runs").join(config.file_stem().unwrap_or_default())
-            });
+        Command::Train { config, steps, out, resume, quiet } => {
+            let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
             let g = gpu(cli)?;
             let summary = run::train(
                 &g,
@@ -172,13 +164,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Sample {
-            checkpoint,
-            n,
-            out,
-            seed,
-            truncation,
-        } => {
+        Command::Sample { checkpoint, n, out, seed, truncation, class } => {
             if *n == 0 {
                 bail!("--n must be at least 1");
             }
@@ -191,29 +177,20 @@ fn run_command(cli: &Cli) -> Result<()> {
                 Some(t) => noise.sample_truncated(n * latent, *t),
                 None => noise.sample(n * latent),
             };
-            let images = train::generate(&g, &generator, latent, &z);
+            let (labels, columns) = sample_labels(&config, *n, *class)?;
+            let images = train::generate(&g, &config, &generator, &z, &labels);
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let (c, s) = (config.data.channels, config.data.image_size);
             for i in 0..*n {
                 let img = viz::to_image(&images[i * c * s * s..(i + 1) * c * s * s], c, s);
                 viz::save_png(&out.join(format!("{i:06}.png")), &img, 1)?;
             }
-            let grid = viz::grid(&images, c, s, (*n as f64).sqrt().ceil() as usize);
-            viz::save_png(
-                &out.join("grid.png"),
-                &image::DynamicImage::ImageRgb8(grid),
-                2,
-            )?;
+            let grid = viz::grid(&images, c, s, columns);
+            viz::save_png(&out.join("grid.png"), &image::DynamicImage::ImageRgb8(grid), 2)?;
             println!("wrote {n} samples and grid.png to {}", out.display());
             Ok(())
         }
-        Command::Interpolate {
-            checkpoint,
-            steps,
-            rows,
-            seed,
-            out,
-        } => {
+        Command::Interpolate { checkpoint, steps, rows, seed, out } => {
             if *steps < 2 || *rows == 0 {
                 bail!("--steps must be at least 2 and --rows at least 1");
             }
@@ -236,26 +213,36 @@ fn run_command(cli: &Cli) -> Result<()> {
                 };
                 for k in 0..*steps {
                     let t = k as f32 / (*steps - 1) as f32;
-                    z.extend(if row < *rows {
-                        noise::lerp(&a, &b, t)
-                    } else {
-                        noise::slerp(&a, &b, t)
-                    });
+                    z.extend(if row < *rows { noise::lerp(&a, &b, t) } else { noise::slerp(&a, &b, t) });
                 }
             }
-            let images = train::generate(&g, &generator, latent, &z);
-            let grid = viz::grid(
-                &images,
-                config.data.channels,
-                config.data.image_size,
-                *steps,
-            );
+            let labels: Vec<u32> = (0..z.len() / latent).map(|i| ((i / steps) % config.model.classes) as u32).collect();
+            let images = train::generate(&g, &config, &generator, &z, &labels);
+            let grid = viz::grid(&images, config.data.channels, config.data.image_size, *steps);
             viz::save_png(out, &image::DynamicImage::ImageRgb8(grid), 2)?;
-            println!(
-                "wrote {} ({rows} linear rows, then {rows} spherical rows, {steps} steps each)",
-                out.display()
-            );
+            println!("wrote {} ({rows} linear rows, then {rows} spherical rows, {steps} steps each)", out.display());
             Ok(())
+        }
+    }
+}
+
+/// Classes for `sample`: all `class`, or (conditional, no class) one grid row per class.
+/// Returns the labels and the grid's column count.
+fn sample_labels(config: &shadergan::config::Config, n: usize, class: Option<u32>) -> Result<(Vec<u32>, usize)> {
+    let square = (n as f64).sqrt().ceil() as usize;
+    if !config.model.conditional {
+        if class.is_some() {
+            bail!("--class needs a conditional model; this checkpoint's model is unconditional");
+        }
+        return Ok((vec![], square));
+    }
+    let k = config.model.classes;
+    match class {
+        Some(c) if c as usize >= k => bail!("--class {c} out of range: the model has {k} classes (0..{})", k - 1),
+        Some(c) => Ok((vec![c; n], square)),
+        None => {
+            let per_class = n.div_ceil(k);
+            Ok(((0..n).map(|i| (i / per_class) as u32).collect(), per_class))
         }
     }
 }

@@ -22,32 +22,19 @@ pub trait Optimizer {
 fn check_pairs(params: &[Tensor], grads: &[Tensor]) {
     assert_eq!(params.len(), grads.len(), "one gradient per parameter");
     for (p, g) in params.iter().zip(grads) {
-        assert_eq!(
-            p.shape(),
-            g.shape(),
-            "gradient shape {:?} for parameter {:?}",
-            g.shape(),
-            p.shape()
-        );
+        assert_eq!(p.shape(), g.shape(), "gradient shape {:?} for parameter {:?}", g.shape(), p.shape());
     }
 }
 
 /// Zero-initialised state buffers, one per parameter, created on first use.
 fn ensure_state(state: &mut Vec<Tensor>, params: &[Tensor]) {
     if state.len() != params.len() {
-        *state = params
-            .iter()
-            .map(|p| Tensor::zeros(p.gpu(), p.shape()))
-            .collect();
+        *state = params.iter().map(|p| Tensor::zeros(p.gpu(), p.shape())).collect();
     }
 }
 
 fn export(prefix: &str, tensors: &[Tensor]) -> Vec<(String, Vec<f32>)> {
-    tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (format!("{prefix}.{i}"), t.to_vec()))
-        .collect()
+    tensors.iter().enumerate().map(|(i, t)| (format!("{prefix}.{i}"), t.to_vec())).collect()
 }
 
 fn import(prefix: &str, params: &[Tensor], state: &OptimizerState) -> Result<Vec<Tensor>, String> {
@@ -88,16 +75,7 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(lr: f32, beta1: f32, beta2: f32) -> Self {
-        Adam {
-            lr,
-            beta1,
-            beta2,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            t: 0,
-            m: vec![],
-            v: vec![],
-        }
+        Adam { lr, beta1, beta2, eps: 1e-8, weight_decay: 0.0, t: 0, m: vec![], v: vec![] }
     }
 }
 
@@ -119,24 +97,14 @@ impl Optimizer for Adam {
                 correction1: (1.0 / (1.0 - (self.beta1 as f64).powi(t))) as f32,
                 correction2: (1.0 / (1.0 - (self.beta2 as f64).powi(t))) as f32,
             };
-            kernels::adam_step(
-                p.gpu(),
-                &hp,
-                g.buffer(),
-                p.buffer(),
-                self.m[i].buffer(),
-                self.v[i].buffer(),
-            );
+            kernels::adam_step(p.gpu(), &hp, g.buffer(), p.buffer(), self.m[i].buffer(), self.v[i].buffer());
         }
     }
 
     fn state(&self) -> OptimizerState {
         let mut tensors = export("exp_avg", &self.m);
         tensors.extend(export("exp_avg_sq", &self.v));
-        OptimizerState {
-            step: self.t,
-            tensors,
-        }
+        OptimizerState { step: self.t, tensors }
     }
 
     fn load_state(&mut self, params: &[Tensor], state: &OptimizerState) -> Result<(), String> {
@@ -165,13 +133,7 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(lr: f32, momentum: f32) -> Self {
-        Sgd {
-            lr,
-            momentum,
-            weight_decay: 0.0,
-            t: 0,
-            buf: vec![],
-        }
+        Sgd { lr, momentum, weight_decay: 0.0, t: 0, buf: vec![] }
     }
 }
 
@@ -192,10 +154,7 @@ impl Optimizer for Sgd {
     }
 
     fn state(&self) -> OptimizerState {
-        OptimizerState {
-            step: self.t,
-            tensors: export("momentum_buffer", &self.buf),
-        }
+        OptimizerState { step: self.t, tensors: export("momentum_buffer", &self.buf) }
     }
 
     fn load_state(&mut self, params: &[Tensor], state: &OptimizerState) -> Result<(), String> {
@@ -223,13 +182,7 @@ pub struct RmsProp {
 
 impl RmsProp {
     pub fn new(lr: f32) -> Self {
-        RmsProp {
-            lr,
-            alpha: 0.99,
-            eps: 1e-8,
-            t: 0,
-            square_avg: vec![],
-        }
+        RmsProp { lr, alpha: 0.99, eps: 1e-8, t: 0, square_avg: vec![] }
     }
 }
 
@@ -239,27 +192,13 @@ impl Optimizer for RmsProp {
         ensure_state(&mut self.square_avg, params);
         self.t += 1;
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            let hp = RmspropParams {
-                n: p.numel() as u32,
-                lr: self.lr,
-                alpha: self.alpha,
-                eps: self.eps,
-            };
-            kernels::rmsprop_step(
-                p.gpu(),
-                &hp,
-                g.buffer(),
-                p.buffer(),
-                self.square_avg[i].buffer(),
-            );
+            let hp = RmspropParams { n: p.numel() as u32, lr: self.lr, alpha: self.alpha, eps: self.eps };
+            kernels::rmsprop_step(p.gpu(), &hp, g.buffer(), p.buffer(), self.square_avg[i].buffer());
         }
     }
 
     fn state(&self) -> OptimizerState {
-        OptimizerState {
-            step: self.t,
-            tensors: export("square_avg", &self.square_avg),
-        }
+        OptimizerState { step: self.t, tensors: export("square_avg", &self.square_avg) }
     }
 
     fn load_state(&mut self, params: &[Tensor], state: &OptimizerState) -> Result<(), String> {

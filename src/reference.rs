@@ -102,22 +102,14 @@ pub fn binary(
 
 /// Sum (or max) over `axes`, keeping them with extent 1.
 pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], max: bool) -> Vec<f64> {
-    let out_shape: Vec<usize> = shape
-        .iter()
-        .enumerate()
-        .map(|(d, &e)| if axes.contains(&d) { 1 } else { e })
-        .collect();
+    let out_shape: Vec<usize> = shape.iter().enumerate().map(|(d, &e)| if axes.contains(&d) { 1 } else { e }).collect();
     let out_strides = contiguous_strides(&out_shape);
     let n_out: usize = out_shape.iter().product();
     let mut out = vec![if max { f64::NEG_INFINITY } else { 0.0 }; n_out];
     for (i, &v) in x.iter().enumerate() {
         let c = unravel(i, shape);
-        let o: usize = c
-            .iter()
-            .zip(&out_shape)
-            .zip(&out_strides)
-            .map(|((&x, &e), &s)| if e == 1 { 0 } else { x * s })
-            .sum();
+        let o: usize =
+            c.iter().zip(&out_shape).zip(&out_strides).map(|((&x, &e), &s)| if e == 1 { 0 } else { x * s }).sum();
         out[o] = if max { out[o].max(v) } else { out[o] + v };
     }
     out
@@ -130,21 +122,14 @@ pub fn permute(x: &[f64], shape: &[usize], perm: &[usize]) -> Vec<f64> {
     (0..n)
         .map(|i| {
             let c = unravel(i, &out_shape);
-            x[c.iter()
-                .zip(perm)
-                .map(|(&v, &p)| v * strides[p])
-                .sum::<usize>()]
+            x[c.iter().zip(perm).map(|(&v, &p)| v * strides[p]).sum::<usize>()]
         })
         .collect()
 }
 
 /// Zero padding with (before, after) per axis.
 pub fn pad(x: &[f64], shape: &[usize], pads: &[(usize, usize)]) -> Vec<f64> {
-    let out_shape: Vec<usize> = shape
-        .iter()
-        .zip(pads)
-        .map(|(&e, p)| e + p.0 + p.1)
-        .collect();
+    let out_shape: Vec<usize> = shape.iter().zip(pads).map(|(&e, p)| e + p.0 + p.1).collect();
     let strides = contiguous_strides(shape);
     let n: usize = out_shape.iter().product();
     (0..n)
@@ -162,14 +147,7 @@ pub fn pad(x: &[f64], shape: &[usize], pads: &[(usize, usize)]) -> Vec<f64> {
         .collect()
 }
 
-pub fn reflect_pad2d(
-    x: &[f64],
-    shape: &[usize],
-    top: usize,
-    bottom: usize,
-    left: usize,
-    right: usize,
-) -> Vec<f64> {
+pub fn reflect_pad2d(x: &[f64], shape: &[usize], top: usize, bottom: usize, left: usize, right: usize) -> Vec<f64> {
     let r = shape.len();
     let (h, w) = (shape[r - 2], shape[r - 1]);
     let planes = x.len() / (h * w);
@@ -215,16 +193,8 @@ pub fn matmul(
             for j in 0..n {
                 let mut acc = 0.0;
                 for kk in 0..k {
-                    let av = if trans_a {
-                        a[bt * m * k + kk * m + i]
-                    } else {
-                        a[bt * m * k + i * k + kk]
-                    };
-                    let bv = if trans_b {
-                        b[bt * k * n + j * k + kk]
-                    } else {
-                        b[bt * k * n + kk * n + j]
-                    };
+                    let av = if trans_a { a[bt * m * k + kk * m + i] } else { a[bt * m * k + i * k + kk] };
+                    let bv = if trans_b { b[bt * k * n + j * k + kk] } else { b[bt * k * n + kk * n + j] };
                     acc += av * bv;
                 }
                 c[bt * m * n + i * n + j] = acc;
@@ -240,14 +210,7 @@ pub fn conv_out(size: usize, k: usize, stride: usize, pad: usize) -> usize {
 }
 
 /// y [n, co, oh, ow] = conv(x [n, ci, h, w], w [co, ci, kh, kw]).
-pub fn conv2d(
-    x: &[f64],
-    xs: [usize; 4],
-    w: &[f64],
-    ws: [usize; 4],
-    stride: usize,
-    pad: usize,
-) -> Vec<f64> {
+pub fn conv2d(x: &[f64], xs: [usize; 4], w: &[f64], ws: [usize; 4], stride: usize, pad: usize) -> Vec<f64> {
     let [n, ci, h, wd] = xs;
     let [co, _, kh, kw] = ws;
     let (oh, ow) = (conv_out(h, kh, stride, pad), conv_out(wd, kw, stride, pad));
@@ -303,13 +266,9 @@ pub fn conv_transpose2d(
                             for kx in 0..kw {
                                 let oy = (iy * stride + ky) as isize - pad as isize;
                                 let ox = (ix * stride + kx) as isize - pad as isize;
-                                if oy >= 0
-                                    && ox >= 0
-                                    && (oy as usize) < out_h
-                                    && (ox as usize) < out_w
-                                {
-                                    y[((b * co + o) * out_h + oy as usize) * out_w
-                                        + ox as usize] += v * w[((c * co + o) * kh + ky) * kw + kx];
+                                if oy >= 0 && ox >= 0 && (oy as usize) < out_h && (ox as usize) < out_w {
+                                    y[((b * co + o) * out_h + oy as usize) * out_w + ox as usize] +=
+                                        v * w[((c * co + o) * kh + ky) * kw + kx];
                                 }
                             }
                         }
@@ -366,9 +325,7 @@ pub fn normalize_groups(x: &[f64], group: usize, eps: f64) -> Vec<f64> {
         .flat_map(|g| {
             let mean = g.iter().sum::<f64>() / group as f64;
             let var = g.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / group as f64;
-            g.iter()
-                .map(move |v| (v - mean) / (var + eps).sqrt())
-                .collect::<Vec<_>>()
+            g.iter().map(move |v| (v - mean) / (var + eps).sqrt()).collect::<Vec<_>>()
         })
         .collect()
 }

@@ -10,19 +10,11 @@ fn shadergan(args: &[&str]) -> (bool, String) {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run shadergan");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
 fn rows(csv: &Path) -> Vec<String> {
-    std::fs::read_to_string(csv)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(String::from)
-        .collect()
+    std::fs::read_to_string(csv).unwrap().lines().skip(1).map(String::from).collect()
 }
 
 #[test]
@@ -30,16 +22,8 @@ fn train_resume_sample_interpolate() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
-    let (ok, log) = shadergan(&[
-        "train",
-        "--config",
-        "tests/fixtures/tiny-dcgan.toml",
-        "--steps",
-        "2",
-        "--out",
-        run_s,
-        "--quiet",
-    ]);
+    let (ok, log) =
+        shadergan(&["train", "--config", "tests/fixtures/tiny-dcgan.toml", "--steps", "2", "--out", run_s, "--quiet"]);
     assert!(ok, "{log}");
     for f in [
         "model.safetensors",
@@ -56,23 +40,13 @@ fn train_resume_sample_interpolate() {
     assert_eq!(rows(&run.join("metrics.csv")).len(), 2);
     let report = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(
-        report.contains("data:image/png;base64,")
-            && report.contains("<svg")
-            && report.contains("Adapter:"),
+        report.contains("data:image/png;base64,") && report.contains("<svg") && report.contains("Adapter:"),
         "report.html lacks its images, charts or adapter"
     );
 
     // A second train into the same folder must not clobber it.
-    let (ok, log) = shadergan(&[
-        "train",
-        "--config",
-        "tests/fixtures/tiny-dcgan.toml",
-        "--steps",
-        "2",
-        "--out",
-        run_s,
-        "--quiet",
-    ]);
+    let (ok, log) =
+        shadergan(&["train", "--config", "tests/fixtures/tiny-dcgan.toml", "--steps", "2", "--out", run_s, "--quiet"]);
     assert!(!ok && log.contains("--resume"), "{log}");
     let (ok, log) = shadergan(&[
         "train",
@@ -125,45 +99,28 @@ fn train_resume_sample_interpolate() {
     assert!(ok, "{log}");
     let img = image::open(&interp).unwrap();
     // 6 columns x 4 rows of 16-pixel tiles with 2-pixel gaps, doubled.
-    assert_eq!(
-        (img.width(), img.height()),
-        (2 * (6 * 18 + 2), 2 * (4 * 18 + 2))
-    );
+    assert_eq!((img.width(), img.height()), (2 * (6 * 18 + 2), 2 * (4 * 18 + 2)));
 }
 
 #[test]
 fn bad_input_gives_clear_errors() {
-    let (ok, log) = shadergan(&[
-        "sample",
-        "--checkpoint",
-        "no/such/model.safetensors",
-        "--out",
-        "/tmp/x",
-    ]);
-    assert!(
-        !ok && log.contains("no/such/model.safetensors") && log.contains("no such file"),
-        "{log}"
-    );
+    let (ok, log) = shadergan(&["sample", "--checkpoint", "no/such/model.safetensors", "--out", "/tmp/x"]);
+    assert!(!ok && log.contains("no/such/model.safetensors") && log.contains("no such file"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[data]\nkind = \"idx\"\nimages = \"assets/mnist-train-images-idx3-ubyte.gz\"\nchannels = 2\n").unwrap();
-    let (ok, log) = shadergan(&[
-        "train",
-        "--config",
-        bad.to_str().unwrap(),
-        "--out",
-        dir.path().join("r").to_str().unwrap(),
-    ]);
+    std::fs::write(
+        &bad,
+        "[data]\nkind = \"idx\"\nimages = \"assets/mnist-train-images-idx3-ubyte.gz\"\nchannels = 2\n",
+    )
+    .unwrap();
+    let (ok, log) =
+        shadergan(&["train", "--config", bad.to_str().unwrap(), "--out", dir.path().join("r").to_str().unwrap()]);
     assert!(!ok && log.contains("data.channels = 2"), "{log}");
 
     let missing_data = dir.path().join("missing.toml");
-    std::fs::write(
-        &missing_data,
-        "[data]\nkind = \"idx\"\nimages = \"nowhere/images.idx\"\n",
-    )
-    .unwrap();
+    std::fs::write(&missing_data, "[data]\nkind = \"idx\"\nimages = \"nowhere/images.idx\"\n").unwrap();
     let (ok, log) = shadergan(&[
         "train",
         "--config",

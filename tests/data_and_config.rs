@@ -13,16 +13,14 @@ fn root() -> &'static Path {
 
 #[test]
 fn bundled_mnist_loads_with_labels() {
-    let images =
-        load_idx_images(&root().join("assets/mnist-train-images-idx3-ubyte.gz"), 32).unwrap();
+    let images = load_idx_images(&root().join("assets/mnist-train-images-idx3-ubyte.gz"), 32).unwrap();
     let labels = load_idx_labels(&root().join("assets/mnist-train-labels-idx1-ubyte.gz")).unwrap();
     assert_eq!(images.len, 9003);
     assert_eq!(labels.len(), 9003);
     assert_eq!((images.channels, images.size), (1, 32));
     assert!(images.pixels.iter().all(|v| (-1.0..=1.0).contains(v)));
     // Real digits: mostly background (-1) with some ink near +1.
-    let ink =
-        images.pixels.iter().filter(|&&v| v > 0.5).count() as f64 / images.pixels.len() as f64;
+    let ink = images.pixels.iter().filter(|&&v| v > 0.5).count() as f64 / images.pixels.len() as f64;
     assert!(ink > 0.05 && ink < 0.4, "ink fraction {ink}");
     let mut counts = [0usize; 10];
     for &l in &labels {
@@ -34,10 +32,7 @@ fn bundled_mnist_loads_with_labels() {
 }
 
 fn write(path: &Path, bytes: &[u8]) {
-    std::fs::File::create(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
+    std::fs::File::create(path).unwrap().write_all(bytes).unwrap();
 }
 
 #[test]
@@ -48,10 +43,7 @@ fn bad_idx_files_are_named_errors() {
     bytes.extend(vec![0u8; 784 + 100]);
     write(&truncated, &bytes);
     let e = load_idx_images(&truncated, 32).unwrap_err().to_string();
-    assert!(
-        e.contains("truncated.idx") && e.contains("truncated"),
-        "{e}"
-    );
+    assert!(e.contains("truncated.idx") && e.contains("truncated"), "{e}");
 
     let magic = dir.path().join("magic.idx");
     write(&magic, b"\x89PNG\r\n\x1a\n0000000000");
@@ -64,14 +56,10 @@ fn bad_idx_files_are_named_errors() {
     assert!(e.contains("corrupt.gz") && e.contains("gzip"), "{e}");
 
     let labels_as_images = root().join("assets/mnist-test-labels-idx1-ubyte.gz");
-    let e = load_idx_images(&labels_as_images, 32)
-        .unwrap_err()
-        .to_string();
+    let e = load_idx_images(&labels_as_images, 32).unwrap_err().to_string();
     assert!(e.contains("expected images"), "{e}");
 
-    let e = load_idx_images(&dir.path().join("missing.idx"), 32)
-        .unwrap_err()
-        .to_string();
+    let e = load_idx_images(&dir.path().join("missing.idx"), 32).unwrap_err().to_string();
     assert!(e.contains("missing.idx"), "{e}");
 }
 
@@ -83,8 +71,7 @@ fn image_folders_load_resize_label_and_reject_bad_sets() {
         std::fs::create_dir(&sub).unwrap();
         for i in 0..3 {
             // Odd sizes and aspect ratios: centre-cropped and resized.
-            let img =
-                image::RgbImage::from_pixel(20 + i * 7, 13 + i, image::Rgb([shade, shade, shade]));
+            let img = image::RgbImage::from_pixel(20 + i * 7, 13 + i, image::Rgb([shade, shade, shade]));
             img.save(sub.join(format!("{i}.png"))).unwrap();
         }
     }
@@ -102,12 +89,8 @@ fn image_folders_load_resize_label_and_reject_bad_sets() {
     assert!(e.contains("no PNG or JPEG"), "{e}");
 
     let mixed = tempfile::tempdir().unwrap();
-    image::GrayImage::from_pixel(8, 8, image::Luma([9]))
-        .save(mixed.path().join("a.png"))
-        .unwrap();
-    image::RgbImage::from_pixel(8, 8, image::Rgb([9, 200, 3]))
-        .save(mixed.path().join("b.png"))
-        .unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([9])).save(mixed.path().join("a.png")).unwrap();
+    image::RgbImage::from_pixel(8, 8, image::Rgb([9, 200, 3])).save(mixed.path().join("b.png")).unwrap();
     let e = load_folder(mixed.path(), 8, 1).unwrap_err().to_string();
     assert!(e.contains("b.png") && e.contains("mixed channels"), "{e}");
 
@@ -144,11 +127,7 @@ fn configs_parse_and_bad_values_are_named() {
         ("image_size = 16", "image_size = 24", "data.image_size = 24"),
         ("batch_size = 8", "batch_size = 1", "train.batch_size = 1"),
         ("g_width = 4", "g_width = 0", "model.g_width = 0"),
-        (
-            "seed = 7",
-            "seed = 7\nlearning_rate = 3",
-            "unknown field `learning_rate`",
-        ),
+        ("seed = 7", "seed = 7\nlearning_rate = 3", "unknown field `learning_rate`"),
         ("steps = 4", "steps = \"many\"", "steps"),
         ("kind = \"idx\"", "kind = \"csv\"", "unknown variant `csv`"),
     ] {
@@ -156,8 +135,6 @@ fn configs_parse_and_bad_values_are_named() {
         let e = Config::parse(&text, p).unwrap_err().to_string();
         assert!(e.contains("test.toml") && e.contains(needle), "{to}: {e}");
     }
-    let e = Config::load(Path::new("no/such/config.toml"))
-        .unwrap_err()
-        .to_string();
+    let e = Config::load(Path::new("no/such/config.toml")).unwrap_err().to_string();
     assert!(e.contains("no/such/config.toml"), "{e}");
 }

@@ -18,10 +18,7 @@ fn tiny() -> Config {
 }
 
 fn weights(t: &GanTrainer) -> Vec<(String, Vec<f32>)> {
-    t.model_tensors()
-        .into_iter()
-        .map(|(n, h)| (n, h.data))
-        .collect()
+    t.model_tensors().into_iter().map(|(n, h)| (n, h.data)).collect()
 }
 
 #[test]
@@ -30,12 +27,7 @@ fn a_few_steps_train_and_move_every_parameter() {
     let config = tiny();
     let data = run::load_dataset(&config).unwrap();
     let mut t = GanTrainer::new(&gpu, &config, data.len);
-    let before: Vec<Vec<f32>> =
-        t.g.parameters()
-            .iter()
-            .chain(t.d.parameters().iter())
-            .map(|p| p.to_vec())
-            .collect();
+    let before: Vec<Vec<f32>> = t.g.parameters().iter().chain(t.d.parameters().iter()).map(|p| p.to_vec()).collect();
     for _ in 0..3 {
         let s = t.train_step(&data);
         for v in [s.d_loss, s.g_loss, s.d_real, s.d_fake] {
@@ -43,20 +35,12 @@ fn a_few_steps_train_and_move_every_parameter() {
         }
         assert!((0.0..=1.0).contains(&s.d_real) && (0.0..=1.0).contains(&s.d_fake));
     }
-    let after: Vec<Vec<f32>> =
-        t.g.parameters()
-            .iter()
-            .chain(t.d.parameters().iter())
-            .map(|p| p.to_vec())
-            .collect();
+    let after: Vec<Vec<f32>> = t.g.parameters().iter().chain(t.d.parameters().iter()).map(|p| p.to_vec()).collect();
     for (i, (b, a)) in before.iter().zip(&after).enumerate() {
-        assert!(
-            b.iter().zip(a).any(|(x, y)| x != y),
-            "parameter {i} did not move"
-        );
+        assert!(b.iter().zip(a).any(|(x, y)| x != y), "parameter {i} did not move");
     }
     // Generated images are in tanh's range and have the configured shape.
-    let imgs = t.generate(&t.fixed_noise[..2 * config.model.latent_dim]);
+    let imgs = t.generate_with(&t.fixed_noise[..2 * config.model.latent_dim], &[]);
     assert_eq!(imgs.len(), 2 * 16 * 16);
     assert!(imgs.iter().all(|v| (-1.0..=1.0).contains(v)));
 }
@@ -91,15 +75,8 @@ fn checkpoint_round_trips_bit_exactly_and_resume_matches_an_uninterrupted_run() 
     assert_eq!(resumed.step, 2);
 
     stats.extend((0..2).map(|_| resumed.train_step(&data)));
-    assert_eq!(
-        stats, straight_stats,
-        "losses after resuming differ from the uninterrupted run"
-    );
-    assert_eq!(
-        weights(&resumed),
-        weights(&straight),
-        "weights after resuming differ from the uninterrupted run"
-    );
+    assert_eq!(stats, straight_stats, "losses after resuming differ from the uninterrupted run");
+    assert_eq!(weights(&resumed), weights(&straight), "weights after resuming differ from the uninterrupted run");
 }
 
 #[test]
@@ -107,33 +84,19 @@ fn resume_errors_name_the_missing_or_foreign_file() {
     let gpu = common::gpu();
     let config = tiny();
     let empty = tempfile::tempdir().unwrap();
-    let e = GanTrainer::resume(&gpu, &config, empty.path(), 64)
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        e.contains("model.safetensors") && e.contains("no such file"),
-        "{e}"
-    );
+    let e = GanTrainer::resume(&gpu, &config, empty.path(), 64).err().unwrap().to_string();
+    assert!(e.contains("model.safetensors") && e.contains("no such file"), "{e}");
 
     let other = tempfile::tempdir().unwrap();
     let mut wider = config.clone();
     wider.model.g_width = 6;
     let data = run::load_dataset(&wider).unwrap();
-    GanTrainer::new(&gpu, &wider, data.len)
-        .save(other.path())
-        .unwrap();
-    let e = GanTrainer::resume(&gpu, &config, other.path(), data.len)
-        .err()
-        .unwrap()
-        .to_string();
+    GanTrainer::new(&gpu, &wider, data.len).save(other.path()).unwrap();
+    let e = GanTrainer::resume(&gpu, &config, other.path(), data.len).err().unwrap().to_string();
     assert!(e.contains("shape"), "{e}");
 
     std::fs::write(other.path().join("model.safetensors"), b"garbage").unwrap();
-    let e = GanTrainer::resume(&gpu, &config, other.path(), data.len)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = GanTrainer::resume(&gpu, &config, other.path(), data.len).err().unwrap().to_string();
     assert!(e.contains("not a valid safetensors"), "{e}");
 }
 

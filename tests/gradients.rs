@@ -21,11 +21,8 @@ fn check_first_order(
 ) {
     let gpu = gpu();
     let values: Vec<Vec<f64>> = inputs.iter().map(|(_, v)| f64s(&f32s(v))).collect();
-    let leaves: Vec<Tensor> = inputs
-        .iter()
-        .zip(&values)
-        .map(|((s, _), v)| common::tensor(&gpu, s, v).requires_grad())
-        .collect();
+    let leaves: Vec<Tensor> =
+        inputs.iter().zip(&values).map(|((s, _), v)| common::tensor(&gpu, s, v).requires_grad()).collect();
     let loss = gpu_f(&leaves).square().sum_all();
     let refs: Vec<&Tensor> = leaves.iter().collect();
     let grads = grad(&loss, &refs, None, false);
@@ -39,13 +36,7 @@ fn check_first_order(
             },
             H,
         );
-        assert_close(
-            &format!("{what}: d/d input {i}"),
-            &g.to_vec(),
-            &fd,
-            rtol,
-            atol,
-        );
+        assert_close(&format!("{what}: d/d input {i}"), &g.to_vec(), &fd, rtol, atol);
     }
 }
 
@@ -66,24 +57,12 @@ fn check_second_order(
     let s = g.square().sum_all();
     let gg = grad(&s, &[&leaf], None, false).remove(0);
     let h = 1e-4;
-    let fd = finite_diff(
-        &x,
-        |xo| sum_sq(&finite_diff(xo, |xi| sum_sq(&cpu_f(xi)), h)),
-        h,
-    );
-    assert_close(
-        &format!("{what}: second order"),
-        &gg.to_vec(),
-        &fd,
-        2e-3,
-        2e-3,
-    );
+    let fd = finite_diff(&x, |xo| sum_sq(&finite_diff(xo, |xi| sum_sq(&cpu_f(xi)), h)), h);
+    assert_close(&format!("{what}: second order"), &gg.to_vec(), &fd, 2e-3, 2e-3);
 }
 
 fn away_from_zero(v: Vec<f64>) -> Vec<f64> {
-    v.into_iter()
-        .map(|x| if x.abs() < 0.05 { x + 0.1 } else { x })
-        .collect()
+    v.into_iter().map(|x| if x.abs() < 0.05 { x + 0.1 } else { x }).collect()
 }
 
 #[test]
@@ -145,19 +124,10 @@ fn unary_second_order() {
 #[test]
 fn binary_broadcast_gradients() {
     let mut rng = rng("binary grads");
-    let cases: [(Vec<usize>, Vec<usize>); 3] = [
-        (vec![3, 4], vec![3, 4]),
-        (vec![2, 3, 4], vec![3, 1]),
-        (vec![1, 4], vec![3, 1]),
-    ];
+    let cases: [(Vec<usize>, Vec<usize>); 3] =
+        [(vec![3, 4], vec![3, 4]), (vec![2, 3, 4], vec![3, 1]), (vec![1, 4], vec![3, 1])];
     for (sa, sb) in cases {
-        for op in [
-            BinaryOp::Add,
-            BinaryOp::Sub,
-            BinaryOp::Mul,
-            BinaryOp::Div,
-            BinaryOp::Max,
-        ] {
+        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max] {
             let a = uniform(&mut rng, sa.iter().product(), -2.0, 2.0);
             let b = uniform(&mut rng, sb.iter().product(), 0.5, 2.0);
             let out_shape = shadergan::tensor::broadcast_shape(&sa, &sb).unwrap();
@@ -192,28 +162,15 @@ fn reduction_and_movement_gradients() {
         "mean over last",
         &[(shape.clone(), x.clone())],
         |t| t[0].mean(&[-1], true),
-        |v| {
-            cpu::reduce(&v[0], &s, &[3], false)
-                .iter()
-                .map(|x| x / 5.0)
-                .collect()
-        },
+        |v| cpu::reduce(&v[0], &s, &[3], false).iter().map(|x| x / 5.0).collect(),
         1e-3,
         1e-4,
     );
     check_first_order(
         "permute",
         &[(shape.clone(), x.clone())],
-        |t| {
-            t[0].permute(&[2, 0, 3, 1])
-                .mul(&t[0].permute(&[2, 0, 3, 1]))
-        },
-        |v| {
-            cpu::permute(&v[0], &s, &[2, 0, 3, 1])
-                .iter()
-                .map(|x| x * x)
-                .collect()
-        },
+        |t| t[0].permute(&[2, 0, 3, 1]).mul(&t[0].permute(&[2, 0, 3, 1])),
+        |v| cpu::permute(&v[0], &s, &[2, 0, 3, 1]).iter().map(|x| x * x).collect(),
         1e-3,
         1e-4,
     );
@@ -230,16 +187,7 @@ fn reduction_and_movement_gradients() {
         "narrow",
         &[(shape.clone(), x.clone())],
         |t| t[0].narrow(3, 1, 3).tanh(),
-        |v| {
-            cpu::unary(
-                UnaryOp::Tanh,
-                0.0,
-                0.0,
-                &(0..72)
-                    .map(|i| v[0][(i / 3) * 5 + 1 + i % 3])
-                    .collect::<Vec<_>>(),
-            )
-        },
+        |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &(0..72).map(|i| v[0][(i / 3) * 5 + 1 + i % 3]).collect::<Vec<_>>()),
         1e-3,
         1e-4,
     );
@@ -247,14 +195,7 @@ fn reduction_and_movement_gradients() {
         "reflect pad",
         &[(shape.clone(), x.clone())],
         |t| t[0].reflect_pad2d(2, 1, 3, 2).sigmoid(),
-        |v| {
-            cpu::unary(
-                UnaryOp::Sigmoid,
-                0.0,
-                0.0,
-                &cpu::reflect_pad2d(&v[0], &s, 2, 1, 3, 2),
-            )
-        },
+        |v| cpu::unary(UnaryOp::Sigmoid, 0.0, 0.0, &cpu::reflect_pad2d(&v[0], &s, 2, 1, 3, 2)),
         1e-3,
         1e-4,
     );
@@ -264,11 +205,7 @@ fn reduction_and_movement_gradients() {
         "expand",
         &[(small.clone(), y)],
         |t| t[0].expand(&[2, 3, 4, 2]).exp(),
-        |v| {
-            (0..48)
-                .map(|i| v[0][((i / 8) % 3) * 2 + i % 2].exp())
-                .collect()
-        },
+        |v| (0..48).map(|i| v[0][((i / 8) % 3) * 2 + i % 2].exp()).collect(),
         1e-3,
         1e-4,
     );
@@ -277,14 +214,7 @@ fn reduction_and_movement_gradients() {
         &[1, 1, 3, 3],
         &uniform(&mut rng, 9, -1.0, 1.0),
         |t| t.reflect_pad2d(1, 2, 2, 1).tanh(),
-        |v| {
-            cpu::unary(
-                UnaryOp::Tanh,
-                0.0,
-                0.0,
-                &cpu::reflect_pad2d(v, &[1, 1, 3, 3], 1, 2, 2, 1),
-            )
-        },
+        |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::reflect_pad2d(v, &[1, 1, 3, 3], 1, 2, 2, 1)),
     );
 }
 
@@ -315,14 +245,7 @@ fn matmul_gradients_all_transposes() {
             &a_shape,
             &a2,
             |t| t.matmul_t(&bt, ta, tb).tanh(),
-            |v| {
-                cpu::unary(
-                    UnaryOp::Tanh,
-                    0.0,
-                    0.0,
-                    &cpu::matmul(v, &bv, 1, m, k, n, ta, tb),
-                )
-            },
+            |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::matmul(v, &bv, 1, m, k, n, ta, tb)),
         );
     }
 }
@@ -330,11 +253,9 @@ fn matmul_gradients_all_transposes() {
 #[test]
 fn convolution_gradients() {
     let mut rng = rng("conv grads");
-    for (xs, co, k, stride, pad) in [
-        ([2usize, 2, 5, 5], 3usize, 3usize, 1usize, 1usize),
-        ([1, 2, 6, 6], 2, 4, 2, 1),
-        ([2, 1, 5, 4], 2, 3, 2, 0),
-    ] {
+    for (xs, co, k, stride, pad) in
+        [([2usize, 2, 5, 5], 3usize, 3usize, 1usize, 1usize), ([1, 2, 6, 6], 2, 4, 2, 1), ([2, 1, 5, 4], 2, 3, 2, 0)]
+    {
         let ws = [co, xs[1], k, k];
         let x = uniform(&mut rng, xs.iter().product(), -1.0, 1.0);
         let w = uniform(&mut rng, ws.iter().product(), -1.0, 1.0);
@@ -355,14 +276,7 @@ fn convolution_gradients() {
             &xs,
             &x,
             |t| t.conv2d(&wt, stride, pad).tanh(),
-            |v| {
-                cpu::unary(
-                    UnaryOp::Tanh,
-                    0.0,
-                    0.0,
-                    &cpu::conv2d(v, xs, &wv, ws, stride, pad),
-                )
-            },
+            |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::conv2d(v, xs, &wv, ws, stride, pad)),
         );
         let xt = common::tensor(&gpu(), &xs, &x);
         let xv = f64s(&f32s(&x));
@@ -371,14 +285,7 @@ fn convolution_gradients() {
             &ws,
             &w,
             |t| xt.conv2d(t, stride, pad).tanh(),
-            |v| {
-                cpu::unary(
-                    UnaryOp::Tanh,
-                    0.0,
-                    0.0,
-                    &cpu::conv2d(&xv, xs, v, ws, stride, pad),
-                )
-            },
+            |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::conv2d(&xv, xs, v, ws, stride, pad)),
         );
     }
     for (xs, co, k, stride, pad, op) in [
@@ -406,14 +313,7 @@ fn convolution_gradients() {
             &ws,
             &w,
             |t| xt.conv_transpose2d(t, stride, pad, op).tanh(),
-            |v| {
-                cpu::unary(
-                    UnaryOp::Tanh,
-                    0.0,
-                    0.0,
-                    &cpu::conv_transpose2d(&xv, xs, v, ws, stride, pad, oh, ow),
-                )
-            },
+            |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::conv_transpose2d(&xv, xs, v, ws, stride, pad, oh, ow)),
         );
     }
 }

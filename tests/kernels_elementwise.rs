@@ -32,9 +32,7 @@ fn unary_ops_match_reference() {
         let n: usize = shape.iter().product();
         for &(op, alpha, beta, lo, hi) in &ops {
             let x = uniform(&mut rng, n, lo, hi);
-            let got = common::tensor(&gpu, shape, &x)
-                .unary_for_tests(op, alpha as f32, beta as f32)
-                .to_vec();
+            let got = common::tensor(&gpu, shape, &x).unary_for_tests(op, alpha as f32, beta as f32).to_vec();
             let want = cpu::unary(op, alpha, beta, &f64s(&f32s(&x)));
             assert_close(&format!("{op:?} {shape:?}"), &got, &want, 1e-5, 1e-6);
         }
@@ -69,13 +67,7 @@ fn binary_ops_broadcast_like_numpy() {
         ] {
             let out = ta.binary_for_tests(op, &tb);
             let want = cpu::binary(op, &f64s(&f32s(&a)), sa, &f64s(&f32s(&b)), sb, out.shape());
-            assert_close(
-                &format!("{op:?} {sa:?} {sb:?}"),
-                &out.to_vec(),
-                &want,
-                1e-6,
-                1e-6,
-            );
+            assert_close(&format!("{op:?} {sa:?} {sb:?}"), &out.to_vec(), &want, 1e-6, 1e-6);
         }
     }
 }
@@ -135,13 +127,7 @@ fn permute_pad_narrow_expand_reflect() {
         );
     }
     let pads = [(0, 1), (2, 0), (1, 1), (3, 2)];
-    assert_close(
-        "pad",
-        &t.pad(&pads).to_vec(),
-        &cpu::pad(&xs, &shape, &pads),
-        0.0,
-        0.0,
-    );
+    assert_close("pad", &t.pad(&pads).to_vec(), &cpu::pad(&xs, &shape, &pads), 0.0, 0.0);
     let narrowed = t.narrow(2, 1, 3);
     assert_eq!(narrowed.shape(), &[2, 3, 3, 7]);
     let want: Vec<f64> = (0..2 * 3 * 3 * 7)
@@ -154,10 +140,7 @@ fn permute_pad_narrow_expand_reflect() {
     let row = common::tensor(&gpu, &[1, 3, 1, 1], &[1.0, 2.0, 3.0]);
     let expanded = row.expand(&[2, 3, 2, 2]).to_vec();
     assert_eq!(expanded.len(), 24);
-    assert!(expanded
-        .iter()
-        .enumerate()
-        .all(|(i, &v)| v == ((i / 4) % 3 + 1) as f32));
+    assert!(expanded.iter().enumerate().all(|(i, &v)| v == ((i / 4) % 3 + 1) as f32));
     for (top, bottom, left, right) in [(1, 1, 1, 1), (3, 2, 0, 4), (4, 4, 6, 6)] {
         assert_close(
             &format!("reflect {top} {bottom} {left} {right}"),
@@ -169,11 +152,5 @@ fn permute_pad_narrow_expand_reflect() {
     }
     let cat = shadergan::Tensor::cat(&[&t, &t.narrow(1, 0, 2)], 1);
     assert_eq!(cat.shape(), &[2, 5, 5, 7]);
-    assert_close(
-        "cat",
-        &cat.narrow(1, 3, 2).to_vec(),
-        &f64s(&t.narrow(1, 0, 2).to_vec()),
-        0.0,
-        0.0,
-    );
+    assert_close("cat", &cat.narrow(1, 3, 2).to_vec(), &f64s(&t.narrow(1, 0, 2).to_vec()), 0.0, 0.0);
 }

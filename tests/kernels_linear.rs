@@ -9,29 +9,18 @@ use shadergan::reference as cpu;
 fn matmul_all_transpose_combinations() {
     let gpu = gpu();
     let mut rng = rng("matmul");
-    for &(batch, m, k, n) in &[
-        (1, 1, 1, 1),
-        (1, 5, 3, 7),
-        (1, 33, 17, 65),
-        (3, 9, 31, 6),
-        (1, 64, 100, 128),
-        (2, 31, 1, 33),
-    ] {
+    for &(batch, m, k, n) in
+        &[(1, 1, 1, 1), (1, 5, 3, 7), (1, 33, 17, 65), (3, 9, 31, 6), (1, 64, 100, 128), (2, 31, 1, 33)]
+    {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
             let b = uniform(&mut rng, batch * k * n, -1.0, 1.0);
             let a_shape = if ta { [batch, k, m] } else { [batch, m, k] };
             let b_shape = if tb { [batch, n, k] } else { [batch, k, n] };
             let (ta_t, tb_t) = if batch == 1 {
-                (
-                    common::tensor(&gpu, &a_shape[1..], &a),
-                    common::tensor(&gpu, &b_shape[1..], &b),
-                )
+                (common::tensor(&gpu, &a_shape[1..], &a), common::tensor(&gpu, &b_shape[1..], &b))
             } else {
-                (
-                    common::tensor(&gpu, &a_shape, &a),
-                    common::tensor(&gpu, &b_shape, &b),
-                )
+                (common::tensor(&gpu, &a_shape, &a), common::tensor(&gpu, &b_shape, &b))
             };
             let got = ta_t.matmul_t(&tb_t, ta, tb).to_vec();
             let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), batch, m, k, n, ta, tb);
@@ -65,17 +54,9 @@ fn conv2d_forward_matches_reference() {
         let ws = [co, xs[1], k, k];
         let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
         let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
-        let got = common::tensor(&gpu, &xs, &x)
-            .conv2d(&common::tensor(&gpu, &ws, &w), stride, pad)
-            .to_vec();
+        let got = common::tensor(&gpu, &xs, &x).conv2d(&common::tensor(&gpu, &ws, &w), stride, pad).to_vec();
         let want = cpu::conv2d(&x, xs, &w, ws, stride, pad);
-        assert_close(
-            &format!("conv2d {xs:?} k{k} s{stride} p{pad}"),
-            &got,
-            &want,
-            1e-4,
-            1e-5,
-        );
+        assert_close(&format!("conv2d {xs:?} k{k} s{stride} p{pad}"), &got, &want, 1e-4, 1e-5);
     }
 }
 
@@ -96,12 +77,7 @@ fn conv_transpose2d_matches_reference() {
         let ws = [xs[1], co, k, k];
         let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
         let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
-        let out = common::tensor(&gpu, &xs, &x).conv_transpose2d(
-            &common::tensor(&gpu, &ws, &w),
-            stride,
-            pad,
-            op,
-        );
+        let out = common::tensor(&gpu, &xs, &x).conv_transpose2d(&common::tensor(&gpu, &ws, &w), stride, pad, op);
         let (oh, ow) = (out.shape()[2], out.shape()[3]);
         assert_eq!(oh, (xs[2] - 1) * stride + k + op - 2 * pad);
         let want = cpu::conv_transpose2d(&x, xs, &w, ws, stride, pad, oh, ow);
@@ -131,13 +107,7 @@ fn conv2d_weight_gradient_matches_reference() {
         let seed = common::tensor(&gpu, &ys, &dy);
         let dw = shadergan::grad(&y, &[&wt], Some(&seed), false).remove(0);
         let want = cpu::conv2d_weight_grad(&x, xs, &dy, ys, k, k, stride, pad);
-        assert_close(
-            &format!("conv2d dw {xs:?} k{k} s{stride} p{pad}"),
-            &dw.to_vec(),
-            &want,
-            1e-4,
-            1e-4,
-        );
+        assert_close(&format!("conv2d dw {xs:?} k{k} s{stride} p{pad}"), &dw.to_vec(), &want, 1e-4, 1e-4);
     }
 }
 
@@ -156,16 +126,8 @@ fn matmul_split_k_for_long_reductions() {
         let b = uniform(&mut rng, k * n, -1.0, 1.0);
         let a_shape = if ta { [k, m] } else { [m, k] };
         let b_shape = if tb { [n, k] } else { [k, n] };
-        let got = common::tensor(&gpu, &a_shape, &a)
-            .matmul_t(&common::tensor(&gpu, &b_shape, &b), ta, tb)
-            .to_vec();
+        let got = common::tensor(&gpu, &a_shape, &a).matmul_t(&common::tensor(&gpu, &b_shape, &b), ta, tb).to_vec();
         let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), 1, m, k, n, ta, tb);
-        assert_close(
-            &format!("split-k matmul {m}x{k}x{n}"),
-            &got,
-            &want,
-            1e-4,
-            1e-5 * (k as f64).sqrt(),
-        );
+        assert_close(&format!("split-k matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-5 * (k as f64).sqrt());
     }
 }

@@ -14,11 +14,9 @@ use shadergan::{grad, Tensor};
 fn batch_norm_train_eval_and_running_statistics() {
     let gpu = gpu();
     let mut rng = rng("batch norm");
-    for (n, c, spatial, shape) in [
-        (4usize, 3usize, 15usize, vec![4usize, 3, 3, 5]),
-        (7, 5, 1, vec![7, 5]),
-        (64, 8, 256, vec![64, 8, 16, 16]),
-    ] {
+    for (n, c, spatial, shape) in
+        [(4usize, 3usize, 15usize, vec![4usize, 3, 3, 5]), (7, 5, 1, vec![7, 5]), (64, 8, 256, vec![64, 8, 16, 16])]
+    {
         let x = f64s(&f32s(&uniform(&mut rng, n * c * spatial, -2.0, 3.0)));
         let gamma = f64s(&f32s(&uniform(&mut rng, c, 0.5, 1.5)));
         let beta = f64s(&f32s(&uniform(&mut rng, c, -0.5, 0.5)));
@@ -28,30 +26,12 @@ fn batch_norm_train_eval_and_running_statistics() {
         let xt = common::tensor(&gpu, &shape, &x);
         let y = bn.forward(&xt, Mode::Train);
         let (want, mean, unbiased) = cpu::batch_norm_train(&x, n, c, spatial, &gamma, &beta, 1e-5);
-        assert_close(
-            &format!("bn train {shape:?}"),
-            &y.to_vec(),
-            &want,
-            1e-4,
-            1e-4,
-        );
+        assert_close(&format!("bn train {shape:?}"), &y.to_vec(), &want, 1e-4, 1e-4);
         // running = 0.9 * running + 0.1 * batch statistic (unbiased variance), from (0, 1).
         let want_mean: Vec<f64> = mean.iter().map(|m| 0.1 * m).collect();
         let want_var: Vec<f64> = unbiased.iter().map(|v| 0.9 + 0.1 * v).collect();
-        assert_close(
-            "running mean",
-            &bn.running_mean.to_vec(),
-            &want_mean,
-            1e-4,
-            1e-5,
-        );
-        assert_close(
-            "running var",
-            &bn.running_var.to_vec(),
-            &want_var,
-            1e-4,
-            1e-5,
-        );
+        assert_close("running mean", &bn.running_mean.to_vec(), &want_mean, 1e-4, 1e-5);
+        assert_close("running var", &bn.running_var.to_vec(), &want_var, 1e-4, 1e-5);
         assert_eq!(bn.num_batches_tracked.to_vec(), vec![1.0]);
         // Eval normalises with the running statistics, elementwise per channel.
         let ye = bn.forward(&xt, Mode::Eval).to_vec();
@@ -62,11 +42,7 @@ fn batch_norm_train_eval_and_running_statistics() {
             })
             .collect();
         assert_close("bn eval", &ye, &want_eval, 1e-4, 1e-4);
-        assert_eq!(
-            bn.num_batches_tracked.to_vec(),
-            vec![1.0],
-            "eval must not touch running statistics"
-        );
+        assert_eq!(bn.num_batches_tracked.to_vec(), vec![1.0], "eval must not touch running statistics");
     }
 }
 
@@ -84,30 +60,10 @@ fn batch_norm_gradients() {
     let xt = common::tensor(&gpu, &[n, c, 2, 2], &x).requires_grad();
     let loss = bn.forward(&xt, Mode::Train).square().sum_all();
     let g = grad(&loss, &[&xt, &bn.weight, &bn.bias], None, false);
-    let f = |x: &[f64], gm: &[f64], bt: &[f64]| {
-        sum_sq(&cpu::batch_norm_train(x, n, c, s, gm, bt, 1e-5).0)
-    };
-    assert_close(
-        "bn dx",
-        &g[0].to_vec(),
-        &finite_diff(&x, |v| f(v, &gamma, &beta), 1e-6),
-        2e-3,
-        2e-4,
-    );
-    assert_close(
-        "bn dgamma",
-        &g[1].to_vec(),
-        &finite_diff(&gamma, |v| f(&x, v, &beta), 1e-6),
-        2e-3,
-        2e-4,
-    );
-    assert_close(
-        "bn dbeta",
-        &g[2].to_vec(),
-        &finite_diff(&beta, |v| f(&x, &gamma, v), 1e-6),
-        2e-3,
-        2e-4,
-    );
+    let f = |x: &[f64], gm: &[f64], bt: &[f64]| sum_sq(&cpu::batch_norm_train(x, n, c, s, gm, bt, 1e-5).0);
+    assert_close("bn dx", &g[0].to_vec(), &finite_diff(&x, |v| f(v, &gamma, &beta), 1e-6), 2e-3, 2e-4);
+    assert_close("bn dgamma", &g[1].to_vec(), &finite_diff(&gamma, |v| f(&x, v, &beta), 1e-6), 2e-3, 2e-4);
+    assert_close("bn dbeta", &g[2].to_vec(), &finite_diff(&beta, |v| f(&x, &gamma, v), 1e-6), 2e-3, 2e-4);
 }
 
 #[test]
@@ -122,42 +78,15 @@ fn layer_and_instance_norm_forward_and_gradients() {
     ln.weight.assign(&f32s(&w));
     ln.bias.assign(&f32s(&b));
     let ln_ref = |x: &[f64], w: &[f64], b: &[f64]| -> Vec<f64> {
-        cpu::normalize_groups(x, 30, 1e-5)
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v * w[i % 30] + b[i % 30])
-            .collect()
+        cpu::normalize_groups(x, 30, 1e-5).iter().enumerate().map(|(i, v)| v * w[i % 30] + b[i % 30]).collect()
     };
     let xt = common::tensor(&gpu, &shape, &x).requires_grad();
     let y = ln.forward(&xt);
     assert_close("layer norm", &y.to_vec(), &ln_ref(&x, &w, &b), 1e-4, 1e-4);
-    let g = grad(
-        &y.square().sum_all(),
-        &[&xt, &ln.weight, &ln.bias],
-        None,
-        false,
-    );
-    assert_close(
-        "ln dx",
-        &g[0].to_vec(),
-        &finite_diff(&x, |v| sum_sq(&ln_ref(v, &w, &b)), 1e-6),
-        2e-3,
-        2e-4,
-    );
-    assert_close(
-        "ln dw",
-        &g[1].to_vec(),
-        &finite_diff(&w, |v| sum_sq(&ln_ref(&x, v, &b)), 1e-6),
-        2e-3,
-        2e-4,
-    );
-    assert_close(
-        "ln db",
-        &g[2].to_vec(),
-        &finite_diff(&b, |v| sum_sq(&ln_ref(&x, &w, v)), 1e-6),
-        2e-3,
-        2e-4,
-    );
+    let g = grad(&y.square().sum_all(), &[&xt, &ln.weight, &ln.bias], None, false);
+    assert_close("ln dx", &g[0].to_vec(), &finite_diff(&x, |v| sum_sq(&ln_ref(v, &w, &b)), 1e-6), 2e-3, 2e-4);
+    assert_close("ln dw", &g[1].to_vec(), &finite_diff(&w, |v| sum_sq(&ln_ref(&x, v, &b)), 1e-6), 2e-3, 2e-4);
+    assert_close("ln db", &g[2].to_vec(), &finite_diff(&b, |v| sum_sq(&ln_ref(&x, &w, v)), 1e-6), 2e-3, 2e-4);
 
     let inn = InstanceNorm::new(&gpu, 2, true);
     let (iw, ib) = (vec![1.3, 0.7], vec![0.1, -0.2]);
@@ -173,13 +102,7 @@ fn layer_and_instance_norm_forward_and_gradients() {
     let y = inn.forward(&xt);
     assert_close("instance norm", &y.to_vec(), &in_ref(&x), 1e-4, 1e-4);
     let g = grad(&y.square().sum_all(), &[&xt], None, false);
-    assert_close(
-        "in dx",
-        &g[0].to_vec(),
-        &finite_diff(&x, |v| sum_sq(&in_ref(v)), 1e-6),
-        2e-3,
-        2e-4,
-    );
+    assert_close("in dx", &g[0].to_vec(), &finite_diff(&x, |v| sum_sq(&in_ref(v)), 1e-6), 2e-3, 2e-4);
 }
 
 #[test]
@@ -187,23 +110,11 @@ fn losses_match_formulas_and_gradients() {
     let gpu = gpu();
     let mut rng = rng("losses");
     let n = 13;
-    let logits = f64s(&f32s(
-        &[uniform(&mut rng, n - 3, -5.0, 5.0), vec![-80.0, 0.0, 90.0]].concat(),
-    ));
+    let logits = f64s(&f32s(&[uniform(&mut rng, n - 3, -5.0, 5.0), vec![-80.0, 0.0, 90.0]].concat()));
     let target = f64s(&f32s(&uniform(&mut rng, n, 0.0, 1.0)));
-    let bce = |x: &[f64]| {
-        x.iter()
-            .zip(&target)
-            .map(|(&x, &t)| (1.0 + x.exp()).ln() - x * t)
-            .sum::<f64>()
-            / n as f64
-    };
+    let bce = |x: &[f64]| x.iter().zip(&target).map(|(&x, &t)| (1.0 + x.exp()).ln() - x * t).sum::<f64>() / n as f64;
     let bce_stable = |x: &[f64]| {
-        x.iter()
-            .zip(&target)
-            .map(|(&x, &t)| x.max(0.0) - x * t + (1.0 + (-x.abs()).exp()).ln())
-            .sum::<f64>()
-            / n as f64
+        x.iter().zip(&target).map(|(&x, &t)| x.max(0.0) - x * t + (1.0 + (-x.abs()).exp()).ln()).sum::<f64>() / n as f64
     };
     let lt = common::tensor(&gpu, &[n, 1], &logits).requires_grad();
     let tt = common::tensor(&gpu, &[n, 1], &target);
@@ -229,49 +140,22 @@ fn losses_match_formulas_and_gradients() {
     let x = f64s(&f32s(&uniform(&mut rng, n, -2.0, 2.0)));
     let xt = common::tensor(&gpu, &[n], &x).requires_grad();
     let tt = common::tensor(&gpu, &[n], &target);
-    let mse = |v: &[f64]| {
-        v.iter()
-            .zip(&target)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            / n as f64
-    };
-    let l1 = |v: &[f64]| {
-        v.iter()
-            .zip(&target)
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f64>()
-            / n as f64
-    };
-    for (name, got, f) in [
-        ("mse", loss::mse(&xt, &tt), &mse as &dyn Fn(&[f64]) -> f64),
-        ("l1", loss::l1(&xt, &tt), &l1),
-    ] {
+    let mse = |v: &[f64]| v.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / n as f64;
+    let l1 = |v: &[f64]| v.iter().zip(&target).map(|(a, b)| (a - b).abs()).sum::<f64>() / n as f64;
+    for (name, got, f) in
+        [("mse", loss::mse(&xt, &tt), &mse as &dyn Fn(&[f64]) -> f64), ("l1", loss::l1(&xt, &tt), &l1)]
+    {
         assert_close(name, &[got.item()], &[f(&x)], 1e-5, 1e-6);
         let g = grad(&got, &[&xt], None, false).remove(0);
-        assert_close(
-            &format!("{name} grad"),
-            &g.to_vec(),
-            &finite_diff(&x, f, 1e-6),
-            1e-3,
-            1e-5,
-        );
+        assert_close(&format!("{name} grad"), &g.to_vec(), &finite_diff(&x, f, 1e-6), 1e-3, 1e-5);
     }
     let w = loss::wasserstein_mean(&xt);
-    assert_close(
-        "wasserstein mean",
-        &[w.item()],
-        &[x.iter().sum::<f64>() / n as f64],
-        1e-5,
-        1e-6,
-    );
+    assert_close("wasserstein mean", &[w.item()], &[x.iter().sum::<f64>() / n as f64], 1e-5, 1e-6);
 
     let (rows, k) = (5usize, 4usize);
     let z = f64s(&f32s(&uniform(&mut rng, rows * k, -30.0, 30.0)));
     let labels: Vec<usize> = (0..rows).map(|_| rng.random_range(0..k)).collect();
-    let onehot: Vec<f64> = (0..rows * k)
-        .map(|i| (labels[i / k] == i % k) as u8 as f64)
-        .collect();
+    let onehot: Vec<f64> = (0..rows * k).map(|i| (labels[i / k] == i % k) as u8 as f64).collect();
     let ce = |v: &[f64]| -> f64 {
         (0..rows)
             .map(|r| {
@@ -287,13 +171,7 @@ fn losses_match_formulas_and_gradients() {
     let l = loss::softmax_cross_entropy(&zt, &common::tensor(&gpu, &[rows, k], &onehot));
     assert_close("softmax ce", &[l.item()], &[ce(&z)], 1e-5, 1e-5);
     let g = grad(&l, &[&zt], None, false).remove(0);
-    assert_close(
-        "softmax ce grad",
-        &g.to_vec(),
-        &finite_diff(&z, ce, 1e-6),
-        1e-3,
-        1e-5,
-    );
+    assert_close("softmax ce grad", &g.to_vec(), &finite_diff(&z, ce, 1e-6), 1e-3, 1e-5);
 }
 
 #[test]
@@ -302,9 +180,7 @@ fn adam_sgd_rmsprop_and_clipping_match_reference() {
     let mut rng = rng("optimizers");
     let n = 37;
     let p0 = f64s(&f32s(&uniform(&mut rng, n, -1.0, 1.0)));
-    let grads: Vec<Vec<f64>> = (0..5)
-        .map(|_| f64s(&f32s(&uniform(&mut rng, n, -1.0, 1.0))))
-        .collect();
+    let grads: Vec<Vec<f64>> = (0..5).map(|_| f64s(&f32s(&uniform(&mut rng, n, -1.0, 1.0)))).collect();
 
     let p = common::tensor(&gpu, &[n], &p0);
     let mut adam = Adam::new(2e-4, 0.5, 0.999);
@@ -312,18 +188,7 @@ fn adam_sgd_rmsprop_and_clipping_match_reference() {
     let (mut pr, mut m, mut v) = (p0.clone(), vec![0.0; n], vec![0.0; n]);
     for (t, g) in grads.iter().enumerate() {
         adam.step(std::slice::from_ref(&p), &[common::tensor(&gpu, &[n], g)]);
-        cpu::adam_step(
-            &mut pr,
-            g,
-            &mut m,
-            &mut v,
-            t as u32 + 1,
-            2e-4,
-            0.5,
-            0.999,
-            1e-8,
-            0.01,
-        );
+        cpu::adam_step(&mut pr, g, &mut m, &mut v, t as u32 + 1, 2e-4, 0.5, 0.999, 1e-8, 0.01);
     }
     assert_close("adam", &p.to_vec(), &pr, 1e-6, 1e-7);
     let state = adam.state();
@@ -372,35 +237,18 @@ impl Critic {
     fn scores(&self, x: &[f64], batch: usize) -> Vec<f64> {
         let p = &self.params;
         let y = cpu::conv2d(x, [batch, 1, 4, 4], &p[0], [2, 1, 3, 3], 2, 1);
-        let y: Vec<f64> = y
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + p[1][(i / 4) % 2])
-            .collect();
+        let y: Vec<f64> = y.iter().enumerate().map(|(i, v)| v + p[1][(i / 4) % 2]).collect();
         let y = cpu::unary(UnaryOp::LeakyRelu, 0.2, 0.0, &y);
-        let y: Vec<f64> = cpu::normalize_groups(&y, 8, 1e-5)
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v * p[2][i % 8] + p[3][i % 8])
-            .collect();
-        (0..batch)
-            .map(|b| (0..8).map(|j| y[b * 8 + j] * p[4][j]).sum::<f64>() + p[5][0])
-            .collect()
+        let y: Vec<f64> =
+            cpu::normalize_groups(&y, 8, 1e-5).iter().enumerate().map(|(i, v)| v * p[2][i % 8] + p[3][i % 8]).collect();
+        (0..batch).map(|b| (0..8).map(|j| y[b * 8 + j] * p[4][j]).sum::<f64>() + p[5][0]).collect()
     }
 
     /// mean_b (||dC_b/dx_b|| - 1)^2 with the input gradient by central differences.
     fn penalty(&self, x: &[f64], batch: usize) -> f64 {
         let gx = finite_diff(x, |v| self.scores(v, batch).iter().sum(), 1e-5);
         (0..batch)
-            .map(|b| {
-                (gx[b * 16..(b + 1) * 16]
-                    .iter()
-                    .map(|g| g * g)
-                    .sum::<f64>()
-                    .sqrt()
-                    - 1.0)
-                    .powi(2)
-            })
+            .map(|b| (gx[b * 16..(b + 1) * 16].iter().map(|g| g * g).sum::<f64>().sqrt() - 1.0).powi(2))
             .sum::<f64>()
             / batch as f64
     }
@@ -411,46 +259,24 @@ fn gradient_penalty_second_order_is_exact() {
     let gpu = gpu();
     let mut rng = rng("gradient penalty");
     let batch = 2;
-    let params: Vec<Vec<f64>> = CRITIC_SHAPES
-        .iter()
-        .map(|s| f64s(&f32s(&uniform(&mut rng, s.iter().product(), -0.8, 0.8))))
-        .collect();
+    let params: Vec<Vec<f64>> =
+        CRITIC_SHAPES.iter().map(|s| f64s(&f32s(&uniform(&mut rng, s.iter().product(), -0.8, 0.8)))).collect();
     let x = f64s(&f32s(&uniform(&mut rng, batch * 16, -1.0, 1.0)));
-    let critic = Critic {
-        params: params.clone(),
-    };
+    let critic = Critic { params: params.clone() };
 
-    let leaves: Vec<Tensor> = CRITIC_SHAPES
-        .iter()
-        .zip(&params)
-        .map(|(s, v)| common::tensor(&gpu, s, v).requires_grad())
-        .collect();
+    let leaves: Vec<Tensor> =
+        CRITIC_SHAPES.iter().zip(&params).map(|(s, v)| common::tensor(&gpu, s, v).requires_grad()).collect();
     let xt = common::tensor(&gpu, &[batch, 1, 4, 4], &x).requires_grad();
-    let h = xt
-        .conv2d(&leaves[0], 2, 1)
-        .add(&leaves[1].reshape(&[1, 2, 1, 1]))
-        .leaky_relu(0.2);
+    let h = xt.conv2d(&leaves[0], 2, 1).add(&leaves[1].reshape(&[1, 2, 1, 1])).leaky_relu(0.2);
     let mean = h.mean(&[1, 2, 3], true);
     let centered = h.sub(&mean);
     let var = centered.square().mean(&[1, 2, 3], true);
-    let h = centered
-        .mul(&var.add_scalar(1e-5).powf(-0.5))
-        .mul(&leaves[2])
-        .add(&leaves[3]);
-    let scores = h
-        .reshape(&[batch, 8])
-        .matmul_t(&leaves[4], false, true)
-        .add(&leaves[5]);
+    let h = centered.mul(&var.add_scalar(1e-5).powf(-0.5)).mul(&leaves[2]).add(&leaves[3]);
+    let scores = h.reshape(&[batch, 8]).matmul_t(&leaves[4], false, true).add(&leaves[5]);
     let gx = grad(&scores.sum_all(), &[&xt], None, true).remove(0);
     let norms = gx.reshape(&[batch, 16]).square().sum(&[1], false).sqrt();
     let penalty = norms.add_scalar(-1.0).square().mean_all();
-    assert_close(
-        "penalty value",
-        &[penalty.item()],
-        &[critic.penalty(&x, batch)],
-        1e-3,
-        1e-5,
-    );
+    assert_close("penalty value", &[penalty.item()], &[critic.penalty(&x, batch)], 1e-3, 1e-5);
 
     let refs: Vec<&Tensor> = leaves.iter().collect();
     let grads = grad(&penalty, &refs, None, false);
@@ -464,13 +290,7 @@ fn gradient_penalty_second_order_is_exact() {
             },
             1e-4,
         );
-        assert_close(
-            &format!("d penalty / d critic param {i}"),
-            &g.to_vec(),
-            &fd,
-            3e-3,
-            3e-4,
-        );
+        assert_close(&format!("d penalty / d critic param {i}"), &g.to_vec(), &fd, 3e-3, 3e-4);
     }
     // The penalty depends on the critic's weights through the input gradient: a zero result here
     // would mean the second-order path was cut.
@@ -527,13 +347,35 @@ fn conv_layers_with_bias_match_reference_gradients() {
         let out_shape = y.shape().to_vec();
         let spatial = out_shape[2] * out_shape[3];
         let f = |x: &[f64], w: &[f64], b: &[f64]| -> Vec<f64> {
-            let y = if is_t { cpu::conv_transpose2d(x, xs, w, ws, 2, 1, out_shape[2], out_shape[3]) } else { cpu::conv2d(x, xs, w, ws, 2, 1) };
+            let y = if is_t {
+                cpu::conv_transpose2d(x, xs, w, ws, 2, 1, out_shape[2], out_shape[3])
+            } else {
+                cpu::conv2d(x, xs, w, ws, 2, 1)
+            };
             y.iter().enumerate().map(|(i, v)| v + b[(i / spatial) % 3]).collect()
         };
         assert_close(&format!("{name} forward"), &y.to_vec(), &f(&x, &wv, &bv), 1e-4, 1e-5);
         let g = grad(&y.square().sum_all(), &[&xt, w, b], None, false);
-        assert_close(&format!("{name} dx"), &g[0].to_vec(), &finite_diff(&x, |v| sum_sq(&f(v, &wv, &bv)), 1e-6), 2e-3, 2e-4);
-        assert_close(&format!("{name} dw"), &g[1].to_vec(), &finite_diff(&wv, |v| sum_sq(&f(&x, v, &bv)), 1e-6), 2e-3, 2e-4);
-        assert_close(&format!("{name} dbias"), &g[2].to_vec(), &finite_diff(&bv, |v| sum_sq(&f(&x, &wv, v)), 1e-6), 2e-3, 2e-4);
+        assert_close(
+            &format!("{name} dx"),
+            &g[0].to_vec(),
+            &finite_diff(&x, |v| sum_sq(&f(v, &wv, &bv)), 1e-6),
+            2e-3,
+            2e-4,
+        );
+        assert_close(
+            &format!("{name} dw"),
+            &g[1].to_vec(),
+            &finite_diff(&wv, |v| sum_sq(&f(&x, v, &bv)), 1e-6),
+            2e-3,
+            2e-4,
+        );
+        assert_close(
+            &format!("{name} dbias"),
+            &g[2].to_vec(),
+            &finite_diff(&bv, |v| sum_sq(&f(&x, &wv, v)), 1e-6),
+            2e-3,
+            2e-4,
+        );
     }
 }

@@ -44,8 +44,7 @@ fn checkpoint_loads_in_python_with_pytorch_names_and_shapes() {
         .arg(dir.path().join("model.safetensors"))
         .output()
         .unwrap();
-    let log =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("ok:"), "{log}");
 }

@@ -18,29 +18,12 @@ fn every_entry_point_follows_the_binding_convention() {
         let (module, _) = validate(shader).unwrap();
         for ep in &module.entry_points {
             let b = reflect(shader, &ep.name).unwrap();
-            assert_eq!(
-                b.uniform,
-                Some(0),
-                "{}::{} has no parameter block at binding 0",
-                shader.file_name(),
-                ep.name
-            );
-            assert!(
-                !b.outputs.is_empty(),
-                "{}::{} writes nothing",
-                shader.file_name(),
-                ep.name
-            );
+            assert_eq!(b.uniform, Some(0), "{}::{} has no parameter block at binding 0", shader.file_name(), ep.name);
+            assert!(!b.outputs.is_empty(), "{}::{} writes nothing", shader.file_name(), ep.name);
             let mut all: Vec<u32> = b.inputs.iter().chain(&b.outputs).copied().collect();
             all.sort_unstable();
             let expected: Vec<u32> = (1..=all.len() as u32).collect();
-            assert_eq!(
-                all,
-                expected,
-                "{}::{} bindings are not contiguous from 1",
-                shader.file_name(),
-                ep.name
-            );
+            assert_eq!(all, expected, "{}::{} bindings are not contiguous from 1", shader.file_name(), ep.name);
         }
     }
 }
@@ -54,10 +37,7 @@ fn shader_files_on_disk_are_all_registered() {
         .filter(|n| n.ends_with(".wgsl"))
         .collect();
     on_disk.sort();
-    let mut registered: Vec<String> = Shader::ALL
-        .iter()
-        .map(|s| s.file_name().to_string())
-        .collect();
+    let mut registered: Vec<String> = Shader::ALL.iter().map(|s| s.file_name().to_string()).collect();
     registered.sort();
     assert_eq!(on_disk, registered);
 }

@@ -6,19 +6,13 @@ use super::{to_unit_range, DataError, Dataset};
 
 fn is_image(p: &Path) -> bool {
     matches!(
-        p.extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .as_deref(),
+        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
         Some("png") | Some("jpg") | Some("jpeg")
     )
 }
 
 fn list(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| DataError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| DataError::Io { path: dir.to_path_buf(), source })?;
     let mut out: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     out.sort();
     Ok(out)
@@ -28,21 +22,15 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 /// images in sub-folders get the sub-folder's index (sorted by name) as label.
 pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, DataError> {
     if channels != 1 && channels != 3 {
-        return Err(DataError::invalid(
-            dir,
-            format!("channels must be 1 or 3, not {channels}"),
-        ));
+        return Err(DataError::invalid(dir, format!("channels must be 1 or 3, not {channels}")));
     }
     if !dir.is_dir() {
         return Err(DataError::invalid(dir, "is not a folder"));
     }
     let entries = list(dir)?;
     let subdirs: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
-    let mut files: Vec<(PathBuf, Option<u32>)> = entries
-        .iter()
-        .filter(|p| is_image(p))
-        .map(|p| (p.clone(), None))
-        .collect();
+    let mut files: Vec<(PathBuf, Option<u32>)> =
+        entries.iter().filter(|p| is_image(p)).map(|p| (p.clone(), None)).collect();
     let mut class_names = Vec::new();
     if files.is_empty() && !subdirs.is_empty() {
         for (class, sub) in subdirs.iter().enumerate() {
@@ -59,14 +47,19 @@ pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, 
     let mut labels = Vec::new();
     let mut first: Option<(usize, &PathBuf)> = None;
     for (path, label) in &files {
-        let img = image::open(path)
-            .map_err(|e| DataError::invalid(path, format!("cannot decode image: {e}")))?;
+        let img = image::open(path).map_err(|e| DataError::invalid(path, format!("cannot decode image: {e}")))?;
         // Alpha is dropped; gray and colour images mixed in one set are almost always a mistake.
         let colour_channels = if img.color().has_color() { 3 } else { 1 };
         match first {
             None => first = Some((colour_channels, path)),
             Some((c, p)) if c != colour_channels => {
-                return Err(DataError::invalid(path, format!("has {colour_channels} colour channel(s) but {} has {c}: images of mixed channels", p.display())));
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "has {colour_channels} colour channel(s) but {} has {c}: images of mixed channels",
+                        p.display()
+                    ),
+                ));
             }
             _ => {}
         }
@@ -86,12 +79,5 @@ pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, 
         }
     }
     let len = files.len();
-    Ok(Dataset {
-        pixels,
-        labels: (!class_names.is_empty()).then_some(labels),
-        class_names,
-        len,
-        channels,
-        size,
-    })
+    Ok(Dataset { pixels, labels: (!class_names.is_empty()).then_some(labels), class_names, len, channels, size })
 }

@@ -7,10 +7,7 @@ use super::{to_unit_range, DataError, Dataset};
 
 /// Dimensions and raw u8 payload of an IDX file (ubyte element type only, as image sets use).
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let raw = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -33,30 +30,20 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
         ));
     }
     if bytes[2] != 0x08 {
-        return Err(DataError::invalid(
-            path,
-            format!(
-                "element type 0x{:02x} is not unsigned bytes (0x08)",
-                bytes[2]
-            ),
-        ));
+        return Err(DataError::invalid(path, format!("element type 0x{:02x} is not unsigned bytes (0x08)", bytes[2])));
     }
     let rank = bytes[3] as usize;
     if rank == 0 || bytes.len() < 4 + 4 * rank {
         return Err(DataError::invalid(path, "header truncated"));
     }
-    let dims: Vec<usize> = (0..rank)
-        .map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        (0..rank).map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize).collect();
     let expected: usize = dims.iter().product();
     let payload = &bytes[4 + 4 * rank..];
     if payload.len() != expected {
         return Err(DataError::invalid(
             path,
-            format!(
-                "dimensions {dims:?} need {expected} bytes but the file holds {} (truncated?)",
-                payload.len()
-            ),
+            format!("dimensions {dims:?} need {expected} bytes but the file holds {} (truncated?)", payload.len()),
         ));
     }
     Ok((dims, payload.to_vec()))
@@ -66,10 +53,7 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
 pub fn load_idx_images(path: &Path, size: usize) -> Result<Dataset, DataError> {
     let (dims, bytes) = read_idx(path)?;
     if dims.len() != 3 {
-        return Err(DataError::invalid(
-            path,
-            format!("expected images [n, rows, cols], found dimensions {dims:?}"),
-        ));
+        return Err(DataError::invalid(path, format!("expected images [n, rows, cols], found dimensions {dims:?}")));
     }
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     if n == 0 {
@@ -85,23 +69,13 @@ pub fn load_idx_images(path: &Path, size: usize) -> Result<Dataset, DataError> {
         .expect("plane size checked above");
         pixels.extend(to_unit_range(&plane, size as u32));
     }
-    Ok(Dataset {
-        pixels,
-        labels: None,
-        class_names: vec![],
-        len: n,
-        channels: 1,
-        size,
-    })
+    Ok(Dataset { pixels, labels: None, class_names: vec![], len: n, channels: 1, size })
 }
 
 pub fn load_idx_labels(path: &Path) -> Result<Vec<u32>, DataError> {
     let (dims, bytes) = read_idx(path)?;
     if dims.len() != 1 {
-        return Err(DataError::invalid(
-            path,
-            format!("expected labels [n], found dimensions {dims:?}"),
-        ));
+        return Err(DataError::invalid(path, format!("expected labels [n], found dimensions {dims:?}")));
     }
     Ok(bytes.into_iter().map(u32::from).collect())
 }

@@ -18,18 +18,12 @@ pub enum DataError {
     #[error("{path}: {problem}")]
     Invalid { path: PathBuf, problem: String },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl DataError {
     pub fn invalid(path: &Path, problem: impl Into<String>) -> Self {
-        DataError::Invalid {
-            path: path.to_path_buf(),
-            problem: problem.into(),
-        }
+        DataError::Invalid { path: path.to_path_buf(), problem: problem.into() }
     }
 }
 
@@ -98,8 +92,7 @@ pub fn to_unit_range(plane: &image::GrayImage, size: u32) -> Vec<f32> {
     } else {
         let (w, h) = (plane.width(), plane.height());
         let side = w.min(h);
-        let cropped =
-            image::imageops::crop_imm(plane, (w - side) / 2, (h - side) / 2, side, side).to_image();
+        let cropped = image::imageops::crop_imm(plane, (w - side) / 2, (h - side) / 2, side, side).to_image();
         image::imageops::resize(&cropped, size, size, image::imageops::FilterType::Triangle)
     };
     img.pixels().map(|p| p.0[0] as f32 / 127.5 - 1.0).collect()
@@ -120,30 +113,20 @@ impl BatchSampler {
     }
 
     pub fn at(len: usize, seed: u64, epoch: u64, cursor: usize) -> Self {
-        let mut s = BatchSampler {
-            seed,
-            epoch,
-            cursor,
-            order: (0..len).collect(),
-        };
+        let mut s = BatchSampler { seed, epoch, cursor, order: (0..len).collect() };
         s.shuffle();
         s
     }
 
     fn shuffle(&mut self) {
         self.order.sort_unstable();
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         self.order.shuffle(&mut rng);
     }
 
     /// The next `batch` indices; an epoch's tail shorter than a batch is skipped.
     pub fn next_indices(&mut self, batch: usize) -> Vec<usize> {
-        assert!(
-            batch <= self.order.len(),
-            "batch {batch} larger than the dataset ({})",
-            self.order.len()
-        );
+        assert!(batch <= self.order.len(), "batch {batch} larger than the dataset ({})", self.order.len());
         if self.cursor + batch > self.order.len() {
             self.epoch += 1;
             self.cursor = 0;
@@ -161,11 +144,7 @@ impl BatchSampler {
         for &i in &idx {
             pixels.extend_from_slice(data.image(i));
         }
-        let labels = data
-            .labels
-            .as_ref()
-            .map(|l| idx.iter().map(|&i| l[i]).collect())
-            .unwrap_or_default();
+        let labels = data.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()).unwrap_or_default();
         (pixels, labels)
     }
 }

@@ -14,17 +14,9 @@ pub struct GpuOptions {
 
 impl GpuOptions {
     pub fn from_env() -> Self {
-        let adapter_name = std::env::var("SHADERGAN_ADAPTER")
-            .ok()
-            .filter(|s| !s.is_empty());
-        let force_cpu = matches!(
-            std::env::var("SHADERGAN_CPU").as_deref(),
-            Ok("1") | Ok("true") | Ok("yes")
-        );
-        GpuOptions {
-            adapter_name,
-            force_cpu,
-        }
+        let adapter_name = std::env::var("SHADERGAN_ADAPTER").ok().filter(|s| !s.is_empty());
+        let force_cpu = matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes"));
+        GpuOptions { adapter_name, force_cpu }
     }
 }
 
@@ -57,8 +49,7 @@ pub fn list_adapters() -> Vec<wgpu::Adapter> {
     if !adapters.is_empty() {
         return adapters;
     }
-    let gl =
-        pollster::block_on(new_instance(wgpu::Backends::GL).enumerate_adapters(wgpu::Backends::GL));
+    let gl = pollster::block_on(new_instance(wgpu::Backends::GL).enumerate_adapters(wgpu::Backends::GL));
     if !gl.is_empty() {
         log::warn!("no Vulkan/Metal/DX12 adapter found; falling back to OpenGL");
     }

@@ -119,12 +119,7 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn new(shader: Shader, entry: &'static str) -> Self {
-        Kernel {
-            shader,
-            entry,
-            constants: vec![],
-            note: String::new(),
-        }
+        Kernel { shader, entry, constants: vec![], note: String::new() }
     }
     pub fn with(mut self, name: &'static str, value: u32) -> Self {
         self.constants.push((name, value));
@@ -133,12 +128,7 @@ impl Kernel {
 }
 
 impl GpuInner {
-    fn new(
-        device: wgpu::Device,
-        queue: wgpu::Queue,
-        info: wgpu::AdapterInfo,
-        limits: wgpu::Limits,
-    ) -> Self {
+    fn new(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo, limits: wgpu::Limits) -> Self {
         let uniform_arena = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
             size: PARAM_SLOT * ARENA_SLOTS,
@@ -179,9 +169,7 @@ impl Gpu {
     /// The process-wide device, chosen once from the environment (`SHADERGAN_ADAPTER`,
     /// `SHADERGAN_CPU`).
     pub fn default_device() -> Result<Gpu, String> {
-        DEFAULT_GPU
-            .get_or_init(|| Gpu::new(&GpuOptions::from_env()).map_err(|e| e.to_string()))
-            .clone()
+        DEFAULT_GPU.get_or_init(|| Gpu::new(&GpuOptions::from_env()).map_err(|e| e.to_string())).clone()
     }
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
@@ -221,9 +209,7 @@ impl Gpu {
                 let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
                     label: None,
                     size: bytes,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
                 (buffer, 0)
@@ -231,12 +217,7 @@ impl Gpu {
         };
         pool.live_bytes += bytes;
         pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.pooled_bytes);
-        GpuBuffer {
-            buffer: Some(buffer),
-            len,
-            epoch: AtomicU64::new(epoch),
-            gpu: self.0.clone(),
-        }
+        GpuBuffer { buffer: Some(buffer), len, epoch: AtomicU64::new(epoch), gpu: self.0.clone() }
     }
 
     /// Copies host data into a new buffer.
@@ -248,9 +229,7 @@ impl Gpu {
             if buf.epoch.load(Ordering::Relaxed) == self.0.recorder.lock().unwrap().epoch {
                 self.flush();
             }
-            self.0
-                .queue
-                .write_buffer(buf.raw(), 0, bytemuck::cast_slice(data));
+            self.0.queue.write_buffer(buf.raw(), 0, bytemuck::cast_slice(data));
         }
         buf
     }
@@ -259,21 +238,13 @@ impl Gpu {
         let key = PipelineKey {
             shader: kernel.shader,
             entry: kernel.entry,
-            constants: kernel
-                .constants
-                .iter()
-                .map(|&(n, v)| (n, v as u64))
-                .collect(),
+            constants: kernel.constants.iter().map(|&(n, v)| (n, v as u64)).collect(),
         };
         if let Some(p) = self.0.pipelines.lock().unwrap().get(&key) {
             return p.clone();
         }
-        let bindings = shaders::reflect(kernel.shader, kernel.entry).unwrap_or_else(|e| {
-            panic!(
-                "shader {} failed validation:\n{e}",
-                kernel.shader.file_name()
-            )
-        });
+        let bindings = shaders::reflect(kernel.shader, kernel.entry)
+            .unwrap_or_else(|e| panic!("shader {} failed validation:\n{e}", kernel.shader.file_name()));
         let device = &self.0.device;
         let storage = |read_only| wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Storage { read_only },
@@ -293,12 +264,7 @@ impl Gpu {
                 count: None,
             });
         }
-        for (&b, ro) in bindings
-            .inputs
-            .iter()
-            .map(|b| (b, true))
-            .chain(bindings.outputs.iter().map(|b| (b, false)))
-        {
+        for (&b, ro) in bindings.inputs.iter().map(|b| (b, true)).chain(bindings.outputs.iter().map(|b| (b, false))) {
             entries.push(wgpu::BindGroupLayoutEntry {
                 binding: b,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -306,10 +272,8 @@ impl Gpu {
                 count: None,
             });
         }
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: None,
-            entries: &entries,
-        });
+        let layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: None,
             bind_group_layouts: &[Some(&layout)],
@@ -319,11 +283,7 @@ impl Gpu {
             label: Some(kernel.shader.file_name()),
             source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
         });
-        let constants: Vec<(&str, f64)> = kernel
-            .constants
-            .iter()
-            .map(|&(n, v)| (n, v as f64))
-            .collect();
+        let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),
             layout: Some(&pipeline_layout),
@@ -335,11 +295,7 @@ impl Gpu {
             },
             cache: None,
         });
-        let p = Arc::new(Pipeline {
-            pipeline,
-            layout,
-            bindings,
-        });
+        let p = Arc::new(Pipeline { pipeline, layout, bindings });
         self.0.pipelines.lock().unwrap().insert(key, p.clone());
         p
     }
@@ -365,18 +321,12 @@ impl Gpu {
             pipe.bindings.outputs.len()
         );
         let param_bytes = bytemuck::bytes_of(params);
-        assert!(
-            param_bytes.len() as u64 <= PARAM_SLOT,
-            "parameter block larger than {PARAM_SLOT} bytes"
-        );
+        assert!(param_bytes.len() as u64 <= PARAM_SLOT, "parameter block larger than {PARAM_SLOT} bytes");
         if workgroups.iter().any(|&w| w == 0) {
             return;
         }
         let max = self.0.limits.max_compute_workgroups_per_dimension;
-        assert!(
-            workgroups.iter().all(|&w| w <= max),
-            "dispatch {workgroups:?} exceeds {max} per dimension"
-        );
+        assert!(workgroups.iter().all(|&w| w <= max), "dispatch {workgroups:?} exceeds {max} per dimension");
 
         let mut rec = self.0.recorder.lock().unwrap();
         if rec.uniforms.len() as u64 >= PARAM_SLOT * ARENA_SLOTS {
@@ -386,8 +336,7 @@ impl Gpu {
         }
         let offset = rec.uniforms.len() as u32;
         rec.uniforms.extend_from_slice(param_bytes);
-        rec.uniforms
-            .resize(offset as usize + PARAM_SLOT as usize, 0);
+        rec.uniforms.resize(offset as usize + PARAM_SLOT as usize, 0);
         let epoch = rec.epoch;
 
         let mut entries = Vec::with_capacity(1 + inputs.len() + outputs.len());
@@ -401,12 +350,7 @@ impl Gpu {
                 }),
             });
         }
-        let bound = pipe
-            .bindings
-            .inputs
-            .iter()
-            .zip(inputs)
-            .chain(pipe.bindings.outputs.iter().zip(outputs));
+        let bound = pipe.bindings.inputs.iter().zip(inputs).chain(pipe.bindings.outputs.iter().zip(outputs));
         for (&binding, buf) in bound {
             buf.epoch.store(epoch, Ordering::Relaxed);
             entries.push(wgpu::BindGroupEntry {
@@ -425,11 +369,7 @@ impl Gpu {
         });
         let pass = rec.pass_mut(&self.0.device);
         pass.set_pipeline(&pipe.pipeline);
-        let dynamic: &[u32] = if pipe.bindings.uniform.is_some() {
-            &[offset]
-        } else {
-            &[]
-        };
+        let dynamic: &[u32] = if pipe.bindings.uniform.is_some() { &[offset] } else { &[] };
         pass.set_bind_group(0, &bind_group, dynamic);
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         rec.dispatches_since_submit += 1;
@@ -445,13 +385,7 @@ impl Gpu {
         let t = std::time::Instant::now();
         self.synchronize();
         let seconds = t.elapsed().as_secs_f64();
-        let key = format!(
-            "{}::{} {:?} {}",
-            kernel.shader.file_name(),
-            kernel.entry,
-            workgroups,
-            kernel.note
-        );
+        let key = format!("{}::{} {:?} {}", kernel.shader.file_name(), kernel.entry, workgroups, kernel.note);
         let mut table = self.0.profile.lock().unwrap();
         if let Some(table) = table.as_mut() {
             let e = table.entry(key).or_insert((0, 0.0));
@@ -469,8 +403,7 @@ impl Gpu {
     /// Stops profiling; returns (kernel, dispatch count, seconds), slowest first.
     pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
         let table = self.0.profile.lock().unwrap().take().unwrap_or_default();
-        let mut rows: Vec<(String, u64, f64)> =
-            table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
+        let mut rows: Vec<(String, u64, f64)> = table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
         rows.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap());
         rows
     }
@@ -483,9 +416,7 @@ impl Gpu {
             return;
         };
         if !rec.uniforms.is_empty() {
-            self.0
-                .queue
-                .write_buffer(&self.0.uniform_arena, 0, &rec.uniforms);
+            self.0.queue.write_buffer(&self.0.uniform_arena, 0, &rec.uniforms);
             rec.uniforms.clear();
         }
         self.0.queue.submit(Some(encoder.finish()));
@@ -524,14 +455,9 @@ impl Gpu {
             let _ = tx.send(r);
         });
         let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
-        rx.recv()
-            .expect("map callback dropped")
-            .expect("mapping a readback buffer failed");
+        rx.recv().expect("map callback dropped").expect("mapping a readback buffer failed");
         let data = {
-            let view = staging
-                .slice(..)
-                .get_mapped_range()
-                .expect("readback buffer not mapped");
+            let view = staging.slice(..).get_mapped_range().expect("readback buffer not mapped");
             bytemuck::cast_slice::<u8, f32>(&view).to_vec()
         };
         staging.unmap();
@@ -541,19 +467,15 @@ impl Gpu {
 
 impl Recorder {
     fn encoder_mut(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
-        self.encoder.get_or_insert_with(|| {
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
-        })
+        self.encoder
+            .get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }))
     }
 
     fn pass_mut(&mut self, device: &wgpu::Device) -> &mut wgpu::ComputePass<'static> {
         if self.pass.is_none() {
             let pass = self
                 .encoder_mut(device)
-                .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: None,
-                    timestamp_writes: None,
-                })
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None })
                 .forget_lifetime();
             self.pass = Some(pass);
         }
@@ -586,10 +508,7 @@ impl Drop for GpuBuffer {
             let mut pool = self.gpu.pool.lock().unwrap();
             pool.live_bytes -= bytes;
             pool.pooled_bytes += bytes;
-            pool.free
-                .entry(bytes)
-                .or_default()
-                .push((buffer, self.epoch.load(Ordering::Relaxed)));
+            pool.free.entry(bytes).or_default().push((buffer, self.epoch.load(Ordering::Relaxed)));
         }
     }
 }
@@ -600,25 +519,10 @@ mod tests {
 
     #[test]
     fn size_classes_cover_request_with_bounded_waste() {
-        for bytes in [
-            1u64,
-            4,
-            255,
-            256,
-            257,
-            1000,
-            4096,
-            4097,
-            1 << 20,
-            (1 << 20) + 1,
-            123_456_789,
-        ] {
+        for bytes in [1u64, 4, 255, 256, 257, 1000, 4096, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
             let c = size_class(bytes);
             assert!(c >= bytes, "{bytes} -> {c}");
-            assert!(
-                c as f64 <= (bytes.max(256) as f64) * 1.26 + 64.0,
-                "{bytes} -> {c}"
-            );
+            assert!(c as f64 <= (bytes.max(256) as f64) * 1.26 + 64.0, "{bytes} -> {c}");
             assert_eq!(c % 4, 0);
         }
     }

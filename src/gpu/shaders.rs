@@ -55,14 +55,10 @@ impl Shader {
 
 /// Parses and validates one shader with naga (no GPU needed).
 pub fn validate(shader: Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
-    let module = naga::front::wgsl::parse_str(shader.source())
+    let module = naga::front::wgsl::parse_str(shader.source()).map_err(|e| e.emit_to_string(shader.source()))?;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
         .map_err(|e| e.emit_to_string(shader.source()))?;
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    )
-    .validate(&module)
-    .map_err(|e| e.emit_to_string(shader.source()))?;
     Ok((module, info))
 }
 
@@ -83,11 +79,7 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
         .position(|ep| ep.name == entry)
         .ok_or_else(|| format!("{} has no entry point '{entry}'", shader.file_name()))?;
     let uses = info.get_entry_point(index);
-    let mut out = EntryBindings {
-        uniform: None,
-        inputs: vec![],
-        outputs: vec![],
-    };
+    let mut out = EntryBindings { uniform: None, inputs: vec![], outputs: vec![] };
     for (handle, var) in module.global_variables.iter() {
         if uses[handle].is_empty() {
             continue;
@@ -96,10 +88,7 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
             continue;
         };
         if binding.group != 0 {
-            return Err(format!(
-                "{}::{entry}: only bind group 0 is used",
-                shader.file_name()
-            ));
+            return Err(format!("{}::{entry}: only bind group 0 is used", shader.file_name()));
         }
         match var.space {
             naga::AddressSpace::Uniform => out.uniform = Some(binding.binding),

@@ -4,24 +4,21 @@
 
 use rand::Rng;
 
+use crate::config::Norm;
 use crate::gpu::Gpu;
-use crate::nn::{normal_tensor, BatchNorm, Conv2d, ConvTranspose2d, Init, Layer, Sequential};
+use crate::nn::{normal_tensor, BatchNorm, Conv2d, ConvTranspose2d, Init, Layer, LayerNorm, Sequential};
 
 const INIT: Init = Init::Normal(0.02);
 
 fn stages(image_size: usize) -> usize {
-    assert!(
-        image_size >= 8 && image_size.is_power_of_two(),
-        "DCGAN image size must be a power of two >= 8"
-    );
+    assert!(image_size >= 8 && image_size.is_power_of_two(), "DCGAN image size must be a power of two >= 8");
     (image_size / 4).trailing_zeros() as usize
 }
 
 /// DCGAN's batch-norm initialisation: weight N(1, 0.02), bias 0.
 fn batch_norm(gpu: &Gpu, channels: usize, rng: &mut impl Rng) -> Layer {
     let bn = BatchNorm::new(gpu, channels);
-    bn.weight
-        .assign(&normal_tensor(gpu, &[channels], 1.0, 0.02, rng).to_vec());
+    bn.weight.assign(&normal_tensor(gpu, &[channels], 1.0, 0.02, rng).to_vec());
     Layer::BatchNorm(bn)
 }
 
@@ -36,68 +33,49 @@ pub fn generator(
 ) -> Sequential {
     let n = stages(image_size);
     let mut c = width << (n - 1);
-    let mut layers = vec![Layer::ConvTranspose2d(ConvTranspose2d::new(
-        gpu, latent, c, 4, 1, 0, 0, false, INIT, rng,
-    ))];
+    let mut layers = vec![Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, latent, c, 4, 1, 0, 0, false, INIT, rng))];
     layers.push(batch_norm(gpu, c, rng));
     layers.push(Layer::Relu);
     for _ in 1..n {
-        layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(
-            gpu,
-            c,
-            c / 2,
-            4,
-            2,
-            1,
-            0,
-            false,
-            INIT,
-            rng,
-        )));
+        layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, c, c / 2, 4, 2, 1, 0, false, INIT, rng)));
         c /= 2;
         layers.push(batch_norm(gpu, c, rng));
         layers.push(Layer::Relu);
     }
-    layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(
-        gpu, c, channels, 4, 2, 1, 0, false, INIT, rng,
-    )));
+    layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, c, channels, 4, 2, 1, 0, false, INIT, rng)));
     layers.push(Layer::Tanh);
     Sequential::new(layers)
 }
 
-/// image [batch, channels, size, size] -> logits [batch, 1] (no sigmoid: losses take logits).
+/// image [batch, channels, size, size] -> scores [batch, outputs] (logits: no sigmoid, losses
+/// take logits). `norm` is applied in the hidden layers (not on the input, per DCGAN).
 pub fn discriminator(
     gpu: &Gpu,
     width: usize,
     channels: usize,
     image_size: usize,
+    norm: Norm,
+    outputs: usize,
     rng: &mut impl Rng,
 ) -> Sequential {
     let n = stages(image_size);
     let mut c = width;
-    let mut layers = vec![
-        Layer::Conv2d(Conv2d::new(gpu, channels, c, 4, 2, 1, false, INIT, rng)),
-        Layer::LeakyRelu(0.2),
-    ];
+    let mut side = image_size / 2;
+    let mut layers =
+        vec![Layer::Conv2d(Conv2d::new(gpu, channels, c, 4, 2, 1, false, INIT, rng)), Layer::LeakyRelu(0.2)];
     for _ in 1..n {
-        layers.push(Layer::Conv2d(Conv2d::new(
-            gpu,
-            c,
-            c * 2,
-            4,
-            2,
-            1,
-            false,
-            INIT,
-            rng,
-        )));
+        // Without batch norm the conv needs its own bias.
+        layers.push(Layer::Conv2d(Conv2d::new(gpu, c, c * 2, 4, 2, 1, norm != Norm::Batch, INIT, rng)));
         c *= 2;
-        layers.push(batch_norm(gpu, c, rng));
+        side /= 2;
+        match norm {
+            Norm::Batch => layers.push(batch_norm(gpu, c, rng)),
+            Norm::Layer => layers.push(Layer::LayerNorm(LayerNorm::new(gpu, &[c, side, side]))),
+            Norm::None => {}
+        }
         layers.push(Layer::LeakyRelu(0.2));
     }
-    layers.push(Layer::Conv2d(Conv2d::new(
-        gpu, c, 1, 4, 1, 0, false, INIT, rng,
-    )));
+    layers.push(Layer::Conv2d(Conv2d::new(gpu, c, outputs, 4, 1, 0, false, INIT, rng)));
     layers.push(Layer::Flatten);
     Sequential::new(layers)
 }

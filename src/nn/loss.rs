@@ -32,8 +32,5 @@ pub fn log_softmax(logits: &Tensor) -> Tensor {
 /// Mean over rows of -sum(target * log_softmax(logits)); `target` one-hot or soft labels.
 pub fn softmax_cross_entropy(logits: &Tensor, target: &Tensor) -> Tensor {
     let rows = logits.numel() / logits.shape()[logits.rank() - 1];
-    log_softmax(logits)
-        .mul(target)
-        .sum_all()
-        .scale(-1.0 / rows as f32)
+    log_softmax(logits).mul(target).sum_all().scale(-1.0 / rows as f32)
 }

@@ -28,24 +28,14 @@ pub enum Role {
     Buffer,
 }
 
-pub fn normal_tensor(
-    gpu: &Gpu,
-    shape: &[usize],
-    mean: f32,
-    std: f32,
-    rng: &mut impl Rng,
-) -> Tensor {
+pub fn normal_tensor(gpu: &Gpu, shape: &[usize], mean: f32, std: f32, rng: &mut impl Rng) -> Tensor {
     let dist = Normal::new(mean, std).expect("standard deviation must be finite and >= 0");
-    let data: Vec<f32> = (0..shape.iter().product::<usize>())
-        .map(|_| dist.sample(rng))
-        .collect();
+    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| dist.sample(rng)).collect();
     Tensor::from_vec(gpu, shape, &data)
 }
 
 pub fn uniform_tensor(gpu: &Gpu, shape: &[usize], bound: f32, rng: &mut impl Rng) -> Tensor {
-    let data: Vec<f32> = (0..shape.iter().product::<usize>())
-        .map(|_| rng.random_range(-bound..=bound))
-        .collect();
+    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| rng.random_range(-bound..=bound)).collect();
     Tensor::from_vec(gpu, shape, &data)
 }
 
@@ -56,13 +46,7 @@ pub enum Init {
     PyTorchDefault,
 }
 
-fn init_weight(
-    gpu: &Gpu,
-    shape: &[usize],
-    fan_in: usize,
-    init: Init,
-    rng: &mut impl Rng,
-) -> Tensor {
+fn init_weight(gpu: &Gpu, shape: &[usize], fan_in: usize, init: Init, rng: &mut impl Rng) -> Tensor {
     match init {
         Init::Normal(std) => normal_tensor(gpu, shape, 0.0, std, rng),
         Init::PyTorchDefault => uniform_tensor(gpu, shape, 1.0 / (fan_in as f32).sqrt(), rng),
@@ -85,25 +69,14 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(
-        gpu: &Gpu,
-        inputs: usize,
-        outputs: usize,
-        bias: bool,
-        init: Init,
-        rng: &mut impl Rng,
-    ) -> Self {
+    pub fn new(gpu: &Gpu, inputs: usize, outputs: usize, bias: bool, init: Init, rng: &mut impl Rng) -> Self {
         let weight = init_weight(gpu, &[outputs, inputs], inputs, init, rng);
         let bias = bias.then(|| init_bias(gpu, outputs, inputs, init, rng));
         Linear { weight, bias }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let x2 = if x.rank() == 2 {
-            x.clone()
-        } else {
-            x.flatten_from(1)
-        };
+        let x2 = if x.rank() == 2 { x.clone() } else { x.flatten_from(1) };
         let y = x2.matmul_t(&self.weight, false, true);
         match &self.bias {
             Some(b) => y.add(b),
@@ -162,12 +135,7 @@ impl Conv2d {
         let fan_in = c_in * kernel * kernel;
         let weight = init_weight(gpu, &[c_out, c_in, kernel, kernel], fan_in, init, rng);
         let bias = bias.then(|| init_bias(gpu, c_out, fan_in, init, rng));
-        Conv2d {
-            weight,
-            bias,
-            stride,
-            pad,
-        }
+        Conv2d { weight, bias, stride, pad }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -206,13 +174,7 @@ impl ConvTranspose2d {
         let fan_in = c_out * kernel * kernel;
         let weight = init_weight(gpu, &[c_in, c_out, kernel, kernel], fan_in, init, rng);
         let bias = bias.then(|| init_bias(gpu, c_out, fan_in, init, rng));
-        ConvTranspose2d {
-            weight,
-            bias,
-            stride,
-            pad,
-            output_padding,
-        }
+        ConvTranspose2d { weight, bias, stride, pad, output_padding }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -296,9 +258,7 @@ impl Sequential {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        self.layers
-            .iter()
-            .fold(x.clone(), |h, layer| layer.forward(&h, mode))
+        self.layers.iter().fold(x.clone(), |h, layer| layer.forward(&h, mode))
     }
 
     /// Output of every layer (feature matching and diagnostics read intermediate features).
@@ -316,20 +276,12 @@ impl Sequential {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| {
-                l.tensors()
-                    .into_iter()
-                    .map(move |(n, t, r)| (format!("{i}.{n}"), t, r))
-            })
+            .flat_map(|(i, l)| l.tensors().into_iter().map(move |(n, t, r)| (format!("{i}.{n}"), t, r)))
             .collect()
     }
 
     pub fn parameters(&self) -> Vec<Tensor> {
-        self.named_tensors()
-            .into_iter()
-            .filter(|(_, _, r)| *r == Role::Parameter)
-            .map(|(_, t, _)| t)
-            .collect()
+        self.named_tensors().into_iter().filter(|(_, _, r)| *r == Role::Parameter).map(|(_, t, _)| t).collect()
     }
 
     pub fn parameter_count(&self) -> usize {

@@ -48,13 +48,7 @@ impl BatchNorm {
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let cs = channel_shape(x);
-        assert_eq!(
-            cs[1],
-            self.weight.numel(),
-            "batch norm for {} channels got {:?}",
-            self.weight.numel(),
-            x.shape()
-        );
+        assert_eq!(cs[1], self.weight.numel(), "batch norm for {} channels got {:?}", self.weight.numel(), x.shape());
         let normalized = match mode {
             Mode::Train => {
                 let y = x.batch_norm_train(
@@ -66,23 +60,16 @@ impl BatchNorm {
                     self.eps,
                 );
                 let _no_graph = no_grad();
-                self.num_batches_tracked
-                    .assign_from(&self.num_batches_tracked.add_scalar(1.0));
+                self.num_batches_tracked.assign_from(&self.num_batches_tracked.add_scalar(1.0));
                 return y;
             }
             Mode::Eval => {
                 let mean = self.running_mean.reshape(&cs);
-                let inv_std = self
-                    .running_var
-                    .reshape(&cs)
-                    .add_scalar(self.eps)
-                    .powf(-0.5);
+                let inv_std = self.running_var.reshape(&cs).add_scalar(self.eps).powf(-0.5);
                 x.sub(&mean).mul(&inv_std)
             }
         };
-        normalized
-            .mul(&self.weight.reshape(&cs))
-            .add(&self.bias.reshape(&cs))
+        normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs))
     }
 
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
@@ -91,11 +78,7 @@ impl BatchNorm {
             ("bias", self.bias.clone(), Role::Parameter),
             ("running_mean", self.running_mean.clone(), Role::Buffer),
             ("running_var", self.running_var.clone(), Role::Buffer),
-            (
-                "num_batches_tracked",
-                self.num_batches_tracked.clone(),
-                Role::Buffer,
-            ),
+            ("num_batches_tracked", self.num_batches_tracked.clone(), Role::Buffer),
         ]
     }
 }
@@ -126,16 +109,11 @@ impl LayerNorm {
             x.shape()
         );
         let axes: Vec<isize> = (1..x.rank() as isize).collect();
-        normalize(x, &axes, self.eps)
-            .mul(&self.weight)
-            .add(&self.bias)
+        normalize(x, &axes, self.eps).mul(&self.weight).add(&self.bias)
     }
 
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
-        vec![
-            ("weight", self.weight.clone(), Role::Parameter),
-            ("bias", self.bias.clone(), Role::Parameter),
-        ]
+        vec![("weight", self.weight.clone(), Role::Parameter), ("bias", self.bias.clone(), Role::Parameter)]
     }
 }
 
@@ -150,21 +128,14 @@ impl InstanceNorm {
     pub fn new(gpu: &Gpu, channels: usize, affine: bool) -> Self {
         InstanceNorm {
             affine: affine.then(|| {
-                (
-                    Tensor::ones(gpu, &[channels]).requires_grad(),
-                    Tensor::zeros(gpu, &[channels]).requires_grad(),
-                )
+                (Tensor::ones(gpu, &[channels]).requires_grad(), Tensor::zeros(gpu, &[channels]).requires_grad())
             }),
             eps: 1e-5,
         }
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        assert!(
-            x.rank() >= 3,
-            "instance norm needs [N, C, spatial...], got {:?}",
-            x.shape()
-        );
+        assert!(x.rank() >= 3, "instance norm needs [N, C, spatial...], got {:?}", x.shape());
         let axes: Vec<isize> = (2..x.rank() as isize).collect();
         let y = normalize(x, &axes, self.eps);
         match &self.affine {
@@ -178,10 +149,7 @@ impl InstanceNorm {
 
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
         match &self.affine {
-            Some((w, b)) => vec![
-                ("weight", w.clone(), Role::Parameter),
-                ("bias", b.clone(), Role::Parameter),
-            ],
+            Some((w, b)) => vec![("weight", w.clone(), Role::Parameter), ("bias", b.clone(), Role::Parameter)],
             None => vec![],
         }
     }

@@ -22,10 +22,7 @@ fn grid_1d(gpu: &Gpu, n: usize, wg: u32) -> [u32; 3] {
 }
 
 fn pack<T: Copy + Default>(values: &[T]) -> [[T; 4]; 2] {
-    assert!(
-        values.len() <= MAX_RANK,
-        "tensors have at most {MAX_RANK} axes"
-    );
+    assert!(values.len() <= MAX_RANK, "tensors have at most {MAX_RANK} axes");
     let mut out = [[T::default(); 4]; 2];
     for (d, &v) in values.iter().enumerate() {
         out[d / 4][d % 4] = v;
@@ -34,9 +31,7 @@ fn pack<T: Copy + Default>(values: &[T]) -> [[T; 4]; 2] {
 }
 
 fn u32s(v: &[usize]) -> Vec<u32> {
-    v.iter()
-        .map(|&x| u32::try_from(x).expect("tensor extent exceeds u32"))
-        .collect()
+    v.iter().map(|&x| u32::try_from(x).expect("tensor extent exceeds u32")).collect()
 }
 
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
@@ -95,19 +90,8 @@ struct UnaryParams {
 pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
     let n = x.len();
     let y = gpu.alloc(n);
-    let params = UnaryParams {
-        n: n as u32,
-        op: op as u32,
-        alpha,
-        beta,
-    };
-    gpu.dispatch(
-        &Kernel::new(Shader::Unary, "forward"),
-        &params,
-        &[x],
-        &[&y],
-        grid_1d(gpu, n, WG_1D),
-    );
+    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta };
+    gpu.dispatch(&Kernel::new(Shader::Unary, "forward"), &params, &[x], &[&y], grid_1d(gpu, n, WG_1D));
     y
 }
 
@@ -128,15 +112,7 @@ struct BinaryParams {
 pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let own = contiguous_strides(shape);
     let lead = out.len() - shape.len();
-    (0..out.len())
-        .map(|d| {
-            if d < lead || shape[d - lead] == 1 {
-                0
-            } else {
-                own[d - lead]
-            }
-        })
-        .collect()
+    (0..out.len()).map(|d| if d < lead || shape[d - lead] == 1 { 0 } else { own[d - lead] }).collect()
 }
 
 /// Merges neighbouring axes that are contiguous in every operand, so the kernel's index
@@ -149,10 +125,7 @@ fn collapse(shape: &[usize], strides: &[&[usize]]) -> (Vec<usize>, Vec<Vec<usize
             continue;
         }
         let mergeable = !out_shape.is_empty()
-            && strides
-                .iter()
-                .zip(&out_strides)
-                .all(|(s, o)| *o.last().unwrap() == s[d] * shape[d]);
+            && strides.iter().zip(&out_strides).all(|(s, o)| *o.last().unwrap() == s[d] * shape[d]);
         if mergeable {
             *out_shape.last_mut().unwrap() *= shape[d];
             for (s, o) in strides.iter().zip(out_strides.iter_mut()) {
@@ -197,13 +170,7 @@ pub fn binary(
         a_strides: pack(&u32s(&strides[0])),
         b_strides: pack(&u32s(&strides[1])),
     };
-    gpu.dispatch(
-        &Kernel::new(Shader::Binary, "forward"),
-        &params,
-        &[a, b],
-        &[&out],
-        grid_1d(gpu, n, WG_1D),
-    );
+    gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
     out
 }
 
@@ -230,16 +197,9 @@ struct ReduceParams {
 }
 
 /// Reduces `axes` of a contiguous tensor; the result keeps the other axes in order.
-pub fn reduce(
-    gpu: &Gpu,
-    op: ReduceOp,
-    x: &GpuBuffer,
-    shape: &[usize],
-    axes: &[usize],
-) -> GpuBuffer {
+pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[usize]) -> GpuBuffer {
     let strides = contiguous_strides(shape);
-    let (mut kept_shape, mut kept_strides, mut red_shape, mut red_strides) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut kept_shape, mut kept_strides, mut red_shape, mut red_strides) = (vec![], vec![], vec![], vec![]);
     for d in 0..shape.len() {
         if axes.contains(&d) {
             red_shape.push(shape[d]);
@@ -268,21 +228,9 @@ pub fn reduce(
     };
     // Few long reductions (batch-norm statistics, losses) need a workgroup each to use the cores.
     if n_out < 1024 && n_reduce >= 256 {
-        gpu.dispatch(
-            &Kernel::new(Shader::Reduce, "wide"),
-            &params,
-            &[x],
-            &[&out],
-            grid_1d(gpu, n_out, 1),
-        );
+        gpu.dispatch(&Kernel::new(Shader::Reduce, "wide"), &params, &[x], &[&out], grid_1d(gpu, n_out, 1));
     } else {
-        gpu.dispatch(
-            &Kernel::new(Shader::Reduce, "rows"),
-            &params,
-            &[x],
-            &[&out],
-            grid_1d(gpu, n_out, WG_1D),
-        );
+        gpu.dispatch(&Kernel::new(Shader::Reduce, "rows"), &params, &[x], &[&out], grid_1d(gpu, n_out, WG_1D));
     }
     out
 }
@@ -324,18 +272,11 @@ pub fn matmul(
     // Split-K: a small output with a long reduction (a weight gradient summed over every
     // position of the batch) would occupy a handful of invocations; instead each of `splits`
     // workgroup columns reduces one chunk of K and a sum over the chunks finishes the job.
-    let splits = if batch == 1 && tiles < 16 && k >= 1024 {
-        (16 / tiles).clamp(2, k / 256)
-    } else {
-        1
-    };
+    let splits = if batch == 1 && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
     let k_chunk = k.div_ceil(splits);
     let splits = k.div_ceil(k_chunk);
-    let (a_batch, b_batch, runs) = if splits > 1 {
-        (k_chunk * a_col, k_chunk * b_row, splits)
-    } else {
-        (m * k, k * n, batch)
-    };
+    let (a_batch, b_batch, runs) =
+        if splits > 1 { (k_chunk * a_col, k_chunk * b_row, splits) } else { (m * k, k * n, batch) };
     let params = MatmulParams {
         m: m as u32,
         n: n as u32,
@@ -347,24 +288,13 @@ pub fn matmul(
         b_batch: b_batch as u32,
         b_row: b_row as u32,
         b_col: b_col as u32,
-        k_last: if splits > 1 {
-            k - (splits - 1) * k_chunk
-        } else {
-            k
-        } as u32,
+        k_last: if splits > 1 { k - (splits - 1) * k_chunk } else { k } as u32,
         _pad: 0,
     };
     let c = gpu.alloc(runs * m * n);
-    let groups = [
-        (n as u32).div_ceil(64),
-        (m as u32).div_ceil(64),
-        runs as u32,
-    ];
+    let groups = [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32];
     let mut kernel = Kernel::new(Shader::Matmul, "forward");
-    kernel.note = format!(
-        "{batch}x{m}x{k}x{n} t{}{} split{splits}",
-        trans_a as u8, trans_b as u8
-    );
+    kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
     if splits > 1 {
         reduce(gpu, ReduceOp::Sum, &c, &[splits, m * n], &[0])
@@ -393,22 +323,13 @@ pub struct ConvGeometry {
 
 impl ConvGeometry {
     pub fn x_shape(&self) -> Vec<usize> {
-        [self.batch, self.c_in, self.h, self.w]
-            .iter()
-            .map(|&v| v as usize)
-            .collect()
+        [self.batch, self.c_in, self.h, self.w].iter().map(|&v| v as usize).collect()
     }
     pub fn y_shape(&self) -> Vec<usize> {
-        [self.batch, self.c_out, self.oh, self.ow]
-            .iter()
-            .map(|&v| v as usize)
-            .collect()
+        [self.batch, self.c_out, self.oh, self.ow].iter().map(|&v| v as usize).collect()
     }
     pub fn w_shape(&self) -> Vec<usize> {
-        [self.c_out, self.c_in, self.kh, self.kw]
-            .iter()
-            .map(|&v| v as usize)
-            .collect()
+        [self.c_out, self.c_in, self.kh, self.kw].iter().map(|&v| v as usize).collect()
     }
 }
 
@@ -425,26 +346,13 @@ impl ConvGeometry {
 pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
     let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
     let lines = g.patch_rows() * (g.batch * g.oh) as usize;
-    gpu.dispatch(
-        &Kernel::new(Shader::Conv2d, "im2col").with("WG", 64),
-        g,
-        &[x],
-        &[&cols],
-        grid_1d(gpu, lines, 64),
-    );
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], grid_1d(gpu, lines, 64));
     cols
 }
 
 /// [a, b, rest] -> [b, a, rest]: between NCHW and the channel-major layout of the GEMMs.
 fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> GpuBuffer {
-    gather(
-        gpu,
-        x,
-        &[b, a, rest],
-        &[rest, b * rest, 1],
-        &[0, 0, 0],
-        &[b, a, rest],
-    )
+    gather(gpu, x, &[b, a, rest], &[rest, b * rest, 1], &[0, 0, 0], &[b, a, rest])
 }
 
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
@@ -452,102 +360,28 @@ pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer)
 }
 
 /// conv2d from x's patch matrix (shared with the weight gradient when both are needed).
-pub fn conv2d_forward_from_cols(
-    gpu: &Gpu,
-    g: &ConvGeometry,
-    cols: &GpuBuffer,
-    w: &GpuBuffer,
-) -> GpuBuffer {
-    let y_cm = matmul(
-        gpu,
-        w,
-        cols,
-        1,
-        g.c_out as usize,
-        g.patch_rows(),
-        g.patch_cols(),
-        false,
-        false,
-    );
-    swap_leading(
-        gpu,
-        &y_cm,
-        g.c_out as usize,
-        g.batch as usize,
-        (g.oh * g.ow) as usize,
-    )
+pub fn conv2d_forward_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    let y_cm = matmul(gpu, w, cols, 1, g.c_out as usize, g.patch_rows(), g.patch_cols(), false, false);
+    swap_leading(gpu, &y_cm, g.c_out as usize, g.batch as usize, (g.oh * g.ow) as usize)
 }
 
-pub fn conv2d_backward_input(
-    gpu: &Gpu,
-    g: &ConvGeometry,
-    dy: &GpuBuffer,
-    w: &GpuBuffer,
-) -> GpuBuffer {
-    let dy_cm = swap_leading(
-        gpu,
-        dy,
-        g.batch as usize,
-        g.c_out as usize,
-        (g.oh * g.ow) as usize,
-    );
-    let dcols = matmul(
-        gpu,
-        w,
-        &dy_cm,
-        1,
-        g.patch_rows(),
-        g.c_out as usize,
-        g.patch_cols(),
-        true,
-        false,
-    );
+pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
+    let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
     let n: usize = g.x_shape().iter().product();
     let dx = gpu.alloc(n);
     let lines = (g.batch * g.c_in * g.h) as usize;
-    gpu.dispatch(
-        &Kernel::new(Shader::Conv2d, "col2im").with("WG", 64),
-        g,
-        &[&dcols],
-        &[&dx],
-        grid_1d(gpu, lines, 64),
-    );
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, "col2im").with("WG", 64), g, &[&dcols], &[&dx], grid_1d(gpu, lines, 64));
     dx
 }
 
-pub fn conv2d_backward_weight(
-    gpu: &Gpu,
-    g: &ConvGeometry,
-    x: &GpuBuffer,
-    dy: &GpuBuffer,
-) -> GpuBuffer {
+pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
     conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy)
 }
 
-pub fn conv2d_backward_weight_from_cols(
-    gpu: &Gpu,
-    g: &ConvGeometry,
-    cols: &GpuBuffer,
-    dy: &GpuBuffer,
-) -> GpuBuffer {
-    let dy_cm = swap_leading(
-        gpu,
-        dy,
-        g.batch as usize,
-        g.c_out as usize,
-        (g.oh * g.ow) as usize,
-    );
-    matmul(
-        gpu,
-        &dy_cm,
-        cols,
-        1,
-        g.c_out as usize,
-        g.patch_cols(),
-        g.patch_rows(),
-        false,
-        true,
-    )
+pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
+    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
+    matmul(gpu, &dy_cm, cols, 1, g.c_out as usize, g.patch_cols(), g.patch_rows(), false, true)
 }
 
 #[repr(C)]
@@ -596,10 +430,7 @@ fn gather_into(
 ) {
     let n: usize = out_shape.iter().product();
     let lines = n / out_shape.last().copied().unwrap_or(1).max(1);
-    let leads: Vec<i32> = lead
-        .iter()
-        .map(|&l| i32::try_from(l).expect("pad exceeds i32"))
-        .collect();
+    let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
     let params = GatherParams {
         n: n as u32,
         rank: out_shape.len() as u32,
@@ -629,18 +460,8 @@ struct FillParams {
 
 pub fn fill(gpu: &Gpu, n: usize, value: f32) -> GpuBuffer {
     let out = gpu.alloc(n);
-    let params = FillParams {
-        n: n as u32,
-        value,
-        _pad: [0; 2],
-    };
-    gpu.dispatch(
-        &Kernel::new(Shader::Movement, "fill"),
-        &params,
-        &[],
-        &[&out],
-        grid_1d(gpu, n, WG_1D),
-    );
+    let params = FillParams { n: n as u32, value, _pad: [0; 2] };
+    gpu.dispatch(&Kernel::new(Shader::Movement, "fill"), &params, &[], &[&out], grid_1d(gpu, n, WG_1D));
     out
 }
 
@@ -660,26 +481,14 @@ pub struct ReflectGeometry {
 pub fn reflect_pad(gpu: &Gpu, g: &ReflectGeometry, x: &GpuBuffer) -> GpuBuffer {
     let n = (g.planes * g.oh * g.ow) as usize;
     let out = gpu.alloc(n);
-    gpu.dispatch(
-        &Kernel::new(Shader::Movement, "reflect_pad"),
-        g,
-        &[x],
-        &[&out],
-        grid_1d(gpu, n, WG_1D),
-    );
+    gpu.dispatch(&Kernel::new(Shader::Movement, "reflect_pad"), g, &[x], &[&out], grid_1d(gpu, n, WG_1D));
     out
 }
 
 pub fn reflect_pad_backward(gpu: &Gpu, g: &ReflectGeometry, dy: &GpuBuffer) -> GpuBuffer {
     let n = (g.planes * g.h * g.w) as usize;
     let out = gpu.alloc(n);
-    gpu.dispatch(
-        &Kernel::new(Shader::Movement, "reflect_pad_backward"),
-        g,
-        &[dy],
-        &[&out],
-        grid_1d(gpu, n, WG_1D),
-    );
+    gpu.dispatch(&Kernel::new(Shader::Movement, "reflect_pad_backward"), g, &[dy], &[&out], grid_1d(gpu, n, WG_1D));
     out
 }
 
@@ -696,21 +505,8 @@ pub struct AdamParams {
     pub correction2: f32,
 }
 
-pub fn adam_step(
-    gpu: &Gpu,
-    p: &AdamParams,
-    grad: &GpuBuffer,
-    param: &GpuBuffer,
-    m: &GpuBuffer,
-    v: &GpuBuffer,
-) {
-    gpu.dispatch(
-        &Kernel::new(Shader::Optim, "adam"),
-        p,
-        &[grad],
-        &[param, m, v],
-        grid_1d(gpu, p.n as usize, WG_1D),
-    );
+pub fn adam_step(gpu: &Gpu, p: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) {
+    gpu.dispatch(&Kernel::new(Shader::Optim, "adam"), p, &[grad], &[param, m, v], grid_1d(gpu, p.n as usize, WG_1D));
 }
 
 #[repr(C)]
@@ -722,20 +518,8 @@ pub struct SgdParams {
     pub weight_decay: f32,
 }
 
-pub fn sgd_step(
-    gpu: &Gpu,
-    p: &SgdParams,
-    grad: &GpuBuffer,
-    param: &GpuBuffer,
-    momentum: &GpuBuffer,
-) {
-    gpu.dispatch(
-        &Kernel::new(Shader::Optim, "sgd"),
-        p,
-        &[grad],
-        &[param, momentum],
-        grid_1d(gpu, p.n as usize, WG_1D),
-    );
+pub fn sgd_step(gpu: &Gpu, p: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum: &GpuBuffer) {
+    gpu.dispatch(&Kernel::new(Shader::Optim, "sgd"), p, &[grad], &[param, momentum], grid_1d(gpu, p.n as usize, WG_1D));
 }
 
 #[repr(C)]
@@ -747,13 +531,7 @@ pub struct RmspropParams {
     pub eps: f32,
 }
 
-pub fn rmsprop_step(
-    gpu: &Gpu,
-    p: &RmspropParams,
-    grad: &GpuBuffer,
-    param: &GpuBuffer,
-    square_avg: &GpuBuffer,
-) {
+pub fn rmsprop_step(gpu: &Gpu, p: &RmspropParams, grad: &GpuBuffer, param: &GpuBuffer, square_avg: &GpuBuffer) {
     gpu.dispatch(
         &Kernel::new(Shader::Optim, "rmsprop"),
         p,
@@ -773,19 +551,8 @@ struct ClipParams {
 }
 
 pub fn clip_in_place(gpu: &Gpu, param: &GpuBuffer, low: f32, high: f32) {
-    let params = ClipParams {
-        n: param.len() as u32,
-        low,
-        high,
-        _pad: 0,
-    };
-    gpu.dispatch(
-        &Kernel::new(Shader::Optim, "clip"),
-        &params,
-        &[],
-        &[param],
-        grid_1d(gpu, param.len(), WG_1D),
-    );
+    let params = ClipParams { n: param.len() as u32, low, high, _pad: 0 };
+    gpu.dispatch(&Kernel::new(Shader::Optim, "clip"), &params, &[], &[param], grid_1d(gpu, param.len(), WG_1D));
 }
 
 #[repr(C)]

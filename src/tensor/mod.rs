@@ -66,12 +66,7 @@ impl fmt::Debug for Tensor {
 }
 
 impl Tensor {
-    pub(crate) fn from_parts(
-        gpu: &Gpu,
-        shape: Vec<usize>,
-        buffer: Arc<GpuBuffer>,
-        node: Option<Node>,
-    ) -> Tensor {
+    pub(crate) fn from_parts(gpu: &Gpu, shape: Vec<usize>, buffer: Arc<GpuBuffer>, node: Option<Node>) -> Tensor {
         debug_assert_eq!(shape.iter().product::<usize>(), buffer.len());
         let requires_grad = node.is_some();
         Tensor(Arc::new(TensorInner {
@@ -89,21 +84,12 @@ impl Tensor {
     }
 
     pub fn from_vec(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Tensor {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            data.len(),
-            "shape {shape:?} does not hold {} values",
-            data.len()
-        );
+        assert_eq!(shape.iter().product::<usize>(), data.len(), "shape {shape:?} does not hold {} values", data.len());
         Tensor::from_buffer(gpu, shape, gpu.upload(data))
     }
 
     pub fn full(gpu: &Gpu, shape: &[usize], value: f32) -> Tensor {
-        Tensor::from_buffer(
-            gpu,
-            shape,
-            kernels::fill(gpu, shape.iter().product(), value),
-        )
+        Tensor::from_buffer(gpu, shape, kernels::fill(gpu, shape.iter().product(), value))
     }
 
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Tensor {
@@ -133,12 +119,7 @@ impl Tensor {
 
     /// The same values cut from the graph: no gradient flows through the result.
     pub fn detach(&self) -> Tensor {
-        Tensor::from_parts(
-            &self.0.gpu,
-            self.0.shape.clone(),
-            self.0.buffer.clone(),
-            None,
-        )
+        Tensor::from_parts(&self.0.gpu, self.0.shape.clone(), self.0.buffer.clone(), None)
     }
 
     pub fn id(&self) -> u64 {
@@ -170,38 +151,21 @@ impl Tensor {
 
     /// The single value of a one-element tensor.
     pub fn item(&self) -> f32 {
-        assert_eq!(
-            self.numel(),
-            1,
-            "item() of a tensor of shape {:?}",
-            self.shape()
-        );
+        assert_eq!(self.numel(), 1, "item() of a tensor of shape {:?}", self.shape());
         self.to_vec()[0]
     }
 
     /// Overwrites this tensor's buffer with another's values (running statistics, EMA), in
     /// order with the recorded work.
     pub fn assign_from(&self, other: &Tensor) {
-        assert_eq!(
-            other.numel(),
-            self.numel(),
-            "assign_from {:?} to {:?}",
-            other.shape(),
-            self.shape()
-        );
+        assert_eq!(other.numel(), self.numel(), "assign_from {:?} to {:?}", other.shape(), self.shape());
         kernels::copy(&self.0.gpu, &other.0.buffer, &self.0.buffer);
     }
 
     /// Overwrites the values in place (parameters loaded from a checkpoint); any graph that
     /// saved this tensor sees the new values.
     pub fn assign(&self, data: &[f32]) {
-        assert_eq!(
-            data.len(),
-            self.numel(),
-            "assign of {} values to {:?}",
-            data.len(),
-            self.shape()
-        );
+        assert_eq!(data.len(), self.numel(), "assign of {} values to {:?}", data.len(), self.shape());
         let staged = self.0.gpu.upload(data);
         // A GPU copy, so the write is ordered with the work already recorded.
         kernels::copy(&self.0.gpu, &staged, &self.0.buffer);

@@ -13,16 +13,8 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank {
-            a[i + a.len() - rank]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= rank {
-            b[i + b.len() - rank]
-        } else {
-            1
-        };
+        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -34,17 +26,9 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
 }
 
 impl Tensor {
-    fn record(
-        &self,
-        inputs: &[&Tensor],
-        shape: Vec<usize>,
-        buffer: GpuBuffer,
-        op: Op,
-        keep_output: bool,
-    ) -> Tensor {
+    fn record(&self, inputs: &[&Tensor], shape: Vec<usize>, buffer: GpuBuffer, op: Op, keep_output: bool) -> Tensor {
         let buffer = Arc::new(buffer);
-        let wants_grad =
-            grad_enabled() && inputs.iter().any(|t| t.tracks_grad()) && op.is_differentiable();
+        let wants_grad = grad_enabled() && inputs.iter().any(|t| t.tracks_grad()) && op.is_differentiable();
         let node = wants_grad.then(|| Node {
             op,
             inputs: inputs.iter().map(|&t| t.clone()).collect(),
@@ -54,10 +38,7 @@ impl Tensor {
     }
 
     fn check_device(&self, other: &Tensor) {
-        assert!(
-            self.gpu().same_device(other.gpu()),
-            "tensors live on different devices"
-        );
+        assert!(self.gpu().same_device(other.gpu()), "tensors live on different devices");
     }
 
     // ---- elementwise, one operand ----
@@ -75,17 +56,8 @@ impl Tensor {
 
     pub(crate) fn unary(&self, op: UnaryOp, alpha: f32, beta: f32) -> Tensor {
         let out = kernels::unary(self.gpu(), op, alpha, beta, self.buffer());
-        let keep = matches!(
-            op,
-            UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Tanh | UnaryOp::Sigmoid | UnaryOp::Recip
-        );
-        self.record(
-            &[self],
-            self.shape().to_vec(),
-            out,
-            Op::Unary { op, alpha, beta },
-            keep,
-        )
+        let keep = matches!(op, UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Tanh | UnaryOp::Sigmoid | UnaryOp::Recip);
+        self.record(&[self], self.shape().to_vec(), out, Op::Unary { op, alpha, beta }, keep)
     }
 
     pub fn neg(&self) -> Tensor {
@@ -162,17 +134,8 @@ impl Tensor {
 
     pub(crate) fn binary(&self, op: BinaryOp, other: &Tensor) -> Tensor {
         self.check_device(other);
-        let shape =
-            broadcast_shape(self.shape(), other.shape()).unwrap_or_else(|e| panic!("{op:?}: {e}"));
-        let out = kernels::binary(
-            self.gpu(),
-            op,
-            self.buffer(),
-            self.shape(),
-            other.buffer(),
-            other.shape(),
-            &shape,
-        );
+        let shape = broadcast_shape(self.shape(), other.shape()).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        let out = kernels::binary(self.gpu(), op, self.buffer(), self.shape(), other.buffer(), other.shape(), &shape);
         self.record(&[self, other], shape, out, Op::Binary(op), false)
     }
 
@@ -211,11 +174,7 @@ impl Tensor {
             .iter()
             .map(|&a| {
                 let a = if a < 0 { a + rank } else { a };
-                assert!(
-                    (0..rank).contains(&a),
-                    "axis {a} out of range for shape {:?}",
-                    self.shape()
-                );
+                assert!((0..rank).contains(&a), "axis {a} out of range for shape {:?}", self.shape());
                 a as usize
             })
             .collect();
@@ -239,13 +198,7 @@ impl Tensor {
     /// Sum over `axes` (negative counts from the end).
     pub fn sum(&self, axes: &[isize], keepdim: bool) -> Tensor {
         let axes = self.normalize_axes(axes);
-        let out = kernels::reduce(
-            self.gpu(),
-            ReduceOp::Sum,
-            self.buffer(),
-            self.shape(),
-            &axes,
-        );
+        let out = kernels::reduce(self.gpu(), ReduceOp::Sum, self.buffer(), self.shape(), &axes);
         let kept = self.reduced_shape(&axes, true);
         let summed = self.record(&[self], kept, out, Op::Sum, false);
         if keepdim {
@@ -273,13 +226,7 @@ impl Tensor {
     /// Maximum over `axes`; carries no gradient (use it for stabilising shifts).
     pub fn max(&self, axes: &[isize], keepdim: bool) -> Tensor {
         let axes = self.normalize_axes(axes);
-        let out = kernels::reduce(
-            self.gpu(),
-            ReduceOp::Max,
-            self.buffer(),
-            self.shape(),
-            &axes,
-        );
+        let out = kernels::reduce(self.gpu(), ReduceOp::Max, self.buffer(), self.shape(), &axes);
         Tensor::from_buffer(self.gpu(), &self.reduced_shape(&axes, keepdim), out)
     }
 
@@ -300,21 +247,12 @@ impl Tensor {
 
     /// The same buffer read with another shape of equal size.
     pub fn reshape(&self, shape: &[usize]) -> Tensor {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            self.numel(),
-            "cannot reshape {:?} to {shape:?}",
-            self.shape()
-        );
+        assert_eq!(shape.iter().product::<usize>(), self.numel(), "cannot reshape {:?} to {shape:?}", self.shape());
         if shape == self.shape() {
             return self.clone();
         }
         let wants_grad = grad_enabled() && self.tracks_grad();
-        let node = wants_grad.then(|| Node {
-            op: Op::Reshape,
-            inputs: vec![self.clone()],
-            output: None,
-        });
+        let node = wants_grad.then(|| Node { op: Op::Reshape, inputs: vec![self.clone()], output: None });
         Tensor::from_parts(self.gpu(), shape.to_vec(), self.0.buffer.clone(), node)
     }
 
@@ -325,12 +263,7 @@ impl Tensor {
     }
 
     pub fn permute(&self, perm: &[usize]) -> Tensor {
-        assert_eq!(
-            perm.len(),
-            self.rank(),
-            "permutation {perm:?} of shape {:?}",
-            self.shape()
-        );
+        assert_eq!(perm.len(), self.rank(), "permutation {perm:?} of shape {:?}", self.shape());
         let mut seen = vec![false; perm.len()];
         for &p in perm {
             assert!(p < perm.len() && !seen[p], "{perm:?} is not a permutation");
@@ -339,14 +272,7 @@ impl Tensor {
         let own = contiguous_strides(self.shape());
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
         let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
-        let out = kernels::gather(
-            self.gpu(),
-            self.buffer(),
-            &shape,
-            &strides,
-            &vec![0; shape.len()],
-            &shape,
-        );
+        let out = kernels::gather(self.gpu(), self.buffer(), &shape, &strides, &vec![0; shape.len()], &shape);
         self.record(&[self], shape, out, Op::Permute(perm.to_vec()), false)
     }
 
@@ -365,21 +291,9 @@ impl Tensor {
             return self.clone();
         }
         let joined = broadcast_shape(self.shape(), shape).unwrap_or_else(|e| panic!("expand: {e}"));
-        assert_eq!(
-            joined,
-            shape,
-            "cannot expand {:?} to {shape:?}",
-            self.shape()
-        );
+        assert_eq!(joined, shape, "cannot expand {:?} to {shape:?}", self.shape());
         let strides = kernels::broadcast_strides(self.shape(), shape);
-        let out = kernels::gather(
-            self.gpu(),
-            self.buffer(),
-            shape,
-            &strides,
-            &vec![0; shape.len()],
-            shape,
-        );
+        let out = kernels::gather(self.gpu(), self.buffer(), shape, &strides, &vec![0; shape.len()], shape);
         self.record(&[self], shape.to_vec(), out, Op::Expand, false)
     }
 
@@ -388,47 +302,21 @@ impl Tensor {
     pub(crate) fn window(&self, lead: &[i64], shape: &[usize]) -> Tensor {
         assert_eq!(lead.len(), self.rank());
         let strides = contiguous_strides(self.shape());
-        let out = kernels::gather(
-            self.gpu(),
-            self.buffer(),
-            shape,
-            &strides,
-            lead,
-            self.shape(),
-        );
-        self.record(
-            &[self],
-            shape.to_vec(),
-            out,
-            Op::Window(lead.to_vec()),
-            false,
-        )
+        let out = kernels::gather(self.gpu(), self.buffer(), shape, &strides, lead, self.shape());
+        self.record(&[self], shape.to_vec(), out, Op::Window(lead.to_vec()), false)
     }
 
     /// Zero padding: `pads[d] = (before, after)` for each axis.
     pub fn pad(&self, pads: &[(usize, usize)]) -> Tensor {
-        assert_eq!(
-            pads.len(),
-            self.rank(),
-            "pad needs one (before, after) per axis"
-        );
+        assert_eq!(pads.len(), self.rank(), "pad needs one (before, after) per axis");
         let lead: Vec<i64> = pads.iter().map(|p| p.0 as i64).collect();
-        let shape: Vec<usize> = self
-            .shape()
-            .iter()
-            .zip(pads)
-            .map(|(&e, p)| e + p.0 + p.1)
-            .collect();
+        let shape: Vec<usize> = self.shape().iter().zip(pads).map(|(&e, p)| e + p.0 + p.1).collect();
         self.window(&lead, &shape)
     }
 
     /// Elements [start, start + len) along `axis`.
     pub fn narrow(&self, axis: usize, start: usize, len: usize) -> Tensor {
-        assert!(
-            start + len <= self.shape()[axis],
-            "narrow {start}+{len} beyond {:?} on axis {axis}",
-            self.shape()
-        );
+        assert!(start + len <= self.shape()[axis], "narrow {start}+{len} beyond {:?} on axis {axis}", self.shape());
         let mut lead = vec![0i64; self.rank()];
         lead[axis] = -(start as i64);
         let mut shape = self.shape().to_vec();
@@ -519,19 +407,10 @@ impl Tensor {
         momentum: f32,
         eps: f32,
     ) -> Tensor {
-        assert!(
-            self.rank() >= 2,
-            "batch norm needs [N, C, ...], got {:?}",
-            self.shape()
-        );
+        assert!(self.rank() >= 2, "batch norm needs [N, C, ...], got {:?}", self.shape());
         let c = self.shape()[1];
         for t in [gamma, beta, running_mean, running_var] {
-            assert_eq!(
-                t.numel(),
-                c,
-                "batch norm over {c} channels given a tensor of shape {:?}",
-                t.shape()
-            );
+            assert_eq!(t.numel(), c, "batch norm over {c} channels given a tensor of shape {:?}", t.shape());
         }
         let params = BatchNormParams {
             batch: self.shape()[0] as u32,
@@ -550,21 +429,8 @@ impl Tensor {
             running_mean.buffer(),
             running_var.buffer(),
         ));
-        let y = kernels::batch_norm_forward(
-            gpu,
-            &params,
-            self.buffer(),
-            &stats,
-            gamma.buffer(),
-            beta.buffer(),
-        );
-        self.record(
-            &[self, gamma, beta],
-            self.shape().to_vec(),
-            y,
-            Op::BatchNorm { params, stats },
-            false,
-        )
+        let y = kernels::batch_norm_forward(gpu, &params, self.buffer(), &stats, gamma.buffer(), beta.buffer());
+        self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, false)
     }
 
     // ---- linear algebra ----
@@ -593,29 +459,9 @@ impl Tensor {
             self.shape(),
             other.shape()
         );
-        let out = kernels::matmul(
-            self.gpu(),
-            self.buffer(),
-            other.buffer(),
-            batch,
-            m,
-            ka,
-            n,
-            trans_a,
-            trans_b,
-        );
-        let shape = if r == 3 {
-            vec![batch, m, n]
-        } else {
-            vec![m, n]
-        };
-        self.record(
-            &[self, other],
-            shape,
-            out,
-            Op::Matmul { trans_a, trans_b },
-            false,
-        )
+        let out = kernels::matmul(self.gpu(), self.buffer(), other.buffer(), batch, m, ka, n, trans_a, trans_b);
+        let shape = if r == 3 { vec![batch, m, n] } else { vec![m, n] };
+        self.record(&[self, other], shape, out, Op::Matmul { trans_a, trans_b }, false)
     }
 
     pub fn matmul(&self, other: &Tensor) -> Tensor {
@@ -632,39 +478,18 @@ impl Tensor {
         let out = kernels::conv2d_forward_from_cols(self.gpu(), &g, &cols, weight.buffer());
         // The patch matrix is kept for the weight gradient (first-order backward passes).
         let keep = (grad_enabled() && weight.tracks_grad()).then_some(cols);
-        self.record(
-            &[self, weight],
-            g.y_shape(),
-            out,
-            Op::Conv2d {
-                stride,
-                pad,
-                cols: keep,
-            },
-            false,
-        )
+        self.record(&[self, weight], g.y_shape(), out, Op::Conv2d { stride, pad, cols: keep }, false)
     }
 
     /// Transposed convolution of x [N, Cin, h, w] with weight [Cin, Cout, kh, kw] (PyTorch's
     /// layout): the input gradient of conv2d. `output_padding` picks among the sizes that
     /// stride > 1 makes ambiguous.
-    pub fn conv_transpose2d(
-        &self,
-        weight: &Tensor,
-        stride: usize,
-        pad: usize,
-        output_padding: usize,
-    ) -> Tensor {
+    pub fn conv_transpose2d(&self, weight: &Tensor, stride: usize, pad: usize, output_padding: usize) -> Tensor {
         let (kh, kw) = (weight.shape()[2], weight.shape()[3]);
-        assert!(
-            self.rank() == 4 && weight.rank() == 4,
-            "conv_transpose2d takes 4-d input and weight"
-        );
+        assert!(self.rank() == 4 && weight.rank() == 4, "conv_transpose2d takes 4-d input and weight");
         let out_h = ((self.shape()[2] - 1) * stride + kh + output_padding).checked_sub(2 * pad);
         let out_w = ((self.shape()[3] - 1) * stride + kw + output_padding).checked_sub(2 * pad);
-        let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
-            panic!("conv_transpose2d: padding {pad} too large")
-        };
+        let (Some(out_h), Some(out_w)) = (out_h, out_w) else { panic!("conv_transpose2d: padding {pad} too large") };
         self.conv_transpose2d_to(weight, stride, pad, out_h, out_w)
     }
 
@@ -678,20 +503,11 @@ impl Tensor {
     ) -> Tensor {
         self.check_device(weight);
         let (n, c_in) = (self.shape()[0], self.shape()[1]);
-        assert_eq!(
-            weight.shape()[0],
-            c_in,
-            "conv_transpose2d: input has {c_in} channels, weight {:?}",
-            weight.shape()
-        );
+        assert_eq!(weight.shape()[0], c_in, "conv_transpose2d: input has {c_in} channels, weight {:?}", weight.shape());
         let c_out = weight.shape()[1];
         // The conv whose input gradient this is maps [n, c_out, out_h, out_w] to our input.
-        let g = conv_geometry(
-            &[n, c_out, out_h, out_w],
-            &[c_in, c_out, weight.shape()[2], weight.shape()[3]],
-            stride,
-            pad,
-        );
+        let g =
+            conv_geometry(&[n, c_out, out_h, out_w], &[c_in, c_out, weight.shape()[2], weight.shape()[3]], stride, pad);
         assert_eq!(
             g.y_shape(),
             self.shape(),
@@ -699,24 +515,11 @@ impl Tensor {
             self.shape()
         );
         let out = kernels::conv2d_backward_input(self.gpu(), &g, self.buffer(), weight.buffer());
-        self.record(
-            &[self, weight],
-            g.x_shape(),
-            out,
-            Op::ConvTranspose2d { stride, pad },
-            false,
-        )
+        self.record(&[self, weight], g.x_shape(), out, Op::ConvTranspose2d { stride, pad }, false)
     }
 
     /// The weight gradient of conv2d(x = self, w) given its output gradient `dy`.
-    pub(crate) fn conv2d_weight_grad(
-        &self,
-        dy: &Tensor,
-        stride: usize,
-        pad: usize,
-        kh: usize,
-        kw: usize,
-    ) -> Tensor {
+    pub(crate) fn conv2d_weight_grad(&self, dy: &Tensor, stride: usize, pad: usize, kh: usize, kw: usize) -> Tensor {
         self.check_device(dy);
         let c_out = dy.shape()[1];
         let g = conv_geometry(self.shape(), &[c_out, self.shape()[1], kh, kw], stride, pad);
@@ -728,34 +531,16 @@ impl Tensor {
             self.shape()
         );
         let out = kernels::conv2d_backward_weight(self.gpu(), &g, self.buffer(), dy.buffer());
-        self.record(
-            &[self, dy],
-            g.w_shape(),
-            out,
-            Op::Conv2dWeightGrad { stride, pad },
-            false,
-        )
+        self.record(&[self, dy], g.w_shape(), out, Op::Conv2dWeightGrad { stride, pad }, false)
     }
 }
 
 pub(crate) fn conv_geometry(x: &[usize], w: &[usize], stride: usize, pad: usize) -> ConvGeometry {
-    assert!(
-        x.len() == 4 && w.len() == 4,
-        "conv2d takes x [N,C,H,W] and weight [Cout,Cin,kh,kw], got {x:?} and {w:?}"
-    );
-    assert_eq!(
-        x[1], w[1],
-        "conv2d: input has {} channels but weight {w:?} expects {}",
-        x[1], w[1]
-    );
+    assert!(x.len() == 4 && w.len() == 4, "conv2d takes x [N,C,H,W] and weight [Cout,Cin,kh,kw], got {x:?} and {w:?}");
+    assert_eq!(x[1], w[1], "conv2d: input has {} channels but weight {w:?} expects {}", x[1], w[1]);
     assert!(stride >= 1, "conv2d stride must be at least 1");
     let (h, wd) = (x[2] + 2 * pad, x[3] + 2 * pad);
-    assert!(
-        h >= w[2] && wd >= w[3],
-        "conv2d: kernel {}x{} larger than padded input {h}x{wd}",
-        w[2],
-        w[3]
-    );
+    assert!(h >= w[2] && wd >= w[3], "conv2d: kernel {}x{} larger than padded input {h}x{wd}", w[2], w[3]);
     ConvGeometry {
         batch: x[0] as u32,
         c_in: x[1] as u32,

@@ -2,6 +2,7 @@
 //! and its checkpoint/resume. One iteration: (1) update D `d_steps` times on a real batch and a
 //! detached fake one, (2) update G through D.
 
+pub mod losses;
 pub mod noise;
 pub mod run;
 
@@ -9,13 +10,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::checkpoint::{self, CheckpointError, HostTensor};
-use crate::config::{Config, GanLoss};
+use crate::config::{Config, GanLoss, OptimizerKind};
 use crate::data::{BatchSampler, Dataset};
 use crate::gpu::Gpu;
 use crate::grad;
 use crate::models::dcgan;
-use crate::nn::{loss, Mode, Sequential};
-use crate::optim::{Adam, Optimizer, OptimizerState};
+use crate::nn::{one_hot, Mode, Sequential};
+use crate::optim::{clip_weights, Adam, Optimizer, OptimizerState, RmsProp};
 use crate::tensor::{no_grad, Tensor};
 use noise::Noise;
 
@@ -43,8 +44,10 @@ pub struct GanTrainer {
     pub d: Sequential,
     pub step: u64,
     pub fixed_noise: Vec<f32>,
-    opt_g: Adam,
-    opt_d: Adam,
+    /// Class of each fixed-noise sample (conditional models).
+    pub fixed_labels: Vec<u32>,
+    opt_g: Box<dyn Optimizer>,
+    opt_d: Box<dyn Optimizer>,
     noise: Noise,
     sampler: BatchSampler,
 }
@@ -69,12 +72,17 @@ impl GanTrainer {
     pub fn new(gpu: &Gpu, config: &Config, dataset_len: usize) -> GanTrainer {
         let t = &config.train;
         let m = &config.model;
-        let (size, ch) = (config.data.image_size, config.data.channels);
         let mut init_rng = ChaCha8Rng::seed_from_u64(t.seed);
-        let g = dcgan::generator(gpu, m.latent_dim, m.g_width, ch, size, &mut init_rng);
-        let d = dcgan::discriminator(gpu, m.d_width, ch, size, &mut init_rng);
+        let (g, d) = build_networks(gpu, config, &mut init_rng);
         let mut noise = Noise::new(t.noise, t.seed.wrapping_add(1));
-        let fixed_noise = noise.sample(FIXED_SAMPLES * m.latent_dim);
+        let fixed_labels = fixed_labels(config);
+        let fixed_noise = noise.sample(fixed_labels.len() * m.latent_dim);
+        let optimizer = |lr: f32| -> Box<dyn Optimizer> {
+            match t.optimizer {
+                OptimizerKind::Adam => Box::new(Adam::new(lr, t.beta1, t.beta2)),
+                OptimizerKind::Rmsprop => Box::new(RmsProp::new(lr)),
+            }
+        };
         GanTrainer {
             gpu: gpu.clone(),
             config: config.clone(),
@@ -82,101 +90,97 @@ impl GanTrainer {
             d,
             step: 0,
             fixed_noise,
-            opt_g: Adam::new(t.lr_g, t.beta1, t.beta2),
-            opt_d: Adam::new(t.lr_d, t.beta1, t.beta2),
+            fixed_labels,
+            opt_g: optimizer(t.lr_g),
+            opt_d: optimizer(t.lr_d),
             noise,
             sampler: BatchSampler::new(dataset_len, t.seed.wrapping_add(2)),
         }
     }
 
-    fn latent(&mut self, batch: usize) -> Tensor {
-        let z = self.noise.sample(batch * self.config.model.latent_dim);
-        Tensor::from_vec(&self.gpu, &[batch, self.config.model.latent_dim, 1, 1], &z)
-    }
-
-    fn real_batch(&mut self, data: &Dataset) -> Tensor {
+    fn real_batch(&mut self, data: &Dataset) -> (Tensor, Vec<u32>) {
         let b = self.config.train.batch_size;
-        let (pixels, _) = self.sampler.next_batch(data, b);
-        Tensor::from_vec(
-            &self.gpu,
-            &[b, data.channels, data.size, data.size],
-            &pixels,
-        )
+        let (pixels, labels) = self.sampler.next_batch(data, b);
+        (Tensor::from_vec(&self.gpu, &[b, data.channels, data.size, data.size], &pixels), labels)
     }
 
-    /// One training iteration.
+    /// D's scores for images of the given classes (the labels matter for conditional models).
+    pub fn critic(&self, x: &Tensor, labels: &[u32]) -> Tensor {
+        self.d.forward(&d_input(&self.config, x, labels), Mode::Train)
+    }
+
+    /// One training iteration: (1) `d_steps` updates of D, (2) one update of G.
     pub fn train_step(&mut self, data: &Dataset) -> StepStats {
         let b = self.config.train.batch_size;
-        let gpu = self.gpu.clone();
-        let real_label = Tensor::ones(&gpu, &[b, 1]);
-        let fake_label = Tensor::zeros(&gpu, &[b, 1]);
+        let latent = self.config.model.latent_dim;
+        let kind = self.config.train.loss;
         let d_params = self.d.parameters();
         let g_params = self.g.parameters();
 
-        // (1) Update D: maximise log D(x) + log(1 - D(G(z))). D sees a detached fake; the last
-        // fake keeps its graph for G's update, as PyTorch's DCGAN example does.
+        // (1) Update D on a real batch and a detached fake one. Fakes share the real batch's
+        // classes in conditional models. The last fake keeps its graph for G's update, as
+        // PyTorch's DCGAN example does.
         let d_steps = self.config.train.d_steps;
-        let mut fake = None;
-        let (mut d_loss, mut d_real_logits, mut d_fake_logits) = (None, None, None);
+        let mut last = None;
         for k in 0..d_steps {
-            let real = self.real_batch(data);
-            let z = self.latent(b);
-            let f = if k + 1 == d_steps {
+            let (real, labels) = self.real_batch(data);
+            let z = g_input(&self.gpu, &self.config, &self.noise.sample(b * latent), &labels);
+            let fake = if k + 1 == d_steps {
                 self.g.forward(&z, Mode::Train)
             } else {
                 let _no_graph = no_grad();
                 self.g.forward(&z, Mode::Train)
             };
-            let real_logits = self.d.forward(&real, Mode::Train);
-            let fake_logits = self.d.forward(&f.detach(), Mode::Train);
-            let loss_d = loss::bce_with_logits(&real_logits, &real_label)
-                .add(&loss::bce_with_logits(&fake_logits, &fake_label));
+            let real_scores = self.critic(&real, &labels);
+            let fake_scores = self.critic(&fake.detach(), &labels);
+            let mut loss_d = losses::discriminator_loss(kind, &real_scores, &fake_scores, self.config.train.real_label);
+            if kind == GanLoss::WassersteinGp {
+                let eps = self.noise.uniform01(b);
+                let gp = losses::gradient_penalty(|x| self.critic(x, &labels), &real, &fake, &eps);
+                loss_d = loss_d.add(&gp.scale(self.config.train.gp_lambda));
+            }
             let grads = grad(&loss_d, &d_params.iter().collect::<Vec<_>>(), None, false);
             self.opt_d.step(&d_params, &grads);
-            fake = Some(f);
-            d_loss = Some(loss_d);
-            d_real_logits = Some(real_logits);
-            d_fake_logits = Some(fake_logits);
+            if kind == GanLoss::Wasserstein {
+                clip_weights(&d_params, self.config.train.clip);
+            }
+            last = Some((fake, labels, loss_d, real_scores, fake_scores));
         }
+        let (fake, labels, loss_d, real_scores, fake_scores) = last.expect("d_steps >= 1");
 
         // (2) Update G through the updated D; only G's gradients are computed.
-        let fake = fake.expect("d_steps >= 1");
-        let logits = self.d.forward(&fake, Mode::Train);
-        let loss_g = match self.config.train.loss {
-            GanLoss::NonSaturating => loss::bce_with_logits(&logits, &real_label),
-            GanLoss::Minimax => loss::bce_with_logits(&logits, &fake_label).neg(),
-        };
+        let scores = self.critic(&fake, &labels);
+        let loss_g = losses::generator_loss(kind, &scores);
         let grads = grad(&loss_g, &g_params.iter().collect::<Vec<_>>(), None, false);
         self.opt_g.step(&g_params, &grads);
         self.step += 1;
 
-        // One readback for all four numbers.
+        // One readback for all four numbers: D's outputs as probabilities for the BCE losses,
+        // raw mean scores otherwise.
         let stats = {
             let _no_graph = no_grad();
-            let d_real = d_real_logits.unwrap().sigmoid().mean_all();
-            let d_fake = d_fake_logits.unwrap().sigmoid().mean_all();
-            Tensor::cat(
-                &[
-                    &d_loss.unwrap().detach(),
-                    &loss_g.detach(),
-                    &d_real,
-                    &d_fake,
-                ],
-                0,
-            )
-            .to_vec()
+            let summary = |s: &Tensor| {
+                if matches!(kind, GanLoss::Minimax | GanLoss::NonSaturating) {
+                    s.sigmoid().mean_all()
+                } else {
+                    s.mean_all()
+                }
+            };
+            Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_scores), &summary(&fake_scores)], 0)
+                .to_vec()
         };
-        StepStats {
-            d_loss: stats[0],
-            g_loss: stats[1],
-            d_real: stats[2],
-            d_fake: stats[3],
-        }
+        StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] }
     }
 
-    /// Images [n, C, H, W] in [-1, 1] from latent vectors, with batch norm in eval mode.
-    pub fn generate(&self, z: &[f32]) -> Vec<f32> {
-        generate(&self.gpu, &self.g, self.config.model.latent_dim, z)
+    /// Images [n, C, H, W] in [-1, 1] from latent vectors (and classes, for conditional models),
+    /// with batch norm in eval mode.
+    pub fn generate_with(&self, z: &[f32], labels: &[u32]) -> Vec<f32> {
+        generate(&self.gpu, &self.config, &self.g, z, labels)
+    }
+
+    /// Samples of the fixed noise (and fixed classes): the grids drawn during training.
+    pub fn generate_fixed(&self) -> Vec<f32> {
+        self.generate_with(&self.fixed_noise, &self.fixed_labels)
     }
 
     pub fn model_tensors(&self) -> Vec<(String, HostTensor)> {
@@ -198,21 +202,12 @@ impl GanTrainer {
         let mut tensors = Vec::new();
         for (prefix, state) in [("opt_g", self.opt_g.state()), ("opt_d", self.opt_d.state())] {
             for (name, data) in state.tensors {
-                tensors.push((
-                    format!("{prefix}.{name}"),
-                    HostTensor {
-                        shape: vec![data.len()],
-                        data,
-                    },
-                ));
+                tensors.push((format!("{prefix}.{name}"), HostTensor { shape: vec![data.len()], data }));
             }
         }
         tensors.push((
             "fixed_noise".into(),
-            HostTensor {
-                shape: vec![self.fixed_noise.len()],
-                data: self.fixed_noise.clone(),
-            },
+            HostTensor { shape: vec![self.fixed_noise.len()], data: self.fixed_noise.clone() },
         ));
         let (seed, pos) = self.noise.state();
         let mut meta = HashMap::new();
@@ -229,12 +224,7 @@ impl GanTrainer {
     }
 
     /// Continues the run saved in `dir` exactly where it stopped.
-    pub fn resume(
-        gpu: &Gpu,
-        config: &Config,
-        dir: &Path,
-        dataset_len: usize,
-    ) -> Result<GanTrainer, CheckpointError> {
+    pub fn resume(gpu: &Gpu, config: &Config, dir: &Path, dataset_len: usize) -> Result<GanTrainer, CheckpointError> {
         let mut t = GanTrainer::new(gpu, config, dataset_len);
         let model_path = dir.join("model.safetensors");
         let (tensors, meta) = checkpoint::load(&model_path)?;
@@ -252,38 +242,22 @@ impl GanTrainer {
         ] {
             let tensors = state
                 .iter()
-                .filter_map(|(k, v)| {
-                    k.strip_prefix(&format!("{prefix}."))
-                        .map(|n| (n.to_string(), v.data.clone()))
-                })
+                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|n| (n.to_string(), v.data.clone())))
                 .collect();
-            let os = OptimizerState {
-                step: checkpoint::meta(&meta, step_key, &state_path)?,
-                tensors,
-            };
+            let os = OptimizerState { step: checkpoint::meta(&meta, step_key, &state_path)?, tensors };
             opt.load_state(&params, &os)
-                .map_err(|e| CheckpointError::Invalid {
-                    path: state_path.clone(),
-                    problem: e,
-                })?;
+                .map_err(|e| CheckpointError::Invalid { path: state_path.clone(), problem: e })?;
         }
         let fixed = state
             .get("fixed_noise")
-            .ok_or_else(|| CheckpointError::Invalid {
-                path: state_path.clone(),
-                problem: "no fixed_noise".into(),
-            })?;
+            .ok_or_else(|| CheckpointError::Invalid { path: state_path.clone(), problem: "no fixed_noise".into() })?;
         t.fixed_noise = fixed.data.clone();
         let seed_hex: String = checkpoint::meta(&meta, "noise_seed", &state_path)?;
         let seed = unhex(&seed_hex).ok_or_else(|| CheckpointError::Invalid {
             path: state_path.clone(),
             problem: "noise_seed is not 32 hex bytes".into(),
         })?;
-        t.noise = Noise::restore(
-            config.train.noise,
-            seed,
-            checkpoint::meta(&meta, "noise_word_pos", &state_path)?,
-        );
+        t.noise = Noise::restore(config.train.noise, seed, checkpoint::meta(&meta, "noise_word_pos", &state_path)?);
         t.sampler = BatchSampler::at(
             dataset_len,
             checkpoint::meta(&meta, "sampler_seed", &state_path)?,
@@ -294,11 +268,7 @@ impl GanTrainer {
     }
 }
 
-fn check_format(
-    meta: &HashMap<String, String>,
-    want: &str,
-    path: &Path,
-) -> Result<(), CheckpointError> {
+fn check_format(meta: &HashMap<String, String>, want: &str, path: &Path) -> Result<(), CheckpointError> {
     match meta.get("format") {
         Some(f) if f == want => Ok(()),
         Some(f) => Err(CheckpointError::Invalid {
@@ -312,18 +282,63 @@ fn check_format(
     }
 }
 
-/// Runs a generator in eval mode over latent vectors in chunks of 64.
-pub fn generate(gpu: &Gpu, g: &Sequential, latent: usize, z: &[f32]) -> Vec<f32> {
+/// The fixed-noise batch's classes: one row of 8 per class for conditional models.
+fn fixed_labels(config: &Config) -> Vec<u32> {
+    if config.model.conditional {
+        (0..config.model.classes * 8).map(|i| (i / 8) as u32).collect()
+    } else {
+        vec![0; FIXED_SAMPLES]
+    }
+}
+
+fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequential, Sequential) {
+    let m = &config.model;
+    let (size, ch) = (config.data.image_size, config.data.channels);
+    let extra = if m.conditional { m.classes } else { 0 };
+    let g = dcgan::generator(gpu, m.latent_dim + extra, m.g_width, ch, size, rng);
+    let d = dcgan::discriminator(gpu, m.d_width, ch + extra, size, m.d_norm, 1, rng);
+    (g, d)
+}
+
+/// G's input [n, latent (+ classes), 1, 1]: z, with the one-hot class beside it when
+/// conditional.
+pub fn g_input(gpu: &Gpu, config: &Config, z: &[f32], labels: &[u32]) -> Tensor {
+    let latent = config.model.latent_dim;
+    let n = z.len() / latent;
+    if !config.model.conditional {
+        return Tensor::from_vec(gpu, &[n, latent, 1, 1], z);
+    }
+    let k = config.model.classes;
+    assert_eq!(labels.len(), n, "one class per sample");
+    let mut data = Vec::with_capacity(n * (latent + k));
+    for (i, &l) in labels.iter().enumerate() {
+        data.extend_from_slice(&z[i * latent..(i + 1) * latent]);
+        data.extend((0..k).map(|c| if c as u32 == l { 1.0 } else { 0.0 }));
+    }
+    Tensor::from_vec(gpu, &[n, latent + k, 1, 1], &data)
+}
+
+/// D's input: the images, with one-hot class planes appended as channels when conditional.
+pub fn d_input(config: &Config, x: &Tensor, labels: &[u32]) -> Tensor {
+    if !config.model.conditional {
+        return x.clone();
+    }
+    let (n, h, w) = (x.shape()[0], x.shape()[2], x.shape()[3]);
+    let k = config.model.classes;
+    let planes = one_hot(x.gpu(), labels, k).reshape(&[n, k, 1, 1]).expand(&[n, k, h, w]);
+    Tensor::cat(&[x, &planes], 1)
+}
+
+/// Runs a generator in eval mode over latent vectors (and classes) in chunks of 64.
+pub fn generate(gpu: &Gpu, config: &Config, g: &Sequential, z: &[f32], labels: &[u32]) -> Vec<f32> {
     let _no_graph = no_grad();
+    let latent = config.model.latent_dim;
     let n = z.len() / latent;
     let mut out = Vec::new();
     for start in (0..n).step_by(64) {
         let count = (n - start).min(64);
-        let zt = Tensor::from_vec(
-            gpu,
-            &[count, latent, 1, 1],
-            &z[start * latent..(start + count) * latent],
-        );
+        let l = if config.model.conditional { &labels[start..start + count] } else { &[][..] };
+        let zt = g_input(gpu, config, &z[start * latent..(start + count) * latent], l);
         out.extend(g.forward(&zt, Mode::Eval).to_vec());
     }
     out
@@ -334,10 +349,8 @@ pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), Ch
     let (tensors, meta) = checkpoint::load(path)?;
     check_format(&meta, MODEL_FORMAT, path)?;
     let text: String = checkpoint::meta(&meta, "config", path)?;
-    let config = Config::parse(&text, path).map_err(|e| CheckpointError::Invalid {
-        path: path.to_path_buf(),
-        problem: format!("embedded config: {e}"),
-    })?;
+    let config = Config::parse(&text, path)
+        .map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("embedded config: {e}") })?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let g = dcgan::generator(
         gpu,

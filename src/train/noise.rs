@@ -14,10 +14,7 @@ pub struct Noise {
 
 impl Noise {
     pub fn new(kind: NoiseKind, seed: u64) -> Self {
-        Noise {
-            kind,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        }
+        Noise { kind, rng: ChaCha8Rng::seed_from_u64(seed) }
     }
 
     fn one(&mut self) -> f32 {
@@ -29,6 +26,11 @@ impl Noise {
 
     pub fn sample(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.one()).collect()
+    }
+
+    /// Values in [0, 1) (WGAN-GP's interpolation weights), from the same generator.
+    pub fn uniform01(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.rng.random_range(0.0..1.0)).collect()
     }
 
     /// The truncation trick: entries beyond |threshold| are drawn again until they fall inside.
@@ -62,11 +64,7 @@ pub fn lerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
 
 /// Spherical interpolation, which keeps |z| near the typical norm of Gaussian noise.
 pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64) * (*y as f64))
-        .sum();
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let cos = (dot / (na * nb).max(1e-12)).clamp(-1.0, 1.0);

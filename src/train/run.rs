@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::{GanTrainer, StepStats, FIXED_SAMPLES};
+use super::{GanTrainer, StepStats};
 use crate::config::{Config, DataKind};
 use crate::data::{self, Dataset};
 use crate::gpu::{describe, Gpu};
@@ -34,21 +34,12 @@ pub fn load_dataset(config: &Config) -> Result<Dataset> {
         DataKind::Idx => {
             let mut set = data::load_idx_images(&d.images, d.image_size)?;
             if d.channels != 1 {
-                bail!(
-                    "data.channels = {}: IDX files hold grayscale images, set channels = 1",
-                    d.channels
-                );
+                bail!("data.channels = {}: IDX files hold grayscale images, set channels = 1", d.channels);
             }
             if let Some(labels) = &d.labels {
                 let l = data::load_idx_labels(labels)?;
                 if l.len() != set.len {
-                    bail!(
-                        "{}: {} labels for {} images in {}",
-                        labels.display(),
-                        l.len(),
-                        set.len,
-                        d.images.display()
-                    );
+                    bail!("{}: {} labels for {} images in {}", labels.display(), l.len(), set.len, d.images.display());
                 }
                 set.labels = Some(l);
             }
@@ -59,13 +50,20 @@ pub fn load_dataset(config: &Config) -> Result<Dataset> {
     if d.limit > 0 {
         set = set.truncated(d.limit);
     }
+    if config.model.conditional {
+        let Some(labels) = &set.labels else {
+            bail!("model.conditional needs class labels: set data.labels (IDX) or use class sub-folders");
+        };
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= config.model.classes) {
+            bail!(
+                "{}: label {bad} but model.classes = {}",
+                d.labels.as_ref().unwrap_or(&d.images).display(),
+                config.model.classes
+            );
+        }
+    }
     if set.len < config.train.batch_size {
-        bail!(
-            "{}: {} images, fewer than one batch of {}",
-            d.images.display(),
-            set.len,
-            config.train.batch_size
-        );
+        bail!("{}: {} images, fewer than one batch of {}", d.images.display(), set.len, config.train.batch_size);
     }
     Ok(set)
 }
@@ -74,8 +72,7 @@ const CSV_HEADER: &str = "step,d_loss,g_loss,d_real,d_fake";
 
 /// Rows of metrics.csv as (step, d_loss, g_loss, D(x), D(G(z))).
 pub fn read_metrics(path: &Path) -> Result<Vec<[f64; 5]>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let v: Vec<f64> = line
@@ -92,14 +89,9 @@ pub fn read_metrics(path: &Path) -> Result<Vec<[f64; 5]>> {
 }
 
 fn write_sample_grid(trainer: &GanTrainer, path: &Path) -> Result<()> {
-    let images = trainer.generate(&trainer.fixed_noise);
+    let images = trainer.generate_fixed();
     let d = &trainer.config.data;
-    let g = viz::grid(
-        &images,
-        d.channels,
-        d.image_size,
-        (FIXED_SAMPLES as f64).sqrt() as usize,
-    );
+    let g = viz::grid(&images, d.channels, d.image_size, 8);
     viz::save_png(path, &image::DynamicImage::ImageRgb8(g), 2)?;
     Ok(())
 }
@@ -117,48 +109,20 @@ fn ema(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
 }
 
 /// loss.png (losses above, D's outputs below) and report.html from metrics.csv and the grids.
-pub fn write_plots_and_report(
-    dir: &Path,
-    config: &Config,
-    adapter: &str,
-    summary: String,
-) -> Result<()> {
+pub fn write_plots_and_report(dir: &Path, config: &Config, adapter: &str, summary: String) -> Result<()> {
     let rows = read_metrics(&dir.join("metrics.csv"))?;
     let col = |i: usize| -> Vec<(f64, f64)> { rows.iter().map(|r| (r[0], r[i])).collect() };
     let (dl, gl, dr, df) = (col(1), col(2), col(3), col(4));
     let alpha = 2.0 / (1.0 + (rows.len() as f64 / 50.0).max(1.0));
-    let (dls, gls, drs, dfs) = (
-        ema(&dl, alpha),
-        ema(&gl, alpha),
-        ema(&dr, alpha),
-        ema(&df, alpha),
-    );
+    let (dls, gls, drs, dfs) = (ema(&dl, alpha), ema(&gl, alpha), ema(&dr, alpha), ema(&df, alpha));
     let top = viz::plot_curves(
-        &[
-            Curve {
-                values: &dls,
-                color: [31, 119, 180],
-            },
-            Curve {
-                values: &gls,
-                color: [255, 127, 14],
-            },
-        ],
+        &[Curve { values: &dls, color: [31, 119, 180] }, Curve { values: &gls, color: [255, 127, 14] }],
         800,
         300,
         None,
     );
     let bottom = viz::plot_curves(
-        &[
-            Curve {
-                values: &drs,
-                color: [44, 160, 44],
-            },
-            Curve {
-                values: &dfs,
-                color: [214, 39, 40],
-            },
-        ],
+        &[Curve { values: &drs, color: [44, 160, 44] }, Curve { values: &dfs, color: [214, 39, 40] }],
         800,
         200,
         Some((0.0, 1.0)),
@@ -166,11 +130,7 @@ pub fn write_plots_and_report(
     let mut both = image::RgbImage::from_pixel(800, 500, image::Rgb([255, 255, 255]));
     image::imageops::replace(&mut both, &top, 0, 0);
     image::imageops::replace(&mut both, &bottom, 0, 300);
-    viz::save_png(
-        &dir.join("loss.png"),
-        &image::DynamicImage::ImageRgb8(both),
-        1,
-    )?;
+    viz::save_png(&dir.join("loss.png"), &image::DynamicImage::ImageRgb8(both), 1)?;
 
     let mut grids: Vec<(String, Vec<u8>)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir.join("samples")) {
@@ -184,11 +144,7 @@ pub fn write_plots_and_report(
         let stride = files.len().div_ceil(keep).max(1);
         for (i, f) in files.iter().enumerate() {
             if i % stride == 0 || i + 1 == files.len() {
-                let name = f
-                    .file_stem()
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace("step-", "step ");
+                let name = f.file_stem().unwrap().to_string_lossy().replace("step-", "step ");
                 grids.push((name, std::fs::read(f)?));
             }
         }
@@ -213,12 +169,7 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut kept = vec![CSV_HEADER.to_string()];
     for line in text.lines().skip(1) {
-        if line
-            .split(',')
-            .next()
-            .and_then(|s| s.parse::<u64>().ok())
-            .is_some_and(|s| s <= step)
-        {
+        if line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step) {
             kept.push(line.to_string());
         }
     }
@@ -239,43 +190,29 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
     let model_file = dir.join("model.safetensors");
     let mut trainer = if opts.resume {
         if !model_file.exists() {
-            bail!(
-                "--resume: {} holds no checkpoint (model.safetensors) to continue",
-                dir.display()
-            );
+            bail!("--resume: {} holds no checkpoint (model.safetensors) to continue", dir.display());
         }
         let t = GanTrainer::resume(gpu, &config, dir, dataset.len)?;
         log::info!("resuming {} at step {}", dir.display(), t.step);
         t
     } else {
         if model_file.exists() {
-            bail!(
-                "{} already holds a run; pass --resume to continue it or choose another --out",
-                dir.display()
-            );
+            bail!("{} already holds a run; pass --resume to continue it or choose another --out", dir.display());
         }
         GanTrainer::new(gpu, &config, dataset.len)
     };
-    std::fs::create_dir_all(dir.join("samples"))
-        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("samples")).with_context(|| format!("creating {}", dir.display()))?;
     crate::checkpoint::write_atomic(&dir.join("config.toml"), config.to_toml().as_bytes())?;
     let csv_path = dir.join("metrics.csv");
     truncate_metrics(&csv_path, trainer.step)?;
-    let mut csv =
-        std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&csv_path)?);
+    let mut csv = std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&csv_path)?);
 
     let total = config.train.steps;
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(total)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = if opts.progress { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .expect("template")
+            .progress_chars("=> "),
     );
     bar.set_position(trainer.step);
     let started = Instant::now();
@@ -291,11 +228,7 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
                 last.g_loss
             );
         }
-        writeln!(
-            csv,
-            "{s},{},{},{},{}",
-            last.d_loss, last.g_loss, last.d_real, last.d_fake
-        )?;
+        writeln!(csv, "{s},{},{},{},{}", last.d_loss, last.g_loss, last.d_real, last.d_fake)?;
         bar.set_message(format!(
             "D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
             last.d_loss, last.g_loss, last.d_real, last.d_fake
@@ -303,10 +236,7 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
         bar.inc(1);
         let every = |n: u64| n > 0 && s % n == 0;
         if every(config.train.sample_every) || s == total {
-            write_sample_grid(
-                &trainer,
-                &dir.join("samples").join(format!("step-{s:06}.png")),
-            )?;
+            write_sample_grid(&trainer, &dir.join("samples").join(format!("step-{s:06}.png")))?;
         }
         if every(config.train.checkpoint_every) || s == total {
             csv.flush()?;
@@ -328,9 +258,5 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
         last.d_fake
     );
     write_plots_and_report(dir, &config, &describe(gpu.info()), summary)?;
-    Ok(RunSummary {
-        steps: trainer.step,
-        seconds,
-        last,
-    })
+    Ok(RunSummary { steps: trainer.step, seconds, last })
 }

@@ -36,12 +36,7 @@ fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, scale: i64, color: [u8; 3])
                 if bits & (4 >> col) != 0 {
                     for dy in 0..scale {
                         for dx in 0..scale {
-                            put(
-                                img,
-                                x + (i as i64 * 4 + col) * scale + dx,
-                                y + row as i64 * scale + dy,
-                                color,
-                            );
+                            put(img, x + (i as i64 * 4 + col) * scale + dx, y + row as i64 * scale + dy, color);
                         }
                     }
                 }
@@ -60,12 +55,7 @@ fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: [u8; 
     let steps = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
     for i in 0..=steps {
         let t = i as f64 / steps as f64;
-        put(
-            img,
-            (x0 + (x1 - x0) * t).round() as i64,
-            (y0 + (y1 - y0) * t).round() as i64,
-            c,
-        );
+        put(img, (x0 + (x1 - x0) * t).round() as i64, (y0 + (y1 - y0) * t).round() as i64, c);
     }
 }
 
@@ -84,26 +74,14 @@ fn label(v: f64) -> String {
 fn tick_step(span: f64, count: f64) -> f64 {
     let raw = (span / count).max(1e-12);
     let mag = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag)
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag)
 }
 
 /// Curves on shared axes; `y_range` fixes the vertical extent (else it fits the data).
-pub fn plot_curves(
-    curves: &[Curve],
-    width: u32,
-    height: u32,
-    y_range: Option<(f64, f64)>,
-) -> RgbImage {
+pub fn plot_curves(curves: &[Curve], width: u32, height: u32, y_range: Option<(f64, f64)>) -> RgbImage {
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     let (left, right, top, bottom) = (56.0, 12.0, 12.0, 28.0);
-    let pts = curves
-        .iter()
-        .flat_map(|c| c.values.iter())
-        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let pts = curves.iter().flat_map(|c| c.values.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
         x0 = x0.min(x);
@@ -140,14 +118,7 @@ pub fn plot_curves(
     while t <= x1 + 1e-9 {
         line(&mut img, (sx(t), top), (sx(t), top + ph), grey);
         let s = label(t);
-        text(
-            &mut img,
-            sx(t) as i64 - (s.len() as i64 * 4),
-            (top + ph + 8.0) as i64,
-            &s,
-            2,
-            dark,
-        );
+        text(&mut img, sx(t) as i64 - (s.len() as i64 * 4), (top + ph + 8.0) as i64, &s, 2, dark);
         t += xs;
     }
     line(&mut img, (left, top), (left, top + ph), dark);
@@ -155,12 +126,7 @@ pub fn plot_curves(
     for c in curves {
         for w in c.values.windows(2) {
             if w.iter().all(|(x, y)| x.is_finite() && y.is_finite()) {
-                line(
-                    &mut img,
-                    (sx(w[0].0), sy(w[0].1)),
-                    (sx(w[1].0), sy(w[1].1)),
-                    c.color,
-                );
+                line(&mut img, (sx(w[0].0), sy(w[0].1)), (sx(w[1].0), sy(w[1].1)), c.color);
             }
         }
     }

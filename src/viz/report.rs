@@ -18,21 +18,14 @@ pub struct Report<'a> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -47,20 +40,13 @@ pub fn base64(bytes: &[u8]) -> String {
 
 fn svg_chart(curves: &[(&str, &str, Vec<(f64, f64)>)], y_fixed: Option<(f64, f64)>) -> String {
     let (w, h, l, b) = (720.0, 260.0, 50.0, 30.0);
-    let all: Vec<(f64, f64)> = curves
-        .iter()
-        .flat_map(|c| c.2.iter().copied())
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .collect();
+    let all: Vec<(f64, f64)> =
+        curves.iter().flat_map(|c| c.2.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
     if all.is_empty() {
         return "<p>(no data)</p>".into();
     }
     let x0 = all.iter().map(|p| p.0).fold(f64::MAX, f64::min);
-    let x1 = all
-        .iter()
-        .map(|p| p.0)
-        .fold(f64::MIN, f64::max)
-        .max(x0 + 1.0);
+    let x1 = all.iter().map(|p| p.0).fold(f64::MIN, f64::max).max(x0 + 1.0);
     let (y0, y1) = y_fixed.unwrap_or_else(|| {
         let lo = all.iter().map(|p| p.1).fold(f64::MAX, f64::min);
         let hi = all.iter().map(|p| p.1).fold(f64::MIN, f64::max);
@@ -73,18 +59,26 @@ fn svg_chart(curves: &[(&str, &str, Vec<(f64, f64)>)], y_fixed: Option<(f64, f64
         let y = y0 + (y1 - y0) * i as f64 / 4.0;
         s += &format!("<line x1=\"{l}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"4\" y=\"{:.1}\">{:.3}</text>", w - 10.0, sy(y), sy(y), sy(y) + 4.0, y);
     }
-    s += &format!("<text x=\"{l}\" y=\"{}\">step {x0:.0}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">step {x1:.0}</text>", h - 8.0, w - 10.0, h - 8.0);
+    s += &format!(
+        "<text x=\"{l}\" y=\"{}\">step {x0:.0}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">step {x1:.0}</text>",
+        h - 8.0,
+        w - 10.0,
+        h - 8.0
+    );
     for (i, (name, color, pts)) in curves.iter().enumerate() {
         let path: Vec<String> = pts
             .iter()
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
             .collect();
+        s +=
+            &format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.2\" points=\"{}\"/>", path.join(" "));
         s += &format!(
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.2\" points=\"{}\"/>",
-            path.join(" ")
+            "<rect x=\"{}\" y=\"12\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{}\" y=\"21\">{}</text>",
+            l + 10.0 + i as f64 * 110.0,
+            l + 24.0 + i as f64 * 110.0,
+            escape(name)
         );
-        s += &format!("<rect x=\"{}\" y=\"12\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{}\" y=\"21\">{}</text>", l + 10.0 + i as f64 * 110.0, l + 24.0 + i as f64 * 110.0, escape(name));
     }
     s + "</svg>"
 }
@@ -108,10 +102,7 @@ pub fn write(path: &Path, r: &Report) -> Result<(), CheckpointError> {
             escape(caption)
         );
     }
-    html += &format!(
-        "<h2>Configuration</h2><pre>{}</pre></body></html>",
-        escape(r.config_toml)
-    );
+    html += &format!("<h2>Configuration</h2><pre>{}</pre></body></html>", escape(r.config_toml));
     write_atomic(path, html.as_bytes())
 }
 

@@ -42,13 +42,7 @@ pub fn tensor(gpu: &Gpu, shape: &[usize], data: &[f64]) -> Tensor {
 
 /// |got - want| <= atol + rtol * |want| elementwise; on failure lists the first mismatches.
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{what}: {} values, expected {}",
-        got.len(),
-        want.len()
-    );
+    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
     let bad: Vec<(usize, f32, f64)> = got
         .iter()
         .zip(want)
@@ -57,11 +51,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64)
         .map(|(i, (&g, &w))| (i, g, w))
         .collect();
     if !bad.is_empty() {
-        let shown: Vec<String> = bad
-            .iter()
-            .take(8)
-            .map(|(i, g, w)| format!("[{i}] got {g} want {w}"))
-            .collect();
+        let shown: Vec<String> = bad.iter().take(8).map(|(i, g, w)| format!("[{i}] got {g} want {w}")).collect();
         panic!(
             "{what}: {} of {} values differ (rtol {rtol}, atol {atol}); first: {}",
             bad.len(),
