@@ -256,27 +256,38 @@ impl Critic {
 
 #[test]
 fn gradient_penalty_second_order_is_exact() {
+    use shadergan::train::losses::gradient_penalty;
     let gpu = gpu();
     let mut rng = rng("gradient penalty");
     let batch = 2;
     let params: Vec<Vec<f64>> =
         CRITIC_SHAPES.iter().map(|s| f64s(&f32s(&uniform(&mut rng, s.iter().product(), -0.8, 0.8)))).collect();
-    let x = f64s(&f32s(&uniform(&mut rng, batch * 16, -1.0, 1.0)));
-    let critic = Critic { params: params.clone() };
+    let real = f64s(&f32s(&uniform(&mut rng, batch * 16, -1.0, 1.0)));
+    let fake = f64s(&f32s(&uniform(&mut rng, batch * 16, -1.0, 1.0)));
+    let eps = f32s(&uniform(&mut rng, batch, 0.0, 1.0));
+    // The interpolates x_hat = eps * real + (1 - eps) * fake, as the GPU forms them in f32.
+    let x_hat: Vec<f64> = (0..batch * 16)
+        .map(|i| {
+            let e = eps[i / 16];
+            (real[i] as f32 * e + fake[i] as f32 * (1.0 - e)) as f64
+        })
+        .collect();
 
     let leaves: Vec<Tensor> =
         CRITIC_SHAPES.iter().zip(&params).map(|(s, v)| common::tensor(&gpu, s, v).requires_grad()).collect();
-    let xt = common::tensor(&gpu, &[batch, 1, 4, 4], &x).requires_grad();
-    let h = xt.conv2d(&leaves[0], 2, 1).add(&leaves[1].reshape(&[1, 2, 1, 1])).leaky_relu(0.2);
-    let mean = h.mean(&[1, 2, 3], true);
-    let centered = h.sub(&mean);
-    let var = centered.square().mean(&[1, 2, 3], true);
-    let h = centered.mul(&var.add_scalar(1e-5).powf(-0.5)).mul(&leaves[2]).add(&leaves[3]);
-    let scores = h.reshape(&[batch, 8]).matmul_t(&leaves[4], false, true).add(&leaves[5]);
-    let gx = grad(&scores.sum_all(), &[&xt], None, true).remove(0);
-    let norms = gx.reshape(&[batch, 16]).square().sum(&[1], false).sqrt();
-    let penalty = norms.add_scalar(-1.0).square().mean_all();
-    assert_close("penalty value", &[penalty.item()], &[critic.penalty(&x, batch)], 1e-3, 1e-5);
+    let critic_gpu = |x: &Tensor| {
+        let h = x.conv2d(&leaves[0], 2, 1).add(&leaves[1].reshape(&[1, 2, 1, 1])).leaky_relu(0.2);
+        let mean = h.mean(&[1, 2, 3], true);
+        let centered = h.sub(&mean);
+        let var = centered.square().mean(&[1, 2, 3], true);
+        let h = centered.mul(&var.add_scalar(1e-5).powf(-0.5)).mul(&leaves[2]).add(&leaves[3]);
+        h.reshape(&[batch, 8]).matmul_t(&leaves[4], false, true).add(&leaves[5])
+    };
+    let shape = [batch, 1, 4, 4];
+    let penalty =
+        gradient_penalty(critic_gpu, &common::tensor(&gpu, &shape, &real), &common::tensor(&gpu, &shape, &fake), &eps);
+    let critic = Critic { params: params.clone() };
+    assert_close("penalty value", &[penalty.item()], &[critic.penalty(&x_hat, batch)], 2e-3, 1e-5);
 
     let refs: Vec<&Tensor> = leaves.iter().collect();
     let grads = grad(&penalty, &refs, None, false);
@@ -286,7 +297,7 @@ fn gradient_penalty_second_order_is_exact() {
             |v| {
                 let mut p = params.clone();
                 p[i] = v.to_vec();
-                Critic { params: p }.penalty(&x, batch)
+                Critic { params: p }.penalty(&x_hat, batch)
             },
             1e-4,
         );
