@@ -81,8 +81,39 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
+    /// Train or use the engine's own image classifier.
+    Classify {
+        #[command(subcommand)]
+        action: ClassifyAction,
+    },
     /// List the adapters found and the one chosen.
     Info,
+}
+
+#[derive(Subcommand)]
+enum ClassifyAction {
+    /// Train on a config's labelled data; report held-out accuracy.
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to write the classifier (default runs/classifier.safetensors).
+        #[arg(long, default_value = "runs/classifier.safetensors")]
+        out: PathBuf,
+        #[arg(long)]
+        steps: Option<usize>,
+    },
+    /// How often a conditional generator's samples of class K are classified as K.
+    Conditional {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        classifier: PathBuf,
+        /// Samples per class.
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 fn gpu(cli: &Cli) -> Result<Gpu> {
@@ -143,6 +174,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             print!("{report}");
             Ok(())
         }
+        Command::Classify { action } => classify(cli, action),
         Command::Train { config, steps, out, resume, quiet } => {
             let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
             let g = gpu(cli)?;
@@ -243,6 +275,87 @@ fn sample_labels(config: &shadergan::config::Config, n: usize, class: Option<u32
         None => {
             let per_class = n.div_ceil(k);
             Ok(((0..n).map(|i| (i / per_class) as u32).collect(), per_class))
+        }
+    }
+}
+
+fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
+    use shadergan::models::classifier::Classifier;
+    let g = gpu(cli)?;
+    match action {
+        ClassifyAction::Train { config, out, steps } => {
+            let cfg = shadergan::config::ClassifierConfig::load(config)?;
+            let d = &cfg.data;
+            let train_set = run::load_data(d, cfg.classifier.batch_size)?;
+            if train_set.labels.is_none() {
+                bail!("{}: the classifier needs labelled data (data.labels, or class sub-folders)", config.display());
+            }
+            let test_set = match (&d.test_images, &d.test_labels) {
+                (Some(ti), Some(tl)) => {
+                    let mut t = shadergan::data::load_idx_images(ti, d.image_size)?;
+                    t.labels = Some(shadergan::data::load_idx_labels(tl)?);
+                    Some(t)
+                }
+                (None, None) => None,
+                _ => bail!("{}: set both data.test_images and data.test_labels, or neither", config.display()),
+            };
+            let classes = train_set.num_classes();
+            if classes < 2 {
+                bail!("{}: classification needs at least two classes in the labels", config.display());
+            }
+            let s = &cfg.classifier;
+            let steps = steps.unwrap_or(s.steps);
+            let mut c = Classifier::new(&g, classes, d.channels, d.image_size, s.width, s.seed);
+            let bar = indicatif::ProgressBar::new(steps as u64);
+            c.train(&train_set, steps, s.batch_size, s.lr, s.seed, |step, loss| {
+                bar.set_position(step as u64);
+                bar.set_message(format!("loss {loss:.3}"));
+            });
+            bar.finish_and_clear();
+            let train_acc = c.accuracy(&g, &train_set);
+            let test_acc = test_set.as_ref().map(|t| c.accuracy(&g, t));
+            c.save(out, s.width, test_acc)?;
+            println!("training accuracy {:.2}%", 100.0 * train_acc);
+            if let Some(a) = test_acc {
+                println!("held-out accuracy {:.2}% on {} images", 100.0 * a, test_set.as_ref().unwrap().len);
+            }
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        ClassifyAction::Conditional { checkpoint, classifier, n, seed } => {
+            let (config, generator) = train::load_generator(&g, checkpoint)?;
+            if !config.model.conditional {
+                bail!("{}: the model is not conditional", checkpoint.display());
+            }
+            let c = Classifier::load(&g, classifier)?;
+            if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
+                bail!(
+                    "classifier takes {}x{0}x{} images, the generator makes {}x{}x{}",
+                    c.image_size,
+                    c.channels,
+                    config.data.image_size,
+                    config.data.image_size,
+                    config.data.channels
+                );
+            }
+            let k = config.model.classes;
+            let mut noise = noise::Noise::new(config.train.noise, *seed);
+            let labels: Vec<u32> = (0..k * n).map(|i| (i / n) as u32).collect();
+            let z = noise.sample(labels.len() * config.model.latent_dim);
+            let images = train::generate(&g, &config, &generator, &z, &labels);
+            let pred = c.predict(&g, &images);
+            let mut total = 0;
+            for class in 0..k {
+                let hits = (0..*n).filter(|&i| pred[class * n + i] == class as u32).count();
+                total += hits;
+                println!("class {class}: {:.1}% of {n} samples classified as {class}", 100.0 * hits as f64 / *n as f64);
+            }
+            println!(
+                "overall: {:.2}% of {} samples classified as their class",
+                100.0 * total as f64 / (k * n) as f64,
+                k * n
+            );
+            Ok(())
         }
     }
 }

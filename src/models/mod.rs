@@ -1,3 +1,4 @@
 //! Network builders.
 
+pub mod classifier;
 pub mod dcgan;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::{GanTrainer, StepStats};
-use crate::config::{Config, DataKind};
+use crate::config::{Config, DataConfig, DataKind};
 use crate::data::{self, Dataset};
 use crate::gpu::{describe, Gpu};
 use crate::viz::{self, report, Curve};
@@ -27,9 +27,27 @@ pub struct RunSummary {
     pub last: StepStats,
 }
 
-/// The images (and labels) a config names.
+/// The images (and labels) a GAN config names, checked against its model.
 pub fn load_dataset(config: &Config) -> Result<Dataset> {
     let d = &config.data;
+    let set = load_data(d, config.train.batch_size)?;
+    if config.model.conditional {
+        let Some(labels) = &set.labels else {
+            bail!("model.conditional needs class labels: set data.labels (IDX) or use class sub-folders");
+        };
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= config.model.classes) {
+            bail!(
+                "{}: label {bad} but model.classes = {}",
+                d.labels.as_ref().unwrap_or(&d.images).display(),
+                config.model.classes
+            );
+        }
+    }
+    Ok(set)
+}
+
+/// The images (and labels) of a [data] section, at least `min_len` of them.
+pub fn load_data(d: &DataConfig, min_len: usize) -> Result<Dataset> {
     let mut set = match d.kind {
         DataKind::Idx => {
             let mut set = data::load_idx_images(&d.images, d.image_size)?;
@@ -50,20 +68,8 @@ pub fn load_dataset(config: &Config) -> Result<Dataset> {
     if d.limit > 0 {
         set = set.truncated(d.limit);
     }
-    if config.model.conditional {
-        let Some(labels) = &set.labels else {
-            bail!("model.conditional needs class labels: set data.labels (IDX) or use class sub-folders");
-        };
-        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= config.model.classes) {
-            bail!(
-                "{}: label {bad} but model.classes = {}",
-                d.labels.as_ref().unwrap_or(&d.images).display(),
-                config.model.classes
-            );
-        }
-    }
-    if set.len < config.train.batch_size {
-        bail!("{}: {} images, fewer than one batch of {}", d.images.display(), set.len, config.train.batch_size);
+    if set.len < min_len {
+        bail!("{}: {} images, fewer than one batch of {min_len}", d.images.display(), set.len);
     }
     Ok(set)
 }
