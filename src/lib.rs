@@ -11,6 +11,7 @@ pub mod nn;
 pub mod optim;
 pub mod reference;
 pub mod tensor;
+pub mod toy;
 pub mod train;
 pub mod viz;
 

@@ -86,6 +86,15 @@ enum Command {
         #[command(subcommand)]
         action: ClassifyAction,
     },
+    /// The 1-D GAN of the lecture notes: x = z + θ against a logistic D; plots per stage.
+    Toy {
+        #[arg(long, default_value = "runs/toy")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 400)]
+        steps: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// List the adapters found and the one chosen.
     Info,
 }
@@ -175,6 +184,23 @@ fn run_command(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Classify { action } => classify(cli, action),
+        Command::Toy { out, steps, seed } => {
+            let g = gpu(cli)?;
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let r = shadergan::toy::run(&g, Some(out), *steps, *seed)?;
+            for (i, t) in r.theta.iter().enumerate() {
+                if i == 0 || (i + 1) % (steps / 8).max(1) == 0 {
+                    println!("step {:>5}: theta = {t:+.4}", i + 1);
+                }
+            }
+            println!("final D(x) = sigmoid({:.4} x + {:.4}); mean D(x) on real data {:.3}", r.w, r.b, r.d_real);
+            println!(
+                "wrote {} (black: data, green: generator, blue: D) and theta.png to {}",
+                r.stage_files.join(", "),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Train { config, steps, out, resume, quiet } => {
             let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
             let g = gpu(cli)?;

@@ -1,0 +1,51 @@
+//! The 1-D toy GAN converges (θ from 3 to the data, D flat at 1/2), and the engine's classifier
+//! learns MNIST digits well above chance in a few steps.
+
+mod common;
+use std::path::Path;
+
+use shadergan::config::DataConfig;
+use shadergan::models::classifier::{labelled_subset, Classifier};
+use shadergan::train::run;
+
+#[test]
+fn toy_gan_theta_converges_and_d_flattens() {
+    let gpu = common::gpu();
+    let dir = tempfile::tempdir().unwrap();
+    let r = shadergan::toy::run(&gpu, Some(dir.path()), 300, 5).unwrap();
+    assert_eq!(r.theta.len(), 300);
+    let last: f32 = r.theta[250..].iter().map(|t| t.abs()).sum::<f32>() / 50.0;
+    assert!(last < 0.25, "theta should reach the data mean 0, mean |theta| over the last steps {last}");
+    assert!(r.theta[0] > 2.5, "theta starts near 3");
+    assert!((r.d_real - 0.5).abs() < 0.05, "D(x) on real data should flatten to 1/2, got {}", r.d_real);
+    assert!(r.w.abs() < 0.3, "D's slope should shrink, got {}", r.w);
+    assert_eq!(r.stage_files.len(), 4);
+    for f in &r.stage_files {
+        assert!(dir.path().join(f).exists());
+    }
+}
+
+#[test]
+fn classifier_learns_digits_quickly() {
+    let gpu = common::gpu();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data: DataConfig = toml::from_str(&format!(
+        "kind = \"idx\"\nimages = \"{}\"\nlabels = \"{}\"\nimage_size = 16\nlimit = 2000",
+        root.join("assets/mnist-train-images-idx3-ubyte.gz").display(),
+        root.join("assets/mnist-train-labels-idx1-ubyte.gz").display()
+    ))
+    .unwrap();
+    let set = run::load_data(&data, 32).unwrap();
+    let train = labelled_subset(&set, 100, 3);
+    assert_eq!(train.len, 1000);
+    let mut c = Classifier::new(&gpu, 10, 1, 16, 8, 1);
+    c.train(&train, 120, 32, 3e-3, 1, |_, _| {});
+    let held_out = set.truncated(2000);
+    let acc = c.accuracy(&gpu, &held_out);
+    assert!(acc > 0.6, "accuracy {acc} after 120 steps (chance is 0.1)");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.safetensors");
+    c.save(&path, 8, Some(acc)).unwrap();
+    let back = Classifier::load(&gpu, &path).unwrap();
+    assert_eq!(back.predict(&gpu, &held_out.pixels[..64 * 256]), c.predict(&gpu, &held_out.pixels[..64 * 256]));
+}
