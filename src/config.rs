@@ -72,6 +72,47 @@ pub struct ModelConfig {
     /// Number of classes for conditional models.
     #[serde(default = "default_classes")]
     pub classes: usize,
+    /// What D predicts besides real/fake.
+    #[serde(default = "default_kind")]
+    pub kind: GanKind,
+    /// Minibatch discrimination kernels before D's output (0 = off) and their dimension.
+    #[serde(default)]
+    pub minibatch_kernels: usize,
+    #[serde(default = "default_minibatch_dims")]
+    pub minibatch_dims: usize,
+    /// InfoGAN's latent codes: one categorical code with this many values, and this many
+    /// continuous codes in [-1, 1].
+    #[serde(default = "default_classes")]
+    pub info_categorical: usize,
+    #[serde(default = "default_info_continuous")]
+    pub info_continuous: usize,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GanKind {
+    /// D scores real/fake only.
+    Gan,
+    /// ACGAN: G takes the class; D scores real/fake and predicts the class (both are trained
+    /// on the classification loss).
+    Acgan,
+    /// InfoGAN: G takes categorical and continuous codes beside z; D's Q head recovers them
+    /// (the mutual-information term).
+    Infogan,
+    /// Semi-supervised GAN: D is a K-class classifier whose total mass is "real" (K+1 classes
+    /// with fake as the implicit extra one), trained on a few labels plus unlabelled data; G
+    /// uses feature matching.
+    SemiSupervised,
+}
+
+fn default_kind() -> GanKind {
+    GanKind::Gan
+}
+fn default_minibatch_dims() -> usize {
+    5
+}
+fn default_info_continuous() -> usize {
+    2
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -165,6 +206,19 @@ pub struct TrainConfig {
     /// Target for real images in D's loss: 1.0, or e.g. 0.9 for one-sided label smoothing.
     #[serde(default = "default_real_label")]
     pub real_label: f32,
+    /// G matches the mean of D's last hidden features on real and fake batches instead of
+    /// fooling D's output (Salimans et al. 2016).
+    #[serde(default)]
+    pub feature_matching: bool,
+    /// Weight of the historical-averaging penalty ||θ - mean of past θ||² for G and D (0 = off).
+    #[serde(default)]
+    pub historical_averaging: f32,
+    /// Weight of ACGAN's classification loss and InfoGAN's mutual-information term.
+    #[serde(default = "one_f32")]
+    pub aux_weight: f32,
+    /// Semi-supervised GAN: labelled images per class (the rest are used without labels).
+    #[serde(default = "default_labelled_per_class")]
+    pub labelled_per_class: usize,
     #[serde(default = "one_u64")]
     pub seed: u64,
     /// Write a fixed-noise sample grid every N steps (0 = only at the end).
@@ -201,6 +255,12 @@ fn default_beta1() -> f32 {
 }
 fn default_beta2() -> f32 {
     0.999
+}
+fn one_f32() -> f32 {
+    1.0
+}
+fn default_labelled_per_class() -> usize {
+    10
 }
 fn default_optimizer() -> OptimizerKind {
     OptimizerKind::Adam
@@ -320,7 +380,32 @@ impl Config {
                 "must be in (0.5, 1]: one-sided smoothing lowers the real target only",
             ));
         }
-        if self.model.conditional && !(2..=1000).contains(&self.model.classes) {
+        if self.model.conditional && self.model.kind != GanKind::Gan {
+            return Err(bad("model.conditional", "true".into(), "applies to kind = \"gan\"; ACGAN conditions G itself, InfoGAN and the semi-supervised GAN do not take classes"));
+        }
+        if !(t.historical_averaging >= 0.0 && t.historical_averaging.is_finite()) {
+            return Err(bad("train.historical_averaging", t.historical_averaging.to_string(), "must be >= 0"));
+        }
+        if self.model.kind == GanKind::Infogan && (self.model.info_categorical < 2 || self.model.info_continuous > 16) {
+            return Err(bad(
+                "model.info_categorical",
+                self.model.info_categorical.to_string(),
+                "needs at least 2 values (and at most 16 continuous codes)",
+            ));
+        }
+        if self.model.minibatch_kernels > 1000 || self.model.minibatch_dims == 0 {
+            return Err(bad(
+                "model.minibatch_kernels",
+                self.model.minibatch_kernels.to_string(),
+                "kernels must be at most 1000 and dims at least 1",
+            ));
+        }
+        if self.model.kind == GanKind::SemiSupervised && t.labelled_per_class == 0 {
+            return Err(bad("train.labelled_per_class", "0".into(), "the semi-supervised GAN needs some labels"));
+        }
+        if (self.model.conditional || matches!(self.model.kind, GanKind::Acgan | GanKind::SemiSupervised))
+            && !(2..=1000).contains(&self.model.classes)
+        {
             return Err(bad("model.classes", self.model.classes.to_string(), "must be between 2 and 1000"));
         }
         if t.steps == 0 {

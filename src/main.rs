@@ -236,7 +236,7 @@ fn run_command(cli: &Cli) -> Result<()> {
                 None => noise.sample(n * latent),
             };
             let (labels, columns) = sample_labels(&config, *n, *class)?;
-            let images = train::generate(&g, &config, &generator, &z, &labels);
+            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let (c, s) = (config.data.channels, config.data.image_size);
             for i in 0..*n {
@@ -274,8 +274,9 @@ fn run_command(cli: &Cli) -> Result<()> {
                     z.extend(if row < *rows { noise::lerp(&a, &b, t) } else { noise::slerp(&a, &b, t) });
                 }
             }
-            let labels: Vec<u32> = (0..z.len() / latent).map(|i| ((i / steps) % config.model.classes) as u32).collect();
-            let images = train::generate(&g, &config, &generator, &z, &labels);
+            let k = label_count(&config);
+            let labels: Vec<u32> = (0..z.len() / latent).map(|i| ((i / steps) % k) as u32).collect();
+            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
             let grid = viz::grid(&images, config.data.channels, config.data.image_size, *steps);
             viz::save_png(out, &image::DynamicImage::ImageRgb8(grid), 2)?;
             println!("wrote {} ({rows} linear rows, then {rows} spherical rows, {steps} steps each)", out.display());
@@ -288,13 +289,13 @@ fn run_command(cli: &Cli) -> Result<()> {
 /// Returns the labels and the grid's column count.
 fn sample_labels(config: &shadergan::config::Config, n: usize, class: Option<u32>) -> Result<(Vec<u32>, usize)> {
     let square = (n as f64).sqrt().ceil() as usize;
-    if !config.model.conditional {
+    if !train::codes::takes_labels(config) {
         if class.is_some() {
-            bail!("--class needs a conditional model; this checkpoint's model is unconditional");
+            bail!("--class needs a model that takes a class (conditional GAN, ACGAN) or code (InfoGAN); this one does not");
         }
         return Ok((vec![], square));
     }
-    let k = config.model.classes;
+    let k = label_count(config);
     match class {
         Some(c) if c as usize >= k => bail!("--class {c} out of range: the model has {k} classes (0..{})", k - 1),
         Some(c) => Ok((vec![c; n], square)),
@@ -350,8 +351,8 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
         }
         ClassifyAction::Conditional { checkpoint, classifier, n, seed } => {
             let (config, generator) = train::load_generator(&g, checkpoint)?;
-            if !config.model.conditional {
-                bail!("{}: the model is not conditional", checkpoint.display());
+            if !train::codes::takes_labels(&config) || config.model.kind == shadergan::config::GanKind::Infogan {
+                bail!("{}: the model does not take a class (conditional GAN or ACGAN needed)", checkpoint.display());
             }
             let c = Classifier::load(&g, classifier)?;
             if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
@@ -368,7 +369,7 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let mut noise = noise::Noise::new(config.train.noise, *seed);
             let labels: Vec<u32> = (0..k * n).map(|i| (i / n) as u32).collect();
             let z = noise.sample(labels.len() * config.model.latent_dim);
-            let images = train::generate(&g, &config, &generator, &z, &labels);
+            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
             let pred = c.predict(&g, &images);
             let mut total = 0;
             for class in 0..k {
@@ -383,5 +384,13 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// How many classes (or InfoGAN categorical values) the generator takes.
+fn label_count(config: &shadergan::config::Config) -> usize {
+    match config.model.kind {
+        shadergan::config::GanKind::Infogan => config.model.info_categorical,
+        _ => config.model.classes,
     }
 }

@@ -6,7 +6,10 @@ use rand::Rng;
 
 use crate::config::Norm;
 use crate::gpu::Gpu;
-use crate::nn::{normal_tensor, BatchNorm, Conv2d, ConvTranspose2d, Init, Layer, LayerNorm, Sequential};
+use crate::nn::{
+    normal_tensor, BatchNorm, Conv2d, ConvTranspose2d, Init, Layer, LayerNorm, Linear, MinibatchDiscrimination,
+    Sequential,
+};
 
 const INIT: Init = Init::Normal(0.02);
 
@@ -78,4 +81,20 @@ pub fn discriminator(
     layers.push(Layer::Conv2d(Conv2d::new(gpu, c, outputs, 4, 1, 0, false, INIT, rng)));
     layers.push(Layer::Flatten);
     Sequential::new(layers)
+}
+
+/// The last hidden features of a discriminator built here: the output of its last leaky ReLU.
+pub fn feature_layer(d: &Sequential) -> usize {
+    d.layers.iter().rposition(|l| matches!(l, Layer::LeakyRelu(_))).expect("a DCGAN discriminator has leaky ReLUs")
+}
+
+/// Replaces the discriminator's output conv by flatten -> minibatch discrimination -> linear.
+pub fn add_minibatch_discrimination(d: &mut Sequential, gpu: &Gpu, kernels: usize, dims: usize, rng: &mut impl Rng) {
+    let Some(Layer::Conv2d(head)) = d.layers.get(d.layers.len() - 2) else { panic!("expected the output conv") };
+    let (outputs, c, k) = (head.weight.shape()[0], head.weight.shape()[1], head.weight.shape()[2]);
+    let features = c * k * k;
+    d.layers.truncate(d.layers.len() - 2);
+    d.layers.push(Layer::Flatten);
+    d.layers.push(Layer::MinibatchDiscrimination(MinibatchDiscrimination::new(gpu, features, kernels, dims, rng)));
+    d.layers.push(Layer::Linear(Linear::new(gpu, features + kernels, outputs, true, INIT, rng)));
 }

@@ -186,6 +186,36 @@ impl ConvTranspose2d {
     }
 }
 
+/// Minibatch discrimination (Salimans et al. 2016): features [n, A] are projected by T to
+/// `kernels` rows of `dims`, and each sample gets, per kernel, sum_j exp(-||M_i - M_j||_1) over
+/// the other samples; these closeness scores are appended to its features ([n, A + kernels]),
+/// so D can see a batch that lacks diversity.
+pub struct MinibatchDiscrimination {
+    pub t: Tensor,
+    pub kernels: usize,
+    pub dims: usize,
+}
+
+impl MinibatchDiscrimination {
+    pub fn new(gpu: &Gpu, features: usize, kernels: usize, dims: usize, rng: &mut impl Rng) -> Self {
+        MinibatchDiscrimination {
+            t: normal_tensor(gpu, &[features, kernels * dims], 0.0, 0.05, rng).requires_grad(),
+            kernels,
+            dims,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let n = x.shape()[0];
+        let m = x.matmul(&self.t).reshape(&[n, self.kernels, self.dims]);
+        let diff = m.reshape(&[n, 1, self.kernels, self.dims]).sub(&m.reshape(&[1, n, self.kernels, self.dims]));
+        let closeness = diff.abs().sum(&[3], false).neg().exp();
+        // Each sample is at distance 0 from itself: drop that exp(0) = 1.
+        let o = closeness.sum(&[1], false).add_scalar(-1.0);
+        Tensor::cat(&[x, &o], 1)
+    }
+}
+
 /// One stage of a `Sequential`.
 pub enum Layer {
     Linear(Linear),
@@ -201,6 +231,7 @@ pub enum Layer {
     /// Reshape to [batch, ...shape].
     Reshape(Vec<usize>),
     Flatten,
+    MinibatchDiscrimination(MinibatchDiscrimination),
 }
 
 impl Layer {
@@ -222,6 +253,7 @@ impl Layer {
                 x.reshape(&full)
             }
             Layer::Flatten => x.flatten_from(1),
+            Layer::MinibatchDiscrimination(l) => l.forward(x),
         }
     }
 
@@ -241,6 +273,7 @@ impl Layer {
             Layer::BatchNorm(l) => l.tensors(),
             Layer::LayerNorm(l) => l.tensors(),
             Layer::InstanceNorm(l) => l.tensors(),
+            Layer::MinibatchDiscrimination(l) => vec![("T", l.t.clone(), Role::Parameter)],
             _ => vec![],
         }
     }

@@ -1,40 +1,47 @@
-//! The GAN training loop of DCGAN (Goodfellow et al.'s algorithm with Radford et al.'s model),
-//! and its checkpoint/resume. One iteration: (1) update D `d_steps` times on a real batch and a
-//! detached fake one, (2) update G through D.
+//! The GAN training loop (Goodfellow et al.'s algorithm with Radford et al.'s DCGAN model) for
+//! every GAN kind and loss of the engine. One iteration: (1) update D `d_steps` times on a real
+//! batch and a detached fake one, (2) update G through D.
 
+pub mod codes;
 pub mod losses;
 pub mod noise;
+mod persist;
 pub mod run;
 
-use std::collections::HashMap;
-use std::path::Path;
+pub use codes::{generate, Codes};
+pub use persist::{load_generator, MODEL_FORMAT, STATE_FORMAT};
 
-use crate::checkpoint::{self, CheckpointError, HostTensor};
-use crate::config::{Config, GanLoss, OptimizerKind};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{Config, GanKind, GanLoss, OptimizerKind};
 use crate::data::{BatchSampler, Dataset};
 use crate::gpu::Gpu;
 use crate::grad;
+use crate::models::classifier::labelled_subset;
 use crate::models::dcgan;
-use crate::nn::{one_hot, Mode, Sequential};
-use crate::optim::{clip_weights, Adam, Optimizer, OptimizerState, RmsProp};
+use crate::nn::{loss, one_hot, Mode, Sequential};
+use crate::optim::{clip_weights, Adam, Optimizer, RmsProp};
 use crate::tensor::{no_grad, Tensor};
 use noise::Noise;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
-pub const MODEL_FORMAT: &str = "shadergan-model-v1";
-pub const STATE_FORMAT: &str = "shadergan-state-v1";
-/// Size of the fixed-noise batch whose samples are drawn over training.
+/// Size of the fixed-noise batch whose samples are drawn over training (unconditional models).
 pub const FIXED_SAMPLES: usize = 64;
 
-/// What one iteration measured (D's outputs as probabilities).
+/// What one iteration measured: D's mean output on real and fake samples (probabilities for the
+/// BCE losses, raw scores otherwise).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StepStats {
     pub d_loss: f32,
     pub g_loss: f32,
     pub d_real: f32,
     pub d_fake: f32,
+}
+
+/// The semi-supervised GAN's few labelled images and their own batch order.
+struct Labelled {
+    data: Dataset,
+    sampler: BatchSampler,
 }
 
 pub struct GanTrainer {
@@ -44,44 +51,50 @@ pub struct GanTrainer {
     pub d: Sequential,
     pub step: u64,
     pub fixed_noise: Vec<f32>,
-    /// Class of each fixed-noise sample (conditional models).
+    /// Class (or categorical code) of each fixed-noise sample.
     pub fixed_labels: Vec<u32>,
-    opt_g: Box<dyn Optimizer>,
-    opt_d: Box<dyn Optimizer>,
-    noise: Noise,
-    sampler: BatchSampler,
+    pub(crate) opt_g: Box<dyn Optimizer>,
+    pub(crate) opt_d: Box<dyn Optimizer>,
+    pub(crate) noise: Noise,
+    pub(crate) sampler: BatchSampler,
+    labelled: Option<Labelled>,
+    /// A resumed run's position in the labelled batches, applied when they are first built.
+    pub(crate) pending_labelled_position: Option<(u64, usize)>,
+    /// Running means of past parameters (historical averaging), G's then D's.
+    pub(crate) history: Vec<Tensor>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
+fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequential, Sequential) {
+    let m = &config.model;
+    let (size, ch) = (config.data.image_size, config.data.channels);
+    let g = dcgan::generator(gpu, m.latent_dim + codes::g_extra(config), m.g_width, ch, size, rng);
+    let d_in = ch + if m.conditional { m.classes } else { 0 };
+    let mut d = dcgan::discriminator(gpu, m.d_width, d_in, size, m.d_norm, codes::d_outputs(config), rng);
+    if m.minibatch_kernels > 0 {
+        dcgan::add_minibatch_discrimination(&mut d, gpu, m.minibatch_kernels, m.minibatch_dims, rng);
     }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    (g, d)
 }
 
 impl GanTrainer {
     /// Fresh networks and optimizers, all randomness derived from `config.train.seed`.
     pub fn new(gpu: &Gpu, config: &Config, dataset_len: usize) -> GanTrainer {
         let t = &config.train;
-        let m = &config.model;
         let mut init_rng = ChaCha8Rng::seed_from_u64(t.seed);
         let (g, d) = build_networks(gpu, config, &mut init_rng);
         let mut noise = Noise::new(t.noise, t.seed.wrapping_add(1));
-        let fixed_labels = fixed_labels(config);
-        let fixed_noise = noise.sample(fixed_labels.len() * m.latent_dim);
+        let fixed_labels = codes::fixed_labels(config);
+        let fixed_noise = noise.sample(fixed_labels.len() * config.model.latent_dim);
         let optimizer = |lr: f32| -> Box<dyn Optimizer> {
             match t.optimizer {
                 OptimizerKind::Adam => Box::new(Adam::new(lr, t.beta1, t.beta2)),
                 OptimizerKind::Rmsprop => Box::new(RmsProp::new(lr)),
             }
+        };
+        let history = if t.historical_averaging > 0.0 {
+            g.parameters().iter().chain(d.parameters().iter()).map(|p| p.detach().scale(1.0)).collect()
+        } else {
+            vec![]
         };
         GanTrainer {
             gpu: gpu.clone(),
@@ -95,6 +108,9 @@ impl GanTrainer {
             opt_d: optimizer(t.lr_d),
             noise,
             sampler: BatchSampler::new(dataset_len, t.seed.wrapping_add(2)),
+            labelled: None,
+            pending_labelled_position: None,
+            history,
         }
     }
 
@@ -104,59 +120,108 @@ impl GanTrainer {
         (Tensor::from_vec(&self.gpu, &[b, data.channels, data.size, data.size], &pixels), labels)
     }
 
-    /// D's scores for images of the given classes (the labels matter for conditional models).
-    pub fn critic(&self, x: &Tensor, labels: &[u32]) -> Tensor {
-        self.d.forward(&d_input(&self.config, x, labels), Mode::Train)
+    /// Codes for a batch of fakes: conditional GANs reuse the real batch's classes, ACGAN draws
+    /// classes, InfoGAN draws its categorical and continuous codes.
+    fn sample_codes(&mut self, real_labels: &[u32]) -> Codes {
+        let b = self.config.train.batch_size;
+        let m = &self.config.model;
+        let z = self.noise.sample(b * m.latent_dim);
+        let labels = match m.kind {
+            GanKind::Gan if m.conditional => real_labels.to_vec(),
+            GanKind::Acgan => self.noise.labels(b, m.classes),
+            GanKind::Infogan => self.noise.labels(b, m.info_categorical),
+            _ => vec![],
+        };
+        let continuous =
+            if m.kind == GanKind::Infogan { self.noise.uniform_pm1(b * m.info_continuous) } else { vec![] };
+        Codes { z, labels, continuous }
     }
 
-    /// One training iteration: (1) `d_steps` updates of D, (2) one update of G.
+    /// D's full output (score and auxiliary head) and its last hidden features.
+    pub fn discriminate(&self, x: &Tensor, labels: &[u32]) -> (Tensor, Tensor) {
+        let mut outs = self.d.forward_all(&codes::d_input(&self.config, x, labels), Mode::Train);
+        let features = outs[dcgan::feature_layer(&self.d)].clone();
+        (outs.pop().expect("D has layers"), features)
+    }
+
+    /// D's real/fake score (what WGAN calls the critic).
+    pub fn critic(&self, x: &Tensor, labels: &[u32]) -> Tensor {
+        codes::adversarial_score(&self.config, &self.discriminate(x, labels).0)
+    }
+
+    /// One training iteration.
     pub fn train_step(&mut self, data: &Dataset) -> StepStats {
-        let b = self.config.train.batch_size;
-        let latent = self.config.model.latent_dim;
         let kind = self.config.train.loss;
+        let aux_weight = self.config.train.aux_weight;
         let d_params = self.d.parameters();
         let g_params = self.g.parameters();
 
-        // (1) Update D on a real batch and a detached fake one. Fakes share the real batch's
-        // classes in conditional models. The last fake keeps its graph for G's update, as
-        // PyTorch's DCGAN example does.
+        // (1) Update D on a real batch and a detached fake one. The last fake keeps its graph
+        // for G's update, as PyTorch's DCGAN example does.
         let d_steps = self.config.train.d_steps;
         let mut last = None;
         for k in 0..d_steps {
-            let (real, labels) = self.real_batch(data);
-            let z = g_input(&self.gpu, &self.config, &self.noise.sample(b * latent), &labels);
+            let (real, real_labels) = self.real_batch(data);
+            let codes = self.sample_codes(&real_labels);
+            let z = codes::g_input(&self.gpu, &self.config, &codes);
             let fake = if k + 1 == d_steps {
                 self.g.forward(&z, Mode::Train)
             } else {
                 let _no_graph = no_grad();
                 self.g.forward(&z, Mode::Train)
             };
-            let real_scores = self.critic(&real, &labels);
-            let fake_scores = self.critic(&fake.detach(), &labels);
-            let mut loss_d = losses::discriminator_loss(kind, &real_scores, &fake_scores, self.config.train.real_label);
+            let (real_out, real_features) = self.discriminate(&real, &real_labels);
+            let (fake_out, _) = self.discriminate(&fake.detach(), &codes.labels);
+            let real_score = codes::adversarial_score(&self.config, &real_out);
+            let fake_score = codes::adversarial_score(&self.config, &fake_out);
+            let mut loss_d = losses::discriminator_loss(kind, &real_score, &fake_score, self.config.train.real_label);
             if kind == GanLoss::WassersteinGp {
-                let eps = self.noise.uniform01(b);
-                let gp = losses::gradient_penalty(|x| self.critic(x, &labels), &real, &fake, &eps);
+                let eps = self.noise.uniform01(real.shape()[0]);
+                let gp = losses::gradient_penalty(|x| self.critic(x, &real_labels), &real, &fake, &eps);
                 loss_d = loss_d.add(&gp.scale(self.config.train.gp_lambda));
             }
-            let grads = grad(&loss_d, &d_params.iter().collect::<Vec<_>>(), None, false);
+            match self.config.model.kind {
+                GanKind::Acgan => {
+                    let real_codes = Codes { labels: real_labels.clone(), ..Codes::default() };
+                    let on_real = codes::auxiliary_loss(&self.config, &real_out, &real_codes).expect("ACGAN head");
+                    let on_fake = codes::auxiliary_loss(&self.config, &fake_out, &codes).expect("ACGAN head");
+                    loss_d = loss_d.add(&on_real.add(&on_fake).scale(aux_weight));
+                }
+                GanKind::Infogan => {
+                    let info = codes::auxiliary_loss(&self.config, &fake_out, &codes).expect("Q head");
+                    loss_d = loss_d.add(&info.scale(aux_weight));
+                }
+                GanKind::SemiSupervised => loss_d = loss_d.add(&self.supervised_loss(data)),
+                GanKind::Gan => {}
+            }
+            let grads = self.with_history(&loss_d, &d_params, self.g_param_count());
             self.opt_d.step(&d_params, &grads);
             if kind == GanLoss::Wasserstein {
                 clip_weights(&d_params, self.config.train.clip);
             }
-            last = Some((fake, labels, loss_d, real_scores, fake_scores));
+            last = Some((fake, codes, loss_d, real_score, fake_score, real_features));
         }
-        let (fake, labels, loss_d, real_scores, fake_scores) = last.expect("d_steps >= 1");
+        let (fake, codes, loss_d, real_score, fake_score, real_features) = last.expect("d_steps >= 1");
 
         // (2) Update G through the updated D; only G's gradients are computed.
-        let scores = self.critic(&fake, &labels);
-        let loss_g = losses::generator_loss(kind, &scores);
-        let grads = grad(&loss_g, &g_params.iter().collect::<Vec<_>>(), None, false);
+        let (out, features) = self.discriminate(&fake, &codes.labels);
+        let feature_matching = self.config.train.feature_matching || self.config.model.kind == GanKind::SemiSupervised;
+        let mut loss_g = if feature_matching {
+            // ||E f(x) - E f(G(z))||² on D's last hidden features (real side held fixed).
+            let f_real = real_features.detach().flatten_from(1).mean(&[0], false);
+            let f_fake = features.flatten_from(1).mean(&[0], false);
+            f_real.sub(&f_fake).square().sum_all()
+        } else {
+            losses::generator_loss(kind, &codes::adversarial_score(&self.config, &out))
+        };
+        if let Some(aux) = codes::auxiliary_loss(&self.config, &out, &codes) {
+            loss_g = loss_g.add(&aux.scale(aux_weight));
+        }
+        let grads = self.with_history(&loss_g, &g_params, 0);
         self.opt_g.step(&g_params, &grads);
+        self.update_history();
         self.step += 1;
 
-        // One readback for all four numbers: D's outputs as probabilities for the BCE losses,
-        // raw mean scores otherwise.
         let stats = {
             let _no_graph = no_grad();
             let summary = |s: &Tensor| {
@@ -166,16 +231,77 @@ impl GanTrainer {
                     s.mean_all()
                 }
             };
-            Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_scores), &summary(&fake_scores)], 0)
-                .to_vec()
+            // One readback for all four numbers.
+            Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_score), &summary(&fake_score)], 0).to_vec()
         };
         StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] }
     }
 
-    /// Images [n, C, H, W] in [-1, 1] from latent vectors (and classes, for conditional models),
-    /// with batch norm in eval mode.
+    fn g_param_count(&self) -> usize {
+        self.g.parameters().len()
+    }
+
+    /// Gradients of `loss` for `params`, plus historical averaging's 2λ(θ - θ̄) when enabled
+    /// (`offset` locates these parameters' running means in `history`).
+    fn with_history(&self, loss: &Tensor, params: &[Tensor], offset: usize) -> Vec<Tensor> {
+        let grads = grad(loss, &params.iter().collect::<Vec<_>>(), None, false);
+        let lambda = self.config.train.historical_averaging;
+        if lambda == 0.0 {
+            return grads;
+        }
+        let _no_graph = no_grad();
+        grads
+            .iter()
+            .zip(params)
+            .zip(&self.history[offset..])
+            .map(|((g, p), avg)| g.add(&p.sub(avg).scale(2.0 * lambda)))
+            .collect()
+    }
+
+    /// θ̄ ← θ̄ + (θ - θ̄) / (t + 1): the mean of every parameter value so far.
+    fn update_history(&mut self) {
+        if self.history.is_empty() {
+            return;
+        }
+        let _no_graph = no_grad();
+        let t = (self.step + 2) as f32;
+        for (avg, p) in self.history.iter().zip(self.g.parameters().iter().chain(self.d.parameters().iter())) {
+            avg.assign_from(&avg.add(&p.sub(avg).scale(1.0 / t)));
+        }
+    }
+
+    /// The semi-supervised GAN's cross-entropy on a batch of the few labelled images.
+    fn supervised_loss(&mut self, data: &Dataset) -> Tensor {
+        let k = self.config.model.classes;
+        if self.labelled.is_none() {
+            let subset =
+                labelled_subset(data, self.config.train.labelled_per_class, self.config.train.seed.wrapping_add(3));
+            let seed = self.config.train.seed.wrapping_add(4);
+            let (epoch, cursor) = self.pending_labelled_position.take().unwrap_or((0, 0));
+            let sampler = BatchSampler::at(subset.len, seed, epoch, cursor);
+            self.labelled = Some(Labelled { data: subset, sampler });
+        }
+        let l = self.labelled.as_mut().expect("set above");
+        let b = self.config.train.batch_size.min(l.data.len);
+        let (pixels, labels) = l.sampler.next_batch(&l.data, b);
+        let x = Tensor::from_vec(&self.gpu, &[b, l.data.channels, l.data.size, l.data.size], &pixels);
+        let (out, _) = self.discriminate(&x, &[]);
+        loss::softmax_cross_entropy(&out, &one_hot(&self.gpu, &labels, k))
+    }
+
+    /// (epoch, cursor) of the labelled batches, once they exist.
+    pub(crate) fn labelled_position(&self) -> Option<(u64, usize)> {
+        self.labelled.as_ref().map(|l| (l.sampler.epoch, l.sampler.cursor)).or(self.pending_labelled_position)
+    }
+
+    /// Images [n, C, H, W] in [-1, 1] for these codes, with batch norm in eval mode.
+    pub fn generate_codes(&self, codes: &Codes) -> Vec<f32> {
+        generate(&self.gpu, &self.config, &self.g, codes)
+    }
+
+    /// Images from latent vectors (and one class or code per sample where the model takes one).
     pub fn generate_with(&self, z: &[f32], labels: &[u32]) -> Vec<f32> {
-        generate(&self.gpu, &self.config, &self.g, z, labels)
+        self.generate_codes(&Codes { z: z.to_vec(), labels: labels.to_vec(), continuous: vec![] })
     }
 
     /// Samples of the fixed noise (and fixed classes): the grids drawn during training.
@@ -183,183 +309,33 @@ impl GanTrainer {
         self.generate_with(&self.fixed_noise, &self.fixed_labels)
     }
 
-    pub fn model_tensors(&self) -> Vec<(String, HostTensor)> {
-        let mut t = checkpoint::export(&self.g, "generator");
-        t.extend(checkpoint::export(&self.d, "discriminator"));
-        t
-    }
-
-    /// Writes `model.safetensors` (weights, running statistics, config) and `state.safetensors`
-    /// (optimizer moments, step, RNG and sampler position, fixed noise) into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
-        let mut meta = HashMap::new();
-        meta.insert("format".into(), MODEL_FORMAT.into());
-        meta.insert("model".into(), "dcgan".into());
-        meta.insert("step".into(), self.step.to_string());
-        meta.insert("config".into(), self.config.to_toml());
-        checkpoint::save(&dir.join("model.safetensors"), &self.model_tensors(), meta)?;
-
-        let mut tensors = Vec::new();
-        for (prefix, state) in [("opt_g", self.opt_g.state()), ("opt_d", self.opt_d.state())] {
-            for (name, data) in state.tensors {
-                tensors.push((format!("{prefix}.{name}"), HostTensor { shape: vec![data.len()], data }));
-            }
+    /// The semi-supervised D as a classifier: predicted class of each image.
+    pub fn classify(&self, images: &[f32]) -> Vec<u32> {
+        let _no_graph = no_grad();
+        let d = &self.config.data;
+        let per = d.channels * d.image_size * d.image_size;
+        let k = codes::d_outputs(&self.config);
+        let mut out = Vec::new();
+        for chunk in images.chunks(256 * per) {
+            let n = chunk.len() / per;
+            let x = Tensor::from_vec(&self.gpu, &[n, d.channels, d.image_size, d.image_size], chunk);
+            let logits = self.d.forward(&x, Mode::Eval).to_vec();
+            out.extend(logits.chunks(k).map(|row| {
+                row.iter().enumerate().max_by(|a, b| a.1.partial_cmp(b.1).unwrap()).map(|(i, _)| i as u32).unwrap_or(0)
+            }));
         }
-        tensors.push((
-            "fixed_noise".into(),
-            HostTensor { shape: vec![self.fixed_noise.len()], data: self.fixed_noise.clone() },
-        ));
-        let (seed, pos) = self.noise.state();
-        let mut meta = HashMap::new();
-        meta.insert("format".into(), STATE_FORMAT.into());
-        meta.insert("step".into(), self.step.to_string());
-        meta.insert("opt_g_step".into(), self.opt_g.state().step.to_string());
-        meta.insert("opt_d_step".into(), self.opt_d.state().step.to_string());
-        meta.insert("noise_seed".into(), hex(&seed));
-        meta.insert("noise_word_pos".into(), pos.to_string());
-        meta.insert("sampler_seed".into(), self.sampler.seed.to_string());
-        meta.insert("sampler_epoch".into(), self.sampler.epoch.to_string());
-        meta.insert("sampler_cursor".into(), self.sampler.cursor.to_string());
-        checkpoint::save(&dir.join("state.safetensors"), &tensors, meta)
-    }
-
-    /// Continues the run saved in `dir` exactly where it stopped.
-    pub fn resume(gpu: &Gpu, config: &Config, dir: &Path, dataset_len: usize) -> Result<GanTrainer, CheckpointError> {
-        let mut t = GanTrainer::new(gpu, config, dataset_len);
-        let model_path = dir.join("model.safetensors");
-        let (tensors, meta) = checkpoint::load(&model_path)?;
-        check_format(&meta, MODEL_FORMAT, &model_path)?;
-        checkpoint::import(&t.g, "generator", &tensors, &model_path)?;
-        checkpoint::import(&t.d, "discriminator", &tensors, &model_path)?;
-
-        let state_path = dir.join("state.safetensors");
-        let (state, meta) = checkpoint::load(&state_path)?;
-        check_format(&meta, STATE_FORMAT, &state_path)?;
-        t.step = checkpoint::meta(&meta, "step", &state_path)?;
-        for (prefix, opt, params, step_key) in [
-            ("opt_g", &mut t.opt_g, t.g.parameters(), "opt_g_step"),
-            ("opt_d", &mut t.opt_d, t.d.parameters(), "opt_d_step"),
-        ] {
-            let tensors = state
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|n| (n.to_string(), v.data.clone())))
-                .collect();
-            let os = OptimizerState { step: checkpoint::meta(&meta, step_key, &state_path)?, tensors };
-            opt.load_state(&params, &os)
-                .map_err(|e| CheckpointError::Invalid { path: state_path.clone(), problem: e })?;
-        }
-        let fixed = state
-            .get("fixed_noise")
-            .ok_or_else(|| CheckpointError::Invalid { path: state_path.clone(), problem: "no fixed_noise".into() })?;
-        t.fixed_noise = fixed.data.clone();
-        let seed_hex: String = checkpoint::meta(&meta, "noise_seed", &state_path)?;
-        let seed = unhex(&seed_hex).ok_or_else(|| CheckpointError::Invalid {
-            path: state_path.clone(),
-            problem: "noise_seed is not 32 hex bytes".into(),
-        })?;
-        t.noise = Noise::restore(config.train.noise, seed, checkpoint::meta(&meta, "noise_word_pos", &state_path)?);
-        t.sampler = BatchSampler::at(
-            dataset_len,
-            checkpoint::meta(&meta, "sampler_seed", &state_path)?,
-            checkpoint::meta(&meta, "sampler_epoch", &state_path)?,
-            checkpoint::meta(&meta, "sampler_cursor", &state_path)?,
-        );
-        Ok(t)
+        out
     }
 }
 
-fn check_format(meta: &HashMap<String, String>, want: &str, path: &Path) -> Result<(), CheckpointError> {
-    match meta.get("format") {
-        Some(f) if f == want => Ok(()),
-        Some(f) => Err(CheckpointError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("format '{f}', expected '{want}'"),
-        }),
-        None => Err(CheckpointError::Invalid {
-            path: path.to_path_buf(),
-            problem: format!("not a shadergan file (no format in metadata; expected '{want}')"),
-        }),
+impl Noise {
+    /// Classes drawn uniformly.
+    pub fn labels(&mut self, n: usize, classes: usize) -> Vec<u32> {
+        (0..n).map(|_| self.rng().random_range(0..classes as u32)).collect()
     }
-}
 
-/// The fixed-noise batch's classes: one row of 8 per class for conditional models.
-fn fixed_labels(config: &Config) -> Vec<u32> {
-    if config.model.conditional {
-        (0..config.model.classes * 8).map(|i| (i / 8) as u32).collect()
-    } else {
-        vec![0; FIXED_SAMPLES]
+    /// Values uniform in [-1, 1) (InfoGAN's continuous codes).
+    pub fn uniform_pm1(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.rng().random_range(-1.0..1.0)).collect()
     }
-}
-
-fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequential, Sequential) {
-    let m = &config.model;
-    let (size, ch) = (config.data.image_size, config.data.channels);
-    let extra = if m.conditional { m.classes } else { 0 };
-    let g = dcgan::generator(gpu, m.latent_dim + extra, m.g_width, ch, size, rng);
-    let d = dcgan::discriminator(gpu, m.d_width, ch + extra, size, m.d_norm, 1, rng);
-    (g, d)
-}
-
-/// G's input [n, latent (+ classes), 1, 1]: z, with the one-hot class beside it when
-/// conditional.
-pub fn g_input(gpu: &Gpu, config: &Config, z: &[f32], labels: &[u32]) -> Tensor {
-    let latent = config.model.latent_dim;
-    let n = z.len() / latent;
-    if !config.model.conditional {
-        return Tensor::from_vec(gpu, &[n, latent, 1, 1], z);
-    }
-    let k = config.model.classes;
-    assert_eq!(labels.len(), n, "one class per sample");
-    let mut data = Vec::with_capacity(n * (latent + k));
-    for (i, &l) in labels.iter().enumerate() {
-        data.extend_from_slice(&z[i * latent..(i + 1) * latent]);
-        data.extend((0..k).map(|c| if c as u32 == l { 1.0 } else { 0.0 }));
-    }
-    Tensor::from_vec(gpu, &[n, latent + k, 1, 1], &data)
-}
-
-/// D's input: the images, with one-hot class planes appended as channels when conditional.
-pub fn d_input(config: &Config, x: &Tensor, labels: &[u32]) -> Tensor {
-    if !config.model.conditional {
-        return x.clone();
-    }
-    let (n, h, w) = (x.shape()[0], x.shape()[2], x.shape()[3]);
-    let k = config.model.classes;
-    let planes = one_hot(x.gpu(), labels, k).reshape(&[n, k, 1, 1]).expand(&[n, k, h, w]);
-    Tensor::cat(&[x, &planes], 1)
-}
-
-/// Runs a generator in eval mode over latent vectors (and classes) in chunks of 64.
-pub fn generate(gpu: &Gpu, config: &Config, g: &Sequential, z: &[f32], labels: &[u32]) -> Vec<f32> {
-    let _no_graph = no_grad();
-    let latent = config.model.latent_dim;
-    let n = z.len() / latent;
-    let mut out = Vec::new();
-    for start in (0..n).step_by(64) {
-        let count = (n - start).min(64);
-        let l = if config.model.conditional { &labels[start..start + count] } else { &[][..] };
-        let zt = g_input(gpu, config, &z[start * latent..(start + count) * latent], l);
-        out.extend(g.forward(&zt, Mode::Eval).to_vec());
-    }
-    out
-}
-
-/// A generator rebuilt from a model checkpoint (its config is in the metadata).
-pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), CheckpointError> {
-    let (tensors, meta) = checkpoint::load(path)?;
-    check_format(&meta, MODEL_FORMAT, path)?;
-    let text: String = checkpoint::meta(&meta, "config", path)?;
-    let config = Config::parse(&text, path)
-        .map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("embedded config: {e}") })?;
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let g = dcgan::generator(
-        gpu,
-        config.model.latent_dim,
-        config.model.g_width,
-        config.data.channels,
-        config.data.image_size,
-        &mut rng,
-    );
-    checkpoint::import(&g, "generator", &tensors, path)?;
-    Ok((config, g))
 }

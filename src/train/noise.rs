@@ -28,6 +28,10 @@ impl Noise {
         (0..n).map(|_| self.one()).collect()
     }
 
+    pub(crate) fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
     /// Values in [0, 1) (WGAN-GP's interpolation weights), from the same generator.
     pub fn uniform01(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.rng.random_range(0.0..1.0)).collect()
