@@ -127,3 +127,120 @@ fn wgan_gp_with_batch_norm_is_refused() {
     let e = Config::parse(&text, Path::new("gp.toml")).unwrap_err().to_string();
     assert!(e.contains("model.d_norm") && e.contains("layer"), "{e}");
 }
+
+#[test]
+fn stabiliser_and_auxiliary_formulas() {
+    use shadergan::config::GanKind;
+    use shadergan::nn::MinibatchDiscrimination;
+    use shadergan::train::codes::{auxiliary_loss, Codes};
+    use shadergan::train::losses::feature_matching;
+    let gpu = gpu();
+    let mut rng = rng("stabilisers");
+
+    // Feature matching: squared distance between the batch means of the features.
+    let (n, f) = (5usize, 12usize);
+    let real = f64s(&f32s(&uniform(&mut rng, n * f, -1.0, 1.0)));
+    let fake = f64s(&f32s(&uniform(&mut rng, n * f, -1.0, 1.0)));
+    let want: f64 = (0..f)
+        .map(|j| {
+            let mr = (0..n).map(|i| real[i * f + j]).sum::<f64>() / n as f64;
+            let mf = (0..n).map(|i| fake[i * f + j]).sum::<f64>() / n as f64;
+            (mr - mf).powi(2)
+        })
+        .sum();
+    let got =
+        feature_matching(&common::tensor(&gpu, &[n, 3, 2, 2], &real), &common::tensor(&gpu, &[n, 3, 2, 2], &fake));
+    assert_close("feature matching", &[got.item()], &[want], 1e-5, 1e-6);
+
+    // Minibatch discrimination: o_b(x_i) = sum_{j != i} exp(-||M_i,b - M_j,b||_1), M = x T.
+    let (a, kernels, dims) = (4usize, 3usize, 2usize);
+    let x = f64s(&f32s(&uniform(&mut rng, n * a, -1.0, 1.0)));
+    let mut r = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(9);
+    let mbd = MinibatchDiscrimination::new(&gpu, a, kernels, dims, &mut r);
+    let t = f64s(&mbd.t.to_vec());
+    let m = shadergan::reference::matmul(&x, &t, 1, n, a, kernels * dims, false, false);
+    let mut want = Vec::new();
+    for i in 0..n {
+        want.extend_from_slice(&x[i * a..(i + 1) * a]);
+        for b in 0..kernels {
+            let o: f64 = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    (-(0..dims)
+                        .map(|c| (m[(i * kernels + b) * dims + c] - m[(j * kernels + b) * dims + c]).abs())
+                        .sum::<f64>())
+                    .exp()
+                })
+                .sum();
+            want.push(o);
+        }
+    }
+    let got = mbd.forward(&common::tensor(&gpu, &[n, a], &x));
+    assert_eq!(got.shape(), &[n, a + kernels]);
+    assert_close("minibatch discrimination", &got.to_vec(), &want, 1e-4, 1e-5);
+
+    // ACGAN: class cross-entropy on the head after the score column; InfoGAN adds half the mean
+    // squared error of the continuous codes.
+    let mut config = tiny();
+    config.model.kind = GanKind::Infogan;
+    config.model.info_categorical = 3;
+    config.model.info_continuous = 2;
+    let out = f64s(&f32s(&uniform(&mut rng, n * 6, -2.0, 2.0)));
+    let labels: Vec<u32> = vec![0, 2, 1, 1, 0];
+    let cont = f32s(&uniform(&mut rng, n * 2, -1.0, 1.0));
+    let codes = Codes { z: vec![], labels: labels.clone(), continuous: cont.clone() };
+    let got = auxiliary_loss(&config, &common::tensor(&gpu, &[n, 6], &out), &codes).unwrap().item();
+    let mut ce = 0.0;
+    let mut sq = 0.0;
+    for i in 0..n {
+        let row = &out[i * 6 + 1..i * 6 + 4];
+        let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+        ce += lse - row[labels[i] as usize];
+        for c in 0..2 {
+            sq += (out[i * 6 + 4 + c] - cont[i * 2 + c] as f64).powi(2);
+        }
+    }
+    let want = ce / n as f64 + 0.5 * sq / (2 * n) as f64;
+    assert_close("InfoGAN information term", &[got], &[want], 1e-5, 1e-6);
+}
+
+#[test]
+fn more_variants_train_and_historical_means_are_means() {
+    use shadergan::config::GanKind;
+    let gpu = gpu();
+    let variants: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+        ("acgan", Box::new(|c: &mut Config| c.model.kind = GanKind::Acgan)),
+        ("infogan", Box::new(|c: &mut Config| c.model.kind = GanKind::Infogan)),
+        ("semi-supervised", Box::new(|c: &mut Config| c.model.kind = GanKind::SemiSupervised)),
+        ("feature matching", Box::new(|c: &mut Config| c.train.feature_matching = true)),
+        ("minibatch discrimination", Box::new(|c: &mut Config| c.model.minibatch_kernels = 8)),
+        ("historical averaging", Box::new(|c: &mut Config| c.train.historical_averaging = 0.1)),
+    ];
+    for (name, tweak) in variants {
+        let mut config = tiny();
+        tweak(&mut config);
+        let data = run::load_dataset(&config).unwrap();
+        let mut t = GanTrainer::new(&gpu, &config, data.len);
+        let before: Vec<Vec<f32>> =
+            t.g.parameters().iter().chain(t.d.parameters().iter()).map(|p| p.to_vec()).collect();
+        let s = t.train_step(&data);
+        assert!([s.d_loss, s.g_loss, s.d_real, s.d_fake].iter().all(|v| v.is_finite()), "{name}: {s:?}");
+        let after: Vec<Vec<f32>> = t.g.parameters().iter().chain(t.d.parameters().iter()).map(|p| p.to_vec()).collect();
+        assert!(before.iter().zip(&after).all(|(b, a)| b != a), "{name}: some parameter did not move");
+        if name == "historical averaging" {
+            // After one step the running mean is (θ0 + θ1) / 2.
+            for ((avg, b), a) in t.historical_means().iter().zip(&before).zip(&after) {
+                let want: Vec<f64> = b.iter().zip(a).map(|(x, y)| (*x as f64 + *y as f64) / 2.0).collect();
+                assert_close("historical mean", &avg.to_vec(), &want, 1e-5, 1e-6);
+            }
+        }
+        if name == "semi-supervised" {
+            let pred = t.classify(&data.pixels[..4 * 256]);
+            assert_eq!(pred.len(), 4);
+            assert!(pred.iter().all(|&p| p < 10));
+        }
+        if name == "infogan" {
+            assert_eq!(t.fixed_labels.len(), 80, "one grid row per categorical value");
+        }
+    }
+}

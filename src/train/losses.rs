@@ -51,3 +51,11 @@ pub fn gradient_penalty(critic: impl Fn(&Tensor) -> Tensor, real: &Tensor, fake:
     let norms = g.reshape(&[b, real.numel() / b]).square().sum(&[1], false).add_scalar(1e-12).sqrt();
     norms.add_scalar(-1.0).square().mean_all()
 }
+
+/// Feature matching (Salimans et al. 2016): ||E f(x) - E f(G(z))||² over D's hidden features
+/// [n, ...], with the real side held fixed.
+pub fn feature_matching(real_features: &Tensor, fake_features: &Tensor) -> Tensor {
+    let f_real = real_features.detach().flatten_from(1).mean(&[0], false);
+    let f_fake = fake_features.flatten_from(1).mean(&[0], false);
+    f_real.sub(&f_fake).square().sum_all()
+}

@@ -207,10 +207,7 @@ impl GanTrainer {
         let (out, features) = self.discriminate(&fake, &codes.labels);
         let feature_matching = self.config.train.feature_matching || self.config.model.kind == GanKind::SemiSupervised;
         let mut loss_g = if feature_matching {
-            // ||E f(x) - E f(G(z))||² on D's last hidden features (real side held fixed).
-            let f_real = real_features.detach().flatten_from(1).mean(&[0], false);
-            let f_fake = features.flatten_from(1).mean(&[0], false);
-            f_real.sub(&f_fake).square().sum_all()
+            losses::feature_matching(&real_features, &features)
         } else {
             losses::generator_loss(kind, &codes::adversarial_score(&self.config, &out))
         };
@@ -287,6 +284,11 @@ impl GanTrainer {
         let x = Tensor::from_vec(&self.gpu, &[b, l.data.channels, l.data.size, l.data.size], &pixels);
         let (out, _) = self.discriminate(&x, &[]);
         loss::softmax_cross_entropy(&out, &one_hot(&self.gpu, &labels, k))
+    }
+
+    /// Historical averaging's running means of G's then D's parameters (empty when off).
+    pub fn historical_means(&self) -> &[Tensor] {
+        &self.history
     }
 
     /// (epoch, cursor) of the labelled batches, once they exist.
