@@ -65,6 +65,10 @@ pub struct ModelConfig {
     /// Normalisation in D's hidden layers. WGAN-GP critics must not use batch norm.
     #[serde(default = "default_norm")]
     pub d_norm: Norm,
+    /// Normalisation in G's hidden layers: "batch" or "virtual_batch" (against a fixed
+    /// reference batch).
+    #[serde(default = "default_norm")]
+    pub g_norm: Norm,
     /// Conditional GAN: the class enters G as a one-hot vector beside z and D as one-hot planes
     /// beside the image channels (needs labelled data).
     #[serde(default)]
@@ -121,6 +125,8 @@ pub enum Norm {
     Batch,
     Layer,
     None,
+    /// Virtual batch norm (generator only).
+    VirtualBatch,
 }
 
 fn default_norm() -> Norm {
@@ -378,6 +384,20 @@ impl Config {
                 "train.real_label",
                 t.real_label.to_string(),
                 "must be in (0.5, 1]: one-sided smoothing lowers the real target only",
+            ));
+        }
+        if self.model.d_norm == Norm::VirtualBatch {
+            return Err(bad(
+                "model.d_norm",
+                "\"virtual_batch\"".into(),
+                "virtual batch norm is offered for the generator (model.g_norm)",
+            ));
+        }
+        if !matches!(self.model.g_norm, Norm::Batch | Norm::VirtualBatch) {
+            return Err(bad(
+                "model.g_norm",
+                format!("{:?}", self.model.g_norm),
+                "must be \"batch\" or \"virtual_batch\"",
             ));
         }
         if self.model.conditional && self.model.kind != GanKind::Gan {

@@ -244,3 +244,55 @@ fn more_variants_train_and_historical_means_are_means() {
         }
     }
 }
+
+#[test]
+fn virtual_batch_norm_matches_formula_and_ignores_batch_mates() {
+    use shadergan::nn::VirtualBatchNorm;
+    let gpu = gpu();
+    let mut rng = rng("virtual batch norm");
+    let (r, n, c, s) = (4usize, 3usize, 2usize, 5usize);
+    let x = f64s(&f32s(&uniform(&mut rng, (r + n) * c * s, -2.0, 2.0)));
+    let vbn = VirtualBatchNorm::new(&gpu, c, r);
+    let got = vbn.forward(&common::tensor(&gpu, &[r + n, c, s], &x)).to_vec();
+    let at = |i: usize, ch: usize, k: usize| x[(i * c + ch) * s + k];
+    let mut want = vec![0.0; x.len()];
+    for ch in 0..c {
+        let ref_vals: Vec<f64> = (0..r).flat_map(|i| (0..s).map(move |k| (i, k))).map(|(i, k)| at(i, ch, k)).collect();
+        let stats = |vals: &[f64]| {
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            (m, vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / vals.len() as f64)
+        };
+        let (mr, vr) = stats(&ref_vals);
+        for i in 0..r {
+            for k in 0..s {
+                want[(i * c + ch) * s + k] = (at(i, ch, k) - mr) / (vr + 1e-5).sqrt();
+            }
+        }
+        for i in r..r + n {
+            // The reference batch plus this one sample (each sample weighs as one of r + 1).
+            let own: Vec<f64> = (0..s).map(|k| at(i, ch, k)).collect();
+            let om = own.iter().sum::<f64>() / s as f64;
+            let osq = own.iter().map(|v| v * v).sum::<f64>() / s as f64;
+            let rsq = ref_vals.iter().map(|v| v * v).sum::<f64>() / ref_vals.len() as f64;
+            let mu = (r as f64 * mr + om) / (r as f64 + 1.0);
+            let sq = (r as f64 * rsq + osq) / (r as f64 + 1.0);
+            for k in 0..s {
+                want[(i * c + ch) * s + k] = (at(i, ch, k) - mu) / (sq - mu * mu + 1e-5).sqrt();
+            }
+        }
+    }
+    assert_close("virtual batch norm", &got, &want, 1e-4, 1e-4);
+
+    // In a generator with virtual batch norm, a sample's image does not depend on the rest of
+    // its batch (unlike batch norm in training mode).
+    let mut config = tiny();
+    config.model.g_norm = shadergan::config::Norm::VirtualBatch;
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    t.train_step(&data);
+    let latent = config.model.latent_dim;
+    let z = f32s(&uniform(&mut rng, 5 * latent, -1.0, 1.0));
+    let alone = t.generate_with(&z[..latent], &[]);
+    let in_batch = t.generate_with(&z, &[]);
+    assert_close("sample alone vs in a batch", &alone, &f64s(&in_batch[..alone.len()]), 1e-4, 1e-5);
+}

@@ -8,7 +8,7 @@ use crate::config::Norm;
 use crate::gpu::Gpu;
 use crate::nn::{
     normal_tensor, BatchNorm, Conv2d, ConvTranspose2d, Init, Layer, LayerNorm, Linear, MinibatchDiscrimination,
-    Sequential,
+    Sequential, VirtualBatchNorm,
 };
 
 const INIT: Init = Init::Normal(0.02);
@@ -25,24 +25,33 @@ fn batch_norm(gpu: &Gpu, channels: usize, rng: &mut impl Rng) -> Layer {
     Layer::BatchNorm(bn)
 }
 
-/// z [batch, latent, 1, 1] -> image [batch, channels, size, size] in [-1, 1].
+/// Rows of the reference batch that virtual batch norm puts in front of every batch.
+pub const VBN_REFERENCE: usize = 32;
+
+/// z [batch, latent, 1, 1] -> image [batch, channels, size, size] in [-1, 1]. With
+/// `Norm::VirtualBatch` the input must start with `VBN_REFERENCE` reference rows.
 pub fn generator(
     gpu: &Gpu,
     latent: usize,
     width: usize,
     channels: usize,
     image_size: usize,
+    norm: Norm,
     rng: &mut impl Rng,
 ) -> Sequential {
+    let norm_layer = |c: usize, rng: &mut _| match norm {
+        Norm::VirtualBatch => Layer::VirtualBatchNorm(VirtualBatchNorm::new(gpu, c, VBN_REFERENCE)),
+        _ => batch_norm(gpu, c, rng),
+    };
     let n = stages(image_size);
     let mut c = width << (n - 1);
     let mut layers = vec![Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, latent, c, 4, 1, 0, 0, false, INIT, rng))];
-    layers.push(batch_norm(gpu, c, rng));
+    layers.push(norm_layer(c, rng));
     layers.push(Layer::Relu);
     for _ in 1..n {
         layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, c, c / 2, 4, 2, 1, 0, false, INIT, rng)));
         c /= 2;
-        layers.push(batch_norm(gpu, c, rng));
+        layers.push(norm_layer(c, rng));
         layers.push(Layer::Relu);
     }
     layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, c, channels, 4, 2, 1, 0, false, INIT, rng)));
@@ -74,7 +83,7 @@ pub fn discriminator(
         match norm {
             Norm::Batch => layers.push(batch_norm(gpu, c, rng)),
             Norm::Layer => layers.push(Layer::LayerNorm(LayerNorm::new(gpu, &[c, side, side]))),
-            Norm::None => {}
+            Norm::None | Norm::VirtualBatch => {}
         }
         layers.push(Layer::LeakyRelu(0.2));
     }

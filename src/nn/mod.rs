@@ -4,7 +4,7 @@
 pub mod loss;
 mod norm;
 
-pub use norm::{BatchNorm, InstanceNorm, LayerNorm};
+pub use norm::{BatchNorm, InstanceNorm, LayerNorm, VirtualBatchNorm};
 
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
@@ -232,6 +232,7 @@ pub enum Layer {
     Reshape(Vec<usize>),
     Flatten,
     MinibatchDiscrimination(MinibatchDiscrimination),
+    VirtualBatchNorm(VirtualBatchNorm),
 }
 
 impl Layer {
@@ -254,6 +255,7 @@ impl Layer {
             }
             Layer::Flatten => x.flatten_from(1),
             Layer::MinibatchDiscrimination(l) => l.forward(x),
+            Layer::VirtualBatchNorm(l) => l.forward(x),
         }
     }
 
@@ -274,6 +276,7 @@ impl Layer {
             Layer::LayerNorm(l) => l.tensors(),
             Layer::InstanceNorm(l) => l.tensors(),
             Layer::MinibatchDiscrimination(l) => vec![("T", l.t.clone(), Role::Parameter)],
+            Layer::VirtualBatchNorm(l) => l.tensors(),
             _ => vec![],
         }
     }

@@ -154,3 +154,54 @@ impl InstanceNorm {
         }
     }
 }
+
+/// Virtual batch norm (Salimans et al. 2016): each sample is normalised with the statistics of a
+/// fixed reference batch together with itself, so a sample's output does not depend on the
+/// other samples of its batch. The input is [reference rows; current rows] (the reference batch
+/// goes through the network beside every batch, so its statistics follow the weights); the
+/// reference rows are normalised with their own statistics.
+pub struct VirtualBatchNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub reference: usize,
+    pub eps: f32,
+}
+
+impl VirtualBatchNorm {
+    pub fn new(gpu: &Gpu, channels: usize, reference: usize) -> Self {
+        VirtualBatchNorm {
+            weight: Tensor::ones(gpu, &[channels]).requires_grad(),
+            bias: Tensor::zeros(gpu, &[channels]).requires_grad(),
+            reference,
+            eps: 1e-5,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (r, rows) = (self.reference, x.shape()[0]);
+        assert!(rows > r, "virtual batch norm needs the {r} reference rows first, got {:?}", x.shape());
+        let spatial: Vec<isize> = (2..x.rank() as isize).collect();
+        let all: Vec<isize> = std::iter::once(0).chain(spatial.iter().copied()).collect();
+        let reference = x.narrow(0, 0, r);
+        let current = x.narrow(0, r, rows - r);
+        let mu_ref = reference.mean(&all, true);
+        let sq_ref = reference.square().mean(&all, true);
+        let normalise =
+            |v: &Tensor, mu: &Tensor, sq: &Tensor| v.sub(mu).mul(&sq.sub(&mu.square()).add_scalar(self.eps).powf(-0.5));
+        let w = 1.0 / (r as f32 + 1.0);
+        let (mean_i, sq_i) = if spatial.is_empty() {
+            (current.clone(), current.square())
+        } else {
+            (current.mean(&spatial, true), current.square().mean(&spatial, true))
+        };
+        let mu = mu_ref.scale(r as f32 * w).add(&mean_i.scale(w));
+        let sq = sq_ref.scale(r as f32 * w).add(&sq_i.scale(w));
+        let y = Tensor::cat(&[&normalise(&reference, &mu_ref, &sq_ref), &normalise(&current, &mu, &sq)], 0);
+        let cs = channel_shape(x);
+        y.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs))
+    }
+
+    pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
+        vec![("weight", self.weight.clone(), Role::Parameter), ("bias", self.bias.clone(), Role::Parameter)]
+    }
+}

@@ -2,10 +2,11 @@
 //! InfoGAN's categorical and continuous codes, class planes beside D's input, and how D's
 //! output columns split into the real/fake score and the auxiliary head.
 
-use crate::config::{Config, GanKind};
+use crate::config::{Config, GanKind, Norm};
 use crate::gpu::Gpu;
 use crate::nn::{loss, one_hot, Mode, Sequential};
 use crate::tensor::{no_grad, Tensor};
+use crate::train::noise::Noise;
 
 /// Channels G takes beside z.
 pub fn g_extra(config: &Config) -> usize {
@@ -152,7 +153,27 @@ pub fn generate(gpu: &Gpu, config: &Config, g: &Sequential, codes: &Codes) -> Ve
                 .map(|c| c.to_vec())
                 .unwrap_or_default(),
         };
-        out.extend(g.forward(&g_input(gpu, config, &chunk), Mode::Eval).to_vec());
+        out.extend(run_generator(gpu, config, g, &g_input(gpu, config, &chunk), Mode::Eval).to_vec());
     }
     out
+}
+
+/// G's output for an input batch. With virtual batch norm the fixed reference batch (derived
+/// from the seed, so identical after a resume or a reload) runs in front and is cut off after.
+pub fn run_generator(gpu: &Gpu, config: &Config, g: &Sequential, input: &Tensor, mode: Mode) -> Tensor {
+    if config.model.g_norm != Norm::VirtualBatch {
+        return g.forward(input, mode);
+    }
+    let r = crate::models::dcgan::VBN_REFERENCE;
+    let latent = config.model.latent_dim;
+    let mut noise = Noise::new(config.train.noise, config.train.seed ^ 0x5642_4e52_4546);
+    let k = fixed_labels(config).iter().max().map_or(1, |&m| m as usize + 1);
+    let reference = Codes {
+        z: noise.sample(r * latent),
+        labels: (0..r).map(|i| (i % k) as u32).collect(),
+        continuous: vec![0.0; r * config.model.info_continuous],
+    };
+    let n = input.shape()[0];
+    let both = Tensor::cat(&[&g_input(gpu, config, &reference), input], 0);
+    g.forward(&both, mode).narrow(0, r, n)
 }

@@ -67,7 +67,7 @@ pub struct GanTrainer {
 fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequential, Sequential) {
     let m = &config.model;
     let (size, ch) = (config.data.image_size, config.data.channels);
-    let g = dcgan::generator(gpu, m.latent_dim + codes::g_extra(config), m.g_width, ch, size, rng);
+    let g = dcgan::generator(gpu, m.latent_dim + codes::g_extra(config), m.g_width, ch, size, m.g_norm, rng);
     let d_in = ch + if m.conditional { m.classes } else { 0 };
     let mut d = dcgan::discriminator(gpu, m.d_width, d_in, size, m.d_norm, codes::d_outputs(config), rng);
     if m.minibatch_kernels > 0 {
@@ -165,10 +165,10 @@ impl GanTrainer {
             let codes = self.sample_codes(&real_labels);
             let z = codes::g_input(&self.gpu, &self.config, &codes);
             let fake = if k + 1 == d_steps {
-                self.g.forward(&z, Mode::Train)
+                codes::run_generator(&self.gpu, &self.config, &self.g, &z, Mode::Train)
             } else {
                 let _no_graph = no_grad();
-                self.g.forward(&z, Mode::Train)
+                codes::run_generator(&self.gpu, &self.config, &self.g, &z, Mode::Train)
             };
             let (real_out, real_features) = self.discriminate(&real, &real_labels);
             let (fake_out, _) = self.discriminate(&fake.detach(), &codes.labels);
