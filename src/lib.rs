@@ -4,6 +4,7 @@ pub mod autograd;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod control;
 pub mod data;
 pub mod gpu;
 pub mod models;

@@ -95,6 +95,27 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Steer samples toward a class: z moves along the gradient of a classifier's logit for the
+    /// target (generator frozen); writes a grid with one trajectory per row.
+    Control {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        classifier: PathBuf,
+        #[arg(long)]
+        target: usize,
+        #[arg(long, default_value_t = 8)]
+        n: usize,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Distance z moves per step.
+        #[arg(long, default_value_t = 0.5)]
+        step_size: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List the adapters found and the one chosen.
     Info,
 }
@@ -184,6 +205,43 @@ fn run_command(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Classify { action } => classify(cli, action),
+        Command::Control { checkpoint, classifier, target, n, steps, step_size, seed, out } => {
+            if *n == 0 || *steps == 0 || !(*step_size > 0.0) {
+                bail!("--n and --steps must be at least 1 and --step-size positive");
+            }
+            let g = gpu(cli)?;
+            let (config, generator) = train::load_generator(&g, checkpoint)?;
+            let c = shadergan::models::classifier::Classifier::load(&g, classifier)?;
+            if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
+                bail!(
+                    "the classifier takes {}-channel {}x{} images; the generator makes {}-channel {}x{}",
+                    c.channels,
+                    c.image_size,
+                    c.image_size,
+                    config.data.channels,
+                    config.data.image_size,
+                    config.data.image_size
+                );
+            }
+            if *target >= c.classes {
+                bail!("--target {target} out of range: the classifier knows {} classes", c.classes);
+            }
+            let mut noise = noise::Noise::new(config.train.noise, *seed);
+            let z = noise.sample(n * config.model.latent_dim);
+            let k = label_count(&config);
+            let labels: Vec<u32> = (0..*n).map(|i| (i % k) as u32).collect();
+            let t = shadergan::control::steer(&g, &config, &generator, &c, &z, &labels, *target, *steps, *step_size);
+            let grid = viz::grid(&t.images, config.data.channels, config.data.image_size, steps + 1);
+            viz::save_png(out, &image::DynamicImage::ImageRgb8(grid), 2)?;
+            let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+            println!(
+                "classifier p(class {target}): {:.3} at the start, {:.3} after {steps} steps (mean over {n} samples)",
+                mean(&t.start_prob),
+                mean(&t.end_prob)
+            );
+            println!("wrote {} (one trajectory per row)", out.display());
+            Ok(())
+        }
         Command::Toy { out, steps, seed } => {
             let g = gpu(cli)?;
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;

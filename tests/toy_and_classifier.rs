@@ -49,3 +49,30 @@ fn classifier_learns_digits_quickly() {
     let back = Classifier::load(&gpu, &path).unwrap();
     assert_eq!(back.predict(&gpu, &held_out.pixels[..64 * 256]), c.predict(&gpu, &held_out.pixels[..64 * 256]));
 }
+
+#[test]
+fn steering_z_raises_the_target_class_probability_and_leaves_weights_alone() {
+    use shadergan::config::Config;
+    use shadergan::train::GanTrainer;
+    let gpu = common::gpu();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/fixtures/tiny-dcgan.toml")).unwrap();
+    let mut config = Config::parse(&text, Path::new("tiny")).unwrap();
+    config.data.images = root.join(&config.data.images);
+    config.data.labels = config.data.labels.map(|l| root.join(l));
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    for _ in 0..3 {
+        t.train_step(&data);
+    }
+    let mut c = Classifier::new(&gpu, 10, 1, 16, 8, 2);
+    c.train(&data, 20, 16, 3e-3, 1, |_, _| {});
+    let weights: Vec<Vec<f32>> = t.g.parameters().iter().map(|p| p.to_vec()).collect();
+    let z = t.fixed_noise[..4 * config.model.latent_dim].to_vec();
+    let traj = shadergan::control::steer(&gpu, &config, &t.g, &c, &z, &[], 3, 6, 0.5);
+    assert_eq!(traj.images.len(), 4 * 7 * 16 * 16);
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(mean(&traj.end_prob) > mean(&traj.start_prob), "p(3): {:?} -> {:?}", traj.start_prob, traj.end_prob);
+    let after: Vec<Vec<f32>> = t.g.parameters().iter().map(|p| p.to_vec()).collect();
+    assert_eq!(weights, after, "steering must not change the generator");
+}
