@@ -138,3 +138,20 @@ fn configs_parse_and_bad_values_are_named() {
     let e = Config::load(Path::new("no/such/config.toml")).unwrap_err().to_string();
     assert!(e.contains("no/such/config.toml"), "{e}");
 }
+
+#[test]
+fn every_shipped_config_parses_and_validates() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root().join("configs")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("classifier") {
+            shadergan::config::ClassifierConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        } else {
+            let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(root().join(&c.data.images).exists(), "{name}: {} missing", c.data.images.display());
+        }
+        seen += 1;
+    }
+    assert!(seen >= 9, "configs/ holds {seen} files");
+}
