@@ -184,6 +184,10 @@ fn run_command(cli: &Cli) -> Result<()> {
             }
             let g = gpu(cli)?;
             println!("chosen: {}", describe(g.info()));
+            match g.uniform_subgroup_width() {
+                Some(w) => println!("subgroups: {w} invocations wide (subgroup kernels in use where written for {w})"),
+                None => println!("subgroups: not uniform or not available (portable kernels only)"),
+            }
             let l = g.limits();
             println!(
                 "limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}",

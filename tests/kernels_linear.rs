@@ -131,3 +131,28 @@ fn matmul_split_k_for_long_reductions() {
         assert_close(&format!("split-k matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-5 * (k as f64).sqrt());
     }
 }
+
+#[test]
+fn portable_and_subgroup_matmuls_agree_with_the_reference() {
+    // The default device may use the subgroup-specialised matmul; a second device restricted
+    // to portable kernels checks matmul.wgsl itself, as GPUs without 8-wide subgroups run it.
+    let portable =
+        shadergan::Gpu::new(&shadergan::GpuOptions { portable_kernels: true, ..shadergan::GpuOptions::from_env() })
+            .expect("a second device");
+    assert_eq!(portable.uniform_subgroup_width(), None);
+    let mut rng = rng("portable matmul");
+    for gpu in [gpu(), portable] {
+        for &(m, k, n, ta, tb) in
+            &[(1, 1, 1, false, false), (33, 17, 65, true, false), (64, 100, 128, false, true), (70, 9, 3, true, true)]
+        {
+            let a = uniform(&mut rng, m * k, -1.0, 1.0);
+            let b = uniform(&mut rng, k * n, -1.0, 1.0);
+            let a_shape = if ta { [k, m] } else { [m, k] };
+            let b_shape = if tb { [n, k] } else { [k, n] };
+            let got = common::tensor(&gpu, &a_shape, &a).matmul_t(&common::tensor(&gpu, &b_shape, &b), ta, tb).to_vec();
+            let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), 1, m, k, n, ta, tb);
+            let which = if gpu.uniform_subgroup_width().is_some() { "subgroup" } else { "portable" };
+            assert_close(&format!("{which} matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-5 * (k as f64).sqrt());
+        }
+    }
+}

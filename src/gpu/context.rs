@@ -10,13 +10,17 @@ use super::{GpuError, GpuInner};
 pub struct GpuOptions {
     pub adapter_name: Option<String>,
     pub force_cpu: bool,
+    /// Use only kernels that run on any adapter (no subgroup-specialised variants):
+    /// `SHADERGAN_PORTABLE_KERNELS=1`.
+    pub portable_kernels: bool,
 }
 
 impl GpuOptions {
     pub fn from_env() -> Self {
         let adapter_name = std::env::var("SHADERGAN_ADAPTER").ok().filter(|s| !s.is_empty());
         let force_cpu = matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes"));
-        GpuOptions { adapter_name, force_cpu }
+        let portable_kernels = matches!(std::env::var("SHADERGAN_PORTABLE_KERNELS").as_deref(), Ok("1") | Ok("true"));
+        GpuOptions { adapter_name, force_cpu, portable_kernels }
     }
 }
 
@@ -94,7 +98,7 @@ pub fn create(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
     let info = adapter.get_info();
     log::info!("using adapter {}", describe(&info));
     let limits = adapter.limits();
-    let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+    let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("shadergan"),
         required_features: features,
@@ -102,5 +106,5 @@ pub fn create(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
         ..Default::default()
     }))
     .map_err(|e| GpuError::Device(e.to_string()))?;
-    Ok(Arc::new(GpuInner::new(device, queue, info, limits)))
+    Ok(Arc::new(GpuInner::new(device, queue, info, limits, options.portable_kernels)))
 }

@@ -85,6 +85,7 @@ pub struct GpuInner {
     /// When set, every dispatch is submitted and waited for alone and its wall time added here
     /// under "file::entry [label]" (a per-kernel breakdown; slower than normal running).
     profile: Mutex<Option<HashMap<String, (u64, f64)>>>,
+    portable_kernels: bool,
 }
 
 /// A handle to the device; cheap to clone.
@@ -128,7 +129,13 @@ impl Kernel {
 }
 
 impl GpuInner {
-    fn new(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo, limits: wgpu::Limits) -> Self {
+    fn new(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        limits: wgpu::Limits,
+        portable_kernels: bool,
+    ) -> Self {
         let uniform_arena = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
             size: PARAM_SLOT * ARENA_SLOTS,
@@ -155,6 +162,7 @@ impl GpuInner {
             submits: AtomicU64::new(0),
             buffers_created: AtomicU64::new(0),
             profile: Mutex::new(None),
+            portable_kernels,
         }
     }
 }
@@ -174,6 +182,15 @@ impl Gpu {
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
         &self.0.info
+    }
+
+    /// The subgroup width when every subgroup has it (kernels specialised to it need that).
+    pub fn uniform_subgroup_width(&self) -> Option<u32> {
+        let info = &self.0.info;
+        let on = self.0.device.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == info.subgroup_max_size
+            && !self.0.portable_kernels;
+        on.then_some(info.subgroup_min_size)
     }
 
     pub fn limits(&self) -> &wgpu::Limits {

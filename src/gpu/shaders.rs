@@ -12,10 +12,11 @@ pub enum Shader {
     Movement,
     Optim,
     BatchNorm,
+    MatmulSubgroup,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Unary,
         Shader::Binary,
         Shader::Reduce,
@@ -24,6 +25,7 @@ impl Shader {
         Shader::Movement,
         Shader::Optim,
         Shader::BatchNorm,
+        Shader::MatmulSubgroup,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Shader {
             Shader::Movement => "movement.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
+            Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
         }
     }
 
@@ -49,6 +52,7 @@ impl Shader {
             Shader::Movement => include_str!("../../shaders/movement.wgsl"),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
+            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
         }
     }
 }
@@ -57,6 +61,8 @@ impl Shader {
 pub fn validate(shader: Shader) -> Result<(naga::Module, naga::valid::ModuleInfo), String> {
     let module = naga::front::wgsl::parse_str(shader.source()).map_err(|e| e.emit_to_string(shader.source()))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .map_err(|e| e.emit_to_string(shader.source()))?;
     Ok((module, info))

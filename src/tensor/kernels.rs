@@ -293,7 +293,8 @@ pub fn matmul(
     };
     let c = gpu.alloc(runs * m * n);
     let groups = [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32];
-    let mut kernel = Kernel::new(Shader::Matmul, "forward");
+    let shader = if gpu.uniform_subgroup_width() == Some(8) { Shader::MatmulSubgroup } else { Shader::Matmul };
+    let mut kernel = Kernel::new(shader, "forward");
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
     if splits > 1 {
