@@ -3,7 +3,7 @@
 //! Run: cargo bench --bench kernels   (GFLOP/s = criterion's "thrpt" in elements/s / 1e9).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shadergan::{grad, Gpu, Tensor};
+use shadergan::{grad, Gpu, GpuOptions, Tensor};
 
 fn random(gpu: &Gpu, shape: &[usize], seed: u32) -> Tensor {
     let n: usize = shape.iter().product();
@@ -34,6 +34,16 @@ fn kernels(c: &mut Criterion) {
         bench.iter(|| {
             let c = a.matmul(&b);
             gpu.synchronize();
+            c
+        })
+    });
+    // The portable kernel (what GPUs without 8-wide subgroups run), on its own device.
+    let portable = Gpu::new(&GpuOptions { portable_kernels: true, ..GpuOptions::from_env() }).expect("second device");
+    let (pa, pb) = (random(&portable, &[n, n], 1), random(&portable, &[n, n], 2));
+    group.bench_function("matmul_1024_portable", |bench| {
+        bench.iter(|| {
+            let c = pa.matmul(&pb);
+            portable.synchronize();
             c
         })
     });
