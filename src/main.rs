@@ -132,6 +132,16 @@ enum ClassifyAction {
         #[arg(long)]
         steps: Option<usize>,
     },
+    /// A semi-supervised GAN's D as a classifier on held-out data, against the same network
+    /// trained on the same labelled subset alone.
+    SemiSupervised {
+        /// The run folder (model.safetensors, state.safetensors, config.toml).
+        #[arg(long)]
+        run: PathBuf,
+        /// Training steps of the supervised-only baseline.
+        #[arg(long, default_value_t = 300)]
+        baseline_steps: usize,
+    },
     /// How often a conditional generator's samples of class K are classified as K.
     Conditional {
         #[arg(long)]
@@ -409,6 +419,53 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
                 println!("held-out accuracy {:.2}% on {} images", 100.0 * a, test_set.as_ref().unwrap().len);
             }
             println!("wrote {}", out.display());
+            Ok(())
+        }
+        ClassifyAction::SemiSupervised { run: dir, baseline_steps } => {
+            use shadergan::config::GanKind;
+            use shadergan::models::classifier::labelled_subset;
+            let config = shadergan::config::Config::load(&dir.join("config.toml"))?;
+            if config.model.kind != GanKind::SemiSupervised {
+                bail!("{}: not a semi-supervised run (model.kind = {:?})", dir.display(), config.model.kind);
+            }
+            let d = &config.data;
+            let (Some(ti), Some(tl)) = (&d.test_images, &d.test_labels) else {
+                bail!("{}: the config needs data.test_images and data.test_labels", dir.display());
+            };
+            let mut test = shadergan::data::load_idx_images(ti, d.image_size)?;
+            test.labels = Some(shadergan::data::load_idx_labels(tl)?);
+            let data = run::load_dataset(&config)?;
+            let t = train::GanTrainer::resume(&g, &config, dir, data.len)?;
+            let labels = test.labels.as_ref().expect("set above");
+            let pred = t.classify(&test.pixels);
+            let gan_acc = pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
+            // The same network (D's architecture with K outputs) on the same labelled images only.
+            let subset = labelled_subset(&data, config.train.labelled_per_class, config.train.seed.wrapping_add(3));
+            let mut base = Classifier::new(
+                &g,
+                config.model.classes,
+                d.channels,
+                d.image_size,
+                config.model.d_width,
+                config.train.seed,
+            );
+            base.train(
+                &subset,
+                *baseline_steps,
+                config.train.batch_size.min(subset.len),
+                config.train.lr_d,
+                config.train.seed,
+                |_, _| {},
+            );
+            let base_acc = base.accuracy(&g, &test);
+            println!("labelled images: {} ({} per class)", subset.len, config.train.labelled_per_class);
+            println!(
+                "semi-supervised GAN's D: {:.2}% on {} held-out digits (after {} steps)",
+                100.0 * gan_acc,
+                test.len,
+                t.step
+            );
+            println!("same network, labelled images only: {:.2}% ({baseline_steps} steps)", 100.0 * base_acc);
             Ok(())
         }
         ClassifyAction::Conditional { checkpoint, classifier, n, seed } => {
