@@ -1,4 +1,5 @@
 //! Network builders.
 
 pub mod classifier;
+pub mod cyclegan;
 pub mod dcgan;

@@ -233,6 +233,10 @@ pub enum Layer {
     Flatten,
     MinibatchDiscrimination(MinibatchDiscrimination),
     VirtualBatchNorm(VirtualBatchNorm),
+    /// Mirror padding of the spatial axes by this many pixels (CycleGAN's generators).
+    ReflectionPad(usize),
+    /// x + block(x): a residual block (its tensors are named "{i}.block.{j}.{name}").
+    Residual(Sequential),
 }
 
 impl Layer {
@@ -256,10 +260,20 @@ impl Layer {
             Layer::Flatten => x.flatten_from(1),
             Layer::MinibatchDiscrimination(l) => l.forward(x),
             Layer::VirtualBatchNorm(l) => l.forward(x),
+            Layer::ReflectionPad(p) => x.reflect_pad2d(*p, *p, *p, *p),
+            Layer::Residual(block) => x.add(&block.forward(x, mode)),
         }
     }
 
-    /// The tensors this layer owns, with PyTorch's attribute names.
+    /// The tensors this layer owns, with PyTorch's attribute names (nested ones dotted).
+    pub fn named(&self) -> Vec<(String, Tensor, Role)> {
+        match self {
+            Layer::Residual(block) => block.named_tensors().into_iter().map(|(n, t, r)| (format!("block.{n}"), t, r)).collect(),
+            other => other.tensors().into_iter().map(|(n, t, r)| (n.to_string(), t, r)).collect(),
+        }
+    }
+
+    /// The tensors this layer owns directly, with PyTorch's attribute names.
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
         let weight_bias = |w: &Tensor, b: &Option<Tensor>| {
             let mut v = vec![("weight", w.clone(), Role::Parameter)];
@@ -312,7 +326,7 @@ impl Sequential {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| l.tensors().into_iter().map(move |(n, t, r)| (format!("{i}.{n}"), t, r)))
+            .flat_map(|(i, l)| l.named().into_iter().map(move |(n, t, r)| (format!("{i}.{n}"), t, r)))
             .collect()
     }
 
