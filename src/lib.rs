@@ -5,6 +5,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod control;
+pub mod cyclegan;
 pub mod data;
 pub mod gpu;
 pub mod models;

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use super::{to_unit_range, DataError, Dataset};
 
 fn is_image(p: &Path) -> bool {
@@ -21,6 +24,12 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 /// Loads every image under `dir` (resized and centre-cropped to `size`, with `channels` 1 or 3);
 /// images in sub-folders get the sub-folder's index (sorted by name) as label.
 pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, DataError> {
+    load_folder_crops(dir, size, channels, 0, 0, 0)
+}
+
+/// Like `load_folder`, but with `crops` > 0 the data set is that many random `crop_size`
+/// squares (seeded) taken from the images in turn, each resized to `size` (texture domains).
+pub fn load_folder_crops(dir: &Path, size: usize, channels: usize, crops: usize, crop_size: usize, seed: u64) -> Result<Dataset, DataError> {
     if channels != 1 && channels != 3 {
         return Err(DataError::invalid(dir, format!("channels must be 1 or 3, not {channels}")));
     }
@@ -46,6 +55,7 @@ pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, 
     let mut pixels = Vec::with_capacity(files.len() * channels * size * size);
     let mut labels = Vec::new();
     let mut first: Option<(usize, &PathBuf)> = None;
+    let mut decoded = Vec::with_capacity(files.len());
     for (path, label) in &files {
         let img = image::open(path).map_err(|e| DataError::invalid(path, format!("cannot decode image: {e}")))?;
         // Alpha is dropped; gray and colour images mixed in one set are almost always a mistake.
@@ -63,21 +73,36 @@ pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, 
             }
             _ => {}
         }
+        decoded.push((img, *label));
+    }
+    let emit = |img: &image::DynamicImage, pixels: &mut Vec<f32>| {
         if channels == 1 {
             pixels.extend(to_unit_range(&img.to_luma8(), size as u32));
         } else {
             let rgb = img.to_rgb8();
             for c in 0..3 {
-                let plane = image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-                    image::Luma([rgb.get_pixel(x, y).0[c]])
-                });
+                let plane = image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| image::Luma([rgb.get_pixel(x, y).0[c]]));
                 pixels.extend(to_unit_range(&plane, size as u32));
             }
         }
-        if let Some(l) = label {
-            labels.push(*l);
+    };
+    let len = if crops == 0 {
+        for (img, label) in &decoded {
+            emit(img, &mut pixels);
+            labels.extend(label);
         }
-    }
-    let len = files.len();
+        decoded.len()
+    } else {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for k in 0..crops {
+            let (img, label) = &decoded[k % decoded.len()];
+            let side = crop_size.min(img.width() as usize).min(img.height() as usize) as u32;
+            let x = rng.random_range(0..=img.width() - side);
+            let y = rng.random_range(0..=img.height() - side);
+            emit(&img.crop_imm(x, y, side, side), &mut pixels);
+            labels.extend(label);
+        }
+        crops
+    };
     Ok(Dataset { pixels, labels: (!class_names.is_empty()).then_some(labels), class_names, len, channels, size })
 }

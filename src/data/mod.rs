@@ -4,7 +4,7 @@
 mod folder;
 mod idx;
 
-pub use folder::load_folder;
+pub use folder::{load_folder, load_folder_crops};
 pub use idx::{load_idx_images, load_idx_labels, read_idx};
 
 use std::path::{Path, PathBuf};

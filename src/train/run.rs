@@ -63,7 +63,10 @@ pub fn load_data(d: &DataConfig, min_len: usize) -> Result<Dataset> {
             }
             set
         }
-        DataKind::Folder => data::load_folder(&d.images, d.image_size, d.channels)?,
+        DataKind::Folder => {
+            let crop = if d.crop_size == 0 { d.image_size } else { d.crop_size };
+            data::load_folder_crops(&d.images, d.image_size, d.channels, d.crops, crop, 0)?
+        }
     };
     if d.limit > 0 {
         set = set.truncated(d.limit);
