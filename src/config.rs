@@ -607,13 +607,14 @@ impl Default for CycleTrain {
 
 impl CycleConfig {
     pub fn load(path: &Path) -> Result<CycleConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         CycleConfig::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<CycleConfig, ConfigError> {
-        let c: CycleConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let c: CycleConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
             path: path.to_path_buf(),
             key,
@@ -626,7 +627,11 @@ impl CycleConfig {
             }
         }
         if (c.domain_x.image_size, c.domain_x.channels) != (c.domain_y.image_size, c.domain_y.channels) {
-            return Err(bad("domain_y.image_size", c.domain_y.image_size.to_string(), "both domains need the same image size and channels"));
+            return Err(bad(
+                "domain_y.image_size",
+                c.domain_y.image_size.to_string(),
+                "both domains need the same image size and channels",
+            ));
         }
         let t = &c.train;
         if t.batch_size == 0 || t.batch_size > 256 {
@@ -641,8 +646,17 @@ impl CycleConfig {
         if !(t.lambda_cycle >= 0.0 && t.identity >= 0.0) {
             return Err(bad("train.lambda_cycle", t.lambda_cycle.to_string(), "weights must be >= 0"));
         }
-        if c.model.blocks > 32 || c.model.d_layers == 0 || c.model.d_layers > 5 || c.model.g_width == 0 || c.model.d_width == 0 {
-            return Err(bad("model.d_layers", c.model.d_layers.to_string(), "need 1..=5 PatchGAN layers, at most 32 blocks and non-zero widths"));
+        if c.model.blocks > 32
+            || c.model.d_layers == 0
+            || c.model.d_layers > 5
+            || c.model.g_width == 0
+            || c.model.d_width == 0
+        {
+            return Err(bad(
+                "model.d_layers",
+                c.model.d_layers.to_string(),
+                "need 1..=5 PatchGAN layers, at most 32 blocks and non-zero widths",
+            ));
         }
         Ok(c)
     }

@@ -196,14 +196,21 @@ impl CycleTrainer {
 
         let v = {
             let _no_graph = no_grad();
-            Tensor::cat(&[&adv.detach(), &cycle.detach(), &identity.detach(), &loss_dx.detach(), &loss_dy.detach()], 0).to_vec()
+            Tensor::cat(&[&adv.detach(), &cycle.detach(), &identity.detach(), &loss_dx.detach(), &loss_dy.detach()], 0)
+                .to_vec()
         };
         CycleStats { g_adv: v[0], cycle: v[1], identity: v[2], d_x: v[3], d_y: v[4] }
     }
 
     /// Translations (eval mode): x -> G(x) when `x_to_y`, else y -> F(y); images [n, C, H, W].
     pub fn translate(&self, images: &[f32], x_to_y: bool) -> Vec<f32> {
-        translate(&self.gpu, self.config.domain_x.channels, self.config.domain_x.image_size, if x_to_y { &self.g_xy } else { &self.g_yx }, images)
+        translate(
+            &self.gpu,
+            self.config.domain_x.channels,
+            self.config.domain_x.image_size,
+            if x_to_y { &self.g_xy } else { &self.g_yx },
+            images,
+        )
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
@@ -232,12 +239,21 @@ impl CycleTrainer {
     /// Restores weights and optimizer moments. The image pools start empty again and the data
     /// order restarts at the saved step's epoch boundary, so a resumed CycleGAN run continues
     /// the same schedule but is not bit-identical to an uninterrupted one.
-    pub fn resume(gpu: &Gpu, config: &CycleConfig, dir: &Path, len_x: usize, len_y: usize) -> Result<Self, CheckpointError> {
+    pub fn resume(
+        gpu: &Gpu,
+        config: &CycleConfig,
+        dir: &Path,
+        len_x: usize,
+        len_y: usize,
+    ) -> Result<Self, CheckpointError> {
         let mut t = CycleTrainer::new(gpu, config, len_x, len_y);
         let path = dir.join("model.safetensors");
         let (tensors, meta) = checkpoint::load(&path)?;
         if meta.get("format").map(String::as_str) != Some(CYCLE_FORMAT) {
-            return Err(CheckpointError::Invalid { path, problem: format!("not a CycleGAN checkpoint ('{CYCLE_FORMAT}' expected)") });
+            return Err(CheckpointError::Invalid {
+                path,
+                problem: format!("not a CycleGAN checkpoint ('{CYCLE_FORMAT}' expected)"),
+            });
         }
         for (name, net) in NAMES.iter().zip(t.networks()) {
             checkpoint::import(net, name, &tensors, &path)?;
@@ -249,7 +265,10 @@ impl CycleTrainer {
         let g_params: Vec<Tensor> = t.g_xy.parameters().into_iter().chain(t.g_yx.parameters()).collect();
         let d_params: Vec<Tensor> = t.d_x.parameters().into_iter().chain(t.d_y.parameters()).collect();
         for (prefix, opt, params) in [("opt_g", &mut t.opt_g, &g_params), ("opt_d", &mut t.opt_d, &d_params)] {
-            let tensors = state.iter().filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|n| (n.to_string(), v.data.clone()))).collect();
+            let tensors = state
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|n| (n.to_string(), v.data.clone())))
+                .collect();
             opt.load_state(params, &crate::optim::OptimizerState { step: opt_step, tensors })
                 .map_err(|e| CheckpointError::Invalid { path: spath.clone(), problem: e })?;
         }
@@ -261,10 +280,14 @@ impl CycleTrainer {
 pub fn load_generators(gpu: &Gpu, path: &Path) -> Result<(CycleConfig, Sequential, Sequential), CheckpointError> {
     let (tensors, meta) = checkpoint::load(path)?;
     if meta.get("format").map(String::as_str) != Some(CYCLE_FORMAT) {
-        return Err(CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("not a CycleGAN checkpoint ('{CYCLE_FORMAT}' expected)") });
+        return Err(CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("not a CycleGAN checkpoint ('{CYCLE_FORMAT}' expected)"),
+        });
     }
     let text: String = checkpoint::meta(&meta, "config", path)?;
-    let config = CycleConfig::parse(&text, path).map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("embedded config: {e}") })?;
+    let config = CycleConfig::parse(&text, path)
+        .map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("embedded config: {e}") })?;
     let [g_xy, g_yx, _, _] = networks(gpu, &config, 0);
     checkpoint::import(&g_xy, "g_xy", &tensors, path)?;
     checkpoint::import(&g_yx, "g_yx", &tensors, path)?;

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod control;
 pub mod cyclegan;
+pub mod cyclegan_run;
 pub mod data;
 pub mod gpu;
 pub mod models;

@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model from a TOML config.
+    /// Train a model from a TOML config (a GAN, or a CycleGAN when it names two domains).
     Train {
         #[arg(long)]
         config: PathBuf,
@@ -115,6 +115,23 @@ enum Command {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Translate images with a CycleGAN checkpoint; writes the translations and a grid of
+    /// input | translation | reconstruction rows.
+    Translate {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// x2y (G) or y2x (F).
+        #[arg(long)]
+        direction: String,
+        /// A folder of images (or an IDX file).
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Translate at most this many images.
+        #[arg(long, default_value_t = 64)]
+        limit: usize,
     },
     /// List the adapters found and the one chosen.
     Info,
@@ -219,6 +236,47 @@ fn run_command(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Classify { action } => classify(cli, action),
+        Command::Translate { checkpoint, direction, input, out, limit } => {
+            let forward = match direction.as_str() {
+                "x2y" => true,
+                "y2x" => false,
+                other => bail!("--direction must be x2y or y2x, not '{other}'"),
+            };
+            let g = gpu(cli)?;
+            let (config, g_xy, g_yx) = shadergan::cyclegan::load_generators(&g, checkpoint)?;
+            let (c, s) = (config.domain_x.channels, config.domain_x.image_size);
+            let mut data_cfg = if forward { config.domain_x.clone() } else { config.domain_y.clone() };
+            data_cfg.images = input.clone();
+            data_cfg.labels = None;
+            data_cfg.limit = *limit;
+            data_cfg.crops = 0;
+            data_cfg.kind =
+                if input.is_dir() { shadergan::config::DataKind::Folder } else { shadergan::config::DataKind::Idx };
+            let data = run::load_data(&data_cfg, 1)?;
+            let (there_net, back_net) = if forward { (&g_xy, &g_yx) } else { (&g_yx, &g_xy) };
+            let there = shadergan::cyclegan::translate(&g, c, s, there_net, &data.pixels);
+            let back = shadergan::cyclegan::translate(&g, c, s, back_net, &there);
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let per = c * s * s;
+            let mut tiles = Vec::new();
+            for i in 0..data.len {
+                viz::save_png(
+                    &out.join(format!("{i:06}.png")),
+                    &viz::to_image(&there[i * per..(i + 1) * per], c, s),
+                    1,
+                )?;
+                for v in [&data.pixels, &there, &back] {
+                    tiles.extend_from_slice(&v[i * per..(i + 1) * per]);
+                }
+            }
+            viz::save_png(&out.join("grid.png"), &image::DynamicImage::ImageRgb8(viz::grid(&tiles, c, s, 3)), 2)?;
+            println!(
+                "translated {} images ({direction}) into {}; grid.png rows: input | translation | reconstruction",
+                data.len,
+                out.display()
+            );
+            Ok(())
+        }
         Command::Control { checkpoint, classifier, target, n, steps, step_size, seed, out } => {
             if *n == 0 || *steps == 0 || !(*step_size > 0.0) {
                 bail!("--n and --steps must be at least 1 and --step-size positive");
@@ -276,6 +334,9 @@ fn run_command(cli: &Cli) -> Result<()> {
         Command::Train { config, steps, out, resume, quiet } => {
             let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
             let g = gpu(cli)?;
+            if is_cycle_config(config) {
+                return shadergan::cyclegan_run::train(&g, config, *steps, &out, *resume, !quiet);
+            }
             let summary = run::train(
                 &g,
                 &run::RunOptions {
@@ -512,4 +573,12 @@ fn label_count(config: &shadergan::config::Config) -> usize {
         shadergan::config::GanKind::Infogan => config.model.info_categorical,
         _ => config.model.classes,
     }
+}
+
+/// CycleGAN configs name two domains instead of one data set.
+fn is_cycle_config(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("domain_x"))
 }

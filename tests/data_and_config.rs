@@ -147,6 +147,12 @@ fn every_shipped_config_parses_and_validates() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("classifier") {
             shadergan::config::ClassifierConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        } else if name.starts_with("cyclegan") {
+            let c = shadergan::config::CycleConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                root().join(&c.domain_x.images).exists() && root().join(&c.domain_y.images).exists(),
+                "{name}: data missing"
+            );
         } else {
             let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert!(root().join(&c.data.images).exists(), "{name}: {} missing", c.data.images.display());

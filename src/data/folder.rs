@@ -29,7 +29,14 @@ pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, 
 
 /// Like `load_folder`, but with `crops` > 0 the data set is that many random `crop_size`
 /// squares (seeded) taken from the images in turn, each resized to `size` (texture domains).
-pub fn load_folder_crops(dir: &Path, size: usize, channels: usize, crops: usize, crop_size: usize, seed: u64) -> Result<Dataset, DataError> {
+pub fn load_folder_crops(
+    dir: &Path,
+    size: usize,
+    channels: usize,
+    crops: usize,
+    crop_size: usize,
+    seed: u64,
+) -> Result<Dataset, DataError> {
     if channels != 1 && channels != 3 {
         return Err(DataError::invalid(dir, format!("channels must be 1 or 3, not {channels}")));
     }
@@ -81,7 +88,9 @@ pub fn load_folder_crops(dir: &Path, size: usize, channels: usize, crops: usize,
         } else {
             let rgb = img.to_rgb8();
             for c in 0..3 {
-                let plane = image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| image::Luma([rgb.get_pixel(x, y).0[c]]));
+                let plane = image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
+                    image::Luma([rgb.get_pixel(x, y).0[c]])
+                });
                 pixels.extend(to_unit_range(&plane, size as u32));
             }
         }

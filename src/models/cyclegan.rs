@@ -72,7 +72,8 @@ pub fn patch_discriminator(gpu: &Gpu, channels: usize, width: usize, layers: usi
 pub fn receptive_field(layers: usize) -> usize {
     // Walk back from one output pixel: kernel 4 each, strides 2 for the first `layers` convs.
     let mut field = 1;
-    let strides: Vec<usize> = std::iter::once(2).chain((1..=layers).map(|i| if i < layers { 2 } else { 1 })).chain([1]).collect();
+    let strides: Vec<usize> =
+        std::iter::once(2).chain((1..=layers).map(|i| if i < layers { 2 } else { 1 })).chain([1]).collect();
     for s in strides.iter().rev() {
         field = (field - 1) * s + 4;
     }

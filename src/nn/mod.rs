@@ -268,7 +268,9 @@ impl Layer {
     /// The tensors this layer owns, with PyTorch's attribute names (nested ones dotted).
     pub fn named(&self) -> Vec<(String, Tensor, Role)> {
         match self {
-            Layer::Residual(block) => block.named_tensors().into_iter().map(|(n, t, r)| (format!("block.{n}"), t, r)).collect(),
+            Layer::Residual(block) => {
+                block.named_tensors().into_iter().map(|(n, t, r)| (format!("block.{n}"), t, r)).collect()
+            }
             other => other.tensors().into_iter().map(|(n, t, r)| (n.to_string(), t, r)).collect(),
         }
     }
