@@ -159,6 +159,14 @@ enum ClassifyAction {
         #[arg(long, default_value_t = 300)]
         baseline_steps: usize,
     },
+    /// CycleGAN X -> Y: a Y-domain classifier's accuracy on the translations of X's labelled
+    /// images, against its accuracy on the untranslated (resized) images.
+    Translated {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        classifier: PathBuf,
+    },
     /// How often a conditional generator's samples of class K are classified as K.
     Conditional {
         #[arg(long)]
@@ -480,6 +488,31 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
                 println!("held-out accuracy {:.2}% on {} images", 100.0 * a, test_set.as_ref().unwrap().len);
             }
             println!("wrote {}", out.display());
+            Ok(())
+        }
+        ClassifyAction::Translated { checkpoint, classifier } => {
+            let (config, g_xy, _) = shadergan::cyclegan::load_generators(&g, checkpoint)?;
+            let c = Classifier::load(&g, classifier)?;
+            let d = &config.domain_x;
+            if (c.channels, c.image_size) != (d.channels, d.image_size) {
+                bail!("the classifier takes {}-channel {}x{} images; the CycleGAN makes {}-channel {}x{}", c.channels, c.image_size, c.image_size, d.channels, d.image_size, d.image_size);
+            }
+            let mut data_cfg = d.clone();
+            data_cfg.limit = 0;
+            let x = run::load_data(&data_cfg, 1)?;
+            let Some(labels) = &x.labels else {
+                bail!("{}: domain_x has no labels to score translations against", checkpoint.display());
+            };
+            let accuracy = |images: &[f32]| {
+                let pred = c.predict(&g, images);
+                pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
+            };
+            let before = accuracy(&x.pixels);
+            let translated = shadergan::cyclegan::translate(&g, d.channels, d.image_size, &g_xy, &x.pixels);
+            let after = accuracy(&translated);
+            println!("{} images of domain X ({})", x.len, d.images.display());
+            println!("classifier on the untranslated, resized images: {:.2}%", 100.0 * before);
+            println!("classifier on their translations G(x):           {:.2}%", 100.0 * after);
             Ok(())
         }
         ClassifyAction::SemiSupervised { run: dir, baseline_steps } => {
