@@ -167,6 +167,18 @@ enum ClassifyAction {
         #[arg(long)]
         classifier: PathBuf,
     },
+    /// What the classifier makes of a generator's samples: how many are confidently some digit,
+    /// and how they spread over the classes (mode coverage).
+    Samples {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        classifier: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// How often a conditional generator's samples of class K are classified as K.
     Conditional {
         #[arg(long)]
@@ -488,6 +500,33 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
                 println!("held-out accuracy {:.2}% on {} images", 100.0 * a, test_set.as_ref().unwrap().len);
             }
             println!("wrote {}", out.display());
+            Ok(())
+        }
+        ClassifyAction::Samples { checkpoint, classifier, n, seed } => {
+            let (config, generator) = train::load_generator(&g, checkpoint)?;
+            let c = Classifier::load(&g, classifier)?;
+            if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
+                bail!("the classifier takes {}-channel {}x{} images; the generator makes {}-channel {}x{}", c.channels, c.image_size, c.image_size, config.data.channels, config.data.image_size, config.data.image_size);
+            }
+            let mut noise = noise::Noise::new(config.train.noise, *seed);
+            let z = noise.sample(n * config.model.latent_dim);
+            let k = label_count(&config);
+            let labels: Vec<u32> = if train::codes::takes_labels(&config) { (0..*n).map(|i| (i % k) as u32).collect() } else { vec![] };
+            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
+            let probs = c.probabilities(&g, &images);
+            let mut counts = vec![0usize; c.classes];
+            let mut confident = 0;
+            for row in probs.chunks(c.classes) {
+                let (best, p) = row.iter().enumerate().max_by(|a, b| a.1.partial_cmp(b.1).unwrap()).map(|(i, p)| (i, *p)).unwrap_or((0, 0.0));
+                counts[best] += 1;
+                if p > 0.9 {
+                    confident += 1;
+                }
+            }
+            println!("{n} samples: {:.1}% classified with confidence > 0.9", 100.0 * confident as f64 / *n as f64);
+            for (class, count) in counts.iter().enumerate() {
+                println!("  class {class}: {:>5.1}%", 100.0 * *count as f64 / *n as f64);
+            }
             Ok(())
         }
         ClassifyAction::Translated { checkpoint, classifier } => {

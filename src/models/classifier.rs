@@ -96,6 +96,19 @@ impl Classifier {
         out
     }
 
+    /// Class probabilities [n * classes] for images [n, C, H, W] (eval mode).
+    pub fn probabilities(&self, gpu: &Gpu, images: &[f32]) -> Vec<f32> {
+        let _no_graph = no_grad();
+        let per = self.channels * self.image_size * self.image_size;
+        let mut out = Vec::with_capacity(images.len() / per * self.classes);
+        for chunk in images.chunks(256 * per) {
+            let n = chunk.len() / per;
+            let x = Tensor::from_vec(gpu, &[n, self.channels, self.image_size, self.image_size], chunk);
+            out.extend(loss::log_softmax(&self.logits(&x, Mode::Eval)).exp().to_vec());
+        }
+        out
+    }
+
     /// Fraction of `data` classified as its label.
     pub fn accuracy(&self, gpu: &Gpu, data: &Dataset) -> f64 {
         let labels = data.labels.as_ref().expect("accuracy needs labels");
