@@ -6,7 +6,9 @@ struct GatherParams {
     n: u32,
     rank: u32,
     offset: u32,
-    _pad: u32,
+    // Elements of a line one invocation copies: llvmpipe ends any shader loop after 65535
+    // iterations, so long lines are split into chunks.
+    chunk: u32,
     shape: array<vec4<u32>, 2>,
     strides: array<vec4<u32>, 2>,
     // Output coordinate c along axis d reads input coordinate c - lead[d], or zero when that
@@ -46,13 +48,16 @@ fn linear_id(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WG;
 }
 
-// One invocation per line along the last axis: the per-axis divisions (scalar code on
-// llvmpipe) are paid once per line, not once per element.
+// One invocation per chunk of a line along the last axis: the per-axis divisions (scalar code
+// on llvmpipe) are paid once per chunk, not once per element.
 @compute @workgroup_size(WG)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let line = linear_id(gid, groups);
+    let id = linear_id(gid, groups);
     let last = gp.rank - 1u;
     let len = gp.shape[last / 4u][last % 4u];
+    let chunks = (len + gp.chunk - 1u) / gp.chunk;
+    let line = id / chunks;
+    let c0 = (id % chunks) * gp.chunk;
     if (line * len >= gp.n) {
         return;
     }
@@ -72,7 +77,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let lead = gp.lead[last / 4u][last % 4u];
     let extent = gp.extent[last / 4u][last % 4u];
     let base = line * len;
-    for (var c = 0u; c < len; c = c + 1u) {
+    for (var c = c0; c < min(c0 + gp.chunk, len); c = c + 1u) {
         let t = i32(c) - lead;
         let ok = inside && t >= 0 && u32(t) < extent;
         dst[base + c] = select(0.0, src[u32(select(0, idx + t * stride, ok))], ok);

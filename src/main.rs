@@ -506,18 +506,32 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let (config, generator) = train::load_generator(&g, checkpoint)?;
             let c = Classifier::load(&g, classifier)?;
             if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
-                bail!("the classifier takes {}-channel {}x{} images; the generator makes {}-channel {}x{}", c.channels, c.image_size, c.image_size, config.data.channels, config.data.image_size, config.data.image_size);
+                bail!(
+                    "the classifier takes {}-channel {}x{} images; the generator makes {}-channel {}x{}",
+                    c.channels,
+                    c.image_size,
+                    c.image_size,
+                    config.data.channels,
+                    config.data.image_size,
+                    config.data.image_size
+                );
             }
             let mut noise = noise::Noise::new(config.train.noise, *seed);
             let z = noise.sample(n * config.model.latent_dim);
             let k = label_count(&config);
-            let labels: Vec<u32> = if train::codes::takes_labels(&config) { (0..*n).map(|i| (i % k) as u32).collect() } else { vec![] };
+            let labels: Vec<u32> =
+                if train::codes::takes_labels(&config) { (0..*n).map(|i| (i % k) as u32).collect() } else { vec![] };
             let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
             let probs = c.probabilities(&g, &images);
             let mut counts = vec![0usize; c.classes];
             let mut confident = 0;
             for row in probs.chunks(c.classes) {
-                let (best, p) = row.iter().enumerate().max_by(|a, b| a.1.partial_cmp(b.1).unwrap()).map(|(i, p)| (i, *p)).unwrap_or((0, 0.0));
+                let (best, p) = row
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.partial_cmp(b.1).unwrap())
+                    .map(|(i, p)| (i, *p))
+                    .unwrap_or((0, 0.0));
                 counts[best] += 1;
                 if p > 0.9 {
                     confident += 1;
@@ -534,7 +548,15 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let c = Classifier::load(&g, classifier)?;
             let d = &config.domain_x;
             if (c.channels, c.image_size) != (d.channels, d.image_size) {
-                bail!("the classifier takes {}-channel {}x{} images; the CycleGAN makes {}-channel {}x{}", c.channels, c.image_size, c.image_size, d.channels, d.image_size, d.image_size);
+                bail!(
+                    "the classifier takes {}-channel {}x{} images; the CycleGAN makes {}-channel {}x{}",
+                    c.channels,
+                    c.image_size,
+                    c.image_size,
+                    d.channels,
+                    d.image_size,
+                    d.image_size
+                );
             }
             let mut data_cfg = d.clone();
             data_cfg.limit = 0;

@@ -154,3 +154,25 @@ fn permute_pad_narrow_expand_reflect() {
     assert_eq!(cat.shape(), &[2, 5, 5, 7]);
     assert_close("cat", &cat.narrow(1, 3, 2).to_vec(), &f64s(&t.narrow(1, 0, 2).to_vec()), 0.0, 0.0);
 }
+
+/// llvmpipe silently ends shader loops after 65535 iterations; kernels must split longer work.
+#[test]
+fn long_copies_reductions_and_inner_products_are_complete() {
+    let gpu = gpu();
+    let mut rng = rng("long loops");
+    let n = 204_800;
+    let data: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
+    let t = shadergan::Tensor::zeros(&gpu, &[n]);
+    t.assign(&data);
+    assert_eq!(t.to_vec(), data, "assign of {n} values");
+    let wide = shadergan::Tensor::from_vec(&gpu, &[2, n / 2], &data);
+    assert_close("permute of long rows", &wide.t().t().to_vec(), &f64s(&data), 0.0, 0.0);
+    let long = uniform(&mut rng, 2 * 70_000, -1.0, 1.0);
+    let lt = common::tensor(&gpu, &[2, 70_000], &long);
+    let want: Vec<f64> = (0..2).map(|r| f64s(&f32s(&long[r * 70_000..(r + 1) * 70_000])).iter().sum()).collect();
+    assert_close("sum of 70000", &lt.sum(&[1], false).to_vec(), &want, 1e-4, 1e-3);
+    let b = uniform(&mut rng, 70_000 * 3, -1.0, 1.0);
+    let bt = common::tensor(&gpu, &[70_000, 3], &b);
+    let want = shadergan::reference::matmul(&f64s(&f32s(&long)), &f64s(&f32s(&b)), 1, 2, 70_000, 3, false, false);
+    assert_close("matmul with K = 70000", &lt.matmul(&bt).to_vec(), &want, 1e-3, 1e-2);
+}

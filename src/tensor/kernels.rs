@@ -227,7 +227,9 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
         reduced_strides: pack(&u32s(&red_strides[0])),
     };
     // Few long reductions (batch-norm statistics, losses) need a workgroup each to use the cores.
-    if n_out < 1024 && n_reduce >= 256 {
+    // `rows` loops over the whole reduction in one invocation, and llvmpipe ends loops after
+    // 65535 iterations: longer reductions take `wide`, whose loop strides by 256.
+    if (n_out < 1024 && n_reduce >= 256) || n_reduce > 65535 {
         gpu.dispatch(&Kernel::new(Shader::Reduce, "wide"), &params, &[x], &[&out], grid_1d(gpu, n_out, 1));
     } else {
         gpu.dispatch(&Kernel::new(Shader::Reduce, "rows"), &params, &[x], &[&out], grid_1d(gpu, n_out, WG_1D));
@@ -272,7 +274,13 @@ pub fn matmul(
     // Split-K: a small output with a long reduction (a weight gradient summed over every
     // position of the batch) would occupy a handful of invocations; instead each of `splits`
     // workgroup columns reduces one chunk of K and a sum over the chunks finishes the job.
-    let splits = if batch == 1 && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
+    let mut splits = if batch == 1 && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
+    // llvmpipe ends shader loops after 65535 iterations (silently): K chunks stay below that.
+    const MAX_K: usize = 32768;
+    if k > MAX_K {
+        assert_eq!(batch, 1, "batched matmul with K = {k} > {MAX_K} is not supported");
+        splits = splits.max(k.div_ceil(MAX_K));
+    }
     let k_chunk = k.div_ceil(splits);
     let splits = k.div_ceil(k_chunk);
     let (a_batch, b_batch, runs) =
@@ -391,7 +399,7 @@ struct GatherParams {
     n: u32,
     rank: u32,
     offset: u32,
-    _pad: u32,
+    chunk: u32,
     shape: [[u32; 4]; 2],
     strides: [[u32; 4]; 2],
     lead: [[i32; 4]; 2],
@@ -430,13 +438,16 @@ fn gather_into(
     extent: &[usize],
 ) {
     let n: usize = out_shape.iter().product();
-    let lines = n / out_shape.last().copied().unwrap_or(1).max(1);
+    let len = out_shape.last().copied().unwrap_or(1).max(1);
+    // llvmpipe stops shader loops after 65535 iterations: no invocation copies more than this.
+    const CHUNK: usize = 4096;
+    let invocations = (n / len) * len.div_ceil(CHUNK);
     let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
     let params = GatherParams {
         n: n as u32,
         rank: out_shape.len() as u32,
         offset: 0,
-        _pad: 0,
+        chunk: CHUNK as u32,
         shape: pack(&u32s(out_shape)),
         strides: pack(&u32s(strides)),
         lead: pack(&leads),
@@ -447,7 +458,7 @@ fn gather_into(
         &params,
         &[x],
         &[out],
-        grid_1d(gpu, lines, 64),
+        grid_1d(gpu, invocations, 64),
     );
 }
 
