@@ -304,17 +304,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             let g = gpu(cli)?;
             let (config, generator) = train::load_generator(&g, checkpoint)?;
             let c = shadergan::models::classifier::Classifier::load(&g, classifier)?;
-            if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
-                bail!(
-                    "the classifier takes {}-channel {}x{} images; the generator makes {}-channel {}x{}",
-                    c.channels,
-                    c.image_size,
-                    c.image_size,
-                    config.data.channels,
-                    config.data.image_size,
-                    config.data.image_size
-                );
-            }
+            check_classifier_fits(&c, config.data.channels, config.data.image_size)?;
             if *target >= c.classes {
                 bail!("--target {target} out of range: the classifier knows {} classes", c.classes);
             }
@@ -505,17 +495,7 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
         ClassifyAction::Samples { checkpoint, classifier, n, seed } => {
             let (config, generator) = train::load_generator(&g, checkpoint)?;
             let c = Classifier::load(&g, classifier)?;
-            if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
-                bail!(
-                    "the classifier takes {}-channel {}x{} images; the generator makes {}-channel {}x{}",
-                    c.channels,
-                    c.image_size,
-                    c.image_size,
-                    config.data.channels,
-                    config.data.image_size,
-                    config.data.image_size
-                );
-            }
+            check_classifier_fits(&c, config.data.channels, config.data.image_size)?;
             let mut noise = noise::Noise::new(config.train.noise, *seed);
             let z = noise.sample(n * config.model.latent_dim);
             let k = label_count(&config);
@@ -547,17 +527,7 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let (config, g_xy, _) = shadergan::cyclegan::load_generators(&g, checkpoint)?;
             let c = Classifier::load(&g, classifier)?;
             let d = &config.domain_x;
-            if (c.channels, c.image_size) != (d.channels, d.image_size) {
-                bail!(
-                    "the classifier takes {}-channel {}x{} images; the CycleGAN makes {}-channel {}x{}",
-                    c.channels,
-                    c.image_size,
-                    c.image_size,
-                    d.channels,
-                    d.image_size,
-                    d.image_size
-                );
-            }
+            check_classifier_fits(&c, d.channels, d.image_size)?;
             let mut data_cfg = d.clone();
             data_cfg.limit = 0;
             let x = run::load_data(&data_cfg, 1)?;
@@ -629,16 +599,7 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
                 bail!("{}: the model does not take a class (conditional GAN or ACGAN needed)", checkpoint.display());
             }
             let c = Classifier::load(&g, classifier)?;
-            if (c.channels, c.image_size) != (config.data.channels, config.data.image_size) {
-                bail!(
-                    "classifier takes {}x{0}x{} images, the generator makes {}x{}x{}",
-                    c.image_size,
-                    c.channels,
-                    config.data.image_size,
-                    config.data.image_size,
-                    config.data.channels
-                );
-            }
+            check_classifier_fits(&c, config.data.channels, config.data.image_size)?;
             let k = config.model.classes;
             let mut noise = noise::Noise::new(config.train.noise, *seed);
             let labels: Vec<u32> = (0..k * n).map(|i| (i / n) as u32).collect();
@@ -675,4 +636,17 @@ fn is_cycle_config(path: &std::path::Path) -> bool {
         .ok()
         .and_then(|t| t.parse::<toml::Table>().ok())
         .is_some_and(|t| t.contains_key("domain_x"))
+}
+
+/// A classifier can only judge images of the size and channels it was trained on.
+fn check_classifier_fits(c: &shadergan::models::classifier::Classifier, channels: usize, size: usize) -> Result<()> {
+    if (c.channels, c.image_size) != (channels, size) {
+        bail!(
+            "the classifier takes {}-channel {}x{} images; the model makes {channels}-channel {size}x{size}",
+            c.channels,
+            c.image_size,
+            c.image_size
+        );
+    }
+    Ok(())
 }
