@@ -28,7 +28,7 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
     gpu.profile_start();
     trainer.train_step(data);
     let profile = gpu.profile_report();
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
     let n = times.len() as u64;
     let b = config.train.batch_size;
@@ -65,7 +65,7 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
         e.1 += t;
     }
     let mut fam: Vec<_> = families.into_iter().collect();
-    fam.sort_by(|a, b| b.1 .1.partial_cmp(&a.1 .1).unwrap());
+    fam.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
     for (k, (n, t)) in fam {
         writeln!(out, "  {k:<34} {n:>5} dispatches {:>8.1} ms {:>5.1}%", t * 1e3, 100.0 * t / total)?;
     }

@@ -506,12 +506,8 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let mut counts = vec![0usize; c.classes];
             let mut confident = 0;
             for row in probs.chunks(c.classes) {
-                let (best, p) = row
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.partial_cmp(b.1).unwrap())
-                    .map(|(i, p)| (i, *p))
-                    .unwrap_or((0, 0.0));
+                let (best, p) =
+                    row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, p)| (i, *p)).unwrap_or((0, 0.0));
                 counts[best] += 1;
                 if p > 0.9 {
                     confident += 1;

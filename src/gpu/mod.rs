@@ -421,7 +421,7 @@ impl Gpu {
     pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
         let table = self.0.profile.lock().unwrap().take().unwrap_or_default();
         let mut rows: Vec<(String, u64, f64)> = table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
-        rows.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap());
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
         rows
     }
 

@@ -88,8 +88,7 @@ impl Classifier {
             );
             let logits = self.logits(&x, Mode::Eval).to_vec();
             for row in logits.chunks(self.classes) {
-                let best =
-                    row.iter().enumerate().max_by(|a, b| a.1.partial_cmp(b.1).unwrap()).map(|(i, _)| i).unwrap_or(0);
+                let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
                 out.push(best as u32);
             }
         }

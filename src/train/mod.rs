@@ -323,7 +323,7 @@ impl GanTrainer {
             let x = Tensor::from_vec(&self.gpu, &[n, d.channels, d.image_size, d.image_size], chunk);
             let logits = self.d.forward(&x, Mode::Eval).to_vec();
             out.extend(logits.chunks(k).map(|row| {
-                row.iter().enumerate().max_by(|a, b| a.1.partial_cmp(b.1).unwrap()).map(|(i, _)| i as u32).unwrap_or(0)
+                row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as u32).unwrap_or(0)
             }));
         }
         out
