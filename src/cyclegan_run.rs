@@ -11,7 +11,7 @@ use crate::config::CycleConfig;
 use crate::cyclegan::{CycleStats, CycleTrainer};
 use crate::data::Dataset;
 use crate::gpu::{describe, Gpu};
-use crate::train::run::load_data;
+use crate::train::run::{load_data, sample_grids, truncate_metrics};
 use crate::viz::{self, report, Curve};
 
 const HEADER: &str = "step,g_adv,cycle,identity,d_x,d_y";
@@ -68,17 +68,7 @@ pub fn train(
     std::fs::create_dir_all(dir.join("samples")).with_context(|| format!("creating {}", dir.display()))?;
     crate::checkpoint::write_atomic(&dir.join("config.toml"), config.to_toml().as_bytes())?;
     let csv_path = dir.join("metrics.csv");
-    let kept: Vec<String> = std::fs::read_to_string(&csv_path)
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter(|l| l.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= t.step))
-        .map(String::from)
-        .collect();
-    crate::checkpoint::write_atomic(
-        &csv_path,
-        (std::iter::once(HEADER.to_string()).chain(kept).collect::<Vec<_>>().join("\n") + "\n").as_bytes(),
-    )?;
+    truncate_metrics(&csv_path, HEADER, t.step)?;
     let mut csv = std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&csv_path)?);
     let total = config.train.steps;
     let bar = if progress { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
@@ -142,17 +132,7 @@ pub fn train(
         None,
     );
     viz::save_png(&dir.join("loss.png"), &image::DynamicImage::ImageRgb8(img), 1)?;
-    let mut images = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir.join("samples")) {
-        let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        files.sort();
-        let stride = files.len().div_ceil(8).max(1);
-        for (i, f) in files.iter().enumerate() {
-            if i % stride == 0 || i + 1 == files.len() {
-                images.push((f.file_stem().unwrap().to_string_lossy().replace("step-", "step "), std::fs::read(f)?));
-            }
-        }
-    }
+    let images = sample_grids(dir, 8)?;
     report::write(
         &dir.join("report.html"),
         &report::Report {

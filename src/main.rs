@@ -486,8 +486,8 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let test_acc = test_set.as_ref().map(|t| c.accuracy(&g, t));
             c.save(out, s.width, test_acc)?;
             println!("training accuracy {:.2}%", 100.0 * train_acc);
-            if let Some(a) = test_acc {
-                println!("held-out accuracy {:.2}% on {} images", 100.0 * a, test_set.as_ref().unwrap().len);
+            if let (Some(a), Some(t)) = (test_acc, &test_set) {
+                println!("held-out accuracy {:.2}% on {} images", 100.0 * a, t.len);
             }
             println!("wrote {}", out.display());
             Ok(())

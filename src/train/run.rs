@@ -141,23 +141,7 @@ pub fn write_plots_and_report(dir: &Path, config: &Config, adapter: &str, summar
     image::imageops::replace(&mut both, &bottom, 0, 300);
     viz::save_png(&dir.join("loss.png"), &image::DynamicImage::ImageRgb8(both), 1)?;
 
-    let mut grids: Vec<(String, Vec<u8>)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir.join("samples")) {
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "png"))
-            .collect();
-        files.sort();
-        // At most 12 grids, evenly spread over the run, keep the page small.
-        let keep = 12usize;
-        let stride = files.len().div_ceil(keep).max(1);
-        for (i, f) in files.iter().enumerate() {
-            if i % stride == 0 || i + 1 == files.len() {
-                let name = f.file_stem().unwrap().to_string_lossy().replace("step-", "step ");
-                grids.push((name, std::fs::read(f)?));
-            }
-        }
-    }
+    let grids = sample_grids(dir, 12)?;
     report::write(
         &dir.join("report.html"),
         &report::Report {
@@ -173,10 +157,30 @@ pub fn write_plots_and_report(dir: &Path, config: &Config, adapter: &str, summar
     Ok(())
 }
 
+/// At most `keep` of the run's sample grids (PNG bytes with a caption), evenly spread over the
+/// run and always including the last, so the report stays small.
+pub fn sample_grids(dir: &Path, keep: usize) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut grids = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("samples")) else { return Ok(grids) };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    files.sort();
+    let stride = files.len().div_ceil(keep).max(1);
+    for (i, f) in files.iter().enumerate() {
+        if i % stride == 0 || i + 1 == files.len() {
+            let name = f.file_stem().map(|s| s.to_string_lossy().replace("step-", "step ")).unwrap_or_default();
+            grids.push((name, std::fs::read(f)?));
+        }
+    }
+    Ok(grids)
+}
+
 /// Keeps the CSV's header and the rows up to `step` (a resumed run rewrites what follows).
-fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+pub fn truncate_metrics(path: &Path, header: &str, step: u64) -> Result<()> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut kept = vec![CSV_HEADER.to_string()];
+    let mut kept = vec![header.to_string()];
     for line in text.lines().skip(1) {
         if line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step) {
             kept.push(line.to_string());
@@ -213,7 +217,7 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
     std::fs::create_dir_all(dir.join("samples")).with_context(|| format!("creating {}", dir.display()))?;
     crate::checkpoint::write_atomic(&dir.join("config.toml"), config.to_toml().as_bytes())?;
     let csv_path = dir.join("metrics.csv");
-    truncate_metrics(&csv_path, trainer.step)?;
+    truncate_metrics(&csv_path, CSV_HEADER, trainer.step)?;
     let mut csv = std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(&csv_path)?);
 
     let total = config.train.steps;
