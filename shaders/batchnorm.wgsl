@@ -1,10 +1,11 @@
-// Batch norm over x [batch, channels, spatial] with per-channel statistics, fused: a workgroup
+// Normalisation over x [batch, channels, spatial] with per-channel statistics, fused: a workgroup
 // per channel reduces, a flat pass applies. `stats` is [2, channels]: mean, then biased variance.
 //   batch_stats     x -> stats, and running_mean/var <- (1-m)*running + m*(mean, unbiased var)
 //   forward         x, stats, gamma, beta -> y = (x - mean) / sqrt(var + eps) * gamma + beta
 //   backward_stats  x, stats, dy -> grad_stats [2, channels]: sum(dy), sum(dy * x_hat)
 //   backward        x, stats, gamma, dy, grad_stats -> dx
-// First order only: the autodiff layer refuses to differentiate through this backward.
+// Batch norm is this layout directly; instance norm is [1, N*C, HW], layer norm [1, N, rest].
+// First order: for a gradient of a gradient the autodiff layer uses the composite formula.
 
 struct Params {
     batch: u32,

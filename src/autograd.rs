@@ -43,7 +43,8 @@ pub(crate) enum Op {
         stride: usize,
         pad: usize,
     },
-    /// Training-mode batch norm of inputs (x, gamma, beta) with its batch statistics saved.
+    /// Fused normalisation of inputs (x, gamma, beta) over the view [batch, channels, spatial]
+    /// (batch, instance and layer norm), with its statistics saved.
     BatchNorm {
         params: BatchNormParams,
         stats: Arc<GpuBuffer>,
@@ -297,17 +298,19 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
             vec![dx, dw]
         }
         Op::BatchNorm { params, stats } => {
-            assert!(
-                !create_graph,
-                "second-order gradients through training-mode batch norm are not supported (its backward is a fused kernel); \
-                 critics trained with a gradient penalty should use layer norm, as WGAN-GP prescribes"
-            );
-            let (gamma, c) = (&node.inputs[1], params.channels as usize);
+            let (gamma, beta, c) = (&node.inputs[1], &node.inputs[2], params.channels as usize);
+            if create_graph {
+                // The fused backward is first order: differentiate the composite formula instead.
+                let y = x.normalize_composite(params, gamma, beta);
+                let wrt: Vec<&Tensor> = (0..3).filter(|&i| want(i)).map(|i| &node.inputs[i]).collect();
+                let mut grads = grad(&y, &wrt, Some(g), true).into_iter();
+                return (0..3).map(|i| want(i).then(|| grads.next().expect("one gradient per input"))).collect();
+            }
             let (dx, grad_stats) =
                 kernels::batch_norm_backward(x.gpu(), params, x.buffer(), stats, gamma.buffer(), g.buffer());
             let grad_stats = Tensor::from_buffer(x.gpu(), &[2, c], grad_stats);
-            let dgamma = want(1).then(|| grad_stats.narrow(0, 1, 1).reshape(&[c]));
-            let dbeta = want(2).then(|| grad_stats.narrow(0, 0, 1).reshape(&[c]));
+            let dgamma = want(1).then(|| grad_stats.narrow(0, 1, 1).reshape(gamma.shape()));
+            let dbeta = want(2).then(|| grad_stats.narrow(0, 0, 1).reshape(beta.shape()));
             vec![Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)), dgamma, dbeta]
         }
         Op::Conv2dWeightGrad { stride, pad } => {

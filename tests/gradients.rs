@@ -317,3 +317,39 @@ fn convolution_gradients() {
         );
     }
 }
+
+#[test]
+fn fused_normalisation_second_order() {
+    // Batch, instance and layer norm run fused kernels; asking for a gradient of their gradient
+    // switches their backward to the composite formula, which must agree with the nested finite
+    // differences (and WGAN-GP's critic relies on it).
+    let mut rng = rng("normalisation second order");
+    let shape = [3usize, 2, 2, 3];
+    let x = uniform(&mut rng, 36, -1.5, 1.5);
+    let gamma = vec![1.3, 0.6];
+    let beta = vec![0.2, -0.4];
+    let gpu = gpu();
+    let (gt, bt) = (common::tensor(&gpu, &[2], &gamma), common::tensor(&gpu, &[2], &beta));
+    let (rm, rv) = (Tensor::zeros(&gpu, &[2]), Tensor::ones(&gpu, &[2]));
+    check_second_order(
+        "batch norm",
+        &shape,
+        &x,
+        |t| t.batch_norm_train(&gt, &bt, &rm, &rv, 0.1, 1e-5).tanh(),
+        |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::batch_norm_train(v, 3, 2, 6, &gamma, &beta, 1e-5).0),
+    );
+    check_second_order(
+        "instance norm",
+        &shape,
+        &x,
+        |t| t.instance_norm(1e-5).tanh(),
+        |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::normalize_groups(v, 6, 1e-5)),
+    );
+    check_second_order(
+        "layer norm",
+        &shape,
+        &x,
+        |t| t.layer_norm(1e-5).tanh(),
+        |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::normalize_groups(v, 12, 1e-5)),
+    );
+}

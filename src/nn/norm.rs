@@ -1,18 +1,11 @@
-//! Normalisation layers, composed from differentiable ops so second-order gradients pass
-//! through them (WGAN-GP critics use layer norm).
+//! Normalisation layers. Batch, layer and instance norm share one set of fused kernels whose
+//! backward falls back to the composite formula when a second-order gradient is asked for
+//! (WGAN-GP critics use layer norm).
 
 use crate::gpu::Gpu;
 use crate::tensor::{no_grad, Tensor};
 
 use super::{Mode, Role};
-
-/// (x - mean) / sqrt(var + eps) over `axes`, with the biased variance.
-pub fn normalize(x: &Tensor, axes: &[isize], eps: f32) -> Tensor {
-    let mean = x.mean(axes, true);
-    let centered = x.sub(&mean);
-    let var = centered.square().mean(axes, true);
-    centered.mul(&var.add_scalar(eps).powf(-0.5))
-}
 
 /// Shape [1, C, 1, ...] for broadcasting per-channel values over x.
 fn channel_shape(x: &Tensor) -> Vec<usize> {
@@ -108,8 +101,7 @@ impl LayerNorm {
             self.weight.shape(),
             x.shape()
         );
-        let axes: Vec<isize> = (1..x.rank() as isize).collect();
-        normalize(x, &axes, self.eps).mul(&self.weight).add(&self.bias)
+        x.layer_norm(self.eps).mul(&self.weight).add(&self.bias)
     }
 
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
@@ -136,8 +128,7 @@ impl InstanceNorm {
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
         assert!(x.rank() >= 3, "instance norm needs [N, C, spatial...], got {:?}", x.shape());
-        let axes: Vec<isize> = (2..x.rank() as isize).collect();
-        let y = normalize(x, &axes, self.eps);
+        let y = x.instance_norm(self.eps);
         match &self.affine {
             Some((w, b)) => {
                 let cs = channel_shape(x);

@@ -585,15 +585,25 @@ impl BatchNormParams {
     }
 }
 
-/// Per-channel [mean; biased variance] of x, updating the running statistics when asked.
+/// Per-channel [mean; biased variance] of x, updating the running statistics when given
+/// (`p.update_running` must say the same).
 pub fn batch_norm_stats(
     gpu: &Gpu,
     p: &BatchNormParams,
     x: &GpuBuffer,
-    running_mean: &GpuBuffer,
-    running_var: &GpuBuffer,
+    running: Option<(&GpuBuffer, &GpuBuffer)>,
 ) -> GpuBuffer {
+    assert_eq!(p.update_running != 0, running.is_some(), "running statistics given iff they are updated");
     let stats = gpu.alloc(2 * p.channels as usize);
+    // The entry point binds running buffers either way; unused ones are one-element stand-ins.
+    let stand_ins;
+    let (running_mean, running_var) = match running {
+        Some(r) => r,
+        None => {
+            stand_ins = (gpu.alloc(1), gpu.alloc(1));
+            (&stand_ins.0, &stand_ins.1)
+        }
+    };
     gpu.dispatch(
         &Kernel::new(Shader::BatchNorm, "batch_stats"),
         p,

@@ -396,7 +396,6 @@ impl Tensor {
 
     /// Training-mode batch norm over x [N, C, ...] with batch statistics (biased variance),
     /// updating `running_mean`/`running_var` in place with `momentum` (unbiased variance).
-    /// First-order differentiable only.
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm_train(
         &self,
@@ -408,29 +407,67 @@ impl Tensor {
         eps: f32,
     ) -> Tensor {
         assert!(self.rank() >= 2, "batch norm needs [N, C, ...], got {:?}", self.shape());
-        let c = self.shape()[1];
+        let (n, c) = (self.shape()[0], self.shape()[1]);
         for t in [gamma, beta, running_mean, running_var] {
             assert_eq!(t.numel(), c, "batch norm over {c} channels given a tensor of shape {:?}", t.shape());
         }
+        self.normalize_fused([n, c, self.numel() / (n * c)], gamma, beta, Some((running_mean, running_var, momentum)), eps)
+    }
+
+    /// Instance norm: every (sample, channel) plane of x [N, C, ...] normalised on its own,
+    /// without affine (callers add one). The batch-norm kernels over the view [1, N*C, rest].
+    pub fn instance_norm(&self, eps: f32) -> Tensor {
+        assert!(self.rank() >= 3, "instance norm needs [N, C, spatial...], got {:?}", self.shape());
+        let planes = self.shape()[0] * self.shape()[1];
+        let (ones, zeros) = (Tensor::ones(self.gpu(), &[planes]), Tensor::zeros(self.gpu(), &[planes]));
+        self.normalize_fused([1, planes, self.numel() / planes], &ones, &zeros, None, eps)
+    }
+
+    /// Layer norm's normalisation: each sample of x [N, ...] over all its other entries, without
+    /// affine. The batch-norm kernels over the view [1, N, rest].
+    pub fn layer_norm(&self, eps: f32) -> Tensor {
+        assert!(self.rank() >= 2, "layer norm needs [N, ...], got {:?}", self.shape());
+        let n = self.shape()[0];
+        let (ones, zeros) = (Tensor::ones(self.gpu(), &[n]), Tensor::zeros(self.gpu(), &[n]));
+        self.normalize_fused([1, n, self.numel() / n], &ones, &zeros, None, eps)
+    }
+
+    /// x viewed as [outer, groups, inner], normalised per group over outer and inner, then
+    /// gamma * x_hat + beta per group. Fused kernels; with `create_graph` its backward is the
+    /// composite formula, so second-order gradients pass through.
+    fn normalize_fused(
+        &self,
+        [outer, groups, inner]: [usize; 3],
+        gamma: &Tensor,
+        beta: &Tensor,
+        running: Option<(&Tensor, &Tensor, f32)>,
+        eps: f32,
+    ) -> Tensor {
         let params = BatchNormParams {
-            batch: self.shape()[0] as u32,
-            channels: c as u32,
-            spatial: (self.numel() / (self.shape()[0] * c)) as u32,
-            update_running: 1,
+            batch: outer as u32,
+            channels: groups as u32,
+            spatial: inner as u32,
+            update_running: running.is_some() as u32,
             eps,
-            momentum,
+            momentum: running.map_or(0.0, |r| r.2),
             _pad: [0; 2],
         };
         let gpu = self.gpu();
-        let stats = Arc::new(kernels::batch_norm_stats(
-            gpu,
-            &params,
-            self.buffer(),
-            running_mean.buffer(),
-            running_var.buffer(),
-        ));
+        let stats = Arc::new(kernels::batch_norm_stats(gpu, &params, self.buffer(), running.map(|r| (r.0.buffer(), r.1.buffer()))));
         let y = kernels::batch_norm_forward(gpu, &params, self.buffer(), &stats, gamma.buffer(), beta.buffer());
         self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, false)
+    }
+
+    /// The same normalisation from differentiable ops: what the fused kernels compute, used
+    /// where a gradient of the gradient is needed.
+    pub(crate) fn normalize_composite(&self, params: &BatchNormParams, gamma: &Tensor, beta: &Tensor) -> Tensor {
+        let (outer, groups, inner) = (params.batch as usize, params.channels as usize, params.spatial as usize);
+        let x = self.reshape(&[outer, groups, inner]);
+        let mean = x.mean(&[0, 2], true);
+        let centered = x.sub(&mean);
+        let var = centered.square().mean(&[0, 2], true);
+        let x_hat = centered.mul(&var.add_scalar(params.eps).powf(-0.5));
+        x_hat.mul(&gamma.reshape(&[1, groups, 1])).add(&beta.reshape(&[1, groups, 1])).reshape(self.shape())
     }
 
     // ---- linear algebra ----
