@@ -143,3 +143,54 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let mean_gx = grad_stats[p.channels + c] / count;
     dx[i] = gamma[c] * inv_std * (dy[i] - mean_g - x_hat * mean_gx);
 }
+
+// Small groups (instance norm over an 8x8 plane, say): one invocation per group, serially.
+// A 256-wide workgroup with a barrier tree per group costs far more than it saves there,
+// on lavapipe most of all (barriers switch between coroutines).
+@compute @workgroup_size(WG)
+fn batch_stats_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let c = gid.x + gid.y * groups.x * WG;
+    if (c >= p.channels) {
+        return;
+    }
+    let count = p.batch * p.spatial;
+    var s = 0.0;
+    for (var j = 0u; j < count; j = j + 1u) {
+        s = s + x[at(c, j)];
+    }
+    let mean = s / f32(count);
+    var q = 0.0;
+    for (var j = 0u; j < count; j = j + 1u) {
+        let d = x[at(c, j)] - mean;
+        q = q + d * d;
+    }
+    let var_biased = q / f32(count);
+    stats_out[c] = mean;
+    stats_out[p.channels + c] = var_biased;
+    if (p.update_running != 0u) {
+        let unbiased = var_biased * f32(count) / f32(max(count, 2u) - 1u);
+        running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
+        running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn backward_stats_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let c = gid.x + gid.y * groups.x * WG;
+    if (c >= p.channels) {
+        return;
+    }
+    let count = p.batch * p.spatial;
+    let mean = stats[c];
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    var sg = 0.0;
+    var sgx = 0.0;
+    for (var j = 0u; j < count; j = j + 1u) {
+        let k = at(c, j);
+        let g = dy_for_stats[k];
+        sg = sg + g;
+        sgx = sgx + g * (x[k] - mean) * inv_std;
+    }
+    grad_stats_out[c] = sg;
+    grad_stats_out[p.channels + c] = sgx;
+}

@@ -122,3 +122,44 @@ fn store_row(base: u32, i: u32, j0: u32, lo: vec4<f32>, hi: vec4<f32>) {
         }
     }
 }
+
+// Skinny products (M <= 4 after the host swaps a one-column product into a one-row one): a
+// 64x64 tile would leave most of its lanes idle. Here an invocation owns one row and eight
+// columns 64 apart, so the lanes of a workgroup read neighbouring columns of B together and
+// every A value loaded serves eight products.
+const SKINNY_WG: u32 = 64u;
+
+@compute @workgroup_size(SKINNY_WG)
+fn skinny(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = wid.y;
+    let bat = wid.z;
+    let j0 = wid.x * SKINNY_WG * 8u + lid;
+    if (j0 >= p.n) {
+        return;
+    }
+    let last_j = p.n - 1u;
+    let ra = bat * p.a_batch + i * p.a_row;
+    let b_off = bat * p.b_batch;
+    let cb_lo = vec4<u32>(j0, min(j0 + 64u, last_j), min(j0 + 128u, last_j), min(j0 + 192u, last_j)) * p.b_col
+        + vec4<u32>(b_off);
+    let cb_hi = vec4<u32>(min(j0 + 256u, last_j), min(j0 + 320u, last_j), min(j0 + 384u, last_j), min(j0 + 448u, last_j))
+        * p.b_col + vec4<u32>(b_off);
+    let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    for (var kk = 0u; kk < k_len; kk = kk + 1u) {
+        let bk = kk * p.b_row;
+        let av = a[ra + kk * p.a_col];
+        lo = lo + av * vec4<f32>(b[cb_lo.x + bk], b[cb_lo.y + bk], b[cb_lo.z + bk], b[cb_lo.w + bk]);
+        hi = hi + av * vec4<f32>(b[cb_hi.x + bk], b[cb_hi.y + bk], b[cb_hi.z + bk], b[cb_hi.w + bk]);
+    }
+    let row = bat * p.m * p.n + i * p.n;
+    for (var t = 0u; t < 4u; t = t + 1u) {
+        if (j0 + 64u * t < p.n) {
+            c[row + j0 + 64u * t] = lo[t];
+        }
+        if (j0 + 64u * (t + 4u) < p.n) {
+            c[row + j0 + 64u * (t + 4u)] = hi[t];
+        }
+    }
+}

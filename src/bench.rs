@@ -6,39 +6,61 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::config::Config;
+use crate::config::{Config, CycleConfig};
+use crate::cyclegan::CycleTrainer;
 use crate::data::Dataset;
 use crate::gpu::{describe, Gpu};
 use crate::train::GanTrainer;
 
 pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) -> Result<String> {
     let mut trainer = GanTrainer::new(gpu, config, data.len);
+    let b = config.train.batch_size;
+    let header = format!(
+        "config:             batch {b}, image {0}x{0}, g_width {1}, d_width {2}, d_steps {3}\n",
+        config.data.image_size, config.model.g_width, config.model.d_width, config.train.d_steps
+    );
+    bench_steps(gpu, &header, b * config.train.d_steps, iters, || {
+        trainer.train_step(data);
+    })
+}
+
+pub fn bench_cycle_training(gpu: &Gpu, config: &CycleConfig, x: &Dataset, y: &Dataset, iters: usize) -> Result<String> {
+    let mut trainer = CycleTrainer::new(gpu, config, x.len, y.len);
+    let b = config.train.batch_size;
+    let header = format!(
+        "config:             CycleGAN, batch {b}, image {0}x{0}, g_width {1} with {2} blocks, d_width {3} with {4} layers\n",
+        config.domain_x.image_size, config.model.g_width, config.model.blocks, config.model.d_width, config.model.d_layers
+    );
+    bench_steps(gpu, &header, 2 * b, iters, || {
+        trainer.train_step(x, y);
+    })
+}
+
+/// Times `step` (one training iteration): a cold first call, one warm-up, `iters` timed calls,
+/// then one call with every dispatch timed alone for the per-kernel breakdown. `header` lines
+/// describe the configuration; `images_per_step` real images pass through D in each step.
+pub fn bench_steps(gpu: &Gpu, header: &str, images_per_step: usize, iters: usize, mut step: impl FnMut()) -> Result<String> {
     let t0 = Instant::now();
-    trainer.train_step(data);
+    step();
     let cold = t0.elapsed().as_secs_f64();
-    trainer.train_step(data);
+    step();
     let before = gpu.stats();
     let mut times = Vec::with_capacity(iters);
     for _ in 0..iters.max(1) {
         let t = Instant::now();
-        trainer.train_step(data);
+        step();
         times.push(t.elapsed().as_secs_f64());
     }
     let after = gpu.stats();
     gpu.profile_start();
-    trainer.train_step(data);
+    step();
     let profile = gpu.profile_report();
     times.sort_by(|a, b| a.total_cmp(b));
     let median = times[times.len() / 2];
     let n = times.len() as u64;
-    let b = config.train.batch_size;
     let mut out = String::new();
     writeln!(out, "adapter:            {}", describe(gpu.info()))?;
-    writeln!(
-        out,
-        "config:             batch {b}, image {0}x{0}, g_width {1}, d_width {2}, d_steps {3}",
-        config.data.image_size, config.model.g_width, config.model.d_width, config.train.d_steps
-    )?;
+    out.push_str(header);
     writeln!(out, "first iteration:    {cold:.3} s (shader compilation included)")?;
     writeln!(
         out,
@@ -46,11 +68,7 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
         times[0],
         times[times.len() - 1]
     )?;
-    writeln!(
-        out,
-        "images/s:           {:.1} (real images through D per second)",
-        (b * config.train.d_steps) as f64 / median
-    )?;
+    writeln!(out, "images/s:           {:.1} (real images through D per second)", images_per_step as f64 / median)?;
     writeln!(out, "dispatches/iter:    {}", (after.dispatches - before.dispatches) / n)?;
     writeln!(out, "submits/iter:       {}", (after.submits - before.submits) / n)?;
     writeln!(out, "buffers created:    {} in the timed iterations", after.buffers_created - before.buffers_created)?;

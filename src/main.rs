@@ -246,6 +246,16 @@ fn run_command(cli: &Cli) -> Result<()> {
         }
         Command::Bench { config, batch, iters } => {
             let g = gpu(cli)?;
+            if is_cycle_config(config) {
+                let mut cfg = shadergan::config::CycleConfig::load(config)?;
+                if let Some(b) = batch {
+                    cfg.train.batch_size = *b;
+                }
+                let x = shadergan::train::run::load_data(&cfg.domain_x, cfg.train.batch_size)?;
+                let y = shadergan::train::run::load_data(&cfg.domain_y, cfg.train.batch_size)?;
+                print!("{}", shadergan::bench::bench_cycle_training(&g, &cfg, &x, &y, *iters)?);
+                return Ok(());
+            }
             let mut cfg = shadergan::config::Config::load(config)?;
             if let Some(b) = batch {
                 cfg.train.batch_size = *b;

@@ -10,7 +10,9 @@ fn matmul_all_transpose_combinations() {
     let gpu = gpu();
     let mut rng = rng("matmul");
     for &(batch, m, k, n) in
-        &[(1, 1, 1, 1), (1, 5, 3, 7), (1, 33, 17, 65), (3, 9, 31, 6), (1, 64, 100, 128), (2, 31, 1, 33)]
+        &[(1, 1, 1, 1), (1, 5, 3, 7), (1, 33, 17, 65), (3, 9, 31, 6), (1, 64, 100, 128), (2, 31, 1, 33),
+          // skinny products: one to four rows, or one column (computed as its transpose)
+          (1, 1, 37, 300), (2, 3, 20, 70), (1, 4, 65, 9), (1, 70, 13, 1), (3, 6, 9, 1)]
     {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
@@ -121,6 +123,9 @@ fn matmul_split_k_for_long_reductions() {
         (1, 2048, 64, false, false),
         (64, 4099, 8, true, false),
         (5, 1500, 3, true, true),
+        // skinny, with K past llvmpipe's 65535-iteration loop limit
+        (2, 70001, 3, false, true),
+        (3, 66000, 1, true, false),
     ] {
         let a = uniform(&mut rng, m * k, -1.0, 1.0);
         let b = uniform(&mut rng, k * n, -1.0, 1.0);

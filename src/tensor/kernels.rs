@@ -268,13 +268,20 @@ pub fn matmul(
     trans_a: bool,
     trans_b: bool,
 ) -> GpuBuffer {
+    if n == 1 && m > 1 {
+        // C [m, 1] and C^T [1, m] share a layout: compute C^T = op(B)^T op(A)^T, a skinny product.
+        return matmul(gpu, b, a, batch, n, k, m, !trans_b, !trans_a);
+    }
     let (a_row, a_col) = if trans_a { (1, m) } else { (k, 1) };
     let (b_row, b_col) = if trans_b { (1, k) } else { (n, 1) };
+    // A 64x64 tile of a product with at most four rows would leave most of its lanes idle.
+    let skinny = m <= 4;
     let tiles = m.div_ceil(64) * n.div_ceil(64) * batch;
     // Split-K: a small output with a long reduction (a weight gradient summed over every
     // position of the batch) would occupy a handful of invocations; instead each of `splits`
     // workgroup columns reduces one chunk of K and a sum over the chunks finishes the job.
-    let mut splits = if batch == 1 && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
+    let mut splits =
+        if batch == 1 && !skinny && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
     // llvmpipe ends shader loops after 65535 iterations (silently): K chunks stay below that.
     const MAX_K: usize = 32768;
     if k > MAX_K {
@@ -300,9 +307,12 @@ pub fn matmul(
         _pad: 0,
     };
     let c = gpu.alloc(runs * m * n);
-    let groups = [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32];
-    let shader = if gpu.uniform_subgroup_width() == Some(8) { Shader::MatmulSubgroup } else { Shader::Matmul };
-    let mut kernel = Kernel::new(shader, "forward");
+    let (mut kernel, groups) = if skinny {
+        (Kernel::new(Shader::Matmul, "skinny"), [(n as u32).div_ceil(512), m as u32, runs as u32])
+    } else {
+        let shader = if gpu.uniform_subgroup_width() == Some(8) { Shader::MatmulSubgroup } else { Shader::Matmul };
+        (Kernel::new(shader, "forward"), [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32])
+    };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
     if splits > 1 {
@@ -583,6 +593,17 @@ impl BatchNormParams {
     fn len(&self) -> usize {
         (self.batch * self.channels * self.spatial) as usize
     }
+
+    /// The statistics entry point and its grid: serial per group for small groups, a
+    /// workgroup-wide tree per group for large ones.
+    fn stats_kernel(&self, gpu: &Gpu, tree_entry: &'static str, serial_entry: &'static str) -> (Kernel, [u32; 3]) {
+        const SERIAL_MAX: u32 = 4096;
+        if self.batch * self.spatial <= SERIAL_MAX {
+            (Kernel::new(Shader::BatchNorm, serial_entry), grid_1d(gpu, self.channels as usize, WG_1D))
+        } else {
+            (Kernel::new(Shader::BatchNorm, tree_entry), [self.channels, 1, 1])
+        }
+    }
 }
 
 /// Per-channel [mean; biased variance] of x, updating the running statistics when given
@@ -604,13 +625,8 @@ pub fn batch_norm_stats(
             (&stand_ins.0, &stand_ins.1)
         }
     };
-    gpu.dispatch(
-        &Kernel::new(Shader::BatchNorm, "batch_stats"),
-        p,
-        &[x],
-        &[&stats, running_mean, running_var],
-        [p.channels, 1, 1],
-    );
+    let (kernel, grid) = p.stats_kernel(gpu, "batch_stats", "batch_stats_serial");
+    gpu.dispatch(&kernel, p, &[x], &[&stats, running_mean, running_var], grid);
     stats
 }
 
@@ -643,13 +659,8 @@ pub fn batch_norm_backward(
     dy: &GpuBuffer,
 ) -> (GpuBuffer, GpuBuffer) {
     let grad_stats = gpu.alloc(2 * p.channels as usize);
-    gpu.dispatch(
-        &Kernel::new(Shader::BatchNorm, "backward_stats"),
-        p,
-        &[x, stats, dy],
-        &[&grad_stats],
-        [p.channels, 1, 1],
-    );
+    let (kernel, grid) = p.stats_kernel(gpu, "backward_stats", "backward_stats_serial");
+    gpu.dispatch(&kernel, p, &[x, stats, dy], &[&grad_stats], grid);
     let dx = gpu.alloc(p.len());
     gpu.dispatch(
         &Kernel::new(Shader::BatchNorm, "backward"),
