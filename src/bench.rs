@@ -39,7 +39,13 @@ pub fn bench_cycle_training(gpu: &Gpu, config: &CycleConfig, x: &Dataset, y: &Da
 /// Times `step` (one training iteration): a cold first call, one warm-up, `iters` timed calls,
 /// then one call with every dispatch timed alone for the per-kernel breakdown. `header` lines
 /// describe the configuration; `images_per_step` real images pass through D in each step.
-pub fn bench_steps(gpu: &Gpu, header: &str, images_per_step: usize, iters: usize, mut step: impl FnMut()) -> Result<String> {
+pub fn bench_steps(
+    gpu: &Gpu,
+    header: &str,
+    images_per_step: usize,
+    iters: usize,
+    mut step: impl FnMut(),
+) -> Result<String> {
     let t0 = Instant::now();
     step();
     let cold = t0.elapsed().as_secs_f64();

@@ -8,6 +8,7 @@ pub mod control;
 pub mod cyclegan;
 pub mod cyclegan_run;
 pub mod data;
+pub mod eval;
 pub mod gpu;
 pub mod models;
 pub mod nn;

@@ -601,28 +601,32 @@ fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
         }
         ClassifyAction::Conditional { checkpoint, classifier, n, seed } => {
             let (config, generator) = train::load_generator(&g, checkpoint)?;
-            if !train::codes::takes_labels(&config) || config.model.kind == shadergan::config::GanKind::Infogan {
-                bail!("{}: the model does not take a class (conditional GAN or ACGAN needed)", checkpoint.display());
+            let infogan = config.model.kind == shadergan::config::GanKind::Infogan;
+            if !train::codes::takes_labels(&config) {
+                bail!(
+                    "{}: the model takes no class or categorical code (conditional GAN, ACGAN or InfoGAN needed)",
+                    checkpoint.display()
+                );
             }
             let c = Classifier::load(&g, classifier)?;
             check_classifier_fits(&c, config.data.channels, config.data.image_size)?;
-            let k = config.model.classes;
+            let k = label_count(&config);
             let mut noise = noise::Noise::new(config.train.noise, *seed);
             let labels: Vec<u32> = (0..k * n).map(|i| (i / n) as u32).collect();
             let z = noise.sample(labels.len() * config.model.latent_dim);
-            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
+            // InfoGAN's continuous codes vary freely (uniform in [-1, 1]) while the category is held.
+            let continuous: Vec<f32> = noise::Noise::new(shadergan::config::NoiseKind::Uniform, seed ^ 0x5eed)
+                .sample(labels.len() * config.model.info_continuous * infogan as usize);
+            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous });
             let pred = c.predict(&g, &images);
-            let mut total = 0;
-            for class in 0..k {
-                let hits = (0..*n).filter(|&i| pred[class * n + i] == class as u32).count();
-                total += hits;
-                println!("class {class}: {:.1}% of {n} samples classified as {class}", 100.0 * hits as f64 / *n as f64);
-            }
-            println!(
-                "overall: {:.2}% of {} samples classified as their class",
-                100.0 * total as f64 / (k * n) as f64,
-                k * n
-            );
+            let counts: Vec<Vec<usize>> = (0..k)
+                .map(|code| {
+                    let mut hist = vec![0; c.classes];
+                    pred[code * n..(code + 1) * n].iter().for_each(|&p| hist[p as usize] += 1);
+                    hist
+                })
+                .collect();
+            print!("{}", shadergan::eval::conditional_report(&counts, *n, infogan));
             Ok(())
         }
     }

@@ -9,11 +9,20 @@ use shadergan::reference as cpu;
 fn matmul_all_transpose_combinations() {
     let gpu = gpu();
     let mut rng = rng("matmul");
-    for &(batch, m, k, n) in
-        &[(1, 1, 1, 1), (1, 5, 3, 7), (1, 33, 17, 65), (3, 9, 31, 6), (1, 64, 100, 128), (2, 31, 1, 33),
-          // skinny products: one to four rows, or one column (computed as its transpose)
-          (1, 1, 37, 300), (2, 3, 20, 70), (1, 4, 65, 9), (1, 70, 13, 1), (3, 6, 9, 1)]
-    {
+    for &(batch, m, k, n) in &[
+        (1, 1, 1, 1),
+        (1, 5, 3, 7),
+        (1, 33, 17, 65),
+        (3, 9, 31, 6),
+        (1, 64, 100, 128),
+        (2, 31, 1, 33),
+        // skinny products: one to four rows, or one column (computed as its transpose)
+        (1, 1, 37, 300),
+        (2, 3, 20, 70),
+        (1, 4, 65, 9),
+        (1, 70, 13, 1),
+        (3, 6, 9, 1),
+    ] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
             let b = uniform(&mut rng, batch * k * n, -1.0, 1.0);

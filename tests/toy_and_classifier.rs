@@ -1,5 +1,5 @@
 //! The 1-D toy GAN converges (θ from 3 to the data, D flat at 1/2), and the engine's classifier
-//! learns MNIST digits well above chance in a few steps.
+//! learns MNIST digits well above chance in a few steps; conditional samples are scored per class.
 
 mod common;
 use std::path::Path;
@@ -75,4 +75,24 @@ fn steering_z_raises_the_target_class_probability_and_leaves_weights_alone() {
     assert!(mean(&traj.end_prob) > mean(&traj.start_prob), "p(3): {:?} -> {:?}", traj.start_prob, traj.end_prob);
     let after: Vec<Vec<f32>> = t.g.parameters().iter().map(|p| p.to_vec()).collect();
     assert_eq!(weights, after, "steering must not change the generator");
+}
+
+#[test]
+fn conditional_scores_count_the_requested_class_or_the_codes_digit() {
+    // 3 classes (or code values), 10 samples each; rows are the classifier's label histograms.
+    let counts = vec![vec![9, 1, 0], vec![2, 7, 1], vec![0, 4, 6]];
+    let conditional = shadergan::eval::conditional_report(&counts, 10, false);
+    assert!(conditional.contains("class 1: 70.0% of 10 samples classified as 1"), "{conditional}");
+    assert!(conditional.contains("overall: 73.33% of 30"), "{conditional}");
+    // InfoGAN never sees labels: code 2 is scored against the digit it mostly makes.
+    let swapped = vec![vec![0, 8, 2], vec![9, 0, 1], vec![1, 8, 1]];
+    let info = shadergan::eval::conditional_report(&swapped, 10, true);
+    assert!(info.contains("code 0: 80.0% of 10 samples classified as 1"), "{info}");
+    assert!(info.contains("code 1: 90.0% of 10 samples classified as 0"), "{info}");
+    assert!(
+        info.contains(
+            "overall: 83.33% of 30 samples show their code's digit; the 3 code values produce 2 different digits"
+        ),
+        "{info}"
+    );
 }

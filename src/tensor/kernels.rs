@@ -280,8 +280,7 @@ pub fn matmul(
     // Split-K: a small output with a long reduction (a weight gradient summed over every
     // position of the batch) would occupy a handful of invocations; instead each of `splits`
     // workgroup columns reduces one chunk of K and a sum over the chunks finishes the job.
-    let mut splits =
-        if batch == 1 && !skinny && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
+    let mut splits = if batch == 1 && !skinny && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
     // llvmpipe ends shader loops after 65535 iterations (silently): K chunks stay below that.
     const MAX_K: usize = 32768;
     if k > MAX_K {

@@ -411,7 +411,13 @@ impl Tensor {
         for t in [gamma, beta, running_mean, running_var] {
             assert_eq!(t.numel(), c, "batch norm over {c} channels given a tensor of shape {:?}", t.shape());
         }
-        self.normalize_fused([n, c, self.numel() / (n * c)], gamma, beta, Some((running_mean, running_var, momentum)), eps)
+        self.normalize_fused(
+            [n, c, self.numel() / (n * c)],
+            gamma,
+            beta,
+            Some((running_mean, running_var, momentum)),
+            eps,
+        )
     }
 
     /// Instance norm: every (sample, channel) plane of x [N, C, ...] normalised on its own,
@@ -453,7 +459,12 @@ impl Tensor {
             _pad: [0; 2],
         };
         let gpu = self.gpu();
-        let stats = Arc::new(kernels::batch_norm_stats(gpu, &params, self.buffer(), running.map(|r| (r.0.buffer(), r.1.buffer()))));
+        let stats = Arc::new(kernels::batch_norm_stats(
+            gpu,
+            &params,
+            self.buffer(),
+            running.map(|r| (r.0.buffer(), r.1.buffer())),
+        ));
         let y = kernels::batch_norm_forward(gpu, &params, self.buffer(), &stats, gamma.buffer(), beta.buffer());
         self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, false)
     }
