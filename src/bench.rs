@@ -75,6 +75,13 @@ pub fn bench_steps(
         times[times.len() - 1]
     )?;
     writeln!(out, "images/s:           {:.1} (real images through D per second)", images_per_step as f64 / median)?;
+    let flops = (after.matmul_flops - before.matmul_flops) as f64 / n as f64;
+    writeln!(
+        out,
+        "work:               {:.2} GFLOP per iteration in matrix products (2·M·N·K each: every conv, transposed conv\n                    and linear layer, forward and backward), {:.1} GFLOP/s at the median",
+        flops / 1e9,
+        flops / 1e9 / median
+    )?;
     writeln!(out, "dispatches/iter:    {}", (after.dispatches - before.dispatches) / n)?;
     writeln!(out, "submits/iter:       {}", (after.submits - before.submits) / n)?;
     writeln!(out, "buffers created:    {} in the timed iterations", after.buffers_created - before.buffers_created)?;

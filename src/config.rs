@@ -329,7 +329,8 @@ impl Config {
         toml::to_string(self).expect("config serialises")
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    /// Checks every value (command-line overrides included); errors name the key and the file.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
             path: path.to_path_buf(),
             key,

@@ -78,6 +78,12 @@ enum Command {
         config: PathBuf,
         #[arg(long)]
         batch: Option<usize>,
+        /// Set both networks' width (g_width and d_width), e.g. 64 for the reference DCGAN.
+        #[arg(long)]
+        width: Option<usize>,
+        /// Image size (32 or 64; DCGAN adds a layer on each side per doubling).
+        #[arg(long)]
+        image_size: Option<usize>,
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
@@ -244,7 +250,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Bench { config, batch, iters } => {
+        Command::Bench { config, batch, width, image_size, iters } => {
             let g = gpu(cli)?;
             if is_cycle_config(config) {
                 let mut cfg = shadergan::config::CycleConfig::load(config)?;
@@ -260,6 +266,13 @@ fn run_command(cli: &Cli) -> Result<()> {
             if let Some(b) = batch {
                 cfg.train.batch_size = *b;
             }
+            if let Some(w) = width {
+                (cfg.model.g_width, cfg.model.d_width) = (*w, *w);
+            }
+            if let Some(s) = image_size {
+                cfg.data.image_size = *s;
+            }
+            cfg.validate(config)?;
             let data = run::load_dataset(&cfg)?;
             let report = shadergan::bench::bench_training(&g, &cfg, &data, *iters)?;
             print!("{report}");

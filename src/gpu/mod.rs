@@ -66,6 +66,9 @@ pub struct GpuStats {
     pub dispatches: u64,
     pub submits: u64,
     pub buffers_created: u64,
+    /// Floating-point operations of the matrix products dispatched (2·M·N·K each): every
+    /// convolution, transposed convolution and linear layer, forward and backward.
+    pub matmul_flops: u64,
     pub live_bytes: u64,
     pub peak_bytes: u64,
 }
@@ -82,6 +85,7 @@ pub struct GpuInner {
     dispatches: AtomicU64,
     submits: AtomicU64,
     buffers_created: AtomicU64,
+    matmul_flops: AtomicU64,
     /// When set, every dispatch is submitted and waited for alone and its wall time added here
     /// under "file::entry [label]" (a per-kernel breakdown; slower than normal running).
     profile: Mutex<Option<HashMap<String, (u64, f64)>>>,
@@ -161,6 +165,7 @@ impl GpuInner {
             dispatches: AtomicU64::new(0),
             submits: AtomicU64::new(0),
             buffers_created: AtomicU64::new(0),
+            matmul_flops: AtomicU64::new(0),
             profile: Mutex::new(None),
             portable_kernels,
         }
@@ -203,9 +208,15 @@ impl Gpu {
             dispatches: self.0.dispatches.load(Ordering::Relaxed),
             submits: self.0.submits.load(Ordering::Relaxed),
             buffers_created: self.0.buffers_created.load(Ordering::Relaxed),
+            matmul_flops: self.0.matmul_flops.load(Ordering::Relaxed),
             live_bytes: pool.live_bytes,
             peak_bytes: pool.peak_bytes,
         }
+    }
+
+    /// Adds a matrix product's operation count to the statistics (for FLOP/s reports).
+    pub(crate) fn count_matmul_flops(&self, flops: u64) {
+        self.0.matmul_flops.fetch_add(flops, Ordering::Relaxed);
     }
 
     pub fn same_device(&self, other: &Gpu) -> bool {

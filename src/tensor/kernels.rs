@@ -272,6 +272,7 @@ pub fn matmul(
         // C [m, 1] and C^T [1, m] share a layout: compute C^T = op(B)^T op(A)^T, a skinny product.
         return matmul(gpu, b, a, batch, n, k, m, !trans_b, !trans_a);
     }
+    gpu.count_matmul_flops(2 * (batch * m * n * k) as u64);
     let (a_row, a_col) = if trans_a { (1, m) } else { (k, 1) };
     let (b_row, b_col) = if trans_b { (1, k) } else { (n, 1) };
     // A 64x64 tile of a product with at most four rows would leave most of its lanes idle.
