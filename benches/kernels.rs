@@ -1,6 +1,9 @@
-//! Kernel throughput on the current adapter: matmul 1024^3 and one DCGAN layer of each kind
-//! (conv 64->128 at 16x16 and transposed conv 128->64 to 16x16, batch 64), forward and backward.
-//! Run: cargo bench --bench kernels   (GFLOP/s = criterion's "thrpt" in elements/s / 1e9).
+//! Kernel throughput on the current adapter, one benchmark per kernel family: matmul 1024^3
+//! (subgroup and portable), a skinny product (one output row, as a conv to one channel), one
+//! DCGAN layer of each kind (conv 64->128 at 16x16 and transposed conv 128->64 to 16x16, batch
+//! 64) forward and backward, batch norm and leaky ReLU forward and backward, a reduction, and
+//! an Adam update. Run: cargo bench --bench kernels
+//! (GFLOP/s = criterion's "thrpt" in elements/s / 1e9 where FLOPs are given; else bytes/s.)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shadergan::{grad, Gpu, GpuOptions, Tensor};
@@ -71,6 +74,61 @@ fn kernels(c: &mut Criterion) {
             let g = grad(&y, &[&xt, &wt], Some(&y.detach()), false);
             gpu.synchronize();
             g
+        })
+    });
+
+    // One output row: the last 7x7 conv of CycleGAN's generator (16 -> 1 channel, batch 8, 32x32).
+    let (k, cols) = (16 * 49, 8 * 32 * 32);
+    let w1 = random(&gpu, &[1, k], 7);
+    let patches = random(&gpu, &[k, cols], 8);
+    group.throughput(Throughput::Elements(2 * (k * cols) as u64));
+    group.bench_function("matmul_skinny_1x784x8192", |bench| {
+        bench.iter(|| {
+            let c = w1.matmul(&patches);
+            gpu.synchronize();
+            c
+        })
+    });
+
+    // The memory-bound families, in bytes moved (each f32 read or written once).
+    let act = random(&gpu, &[64, 128, 8, 8], 9).requires_grad();
+    let bytes = (64 * 128 * 8 * 8 * 4) as u64;
+    let (gamma, beta) = (Tensor::ones(&gpu, &[128]).requires_grad(), Tensor::zeros(&gpu, &[128]).requires_grad());
+    let (running_mean, running_var) = (Tensor::zeros(&gpu, &[128]), Tensor::ones(&gpu, &[128]));
+    group.throughput(Throughput::Bytes(6 * bytes));
+    group.bench_function("batch_norm_64x128x8x8_fwd_bwd", |bench| {
+        bench.iter(|| {
+            let y = act.batch_norm_train(&gamma, &beta, &running_mean, &running_var, 0.1, 1e-5);
+            let g = grad(&y, &[&act, &gamma, &beta], Some(&y.detach()), false);
+            gpu.synchronize();
+            g
+        })
+    });
+    group.throughput(Throughput::Bytes(5 * bytes));
+    group.bench_function("leaky_relu_64x128x8x8_fwd_bwd", |bench| {
+        bench.iter(|| {
+            let y = act.leaky_relu(0.2);
+            let g = grad(&y, &[&act], Some(&y.detach()), false);
+            gpu.synchronize();
+            g
+        })
+    });
+    group.throughput(Throughput::Bytes(bytes));
+    group.bench_function("sum_over_batch_and_space_64x128x8x8", |bench| {
+        bench.iter(|| {
+            let s = act.sum(&[0, 2, 3], false);
+            gpu.synchronize();
+            s
+        })
+    });
+    let params = vec![random(&gpu, &[128, 64, 4, 4], 10).requires_grad()];
+    let grads = vec![random(&gpu, &[128, 64, 4, 4], 11)];
+    let mut adam = shadergan::optim::Adam::new(2e-4, 0.5, 0.999);
+    group.throughput(Throughput::Bytes(7 * (128 * 64 * 16 * 4) as u64));
+    group.bench_function("adam_131k_parameters", |bench| {
+        bench.iter(|| {
+            shadergan::optim::Optimizer::step(&mut adam, &params, &grads);
+            gpu.synchronize();
         })
     });
     group.finish();
