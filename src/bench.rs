@@ -87,7 +87,12 @@ pub fn bench_steps(
     writeln!(out, "buffers created:    {} in the timed iterations", after.buffers_created - before.buffers_created)?;
     writeln!(out, "peak GPU memory:    {:.1} MiB allocated", after.peak_bytes as f64 / (1 << 20) as f64)?;
     let total: f64 = profile.iter().map(|r| r.2).sum();
-    writeln!(out, "per-kernel time of one iteration, each dispatch timed alone (sum {total:.3} s):")?;
+    let how = if gpu.profile_uses_timestamps() {
+        "device timestamps around each dispatch"
+    } else {
+        "each dispatch submitted and waited for alone"
+    };
+    writeln!(out, "per-kernel time of one iteration ({how}; sum {total:.3} s):")?;
     let mut families: std::collections::BTreeMap<String, (u64, f64)> = Default::default();
     for (k, n, t) in &profile {
         let fam = k.split(' ').next().unwrap_or(k).to_string();

@@ -1,4 +1,4 @@
-//! Elementwise, broadcast, reduction and movement kernels against the CPU reference.
+//! Elementwise, broadcast, reduction and movement kernels against the CPU reference; the profiler.
 
 mod common;
 use common::*;
@@ -175,4 +175,23 @@ fn long_copies_reductions_and_inner_products_are_complete() {
     let bt = common::tensor(&gpu, &[70_000, 3], &b);
     let want = shadergan::reference::matmul(&f64s(&f32s(&long)), &f64s(&f32s(&b)), 1, 2, 70_000, 3, false, false);
     assert_close("matmul with K = 70000", &lt.matmul(&bt).to_vec(), &want, 1e-3, 1e-2);
+}
+
+#[test]
+fn profiles_count_every_dispatch_with_positive_times() {
+    // More dispatches than one timestamp query set holds, so its read-back-when-full path runs.
+    let gpu = gpu();
+    let x = shadergan::Tensor::from_vec(&gpu, &[4096], &[0.5; 4096]);
+    gpu.profile_start();
+    let mut y = x.clone();
+    for _ in 0..1100 {
+        y = y.tanh();
+    }
+    let report = gpu.profile_report();
+    let tanh: Vec<_> = report.iter().filter(|(k, _, _)| k.starts_with("unary.wgsl::forward")).collect();
+    assert_eq!(tanh.iter().map(|r| r.1).sum::<u64>(), 1100, "{report:?}");
+    assert!(tanh.iter().all(|r| r.2 > 0.0 && r.2 < 60.0), "{report:?}");
+    assert!(gpu.profile_report().is_empty(), "profiling stops at the report");
+    let v = y.to_vec();
+    assert!(v[0] > 0.0 && v[0] < 0.5, "the profiled work still computed tanh^1100(0.5) = {}", v[0]);
 }

@@ -2,11 +2,14 @@
 //! dispatch of a training step into one command buffer.
 
 mod context;
+mod profile;
 pub mod shaders;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use profile::{Profiler, TIMESTAMP_PAIRS};
 
 pub use context::{describe, list_adapters, GpuOptions};
 pub use shaders::Shader;
@@ -86,9 +89,8 @@ pub struct GpuInner {
     submits: AtomicU64,
     buffers_created: AtomicU64,
     matmul_flops: AtomicU64,
-    /// When set, every dispatch is submitted and waited for alone and its wall time added here
-    /// under "file::entry [label]" (a per-kernel breakdown; slower than normal running).
-    profile: Mutex<Option<HashMap<String, (u64, f64)>>>,
+    /// When set, every dispatch is timed (see profile.rs).
+    profile: Mutex<Option<Profiler>>,
     portable_kernels: bool,
 }
 
@@ -356,6 +358,8 @@ impl Gpu {
         let max = self.0.limits.max_compute_workgroups_per_dimension;
         assert!(workgroups.iter().all(|&w| w <= max), "dispatch {workgroups:?} exceeds {max} per dimension");
 
+        // Lock order: profile, then recorder.
+        let mut profile = self.0.profile.lock().unwrap();
         let mut rec = self.0.recorder.lock().unwrap();
         if rec.uniforms.len() as u64 >= PARAM_SLOT * ARENA_SLOTS {
             drop(rec);
@@ -395,6 +399,28 @@ impl Gpu {
             layout: &pipe.layout,
             entries: &entries,
         });
+        let stamped = match profile.as_mut().and_then(|p| p.timestamps.as_mut()) {
+            Some(ts) => {
+                // A pass of its own, stamped at its start and end.
+                let pair = ts.keys.len() as u32;
+                ts.keys.push(profile_key(kernel, workgroups));
+                rec.pass = None;
+                let pass = rec
+                    .encoder_mut(&self.0.device)
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: &ts.set,
+                            beginning_of_pass_write_index: Some(2 * pair),
+                            end_of_pass_write_index: Some(2 * pair + 1),
+                        }),
+                    })
+                    .forget_lifetime();
+                rec.pass = Some(pass);
+                Some(ts.keys.len() as u32 == TIMESTAMP_PAIRS)
+            }
+            None => None,
+        };
         let pass = rec.pass_mut(&self.0.device);
         pass.set_pipeline(&pipe.pipeline);
         let dynamic: &[u32] = if pipe.bindings.uniform.is_some() { &[offset] } else { &[] };
@@ -402,35 +428,66 @@ impl Gpu {
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         rec.dispatches_since_submit += 1;
         self.0.dispatches.fetch_add(1, Ordering::Relaxed);
+        if stamped.is_some() {
+            rec.pass = None;
+        }
         drop(rec);
-        if self.0.profile.lock().unwrap().is_some() {
-            self.profile_dispatch(kernel, workgroups);
+        match (profile.is_some(), stamped) {
+            (true, Some(full)) => {
+                if full {
+                    self.read_timestamps(profile.as_mut().expect("profiling"));
+                }
+            }
+            (true, None) => {
+                drop(profile);
+                // Everything before this dispatch was already waited for: this wait times it alone.
+                let t = std::time::Instant::now();
+                self.synchronize();
+                let seconds = t.elapsed().as_secs_f64();
+                if let Some(p) = self.0.profile.lock().unwrap().as_mut() {
+                    p.add(profile_key(kernel, workgroups), seconds);
+                }
+            }
+            (false, _) => {}
         }
     }
 
-    fn profile_dispatch(&self, kernel: &Kernel, workgroups: [u32; 3]) {
-        // Everything before this dispatch was already waited for, so this wait times it alone.
-        let t = std::time::Instant::now();
-        self.synchronize();
-        let seconds = t.elapsed().as_secs_f64();
-        let key = format!("{}::{} {:?} {}", kernel.shader.file_name(), kernel.entry, workgroups, kernel.note);
-        let mut table = self.0.profile.lock().unwrap();
-        if let Some(table) = table.as_mut() {
-            let e = table.entry(key).or_insert((0, 0.0));
-            e.0 += 1;
-            e.1 += seconds;
+    /// Resolves the timestamps written so far and adds their durations to the table.
+    fn read_timestamps(&self, profiler: &mut Profiler) {
+        let Some(ts) = profiler.timestamps.as_mut() else { return };
+        if ts.keys.is_empty() {
+            return;
         }
+        let pairs = ts.keys.len() as u32;
+        {
+            let mut rec = self.0.recorder.lock().unwrap();
+            rec.pass = None;
+            rec.encoder_mut(&self.0.device).resolve_query_set(&ts.set, 0..2 * pairs, &ts.resolve, 0);
+        }
+        let bytes = self.read_raw(&ts.resolve, 16 * pairs as u64);
+        let ticks: Vec<u64> = bytemuck::cast_slice::<u8, u64>(&bytes).to_vec();
+        let keys = std::mem::take(&mut ts.keys);
+        profiler.add_ticks(keys, &ticks, self.0.queue.get_timestamp_period() as f64);
     }
 
-    /// Starts timing every dispatch separately (see `profile_report`).
+    /// Starts timing every dispatch (see `profile_report`).
     pub fn profile_start(&self) {
         self.synchronize();
-        *self.0.profile.lock().unwrap() = Some(HashMap::new());
+        *self.0.profile.lock().unwrap() = Some(Profiler::new(&self.0.device));
+    }
+
+    /// Whether profiles come from device timestamps (else from waiting for each dispatch).
+    pub fn profile_uses_timestamps(&self) -> bool {
+        self.0.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// Stops profiling; returns (kernel, dispatch count, seconds), slowest first.
     pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
-        let table = self.0.profile.lock().unwrap().take().unwrap_or_default();
+        let mut profile = self.0.profile.lock().unwrap();
+        if let Some(p) = profile.as_mut() {
+            self.read_timestamps(p);
+        }
+        let table = profile.take().map(|p| p.table).unwrap_or_default();
         let mut rows: Vec<(String, u64, f64)> = table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
         rows.sort_by(|a, b| b.2.total_cmp(&a.2));
         rows
@@ -464,7 +521,12 @@ impl Gpu {
         if buf.len == 0 {
             return vec![];
         }
-        let bytes = (buf.len * 4) as u64;
+        let bytes = self.read_raw(buf.raw(), (buf.len * 4) as u64);
+        bytemuck::cast_slice::<u8, f32>(&bytes).to_vec()
+    }
+
+    /// The first `bytes` of a COPY_SRC buffer, after everything recorded so far has run.
+    fn read_raw(&self, buffer: &wgpu::Buffer, bytes: u64) -> Vec<u8> {
         let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
@@ -475,7 +537,7 @@ impl Gpu {
             let mut rec = self.0.recorder.lock().unwrap();
             rec.pass = None;
             let encoder = rec.encoder_mut(&self.0.device);
-            encoder.copy_buffer_to_buffer(buf.raw(), 0, &staging, 0, bytes);
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         }
         self.flush();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -486,7 +548,7 @@ impl Gpu {
         rx.recv().expect("map callback dropped").expect("mapping a readback buffer failed");
         let data = {
             let view = staging.slice(..).get_mapped_range().expect("readback buffer not mapped");
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            view.to_vec()
         };
         staging.unmap();
         data
@@ -509,6 +571,10 @@ impl Recorder {
         }
         self.pass.as_mut().unwrap()
     }
+}
+
+fn profile_key(kernel: &Kernel, workgroups: [u32; 3]) -> String {
+    format!("{}::{} {:?} {}", kernel.shader.file_name(), kernel.entry, workgroups, kernel.note)
 }
 
 impl std::fmt::Debug for GpuBuffer {
