@@ -9,6 +9,7 @@ use common::*;
 use shadergan::config::{Config, GanLoss, Norm, OptimizerKind};
 use shadergan::train::losses::{discriminator_loss, generator_loss};
 use shadergan::train::{run, GanTrainer};
+use shadergan::{grad, Tensor};
 
 fn softplus(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
@@ -295,4 +296,39 @@ fn virtual_batch_norm_matches_formula_and_ignores_batch_mates() {
     let alone = t.generate_with(&z[..latent], &[]);
     let in_batch = t.generate_with(&z, &[]);
     assert_close("sample alone vs in a batch", &alone, &f64s(&in_batch[..alone.len()]), 1e-4, 1e-5);
+}
+
+#[test]
+fn conditional_first_conv_equals_the_conv_of_class_planes() {
+    // D's first conv over cat(x, one-hot class planes), computed without building the planes:
+    // values, and gradients of sum(y^2) wrt the weight, bias and image, must match the definition.
+    let gpu = common::gpu();
+    let mut rng = common::rng("conditional first conv");
+    let (n, c, s, k, out) = (5usize, 2usize, 9usize, 4usize, 3usize);
+    let x = common::tensor(&gpu, &[n, c, s, s], &common::uniform(&mut rng, n * c * s * s, -1.0, 1.0)).requires_grad();
+    let labels = [3u32, 0, 1, 3, 2];
+    for (stride, pad) in [(2, 1), (1, 0)] {
+        let conv = shadergan::nn::Conv2d::new(
+            &gpu,
+            c + k,
+            out,
+            4,
+            stride,
+            pad,
+            true,
+            shadergan::nn::Init::Normal(0.3),
+            &mut rng,
+        );
+        let planes = shadergan::nn::one_hot(&gpu, &labels, k).reshape(&[n, k, 1, 1]).expand(&[n, k, s, s]);
+        let want = conv.forward(&Tensor::cat(&[&x, &planes], 1));
+        let got = shadergan::train::codes::conditional_first_conv(&conv, &x, &labels, k);
+        let bias = conv.bias.as_ref().unwrap();
+        common::assert_close("conditional conv", &got.to_vec(), &common::f64s(&want.to_vec()), 1e-4, 1e-5);
+        let wrt = [&conv.weight, bias, &x];
+        let g_want = grad(&want.square().sum_all(), &wrt, None, false);
+        let g_got = grad(&got.square().sum_all(), &wrt, None, false);
+        for (name, (a, b)) in ["weight", "bias", "image"].iter().zip(g_got.iter().zip(&g_want)) {
+            common::assert_close(name, &a.to_vec(), &common::f64s(&b.to_vec()), 1e-4, 1e-4);
+        }
+    }
 }

@@ -315,9 +315,14 @@ impl Sequential {
 
     /// Output of every layer (feature matching and diagnostics read intermediate features).
     pub fn forward_all(&self, x: &Tensor, mode: Mode) -> Vec<Tensor> {
-        let mut outs = Vec::with_capacity(self.layers.len());
+        self.forward_all_from(0, x, mode)
+    }
+
+    /// Outputs of layers `start..` given the input of layer `start`.
+    pub fn forward_all_from(&self, start: usize, x: &Tensor, mode: Mode) -> Vec<Tensor> {
+        let mut outs = Vec::with_capacity(self.layers.len() - start);
         let mut h = x.clone();
-        for layer in &self.layers {
+        for layer in &self.layers[start..] {
             h = layer.forward(&h, mode);
             outs.push(h.clone());
         }

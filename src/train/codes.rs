@@ -4,7 +4,7 @@
 
 use crate::config::{Config, GanKind, Norm};
 use crate::gpu::Gpu;
-use crate::nn::{loss, one_hot, Mode, Sequential};
+use crate::nn::{loss, one_hot, Conv2d, Mode, Sequential};
 use crate::tensor::{no_grad, Tensor};
 use crate::train::noise::Noise;
 
@@ -68,7 +68,35 @@ pub fn g_input(gpu: &Gpu, config: &Config, codes: &Codes) -> Tensor {
     Tensor::from_vec(gpu, &[n, latent + extra, 1, 1], &data)
 }
 
-/// D's input: the images, with one-hot class planes appended as channels for the conditional GAN.
+/// D's first layer in the conditional GAN: conv(cat(x, one-hot class planes), W), computed as
+/// conv(x, W_x) + conv(planes, W_c). A sample's class plane is all ones in its class's channel,
+/// so the second term is conv(ones, W_c[:, label]) with the same zero padding: one tiny
+/// convolution of a ones image gives the map of every class, and a one-hot product picks each
+/// sample's. Exact (see `d_input` for the definition), differentiable to any order, and the K
+/// extra channels cost almost nothing instead of K times the image's convolution.
+pub fn conditional_first_conv(conv: &Conv2d, x: &Tensor, labels: &[u32], classes: usize) -> Tensor {
+    let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let ws = conv.weight.shape();
+    let (out, kh, kw) = (ws[0], ws[2], ws[3]);
+    assert_eq!(ws[1], c + classes, "the first conv takes the image's {c} channels and {classes} class planes");
+    let image_part = x.conv2d(&conv.weight.narrow(1, 0, c), conv.stride, conv.pad);
+    let (oh, ow) = (image_part.shape()[2], image_part.shape()[3]);
+    let class_weights = conv.weight.narrow(1, c, classes).reshape(&[out * classes, 1, kh, kw]);
+    let class_maps = Tensor::ones(x.gpu(), &[1, 1, h, w])
+        .conv2d(&class_weights, conv.stride, conv.pad)
+        .reshape(&[out, classes, oh * ow])
+        .permute(&[1, 0, 2])
+        .reshape(&[classes, out * oh * ow]);
+    let picked = one_hot(x.gpu(), labels, classes).matmul(&class_maps).reshape(&[n, out, oh, ow]);
+    let y = image_part.add(&picked);
+    match &conv.bias {
+        Some(b) => y.add(&b.reshape(&[1, out, 1, 1])),
+        None => y,
+    }
+}
+
+/// D's input by definition: the images, with one-hot class planes appended as channels for the
+/// conditional GAN (what `conditional_first_conv` convolves without building it).
 pub fn d_input(config: &Config, x: &Tensor, labels: &[u32]) -> Tensor {
     if !config.model.conditional {
         return x.clone();

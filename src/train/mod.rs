@@ -20,7 +20,7 @@ use crate::gpu::Gpu;
 use crate::grad;
 use crate::models::classifier::labelled_subset;
 use crate::models::dcgan;
-use crate::nn::{loss, one_hot, Mode, Sequential};
+use crate::nn::{loss, one_hot, Layer, Mode, Sequential};
 use crate::optim::{clip_weights, Adam, Optimizer, RmsProp};
 use crate::tensor::{no_grad, Tensor};
 use noise::Noise;
@@ -139,7 +139,15 @@ impl GanTrainer {
 
     /// D's full output (score and auxiliary head) and its last hidden features.
     pub fn discriminate(&self, x: &Tensor, labels: &[u32]) -> (Tensor, Tensor) {
-        let mut outs = self.d.forward_all(&codes::d_input(&self.config, x, labels), Mode::Train);
+        let mut outs = match (&self.d.layers[0], self.config.model.conditional) {
+            (Layer::Conv2d(first), true) => {
+                let h = codes::conditional_first_conv(first, x, labels, self.config.model.classes);
+                let mut outs = self.d.forward_all_from(1, &h, Mode::Train);
+                outs.insert(0, h);
+                outs
+            }
+            _ => self.d.forward_all(&codes::d_input(&self.config, x, labels), Mode::Train),
+        };
         let features = outs[dcgan::feature_layer(&self.d)].clone();
         (outs.pop().expect("D has layers"), features)
     }
