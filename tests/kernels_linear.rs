@@ -170,3 +170,24 @@ fn portable_and_subgroup_matmuls_agree_with_the_reference() {
         }
     }
 }
+
+#[test]
+fn convolutions_past_the_binding_limit_run_in_batch_pieces() {
+    // 40 samples of a 7x7 conv from 16 channels at 64x64: the patch matrix (784 x 163,840 values)
+    // exceeds a 128 MiB storage binding, so the batch is convolved in pieces and joined.
+    let gpu = gpu();
+    let mut rng = rng("conv pieces");
+    let (xs, ws) = ([40usize, 16, 64, 64], [1usize, 16, 7, 7]);
+    let limit = gpu.limits().max_storage_buffer_binding_size as usize / 4;
+    assert!(xs[0] * 16 * 49 * 64 * 64 > limit, "the case must exceed the limit ({limit} values)");
+    let x = uniform(&mut rng, xs.iter().product(), -1.0, 1.0);
+    let w = uniform(&mut rng, ws.iter().product(), -1.0, 1.0);
+    let (xt, wt) = (common::tensor(&gpu, &xs, &x).requires_grad(), common::tensor(&gpu, &ws, &w).requires_grad());
+    let y = xt.conv2d(&wt, 1, 3);
+    let want = cpu::conv2d(&f64s(&f32s(&x)), xs, &f64s(&f32s(&w)), ws, 1, 3);
+    assert_close("conv in pieces", &y.to_vec(), &want, 1e-4, 1e-4);
+    // The transposed direction (the input gradient) splits the same way.
+    let g = shadergan::grad(&y, &[&xt], Some(&y.detach()), false).remove(0);
+    let want_dx = cpu::conv_transpose2d(&want, [40, 1, 64, 64], &f64s(&f32s(&w)), ws, 1, 3, 64, 64);
+    assert_close("input gradient in pieces", &g.to_vec(), &want_dx, 1e-4, 1e-3);
+}

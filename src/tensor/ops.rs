@@ -522,11 +522,31 @@ impl Tensor {
     pub fn conv2d(&self, weight: &Tensor, stride: usize, pad: usize) -> Tensor {
         self.check_device(weight);
         let g = conv_geometry(self.shape(), weight.shape(), stride, pad);
+        let patch_per_sample = (g.c_in * g.kh * g.kw * g.oh * g.ow) as usize;
+        if let Some(rows) = self.batch_rows_per_piece(patch_per_sample) {
+            return self.map_batch_pieces(rows, |piece| piece.conv2d(weight, stride, pad));
+        }
         let cols = Arc::new(kernels::im2col(self.gpu(), &g, self.buffer()));
         let out = kernels::conv2d_forward_from_cols(self.gpu(), &g, &cols, weight.buffer());
         // The patch matrix is kept for the weight gradient (first-order backward passes).
         let keep = (grad_enabled() && weight.tracks_grad()).then_some(cols);
         self.record(&[self, weight], g.y_shape(), out, Op::Conv2d { stride, pad, cols: keep }, false)
+    }
+
+    /// Samples per piece when a batch's patch matrix (`per_sample` values each) would not fit
+    /// in one storage binding (128 MiB on lavapipe); None when it fits.
+    fn batch_rows_per_piece(&self, per_sample: usize) -> Option<usize> {
+        let limit = self.gpu().limits().max_storage_buffer_binding_size as usize / 4;
+        let n = self.shape()[0];
+        (n > 1 && n * per_sample > limit).then(|| (limit / per_sample).max(1))
+    }
+
+    /// `f` over pieces of `rows` samples, joined along the batch axis (differentiably).
+    fn map_batch_pieces(&self, rows: usize, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
+        let n = self.shape()[0];
+        let pieces: Vec<Tensor> =
+            (0..n).step_by(rows).map(|start| f(&self.narrow(0, start, rows.min(n - start)))).collect();
+        Tensor::cat(&pieces.iter().collect::<Vec<_>>(), 0)
     }
 
     /// Transposed convolution of x [N, Cin, h, w] with weight [Cin, Cout, kh, kw] (PyTorch's
@@ -556,6 +576,10 @@ impl Tensor {
         // The conv whose input gradient this is maps [n, c_out, out_h, out_w] to our input.
         let g =
             conv_geometry(&[n, c_out, out_h, out_w], &[c_in, c_out, weight.shape()[2], weight.shape()[3]], stride, pad);
+        let patch_per_sample = (g.c_out * g.kh * g.kw * g.oh * g.ow) as usize;
+        if let Some(rows) = self.batch_rows_per_piece(patch_per_sample) {
+            return self.map_batch_pieces(rows, |piece| piece.conv_transpose2d_to(weight, stride, pad, out_h, out_w));
+        }
         assert_eq!(
             g.y_shape(),
             self.shape(),
