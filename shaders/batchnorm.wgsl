@@ -82,14 +82,18 @@ fn batch_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     workgroupBarrier();
     tree_sum(lid);
     if (lid == 0u) {
-        let var_biased = part_a[0] / f32(count);
-        stats_out[c] = mean;
-        stats_out[p.channels + c] = var_biased;
-        if (p.update_running != 0u) {
-            let unbiased = var_biased * f32(count) / f32(max(count, 2u) - 1u);
-            running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
-            running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
-        }
+        store_stats(c, mean, part_a[0] / f32(count), count);
+    }
+}
+
+// stats <- (mean, biased variance) of group c; the running statistics follow when asked.
+fn store_stats(c: u32, mean: f32, var_biased: f32, count: u32) {
+    stats_out[c] = mean;
+    stats_out[p.channels + c] = var_biased;
+    if (p.update_running != 0u) {
+        let unbiased = var_biased * f32(count) / f32(max(count, 2u) - 1u);
+        running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
+        running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
     }
 }
 
@@ -164,14 +168,7 @@ fn batch_stats_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         let d = x[at(c, j)] - mean;
         q = q + d * d;
     }
-    let var_biased = q / f32(count);
-    stats_out[c] = mean;
-    stats_out[p.channels + c] = var_biased;
-    if (p.update_running != 0u) {
-        let unbiased = var_biased * f32(count) / f32(max(count, 2u) - 1u);
-        running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * mean;
-        running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
-    }
+    store_stats(c, mean, q / f32(count), count);
 }
 
 @compute @workgroup_size(WG)
