@@ -432,13 +432,10 @@ impl Gpu {
             rec.pass = None;
         }
         drop(rec);
-        match (profile.is_some(), stamped) {
-            (true, Some(full)) => {
-                if full {
-                    self.read_timestamps(profile.as_mut().expect("profiling"));
-                }
-            }
-            (true, None) => {
+        match stamped {
+            Some(true) => self.read_timestamps(profile.as_mut().expect("stamped only while profiling")),
+            Some(false) => {}
+            None if profile.is_some() => {
                 drop(profile);
                 // Everything before this dispatch was already waited for: this wait times it alone.
                 let t = std::time::Instant::now();
@@ -448,7 +445,7 @@ impl Gpu {
                     p.add(profile_key(kernel, workgroups), seconds);
                 }
             }
-            (false, _) => {}
+            None => {}
         }
     }
 
