@@ -288,7 +288,8 @@ pub fn matmul(
         assert_eq!(batch, 1, "batched matmul with K = {k} > {MAX_K} is not supported");
         splits = splits.max(k.div_ceil(MAX_K));
     }
-    let k_chunk = k.div_ceil(splits);
+    // Chunks of a multiple of 8 keep every chunk of a K-contiguous operand vec4-aligned.
+    let k_chunk = k.div_ceil(splits).next_multiple_of(8);
     let splits = k.div_ceil(k_chunk);
     let (a_batch, b_batch, runs) =
         if splits > 1 { (k_chunk * a_col, k_chunk * b_row, splits) } else { (m * k, k * n, batch) };
@@ -310,8 +311,20 @@ pub fn matmul(
     let (mut kernel, groups) = if skinny {
         (Kernel::new(Shader::Matmul, "skinny"), [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
-        let shader = if gpu.uniform_subgroup_width() == Some(8) { Shader::MatmulSubgroup } else { Shader::Matmul };
-        (Kernel::new(shader, "forward"), [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32])
+        let kernel = if gpu.uniform_subgroup_width() == Some(8) {
+            // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
+            let entry = if b_col == 1 && n % 4 == 0 && b_batch % 4 == 0 {
+                "forward_n4"
+            } else if b_row == 1 && b_col % 4 == 0 && b_batch % 4 == 0 {
+                "forward_k4"
+            } else {
+                "forward"
+            };
+            Kernel::new(Shader::MatmulSubgroup, entry)
+        } else {
+            Kernel::new(Shader::Matmul, "forward")
+        };
+        (kernel, [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32])
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
