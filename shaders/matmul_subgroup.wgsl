@@ -1,15 +1,22 @@
 // The matmul of matmul.wgsl for devices whose subgroups are 8 invocations wide (lavapipe on
-// AVX2: one subgroup = one SIMD vector = one row of the 8x8 workgroup). Same parameters, tiling
-// and results as matmul.wgsl; what differs is how operands reach the lanes, shaped by how
-// llvmpipe compiles loads: a storage load whose address differs across lanes becomes a loop
-// over the lanes (an exec-mask branch and a bounds check each), paid per load instruction.
-// - A: the eight rows of a subgroup are the same for all its lanes, so each lane loads A at its
-//   own k of a block of 8 and the values reach every lane by subgroupBroadcast from a constant
-//   lane (an extract and a splat; subgroupShuffle with a variable lane is dearer and only
-//   serves the tails).
-// - B: read as vec4s where its layout allows (forward_n4, forward_k4), one lane loop per four
-//   values.
+// AVX2: one subgroup = one SIMD vector). Same parameters and results as matmul.wgsl; what
+// differs is how operands reach the lanes, shaped by how llvmpipe compiles loads: a storage load
+// whose address differs across lanes becomes a loop over the lanes (an exec-mask branch and a
+// bounds check each), paid once per load instruction however many components it fetches.
+//
+// A workgroup of 64 computes a 64x64 tile of C; subgroup g = t / 8 owns rows r0..r0+7
+// (r0 = 8g within the tile) and lane l columns of the tile chosen by B's layout. Each block of
+// 8 k is eight rank-1 updates of the lane's 8x8 register block.
+// - A: a subgroup's eight rows are the same in all its lanes, so lane l loads A at its own
+//   k = kb + l and the values reach every lane by subgroupBroadcast from constant lanes (an
+//   extract and a splat; a shuffle with a variable lane is dearer and only serves the tails).
+//   Reading A as vec4s as well measured no faster: B's loads are what count.
+// - B_MODE picks how B is read: 0 any strides (lane l owns columns l + 8t, scalar loads);
+//   1 contiguous along N (lane l owns columns 4l..4l+3 and 32+4l..32+4l+3, two vec4 loads per
+//   k); 2 contiguous along K (columns l + 8t, a vec4 holds four k of a column).
 // - Whole blocks of 8 k run with no per-k guards; a guarded tail takes the rest of K.
+
+override B_MODE: u32 = 0u;
 
 struct Params {
     m: u32,
@@ -28,70 +35,14 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-// A one-dimensional workgroup of 64 (naga allows subgroup builtins only there), read as 8x8:
-// invocation t has column lane t % 8 and row t / 8, and each row of 8 is one subgroup. This is
-// the general entry (any strides); forward_n4 and forward_k4 below read B as vec4s.
-@compute @workgroup_size(64, 1, 1)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
-           @builtin(subgroup_invocation_id) lane: u32) {
-    let i0 = wid.y * 64u + t / 8u;
-    let j0 = wid.x * 64u + lane;
-    let bat = wid.z;
-    let rows = row_starts(i0, bat * p.a_batch);
-    let last_j = p.n - 1u;
-    let off = bat * p.b_batch;
-    let cl = min(vec4<u32>(j0) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(off);
-    let ch = min(vec4<u32>(j0) + vec4<u32>(32u, 40u, 48u, 56u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(off);
-    let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
-    let k_full = k_len & ~7u;
-    var acc = zero_block();
-    for (var kb = 0u; kb < k_full; kb = kb + 8u) {
-        let av = load_a(rows, (kb + lane) * p.a_col);
-        let bk = kb * p.b_row;
-        let r = p.b_row;
-        acc = rank1b(acc, subgroupBroadcast(av[0], 0u), subgroupBroadcast(av[1], 0u), load_b(cl, bk), load_b(ch, bk));
-        acc = rank1b(acc, subgroupBroadcast(av[0], 1u), subgroupBroadcast(av[1], 1u), load_b(cl, bk + r), load_b(ch, bk + r));
-        acc = rank1b(acc, subgroupBroadcast(av[0], 2u), subgroupBroadcast(av[1], 2u), load_b(cl, bk + 2u * r), load_b(ch, bk + 2u * r));
-        acc = rank1b(acc, subgroupBroadcast(av[0], 3u), subgroupBroadcast(av[1], 3u), load_b(cl, bk + 3u * r), load_b(ch, bk + 3u * r));
-        acc = rank1b(acc, subgroupBroadcast(av[0], 4u), subgroupBroadcast(av[1], 4u), load_b(cl, bk + 4u * r), load_b(ch, bk + 4u * r));
-        acc = rank1b(acc, subgroupBroadcast(av[0], 5u), subgroupBroadcast(av[1], 5u), load_b(cl, bk + 5u * r), load_b(ch, bk + 5u * r));
-        acc = rank1b(acc, subgroupBroadcast(av[0], 6u), subgroupBroadcast(av[1], 6u), load_b(cl, bk + 6u * r), load_b(ch, bk + 6u * r));
-        acc = rank1b(acc, subgroupBroadcast(av[0], 7u), subgroupBroadcast(av[1], 7u), load_b(cl, bk + 7u * r), load_b(ch, bk + 7u * r));
-    }
-    if (k_full < k_len) {
-        let k_ok = k_full + lane < k_len;
-        let av = load_a(rows, min(k_full + lane, k_len - 1u) * p.a_col);
-        let a03 = select(vec4<f32>(0.0), av[0], k_ok);
-        let a47 = select(vec4<f32>(0.0), av[1], k_ok);
-        for (var s = 0u; s < k_len - k_full; s = s + 1u) {
-            let bk = (k_full + s) * p.b_row;
-            acc = rank1(acc, a03, a47, s, load_b(cl, bk), load_b(ch, bk));
-        }
-    }
-    if (i0 >= p.m || j0 >= p.n) {
-        return;
-    }
-    store_block(acc, bat * p.m * p.n, i0, j0, 8u);
+fn b_at(i: u32) -> f32 {
+    return b4[i >> 2u][i & 3u];
 }
 
-fn load_b(cols: vec4<u32>, bk: u32) -> vec4<f32> {
-    return vec4<f32>(b[cols.x + bk], b[cols.y + bk], b[cols.z + bk], b[cols.w + bk]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Vec4 variants. llvmpipe turns every storage load whose address differs across lanes into a
-// loop over the lanes with an exec-mask branch and a bounds check per lane; a vec4 load pays
-// that loop once for four values. When B is contiguous along N (forward and input-gradient
-// products) or along K (weight-gradient products, B transposed), each lane reads B as vec4s:
-// two loop runs per k instead of eight. The main loop covers whole blocks of 8 k with no
-// per-k guards; a guarded tail takes the rest.
-
-@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
-
-// A lane's 8x8 register block: rows r (8 apart), columns in lo (four) and hi (four more).
+// A lane's 8x8 register block: row r of the subgroup in lo_r (four columns) and hi_r (four more).
 struct Block {
     lo0: vec4<f32>, hi0: vec4<f32>, lo1: vec4<f32>, hi1: vec4<f32>,
     lo2: vec4<f32>, hi2: vec4<f32>, lo3: vec4<f32>, hi3: vec4<f32>,
@@ -99,14 +50,14 @@ struct Block {
     lo6: vec4<f32>, hi6: vec4<f32>, lo7: vec4<f32>, hi7: vec4<f32>,
 }
 
-// Adds the outer product of one k: A's eight rows come from lane `src` (which loaded that k)
-// and B's eight columns are lo and hi.
-fn rank1(t: Block, a03: vec4<f32>, a47: vec4<f32>, src: u32, lo: vec4<f32>, hi: vec4<f32>) -> Block {
-    return rank1b(t, subgroupShuffle(a03, src), subgroupShuffle(a47, src), lo, hi);
+fn zero_block() -> Block {
+    let z = vec4<f32>(0.0);
+    return Block(z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z);
 }
 
-// rank1 with A's eight rows already broadcast: s holds rows 0-3, u rows 4-7.
-fn rank1b(t: Block, s: vec4<f32>, u: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) -> Block {
+// Adds the outer product of one k: A's rows 0-3 in s and 4-7 in u (the same in every lane),
+// B's eight columns of this lane in lo and hi.
+fn rank1(t: Block, s: vec4<f32>, u: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) -> Block {
     return Block(
         fma(vec4<f32>(s.x), lo, t.lo0), fma(vec4<f32>(s.x), hi, t.hi0),
         fma(vec4<f32>(s.y), lo, t.lo1), fma(vec4<f32>(s.y), hi, t.hi1),
@@ -119,51 +70,163 @@ fn rank1b(t: Block, s: vec4<f32>, u: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) ->
     );
 }
 
-// Four columns' vec4s along k -> four vec4s across the columns, one per k.
-fn transpose4(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array<vec4<f32>, 4>(
-        vec4<f32>(c0.x, c1.x, c2.x, c3.x),
-        vec4<f32>(c0.y, c1.y, c2.y, c3.y),
-        vec4<f32>(c0.z, c1.z, c2.z, c3.z),
-        vec4<f32>(c0.w, c1.w, c2.w, c3.w),
-    );
+// Where this lane reads A and B; fixed for the whole reduction.
+struct Plan {
+    // A: start of each of the eight rows (clamped to the last row; those are never stored).
+    rows03: vec4<u32>,
+    rows47: vec4<u32>,
+    // B: the lane's columns (scalar starts for B_MODE 0, vec4 indices for 1 and 2).
+    cols_lo: vec4<u32>,
+    cols_hi: vec4<u32>,
 }
 
-// Where a lane's eight rows of A start (clamped to the last row; clamped rows are not stored).
-struct RowStarts {
-    r03: vec4<u32>,
-    r47: vec4<u32>,
-}
-
-fn row_starts(i0: u32, a_off: u32) -> RowStarts {
+fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
     let last_i = p.m - 1u;
-    let r03 = min(vec4<u32>(i0) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(last_i));
-    let r47 = min(vec4<u32>(i0) + vec4<u32>(32u, 40u, 48u, 56u), vec4<u32>(last_i));
-    return RowStarts(r03 * p.a_row + vec4<u32>(a_off), r47 * p.a_row + vec4<u32>(a_off));
+    let a_off = bat * p.a_batch;
+    let rows03 = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last_i)) * p.a_row + vec4<u32>(a_off);
+    let rows47 = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(last_i)) * p.a_row + vec4<u32>(a_off);
+    let last_j = p.n - 1u;
+    let b_off = bat * p.b_batch;
+    var cols_lo: vec4<u32>;
+    var cols_hi: vec4<u32>;
+    if (B_MODE == 1u) {
+        // N is a multiple of 4 here; groups past the edge load the last group (never stored).
+        cols_lo = vec4<u32>((min(j0, p.n - 4u) + b_off) / 4u);
+        cols_hi = vec4<u32>((min(j0 + 32u, p.n - 4u) + b_off) / 4u);
+    } else {
+        cols_lo = min(vec4<u32>(j0) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(b_off);
+        cols_hi = min(vec4<u32>(j0) + vec4<u32>(32u, 40u, 48u, 56u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(b_off);
+        if (B_MODE == 2u) {
+            cols_lo = cols_lo / 4u;
+            cols_hi = cols_hi / 4u;
+        }
+    }
+    return Plan(rows03, rows47, cols_lo, cols_hi);
 }
 
-fn load_a(rows: RowStarts, ka: u32) -> array<vec4<f32>, 2> {
+// The first tile column a lane owns (its lo columns are this + step * t, see store_block).
+fn lane_column(lane: u32) -> u32 {
+    return select(lane, 4u * lane, B_MODE == 1u);
+}
+
+// A's rows 0-3 and 4-7 at k.
+fn load_a(pl: Plan, k: u32) -> array<vec4<f32>, 2> {
+    let ka = k * p.a_col;
     return array<vec4<f32>, 2>(
-        vec4<f32>(a[rows.r03.x + ka], a[rows.r03.y + ka], a[rows.r03.z + ka], a[rows.r03.w + ka]),
-        vec4<f32>(a[rows.r47.x + ka], a[rows.r47.y + ka], a[rows.r47.z + ka], a[rows.r47.w + ka]),
+        vec4<f32>(a[pl.rows03.x + ka], a[pl.rows03.y + ka], a[pl.rows03.z + ka], a[pl.rows03.w + ka]),
+        vec4<f32>(a[pl.rows47.x + ka], a[pl.rows47.y + ka], a[pl.rows47.z + ka], a[pl.rows47.w + ka]),
     );
 }
 
-fn zero_block() -> Block {
-    let z = vec4<f32>(0.0);
-    return Block(z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z);
+// B's columns of this lane for the four k from k0: lo/hi of k0 + s in [2s], [2s + 1].
+fn load_b_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
+    if (B_MODE == 1u) {
+        let r = p.b_row / 4u;
+        let q = k0 * r;
+        return array<vec4<f32>, 8>(
+            b4[pl.cols_lo.x + q], b4[pl.cols_hi.x + q],
+            b4[pl.cols_lo.x + q + r], b4[pl.cols_hi.x + q + r],
+            b4[pl.cols_lo.x + q + 2u * r], b4[pl.cols_hi.x + q + 2u * r],
+            b4[pl.cols_lo.x + q + 3u * r], b4[pl.cols_hi.x + q + 3u * r],
+        );
+    }
+    if (B_MODE == 2u) {
+        let q = k0 / 4u;
+        let l0 = b4[pl.cols_lo.x + q];
+        let l1 = b4[pl.cols_lo.y + q];
+        let l2 = b4[pl.cols_lo.z + q];
+        let l3 = b4[pl.cols_lo.w + q];
+        let h0 = b4[pl.cols_hi.x + q];
+        let h1 = b4[pl.cols_hi.y + q];
+        let h2 = b4[pl.cols_hi.z + q];
+        let h3 = b4[pl.cols_hi.w + q];
+        return array<vec4<f32>, 8>(
+            vec4<f32>(l0.x, l1.x, l2.x, l3.x), vec4<f32>(h0.x, h1.x, h2.x, h3.x),
+            vec4<f32>(l0.y, l1.y, l2.y, l3.y), vec4<f32>(h0.y, h1.y, h2.y, h3.y),
+            vec4<f32>(l0.z, l1.z, l2.z, l3.z), vec4<f32>(h0.z, h1.z, h2.z, h3.z),
+            vec4<f32>(l0.w, l1.w, l2.w, l3.w), vec4<f32>(h0.w, h1.w, h2.w, h3.w),
+        );
+    }
+    let r = p.b_row;
+    let q = k0 * r;
+    return array<vec4<f32>, 8>(
+        b_cols(pl.cols_lo, q), b_cols(pl.cols_hi, q),
+        b_cols(pl.cols_lo, q + r), b_cols(pl.cols_hi, q + r),
+        b_cols(pl.cols_lo, q + 2u * r), b_cols(pl.cols_hi, q + 2u * r),
+        b_cols(pl.cols_lo, q + 3u * r), b_cols(pl.cols_hi, q + 3u * r),
+    );
 }
 
-// Stores rows i0 + 8r; lo holds columns c0 + step * t, hi columns c0 + 32 + step * t.
+fn b_cols(cols: vec4<u32>, q: u32) -> vec4<f32> {
+    return vec4<f32>(b_at(cols.x + q), b_at(cols.y + q), b_at(cols.z + q), b_at(cols.w + q));
+}
+
+// B's eight columns of this lane at one k, by scalar reads in any mode (for the tail).
+fn b_at_k(pl: Plan, kk: u32) -> array<vec4<f32>, 2> {
+    if (B_MODE == 1u) {
+        let q = kk * p.b_row;
+        let lo = 4u * pl.cols_lo.x + q;
+        let hi = 4u * pl.cols_hi.x + q;
+        return array<vec4<f32>, 2>(
+            vec4<f32>(b_at(lo), b_at(lo + 1u), b_at(lo + 2u), b_at(lo + 3u)),
+            vec4<f32>(b_at(hi), b_at(hi + 1u), b_at(hi + 2u), b_at(hi + 3u)),
+        );
+    }
+    let scale = select(1u, 4u, B_MODE == 2u);
+    let q = kk * p.b_row;
+    return array<vec4<f32>, 2>(b_cols(pl.cols_lo * scale, q), b_cols(pl.cols_hi * scale, q));
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
+           @builtin(subgroup_invocation_id) lane: u32) {
+    let r0 = wid.y * 64u + 8u * (t / 8u);
+    let bat = wid.z;
+    let j0 = wid.x * 64u + lane_column(lane);
+    let pl = make_plan(r0, j0, bat);
+    let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
+    let k_full = k_len & ~7u;
+    var acc = zero_block();
+    for (var kb = 0u; kb < k_full; kb = kb + 8u) {
+        let av = load_a(pl, kb + lane);
+        let b0 = load_b_panel(pl, kb);
+        acc = rank1(acc, subgroupBroadcast(av[0], 0u), subgroupBroadcast(av[1], 0u), b0[0], b0[1]);
+        acc = rank1(acc, subgroupBroadcast(av[0], 1u), subgroupBroadcast(av[1], 1u), b0[2], b0[3]);
+        acc = rank1(acc, subgroupBroadcast(av[0], 2u), subgroupBroadcast(av[1], 2u), b0[4], b0[5]);
+        acc = rank1(acc, subgroupBroadcast(av[0], 3u), subgroupBroadcast(av[1], 3u), b0[6], b0[7]);
+        let b1 = load_b_panel(pl, kb + 4u);
+        acc = rank1(acc, subgroupBroadcast(av[0], 4u), subgroupBroadcast(av[1], 4u), b1[0], b1[1]);
+        acc = rank1(acc, subgroupBroadcast(av[0], 5u), subgroupBroadcast(av[1], 5u), b1[2], b1[3]);
+        acc = rank1(acc, subgroupBroadcast(av[0], 6u), subgroupBroadcast(av[1], 6u), b1[4], b1[5]);
+        acc = rank1(acc, subgroupBroadcast(av[0], 7u), subgroupBroadcast(av[1], 7u), b1[6], b1[7]);
+    }
+    if (k_full < k_len) {
+        // Fewer than 8 k remain: only those are shuffled from A and read from B, so nothing
+        // past K (not even a non-finite neighbour) reaches the sums.
+        let av = load_a(pl, min(k_full + lane, k_len - 1u));
+        let a03 = av[0];
+        let a47 = av[1];
+        for (var s = 0u; s < k_len - k_full; s = s + 1u) {
+            let bv = b_at_k(pl, k_full + s);
+            acc = rank1(acc, subgroupShuffle(a03, s), subgroupShuffle(a47, s), bv[0], bv[1]);
+        }
+    }
+    if (r0 >= p.m || j0 >= p.n) {
+        return;
+    }
+    store_block(acc, bat * p.m * p.n, r0, j0, select(8u, 1u, B_MODE == 1u));
+}
+
+// Stores rows i0 + r; lo holds columns c0 + step * t, hi columns c0 + 32 + step * t.
 fn store_block(t: Block, base: u32, i0: u32, c0: u32, step: u32) {
     store_cols(base, i0 + 0u, c0, step, t.lo0, t.hi0);
-    store_cols(base, i0 + 8u, c0, step, t.lo1, t.hi1);
-    store_cols(base, i0 + 16u, c0, step, t.lo2, t.hi2);
-    store_cols(base, i0 + 24u, c0, step, t.lo3, t.hi3);
-    store_cols(base, i0 + 32u, c0, step, t.lo4, t.hi4);
-    store_cols(base, i0 + 40u, c0, step, t.lo5, t.hi5);
-    store_cols(base, i0 + 48u, c0, step, t.lo6, t.hi6);
-    store_cols(base, i0 + 56u, c0, step, t.lo7, t.hi7);
+    store_cols(base, i0 + 1u, c0, step, t.lo1, t.hi1);
+    store_cols(base, i0 + 2u, c0, step, t.lo2, t.hi2);
+    store_cols(base, i0 + 3u, c0, step, t.lo3, t.hi3);
+    store_cols(base, i0 + 4u, c0, step, t.lo4, t.hi4);
+    store_cols(base, i0 + 5u, c0, step, t.lo5, t.hi5);
+    store_cols(base, i0 + 6u, c0, step, t.lo6, t.hi6);
+    store_cols(base, i0 + 7u, c0, step, t.lo7, t.hi7);
 }
 
 fn store_cols(base: u32, i: u32, c0: u32, step: u32, lo: vec4<f32>, hi: vec4<f32>) {
@@ -180,102 +243,4 @@ fn store_cols(base: u32, i: u32, c0: u32, step: u32, lo: vec4<f32>, hi: vec4<f32
             c[row + j + 32u] = hi[t];
         }
     }
-}
-
-// B contiguous along N (b_col = 1; N, b_row and b_batch multiples of 4). Lane l owns columns
-// 4l..4l+3 and 32+4l..32+4l+3 of the tile, one vec4 load each per k.
-@compute @workgroup_size(64, 1, 1)
-fn forward_n4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
-              @builtin(subgroup_invocation_id) lane: u32) {
-    let i0 = wid.y * 64u + t / 8u;
-    let j0 = wid.x * 64u + 4u * lane;
-    let bat = wid.z;
-    let rows = row_starts(i0, bat * p.a_batch);
-    // Column groups past the edge load the last group (N is a multiple of 4); never stored.
-    let g_lo = (min(j0, p.n - 4u) + bat * p.b_batch) / 4u;
-    let g_hi = (min(j0 + 32u, p.n - 4u) + bat * p.b_batch) / 4u;
-    let row4 = p.b_row / 4u;
-    let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
-    let k_full = k_len & ~7u;
-    var acc = zero_block();
-    for (var kb = 0u; kb < k_full; kb = kb + 8u) {
-        let av = load_a(rows, (kb + lane) * p.a_col);
-        let bk = kb * row4;
-        acc = rank1b(acc, subgroupBroadcast(av[0], 0u), subgroupBroadcast(av[1], 0u), b4[g_lo + bk], b4[g_hi + bk]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 1u), subgroupBroadcast(av[1], 1u), b4[g_lo + bk + row4], b4[g_hi + bk + row4]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 2u), subgroupBroadcast(av[1], 2u), b4[g_lo + bk + 2u * row4], b4[g_hi + bk + 2u * row4]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 3u), subgroupBroadcast(av[1], 3u), b4[g_lo + bk + 3u * row4], b4[g_hi + bk + 3u * row4]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 4u), subgroupBroadcast(av[1], 4u), b4[g_lo + bk + 4u * row4], b4[g_hi + bk + 4u * row4]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 5u), subgroupBroadcast(av[1], 5u), b4[g_lo + bk + 5u * row4], b4[g_hi + bk + 5u * row4]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 6u), subgroupBroadcast(av[1], 6u), b4[g_lo + bk + 6u * row4], b4[g_hi + bk + 6u * row4]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 7u), subgroupBroadcast(av[1], 7u), b4[g_lo + bk + 7u * row4], b4[g_hi + bk + 7u * row4]);
-    }
-    if (k_full < k_len) {
-        let k_ok = k_full + lane < k_len;
-        let av = load_a(rows, min(k_full + lane, k_len - 1u) * p.a_col);
-        let a03 = select(vec4<f32>(0.0), av[0], k_ok);
-        let a47 = select(vec4<f32>(0.0), av[1], k_ok);
-        for (var s = 0u; s < k_len - k_full; s = s + 1u) {
-            let bk = (k_full + s) * row4;
-            acc = rank1(acc, a03, a47, s, b4[g_lo + bk], b4[g_hi + bk]);
-        }
-    }
-    if (i0 >= p.m || j0 >= p.n) {
-        return;
-    }
-    store_block(acc, bat * p.m * p.n, i0, j0, 1u);
-}
-
-// B contiguous along K (b_row = 1; b_col and b_batch multiples of 4). Lane l owns columns
-// l + 8t as in `forward` and reads four k of each column per vec4 load.
-@compute @workgroup_size(64, 1, 1)
-fn forward_k4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
-              @builtin(subgroup_invocation_id) lane: u32) {
-    let i0 = wid.y * 64u + t / 8u;
-    let j0 = wid.x * 64u + lane;
-    let bat = wid.z;
-    let rows = row_starts(i0, bat * p.a_batch);
-    let last_j = p.n - 1u;
-    let off = bat * p.b_batch;
-    let cl = (min(vec4<u32>(j0) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(off)) / 4u;
-    let ch = (min(vec4<u32>(j0) + vec4<u32>(32u, 40u, 48u, 56u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(off)) / 4u;
-    let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
-    let k_full = k_len & ~7u;
-    var acc = zero_block();
-    for (var kb = 0u; kb < k_full; kb = kb + 8u) {
-        let av = load_a(rows, (kb + lane) * p.a_col);
-        let q = kb / 4u;
-        let lo = transpose4(b4[cl.x + q], b4[cl.y + q], b4[cl.z + q], b4[cl.w + q]);
-        let hi = transpose4(b4[ch.x + q], b4[ch.y + q], b4[ch.z + q], b4[ch.w + q]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 0u), subgroupBroadcast(av[1], 0u), lo[0], hi[0]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 1u), subgroupBroadcast(av[1], 1u), lo[1], hi[1]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 2u), subgroupBroadcast(av[1], 2u), lo[2], hi[2]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 3u), subgroupBroadcast(av[1], 3u), lo[3], hi[3]);
-        let lo2 = transpose4(b4[cl.x + q + 1u], b4[cl.y + q + 1u], b4[cl.z + q + 1u], b4[cl.w + q + 1u]);
-        let hi2 = transpose4(b4[ch.x + q + 1u], b4[ch.y + q + 1u], b4[ch.z + q + 1u], b4[ch.w + q + 1u]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 4u), subgroupBroadcast(av[1], 4u), lo2[0], hi2[0]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 5u), subgroupBroadcast(av[1], 5u), lo2[1], hi2[1]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 6u), subgroupBroadcast(av[1], 6u), lo2[2], hi2[2]);
-        acc = rank1b(acc, subgroupBroadcast(av[0], 7u), subgroupBroadcast(av[1], 7u), lo2[3], hi2[3]);
-    }
-    if (k_full < k_len) {
-        // Fewer than 8 k remain: only those are shuffled from A and read from B, so nothing
-        // past K (not even a non-finite neighbour) reaches the sums.
-        let k_ok = k_full + lane < k_len;
-        let av = load_a(rows, min(k_full + lane, k_len - 1u) * p.a_col);
-        let a03 = select(vec4<f32>(0.0), av[0], k_ok);
-        let a47 = select(vec4<f32>(0.0), av[1], k_ok);
-        for (var s = 0u; s < k_len - k_full; s = s + 1u) {
-            let kk = k_full + s;
-            let q = kk / 4u;
-            let e = kk % 4u;
-            let lo = vec4<f32>(b4[cl.x + q][e], b4[cl.y + q][e], b4[cl.z + q][e], b4[cl.w + q][e]);
-            let hi = vec4<f32>(b4[ch.x + q][e], b4[ch.y + q][e], b4[ch.z + q][e], b4[ch.w + q][e]);
-            acc = rank1(acc, a03, a47, s, lo, hi);
-        }
-    }
-    if (i0 >= p.m || j0 >= p.n) {
-        return;
-    }
-    store_block(acc, bat * p.m * p.n, i0, j0, 8u);
 }

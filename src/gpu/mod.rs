@@ -390,7 +390,9 @@ impl Gpu {
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: buf.raw(),
                     offset: 0,
-                    size: std::num::NonZeroU64::new((buf.len.max(1) * 4) as u64),
+                    // Whole 16-byte groups, so a vec4 view of the buffer sees its last values
+                    // (pooled buffers are multiples of 64 bytes: this never passes their end).
+                    size: std::num::NonZeroU64::new((buf.len.max(1) * 4).next_multiple_of(16) as u64),
                 }),
             });
         }
@@ -571,7 +573,8 @@ impl Recorder {
 }
 
 fn profile_key(kernel: &Kernel, workgroups: [u32; 3]) -> String {
-    format!("{}::{} {:?} {}", kernel.shader.file_name(), kernel.entry, workgroups, kernel.note)
+    let constants: String = kernel.constants.iter().map(|(name, value)| format!(" {name}={value}")).collect();
+    format!("{}::{} {:?} {}{constants}", kernel.shader.file_name(), kernel.entry, workgroups, kernel.note)
 }
 
 impl std::fmt::Debug for GpuBuffer {

@@ -313,14 +313,15 @@ pub fn matmul(
     } else {
         let kernel = if gpu.uniform_subgroup_width() == Some(8) {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
-            let entry = if b_col == 1 && n % 4 == 0 && b_batch % 4 == 0 {
-                "forward_n4"
-            } else if b_row == 1 && b_col % 4 == 0 && b_batch % 4 == 0 {
-                "forward_k4"
+            let aligned = |v: usize| v % 4 == 0;
+            let b_mode = if b_col == 1 && aligned(b_row) && aligned(b_batch) {
+                1
+            } else if b_row == 1 && aligned(b_col) && aligned(b_batch) {
+                2
             } else {
-                "forward"
+                0
             };
-            Kernel::new(Shader::MatmulSubgroup, entry)
+            Kernel::new(Shader::MatmulSubgroup, "forward").with("B_MODE", b_mode)
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };
