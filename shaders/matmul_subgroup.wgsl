@@ -4,13 +4,15 @@
 // whose address differs across lanes becomes a loop over the lanes (an exec-mask branch and a
 // bounds check each), paid once per load instruction however many components it fetches.
 //
-// A workgroup of 64 computes a 64x64 tile of C; subgroup g = t / 8 owns rows r0..r0+7
-// (r0 = 8g within the tile) and lane l columns of the tile chosen by B's layout. Each block of
-// 8 k is eight rank-1 updates of the lane's 8x8 register block.
-// - A: a subgroup's eight rows are the same in all its lanes, so lane l loads A at its own
+// A workgroup of 32 computes a 64x64 tile of C; subgroup g = t / 8 owns rows r0..r0+15
+// (r0 = 16g within the tile) and lane l eight columns of the tile chosen by B's layout. Each
+// block of 8 k is eight rank-1 updates of the lane's 16x8 register block (two 8x8 halves).
+// B's loads are two thirds of the time (measured by replacing them with register values), so
+// each B value loaded feeds 16 rows: 8 rows per lane measured ~8% slower despite fewer spills.
+// - A: a subgroup's rows are the same in all its lanes, so lane l loads A at its own
 //   k = kb + l and the values reach every lane by subgroupBroadcast from constant lanes (an
 //   extract and a splat; a shuffle with a variable lane is dearer and only serves the tails).
-//   Reading A as vec4s as well measured no faster: B's loads are what count.
+//   Reading A as vec4s as well measured no faster.
 // - B_MODE picks how B is read: 0 any strides (lane l owns columns l + 8t, scalar loads);
 //   1 contiguous along N (lane l owns columns 4l..4l+3 and 32+4l..32+4l+3, two vec4 loads per
 //   k); 2 contiguous along K (columns l + 8t, a vec4 holds four k of a column).
@@ -72,19 +74,22 @@ fn rank1(t: Block, s: vec4<f32>, u: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) -> 
 
 // Where this lane reads A and B; fixed for the whole reduction.
 struct Plan {
-    // A: start of each of the eight rows (clamped to the last row; those are never stored).
+    // A: start of each of the sixteen rows (clamped to the last row; those are never stored).
     rows03: vec4<u32>,
     rows47: vec4<u32>,
+    rows8b: vec4<u32>,
+    rows_cf: vec4<u32>,
     // B: the lane's columns (scalar starts for B_MODE 0, vec4 indices for 1 and 2).
     cols_lo: vec4<u32>,
     cols_hi: vec4<u32>,
 }
 
 fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
-    let last_i = p.m - 1u;
     let a_off = bat * p.a_batch;
-    let rows03 = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last_i)) * p.a_row + vec4<u32>(a_off);
-    let rows47 = min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(last_i)) * p.a_row + vec4<u32>(a_off);
+    let rows03 = row_starts(r0, 0u, a_off);
+    let rows47 = row_starts(r0, 4u, a_off);
+    let rows8b = row_starts(r0, 8u, a_off);
+    let rows_cf = row_starts(r0, 12u, a_off);
     let last_j = p.n - 1u;
     let b_off = bat * p.b_batch;
     var cols_lo: vec4<u32>;
@@ -101,7 +106,12 @@ fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
             cols_hi = cols_hi / 4u;
         }
     }
-    return Plan(rows03, rows47, cols_lo, cols_hi);
+    return Plan(rows03, rows47, rows8b, rows_cf, cols_lo, cols_hi);
+}
+
+fn row_starts(r0: u32, first: u32, a_off: u32) -> vec4<u32> {
+    let rows = vec4<u32>(r0 + first) + vec4<u32>(0u, 1u, 2u, 3u);
+    return min(rows, vec4<u32>(p.m - 1u)) * p.a_row + vec4<u32>(a_off);
 }
 
 // The first tile column a lane owns (its lo columns are this + step * t, see store_block).
@@ -109,12 +119,12 @@ fn lane_column(lane: u32) -> u32 {
     return select(lane, 4u * lane, B_MODE == 1u);
 }
 
-// A's rows 0-3 and 4-7 at k.
-fn load_a(pl: Plan, k: u32) -> array<vec4<f32>, 2> {
+// Eight rows of A at k: rows starting at r03 and r47.
+fn load_a(r03: vec4<u32>, r47: vec4<u32>, k: u32) -> array<vec4<f32>, 2> {
     let ka = k * p.a_col;
     return array<vec4<f32>, 2>(
-        vec4<f32>(a[pl.rows03.x + ka], a[pl.rows03.y + ka], a[pl.rows03.z + ka], a[pl.rows03.w + ka]),
-        vec4<f32>(a[pl.rows47.x + ka], a[pl.rows47.y + ka], a[pl.rows47.z + ka], a[pl.rows47.w + ka]),
+        vec4<f32>(a[r03.x + ka], a[r03.y + ka], a[r03.z + ka], a[r03.w + ka]),
+        vec4<f32>(a[r47.x + ka], a[r47.y + ka], a[r47.z + ka], a[r47.w + ka]),
     );
 }
 
@@ -177,44 +187,58 @@ fn b_at_k(pl: Plan, kk: u32) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(b_cols(pl.cols_lo * scale, q), b_cols(pl.cols_hi * scale, q));
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(32, 1, 1)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
            @builtin(subgroup_invocation_id) lane: u32) {
-    let r0 = wid.y * 64u + 8u * (t / 8u);
+    let r0 = wid.y * 64u + 16u * (t / 8u);
     let bat = wid.z;
     let j0 = wid.x * 64u + lane_column(lane);
     let pl = make_plan(r0, j0, bat);
     let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
     let k_full = k_len & ~7u;
-    var acc = zero_block();
+    // Rows r0..r0+7 in top, r0+8..r0+15 in bottom: each B value loaded feeds both.
+    var top = zero_block();
+    var bottom = zero_block();
     for (var kb = 0u; kb < k_full; kb = kb + 8u) {
-        let av = load_a(pl, kb + lane);
+        let at = load_a(pl.rows03, pl.rows47, kb + lane);
+        let ab = load_a(pl.rows8b, pl.rows_cf, kb + lane);
         let b0 = load_b_panel(pl, kb);
-        acc = rank1(acc, subgroupBroadcast(av[0], 0u), subgroupBroadcast(av[1], 0u), b0[0], b0[1]);
-        acc = rank1(acc, subgroupBroadcast(av[0], 1u), subgroupBroadcast(av[1], 1u), b0[2], b0[3]);
-        acc = rank1(acc, subgroupBroadcast(av[0], 2u), subgroupBroadcast(av[1], 2u), b0[4], b0[5]);
-        acc = rank1(acc, subgroupBroadcast(av[0], 3u), subgroupBroadcast(av[1], 3u), b0[6], b0[7]);
+        top = rank1(top, subgroupBroadcast(at[0], 0u), subgroupBroadcast(at[1], 0u), b0[0], b0[1]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 0u), subgroupBroadcast(ab[1], 0u), b0[0], b0[1]);
+        top = rank1(top, subgroupBroadcast(at[0], 1u), subgroupBroadcast(at[1], 1u), b0[2], b0[3]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 1u), subgroupBroadcast(ab[1], 1u), b0[2], b0[3]);
+        top = rank1(top, subgroupBroadcast(at[0], 2u), subgroupBroadcast(at[1], 2u), b0[4], b0[5]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 2u), subgroupBroadcast(ab[1], 2u), b0[4], b0[5]);
+        top = rank1(top, subgroupBroadcast(at[0], 3u), subgroupBroadcast(at[1], 3u), b0[6], b0[7]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 3u), subgroupBroadcast(ab[1], 3u), b0[6], b0[7]);
         let b1 = load_b_panel(pl, kb + 4u);
-        acc = rank1(acc, subgroupBroadcast(av[0], 4u), subgroupBroadcast(av[1], 4u), b1[0], b1[1]);
-        acc = rank1(acc, subgroupBroadcast(av[0], 5u), subgroupBroadcast(av[1], 5u), b1[2], b1[3]);
-        acc = rank1(acc, subgroupBroadcast(av[0], 6u), subgroupBroadcast(av[1], 6u), b1[4], b1[5]);
-        acc = rank1(acc, subgroupBroadcast(av[0], 7u), subgroupBroadcast(av[1], 7u), b1[6], b1[7]);
+        top = rank1(top, subgroupBroadcast(at[0], 4u), subgroupBroadcast(at[1], 4u), b1[0], b1[1]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 4u), subgroupBroadcast(ab[1], 4u), b1[0], b1[1]);
+        top = rank1(top, subgroupBroadcast(at[0], 5u), subgroupBroadcast(at[1], 5u), b1[2], b1[3]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 5u), subgroupBroadcast(ab[1], 5u), b1[2], b1[3]);
+        top = rank1(top, subgroupBroadcast(at[0], 6u), subgroupBroadcast(at[1], 6u), b1[4], b1[5]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 6u), subgroupBroadcast(ab[1], 6u), b1[4], b1[5]);
+        top = rank1(top, subgroupBroadcast(at[0], 7u), subgroupBroadcast(at[1], 7u), b1[6], b1[7]);
+        bottom = rank1(bottom, subgroupBroadcast(ab[0], 7u), subgroupBroadcast(ab[1], 7u), b1[6], b1[7]);
     }
     if (k_full < k_len) {
         // Fewer than 8 k remain: only those are shuffled from A and read from B, so nothing
         // past K (not even a non-finite neighbour) reaches the sums.
-        let av = load_a(pl, min(k_full + lane, k_len - 1u));
-        let a03 = av[0];
-        let a47 = av[1];
+        let kk = min(k_full + lane, k_len - 1u);
+        let at = load_a(pl.rows03, pl.rows47, kk);
+        let ab = load_a(pl.rows8b, pl.rows_cf, kk);
         for (var s = 0u; s < k_len - k_full; s = s + 1u) {
             let bv = b_at_k(pl, k_full + s);
-            acc = rank1(acc, subgroupShuffle(a03, s), subgroupShuffle(a47, s), bv[0], bv[1]);
+            top = rank1(top, subgroupShuffle(at[0], s), subgroupShuffle(at[1], s), bv[0], bv[1]);
+            bottom = rank1(bottom, subgroupShuffle(ab[0], s), subgroupShuffle(ab[1], s), bv[0], bv[1]);
         }
     }
     if (r0 >= p.m || j0 >= p.n) {
         return;
     }
-    store_block(acc, bat * p.m * p.n, r0, j0, select(8u, 1u, B_MODE == 1u));
+    let step = select(8u, 1u, B_MODE == 1u);
+    store_block(top, bat * p.m * p.n, r0, j0, step);
+    store_block(bottom, bat * p.m * p.n, r0 + 8u, j0, step);
 }
 
 // Stores rows i0 + r; lo holds columns c0 + step * t, hi columns c0 + 32 + step * t.
