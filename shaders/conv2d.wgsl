@@ -69,7 +69,8 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 // One invocation per row of dx (image, channel, iy). A pixel was read by patch (oy, ox) through
 // tap (ky, kx) exactly when oy * stride = iy + pad - ky; stepping ky by the stride from the
-// first tap that divides keeps divisions out of the inner loops.
+// first tap that divides keeps divisions out of the inner loops. Every tap of a pixel is summed
+// in a register and the pixel stored once (storage accesses are per-lane loops on llvmpipe).
 @compute @workgroup_size(WG)
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
@@ -83,31 +84,27 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let width = p.batch * spatial;
     let dst = i * p.w;
     let st = p.stride;
-    for (var ix = 0u; ix < p.w; ix = ix + 1u) {
-        dx[dst + ix] = 0.0;
-    }
     let ty0 = iy + p.pad;
-    for (var ky = ty0 % st; ky < p.kh; ky = ky + st) {
-        if (ky > ty0) {
-            break;
-        }
-        let oy = (ty0 - ky) / st;
-        if (oy >= p.oh) {
-            continue;
-        }
-        for (var ix = 0u; ix < p.w; ix = ix + 1u) {
-            let tx0 = ix + p.pad;
-            var acc = 0.0;
-            var kx = tx0 % st;
-            var ox = i32((tx0 - kx) / st);
-            for (; kx < p.kw && ox >= 0; kx = kx + st) {
-                if (u32(ox) < p.ow) {
-                    let row = (ci * p.kh + ky) * p.kw + kx;
-                    acc = acc + dcols[row * width + n * spatial + oy * p.ow + u32(ox)];
+    let ky0 = ty0 % st;
+    for (var ix = 0u; ix < p.w; ix = ix + 1u) {
+        let tx0 = ix + p.pad;
+        let kx0 = tx0 % st;
+        let ox0 = i32((tx0 - kx0) / st);
+        var acc = 0.0;
+        for (var ky = ky0; ky < p.kh && ky <= ty0; ky = ky + st) {
+            let oy = (ty0 - ky) / st;
+            if (oy < p.oh) {
+                let first = n * spatial + oy * p.ow;
+                var ox = ox0;
+                for (var kx = kx0; kx < p.kw && ox >= 0; kx = kx + st) {
+                    if (u32(ox) < p.ow) {
+                        let row = (ci * p.kh + ky) * p.kw + kx;
+                        acc = acc + dcols[row * width + first + u32(ox)];
+                    }
+                    ox = ox - 1;
                 }
-                ox = ox - 1;
             }
-            dx[dst + ix] = dx[dst + ix] + acc;
         }
+        dx[dst + ix] = acc;
     }
 }
