@@ -15,6 +15,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// The same buffers as vec4s, for `contiguous`.
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out4: array<vec4<f32>>;
 
 override WG: u32 = 256u;
 
@@ -38,11 +42,6 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (i >= p.n) {
         return;
     }
-    if (p.rank == 1u) {
-        // Same-shape operands and scalars collapse to one axis: no division needed.
-        out[i] = apply(p.op, a[i * p.a_strides[0][0]], b[i * p.b_strides[0][0]]);
-        return;
-    }
     var rem = i;
     var ia = 0u;
     var ib = 0u;
@@ -56,4 +55,39 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         ib = ib + coord * p.b_strides[q][r];
     }
     out[i] = apply(p.op, a[ia], b[ib]);
+}
+
+fn apply4(op: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
+    switch op {
+        case 0u: { return u + v; }
+        case 1u: { return u - v; }
+        case 2u: { return u * v; }
+        case 3u: { return u / v; }
+        case 4u: { return max(u, v); }
+        case 5u: { return min(u, v); }
+        case 6u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u > v); }
+        case 7u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u == v); }
+        default: { return u; }
+    }
+}
+
+// Same-shape operands and scalars (shapes that collapse to one axis; strides 1 or 0): four
+// values per invocation, one vec4 access per operand (llvmpipe pays a loop over the lanes per
+// storage access, whatever its width). The last vec4 may pass n into the padding of the
+// output (bindings cover whole 16-byte groups); nothing reads the padding.
+@compute @workgroup_size(WG)
+fn contiguous(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (4u * i >= p.n) {
+        return;
+    }
+    var u = vec4<f32>(a4[0].x);
+    if (p.a_strides[0][0] == 1u) {
+        u = a4[i];
+    }
+    var v = vec4<f32>(b4[0].x);
+    if (p.b_strides[0][0] == 1u) {
+        v = b4[i];
+    }
+    out4[i] = apply4(p.op, u, v);
 }

@@ -1,5 +1,8 @@
 // Elementwise functions of one tensor. The op code is uniform across the dispatch, so the switch
 // costs one predictable branch; gradients are compositions of these ops (see src/autograd).
+// Each invocation maps four values with one vec4 load and one vec4 store: llvmpipe pays a
+// loop over the lanes per storage access, whatever its width. The last vec4 may pass n into
+// the buffer's padding (bindings cover whole 16-byte groups); nothing reads the padding.
 
 struct Params {
     n: u32,
@@ -9,20 +12,18 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
 
 override WG: u32 = 256u;
 
-fn stable_sigmoid(v: f32) -> f32 {
-    if (v >= 0.0) {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
+fn stable_sigmoid(v: vec4<f32>) -> vec4<f32> {
+    // e^-|v| never overflows: 1 / (1 + e^-v) for v >= 0, e^v / (1 + e^v) below.
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= vec4<f32>(0.0));
 }
 
-fn stable_tanh(v: f32) -> f32 {
+fn stable_tanh(v: vec4<f32>) -> vec4<f32> {
     // tanh through exp(-2|v|) never overflows, unlike the textbook (e^v - e^-v) / (e^v + e^-v).
     let t = exp(-2.0 * abs(v));
     return sign(v) * (1.0 - t) / (1.0 + t);
@@ -48,7 +49,9 @@ fn signed_pow(v: f32, e: f32) -> f32 {
     return r;
 }
 
-fn apply(op: u32, v: f32) -> f32 {
+fn apply(op: u32, v: vec4<f32>) -> vec4<f32> {
+    let zero = vec4<f32>(0.0);
+    let one = vec4<f32>(1.0);
     switch op {
         case 0u: { return -v; }
         case 1u: { return exp(v); }
@@ -57,26 +60,30 @@ fn apply(op: u32, v: f32) -> f32 {
         case 4u: { return abs(v); }
         case 5u: { return stable_tanh(v); }
         case 6u: { return stable_sigmoid(v); }
-        case 7u: { return max(v, 0.0); }
-        case 8u: { return select(p.alpha * v, v, v > 0.0); }
+        case 7u: { return max(v, zero); }
+        case 8u: { return select(p.alpha * v, v, v > zero); }
         // softplus(v) = max(v, 0) + log(1 + e^-|v|) stays finite for any v
-        case 9u: { return max(v, 0.0) + log(1.0 + exp(-abs(v))); }
+        case 9u: { return max(v, zero) + log(1.0 + exp(-abs(v))); }
         case 10u: { return 1.0 / v; }
-        case 11u: { return signed_pow(v, p.alpha); }
+        case 11u: {
+            let e = p.alpha;
+            return vec4<f32>(signed_pow(v.x, e), signed_pow(v.y, e), signed_pow(v.z, e), signed_pow(v.w, e));
+        }
         case 12u: { return p.alpha * v + p.beta; }
-        case 13u: { return select(0.0, 1.0, v > 0.0); }
-        case 14u: { return select(p.alpha, 1.0, v > 0.0); }
+        case 13u: { return select(zero, one, v > zero); }
+        case 14u: { return select(vec4<f32>(p.alpha), one, v > zero); }
         case 15u: { return sign(v); }
-        case 16u: { return clamp(v, p.alpha, p.beta); }
-        case 17u: { return select(0.0, 1.0, v >= p.alpha && v <= p.beta); }
+        case 16u: { return clamp(v, vec4<f32>(p.alpha), vec4<f32>(p.beta)); }
+        case 17u: { return select(zero, one, (v >= vec4<f32>(p.alpha)) & (v <= vec4<f32>(p.beta))); }
         default: { return v; }
     }
 }
 
+// Invocation i maps values 4i..4i+3.
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
-    if (i >= p.n) {
+    if (4u * i >= p.n) {
         return;
     }
     y[i] = apply(p.op, x[i]);

@@ -43,8 +43,10 @@ fn unary_ops_match_reference() {
 fn binary_ops_broadcast_like_numpy() {
     let gpu = gpu();
     let mut rng = rng("binary");
-    let pairs: [(&[usize], &[usize]); 6] = [
+    let pairs: [(&[usize], &[usize]); 8] = [
         (&[7], &[7]),
+        (&[1], &[1]),
+        (&[2, 5], &[1]),
         (&[3, 5], &[5]),
         (&[3, 1], &[1, 4]),
         (&[2, 3, 17], &[3, 1]),

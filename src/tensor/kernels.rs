@@ -91,7 +91,8 @@ pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> Gp
     let n = x.len();
     let y = gpu.alloc(n);
     let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta };
-    gpu.dispatch(&Kernel::new(Shader::Unary, "forward"), &params, &[x], &[&y], grid_1d(gpu, n, WG_1D));
+    // Four values per invocation (unary.wgsl).
+    gpu.dispatch(&Kernel::new(Shader::Unary, "forward"), &params, &[x], &[&y], grid_1d(gpu, n.div_ceil(4), WG_1D));
     y
 }
 
@@ -170,7 +171,13 @@ pub fn binary(
         a_strides: pack(&u32s(&strides[0])),
         b_strides: pack(&u32s(&strides[1])),
     };
-    gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
+    if shape.len() == 1 {
+        // Same-shape operands and scalars: four values per invocation (binary.wgsl).
+        let grid = grid_1d(gpu, n.div_ceil(4), WG_1D);
+        gpu.dispatch(&Kernel::new(Shader::Binary, "contiguous"), &params, &[a, b], &[&out], grid);
+    } else {
+        gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
+    }
     out
 }
 
