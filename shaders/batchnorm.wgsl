@@ -36,6 +36,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read> grad_stats: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+// forward4 and backward4: the same buffers as vec4s where a plane holds a multiple of 4 values
+// (four neighbours share a channel: one set of per-channel loads serves four values).
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> dx4: array<vec4<f32>>;
 
 const WIDE: u32 = 256u;
 override WG: u32 = 256u;
@@ -108,6 +114,17 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     y[i] = (x[i] - stats[c]) * inv_std * gamma[c] + beta[c];
 }
 
+@compute @workgroup_size(WG)
+fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (4u * i >= p.batch * p.channels * p.spatial) {
+        return;
+    }
+    let c = (4u * i / p.spatial) % p.channels;
+    let scale = inverseSqrt(stats[p.channels + c] + p.eps) * gamma[c];
+    y4[i] = (x4[i] - stats[c]) * scale + beta[c];
+}
+
 @compute @workgroup_size(WIDE)
 fn backward_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
@@ -146,6 +163,21 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let mean_g = grad_stats[c] / count;
     let mean_gx = grad_stats[p.channels + c] / count;
     dx[i] = gamma[c] * inv_std * (dy[i] - mean_g - x_hat * mean_gx);
+}
+
+@compute @workgroup_size(WG)
+fn backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (4u * i >= p.batch * p.channels * p.spatial) {
+        return;
+    }
+    let c = (4u * i / p.spatial) % p.channels;
+    let count = f32(p.batch * p.spatial);
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    let x_hat = (x4[i] - stats[c]) * inv_std;
+    let mean_g = grad_stats[c] / count;
+    let mean_gx = grad_stats[p.channels + c] / count;
+    dx4[i] = gamma[c] * inv_std * (dy4[i] - mean_g - x_hat * mean_gx);
 }
 
 // Small groups (instance norm over an 8x8 plane, say): one invocation per group, serially.

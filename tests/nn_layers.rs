@@ -50,20 +50,23 @@ fn batch_norm_train_eval_and_running_statistics() {
 fn batch_norm_gradients() {
     let gpu = gpu();
     let mut rng = rng("batch norm grads");
-    let (n, c, s) = (3usize, 2usize, 4usize);
-    let x = f64s(&f32s(&uniform(&mut rng, n * c * s, -1.0, 1.0)));
-    let gamma = f64s(&f32s(&uniform(&mut rng, c, 0.5, 1.5)));
-    let beta = f64s(&f32s(&uniform(&mut rng, c, -0.5, 0.5)));
-    let bn = BatchNorm::new(&gpu, c);
-    bn.weight.assign(&f32s(&gamma));
-    bn.bias.assign(&f32s(&beta));
-    let xt = common::tensor(&gpu, &[n, c, 2, 2], &x).requires_grad();
-    let loss = bn.forward(&xt, Mode::Train).square().sum_all();
-    let g = grad(&loss, &[&xt, &bn.weight, &bn.bias], None, false);
-    let f = |x: &[f64], gm: &[f64], bt: &[f64]| sum_sq(&cpu::batch_norm_train(x, n, c, s, gm, bt, 1e-5).0);
-    assert_close("bn dx", &g[0].to_vec(), &finite_diff(&x, |v| f(v, &gamma, &beta), 1e-6), 2e-3, 2e-4);
-    assert_close("bn dgamma", &g[1].to_vec(), &finite_diff(&gamma, |v| f(&x, v, &beta), 1e-6), 2e-3, 2e-4);
-    assert_close("bn dbeta", &g[2].to_vec(), &finite_diff(&beta, |v| f(&x, &gamma, v), 1e-6), 2e-3, 2e-4);
+    // Planes of 4 take the vec4 kernels, planes of 3 the scalar ones.
+    for (n, c, s, shape) in [(3usize, 2usize, 4usize, [3usize, 2, 2, 2]), (2, 3, 3, [2, 3, 3, 1])] {
+        let x = f64s(&f32s(&uniform(&mut rng, n * c * s, -1.0, 1.0)));
+        let gamma = f64s(&f32s(&uniform(&mut rng, c, 0.5, 1.5)));
+        let beta = f64s(&f32s(&uniform(&mut rng, c, -0.5, 0.5)));
+        let bn = BatchNorm::new(&gpu, c);
+        bn.weight.assign(&f32s(&gamma));
+        bn.bias.assign(&f32s(&beta));
+        let xt = common::tensor(&gpu, &shape, &x).requires_grad();
+        let loss = bn.forward(&xt, Mode::Train).square().sum_all();
+        let g = grad(&loss, &[&xt, &bn.weight, &bn.bias], None, false);
+        let f = |x: &[f64], gm: &[f64], bt: &[f64]| sum_sq(&cpu::batch_norm_train(x, n, c, s, gm, bt, 1e-5).0);
+        let what = |name: &str| format!("bn {name} {shape:?}");
+        assert_close(&what("dx"), &g[0].to_vec(), &finite_diff(&x, |v| f(v, &gamma, &beta), 1e-6), 2e-3, 2e-4);
+        assert_close(&what("dgamma"), &g[1].to_vec(), &finite_diff(&gamma, |v| f(&x, v, &beta), 1e-6), 2e-3, 2e-4);
+        assert_close(&what("dbeta"), &g[2].to_vec(), &finite_diff(&beta, |v| f(&x, &gamma, v), 1e-6), 2e-3, 2e-4);
+    }
 }
 
 #[test]

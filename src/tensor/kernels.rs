@@ -617,6 +617,15 @@ impl BatchNormParams {
 
     /// The statistics entry point and its grid: serial per group for small groups, a
     /// workgroup-wide tree per group for large ones.
+    /// The elementwise pass: four values per invocation when four neighbours share a channel.
+    fn apply_kernel(&self, gpu: &Gpu, scalar: &'static str, vec4: &'static str) -> (&'static str, [u32; 3]) {
+        if self.spatial % 4 == 0 {
+            (vec4, grid_1d(gpu, self.len() / 4, WG_1D))
+        } else {
+            (scalar, grid_1d(gpu, self.len(), WG_1D))
+        }
+    }
+
     fn stats_kernel(&self, gpu: &Gpu, tree_entry: &'static str, serial_entry: &'static str) -> (Kernel, [u32; 3]) {
         const SERIAL_MAX: u32 = 4096;
         if self.batch * self.spatial <= SERIAL_MAX {
@@ -660,13 +669,8 @@ pub fn batch_norm_forward(
     beta: &GpuBuffer,
 ) -> GpuBuffer {
     let y = gpu.alloc(p.len());
-    gpu.dispatch(
-        &Kernel::new(Shader::BatchNorm, "forward"),
-        p,
-        &[x, stats, gamma, beta],
-        &[&y],
-        grid_1d(gpu, p.len(), WG_1D),
-    );
+    let (entry, grid) = p.apply_kernel(gpu, "forward", "forward4");
+    gpu.dispatch(&Kernel::new(Shader::BatchNorm, entry), p, &[x, stats, gamma, beta], &[&y], grid);
     y
 }
 
@@ -683,12 +687,7 @@ pub fn batch_norm_backward(
     let (kernel, grid) = p.stats_kernel(gpu, "backward_stats", "backward_stats_serial");
     gpu.dispatch(&kernel, p, &[x, stats, dy], &[&grad_stats], grid);
     let dx = gpu.alloc(p.len());
-    gpu.dispatch(
-        &Kernel::new(Shader::BatchNorm, "backward"),
-        p,
-        &[x, stats, gamma, dy, &grad_stats],
-        &[&dx],
-        grid_1d(gpu, p.len(), WG_1D),
-    );
+    let (entry, grid) = p.apply_kernel(gpu, "backward", "backward4");
+    gpu.dispatch(&Kernel::new(Shader::BatchNorm, entry), p, &[x, stats, gamma, dy, &grad_stats], &[&dx], grid);
     (dx, grad_stats)
 }
