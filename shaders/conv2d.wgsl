@@ -29,6 +29,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> cols: array<f32>;
 @group(0) @binding(1) var<storage, read> dcols: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+// im2col4: cols as vec4s, when output rows hold a multiple of 4 patches.
+@group(0) @binding(2) var<storage, read_write> cols4: array<vec4<f32>>;
 
 override WG: u32 = 256u;
 
@@ -64,6 +66,44 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         let inside = ix >= 0 && ix < i32(p.w);
         cols[dst + ox] = select(0.0, x[src_row + u32(select(0, ix, inside))], inside);
         ix = ix + i32(p.stride);
+    }
+}
+
+// im2col when ow is a multiple of 4: the same lines, four patches per store (storage accesses
+// are per-lane loops on llvmpipe, whatever their width).
+@compute @workgroup_size(WG)
+fn im2col4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    let ksize = p.kh * p.kw;
+    let lines = p.batch * p.oh;
+    if (i >= p.c_in * ksize * lines) {
+        return;
+    }
+    let row = i / lines;
+    let line = i % lines;
+    let ci = row / ksize;
+    let ky = (row % ksize) / p.kw;
+    let kx = row % p.kw;
+    let n = line / p.oh;
+    let oy = line % p.oh;
+    let width = p.batch * p.oh * p.ow;
+    let dst = (row * width + line * p.ow) / 4u;
+    let iy = i32(oy * p.stride + ky) - i32(p.pad);
+    if (iy < 0 || iy >= i32(p.h)) {
+        for (var q = 0u; q < p.ow / 4u; q = q + 1u) {
+            cols4[dst + q] = vec4<f32>(0.0);
+        }
+        return;
+    }
+    let src_row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
+    let step = i32(p.stride);
+    var ix = vec4<i32>(i32(kx) - i32(p.pad)) + vec4<i32>(0, step, 2 * step, 3 * step);
+    for (var q = 0u; q < p.ow / 4u; q = q + 1u) {
+        let inside = ix >= vec4<i32>(0) & ix < vec4<i32>(i32(p.w));
+        let at = vec4<u32>(select(vec4<i32>(0), ix, inside)) + vec4<u32>(src_row);
+        let v = vec4<f32>(x[at.x], x[at.y], x[at.z], x[at.w]);
+        cols4[dst + q] = select(vec4<f32>(0.0), v, inside);
+        ix = ix + vec4<i32>(4 * step);
     }
 }
 

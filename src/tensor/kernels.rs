@@ -386,7 +386,9 @@ impl ConvGeometry {
 pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
     let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
     let lines = g.patch_rows() * (g.batch * g.oh) as usize;
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], grid_1d(gpu, lines, 64));
+    // Four patches per store where output rows allow it (conv2d.wgsl).
+    let entry = if g.ow % 4 == 0 { "im2col4" } else { "im2col" };
+    gpu.dispatch(&Kernel::new(Shader::Conv2d, entry).with("WG", 64), g, &[x], &[&cols], grid_1d(gpu, lines, 64));
     cols
 }
 
