@@ -140,7 +140,9 @@ pub fn train(
             adapter: &describe(gpu.info()),
             config_toml: &config.to_toml(),
             curves: vec![("cycle (L1)", "#1f77b4", cyc.clone()), ("G adversarial", "#ff7f0e", adv.clone())],
+            rate_title: "Discriminator losses",
             rate_curves: vec![("D_X loss", "#2ca02c", dx.clone()), ("D_Y loss", "#d62728", dy.clone())],
+            rate_range: None,
             images,
             summary: format!(
                 "{} steps (this session {} in {seconds:.0} s). Each grid row: input | translation | reconstruction; X rows first, then Y. Final cycle loss {:.4}.",

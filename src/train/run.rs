@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::{GanTrainer, StepStats};
-use crate::config::{Config, DataConfig, DataKind};
+use crate::config::{Config, DataConfig, DataKind, GanLoss};
 use crate::data::{self, Dataset};
 use crate::gpu::{describe, Gpu};
 use crate::viz::{self, report, Curve};
@@ -130,11 +130,18 @@ pub fn write_plots_and_report(dir: &Path, config: &Config, adapter: &str, summar
         300,
         None,
     );
+    // A critic's mean scores are unbounded (Wasserstein losses); D's outputs are probabilities.
+    let critic = matches!(config.train.loss, GanLoss::Wasserstein | GanLoss::WassersteinGp);
+    let (rate_title, real_name, fake_name, rate_range) = if critic {
+        ("Critic scores", "C(x)", "C(G(z))", None)
+    } else {
+        ("Discriminator outputs", "D(x)", "D(G(z))", Some((0.0, 1.0)))
+    };
     let bottom = viz::plot_curves(
         &[Curve { values: &drs, color: [44, 160, 44] }, Curve { values: &dfs, color: [214, 39, 40] }],
         800,
         200,
-        Some((0.0, 1.0)),
+        rate_range,
     );
     let mut both = image::RgbImage::from_pixel(800, 500, image::Rgb([255, 255, 255]));
     image::imageops::replace(&mut both, &top, 0, 0);
@@ -149,7 +156,9 @@ pub fn write_plots_and_report(dir: &Path, config: &Config, adapter: &str, summar
             adapter,
             config_toml: &config.to_toml(),
             curves: vec![("D loss", "#1f77b4", dls), ("G loss", "#ff7f0e", gls)],
-            rate_curves: vec![("D(x)", "#2ca02c", drs), ("D(G(z))", "#d62728", dfs)],
+            rate_title,
+            rate_curves: vec![(real_name, "#2ca02c", drs), (fake_name, "#d62728", dfs)],
+            rate_range,
             images: grids,
             summary,
         },
@@ -272,4 +281,29 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
     );
     write_plots_and_report(dir, &config, &describe(gpu.info()), summary)?;
     Ok(RunSummary { steps: trainer.step, seconds, last })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report_of(loss: &str, scores: (f64, f64)) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: String = (1..=20).map(|s| format!("{s},-0.2,0.1,{},{}\n", scores.0, scores.1)).collect();
+        std::fs::write(dir.path().join("metrics.csv"), format!("step,d_loss,g_loss,d_real,d_fake\n{rows}")).unwrap();
+        let toml = format!("[data]\nkind = \"idx\"\nimages = \"x.gz\"\n[train]\nloss = \"{loss}\"\n");
+        let config = Config::parse(&toml, Path::new("test.toml")).unwrap();
+        write_plots_and_report(dir.path(), &config, "test adapter", String::new()).unwrap();
+        assert!(dir.path().join("loss.png").is_file());
+        std::fs::read_to_string(dir.path().join("report.html")).unwrap()
+    }
+
+    #[test]
+    fn critic_scores_are_charted_as_scores_not_probabilities() {
+        // A Wasserstein critic's mean scores are unbounded (here negative for fakes).
+        let html = report_of("wasserstein", (0.07, -0.08));
+        assert!(html.contains("Critic scores") && html.contains("C(G(z))"), "critic chart not labelled as scores");
+        let html = report_of("non_saturating", (0.7, 0.3));
+        assert!(html.contains("Discriminator outputs") && html.contains("D(G(z))"));
+    }
 }

@@ -11,7 +11,10 @@ pub struct Report<'a> {
     pub config_toml: &'a str,
     /// (name, colour, points)
     pub curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
+    /// The second chart: its heading, curves and vertical range (None fits the data).
+    pub rate_title: &'a str,
     pub rate_curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
+    pub rate_range: Option<(f64, f64)>,
     /// (caption, PNG bytes)
     pub images: Vec<(String, Vec<u8>)>,
     pub summary: String,
@@ -92,8 +95,8 @@ pub fn write(path: &Path, r: &Report) -> Result<(), CheckpointError> {
     );
     html += "<h2>Losses</h2>";
     html += &svg_chart(&r.curves, None);
-    html += "<h2>Discriminator outputs</h2>";
-    html += &svg_chart(&r.rate_curves, Some((0.0, 1.0)));
+    html += &format!("<h2>{}</h2>", escape(r.rate_title));
+    html += &svg_chart(&r.rate_curves, r.rate_range);
     html += "<h2>Samples from fixed noise</h2>";
     for (caption, png) in r.images.iter().rev() {
         html += &format!(
