@@ -41,11 +41,37 @@ struct ReflectParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(1) var<storage, read_write> fill_dst: array<f32>;
+// gather4: the same buffers as vec4s.
+@group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> dst4: array<vec4<f32>>;
 
 override WG: u32 = 256u;
 
 fn linear_id(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WG;
+}
+
+// Where output line `line` reads from (every axis but the last), and whether it is inside the
+// source window at all.
+struct LineSource {
+    idx: i32,
+    inside: bool,
+}
+
+fn line_source(line: u32) -> LineSource {
+    var rem = line;
+    var idx = i32(gp.offset);
+    var inside = true;
+    for (var d = i32(gp.rank) - 2; d >= 0; d = d - 1) {
+        let q = u32(d) / 4u;
+        let r = u32(d) % 4u;
+        let c = rem % gp.shape[q][r];
+        rem = rem / gp.shape[q][r];
+        let t = i32(c) - gp.lead[q][r];
+        inside = inside && t >= 0 && u32(t) < gp.extent[q][r];
+        idx = idx + t * i32(gp.strides[q][r]);
+    }
+    return LineSource(idx, inside);
 }
 
 // One invocation per chunk of a line along the last axis: the per-axis divisions (scalar code
@@ -61,26 +87,37 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (line * len >= gp.n) {
         return;
     }
-    var rem = line;
-    var idx = i32(gp.offset);
-    var inside = true;
-    for (var d = i32(gp.rank) - 2; d >= 0; d = d - 1) {
-        let q = u32(d) / 4u;
-        let r = u32(d) % 4u;
-        let c = rem % gp.shape[q][r];
-        rem = rem / gp.shape[q][r];
-        let t = i32(c) - gp.lead[q][r];
-        inside = inside && t >= 0 && u32(t) < gp.extent[q][r];
-        idx = idx + t * i32(gp.strides[q][r]);
-    }
+    let source = line_source(line);
     let stride = i32(gp.strides[last / 4u][last % 4u]);
     let lead = gp.lead[last / 4u][last % 4u];
     let extent = gp.extent[last / 4u][last % 4u];
     let base = line * len;
     for (var c = c0; c < min(c0 + gp.chunk, len); c = c + 1u) {
         let t = i32(c) - lead;
-        let ok = inside && t >= 0 && u32(t) < extent;
-        dst[base + c] = select(0.0, src[u32(select(0, idx + t * stride, ok))], ok);
+        let ok = source.inside && t >= 0 && u32(t) < extent;
+        dst[base + c] = select(0.0, src[u32(select(0, source.idx + t * stride, ok))], ok);
+    }
+}
+
+// gather when the last axis is a plain copy (stride 1, no window on it) and lines, strides and
+// the offset are multiples of 4: four values per load and store (storage accesses are per-lane
+// loops on llvmpipe, whatever their width).
+@compute @workgroup_size(WG)
+fn gather4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = linear_id(gid, groups);
+    let last = gp.rank - 1u;
+    let len = gp.shape[last / 4u][last % 4u];
+    let chunks = (len + gp.chunk - 1u) / gp.chunk;
+    let line = id / chunks;
+    let c0 = (id % chunks) * gp.chunk;
+    if (line * len >= gp.n) {
+        return;
+    }
+    let source = line_source(line);
+    let first = u32(select(0, source.idx, source.inside)) / 4u;
+    let base = line * len / 4u;
+    for (var c = c0 / 4u; c < min(c0 + gp.chunk, len) / 4u; c = c + 1u) {
+        dst4[base + c] = select(vec4<f32>(0.0), src4[first + c], source.inside);
     }
 }
 

@@ -157,6 +157,45 @@ fn permute_pad_narrow_expand_reflect() {
     assert_close("cat", &cat.narrow(1, 3, 2).to_vec(), &f64s(&t.narrow(1, 0, 2).to_vec()), 0.0, 0.0);
 }
 
+#[test]
+fn vec4_gathers_agree_with_the_reference() {
+    // Lines whose last axis is a plain copy of a multiple of 4 values move as vec4s (gather4):
+    // permutes that keep the last axis, padding and narrowing of other axes, concatenation,
+    // and rows longer than one invocation's chunk. A private device is profiled to check that
+    // the vec4 entry ran.
+    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
+    let mut rng = rng("vec4 gather");
+    let shape = [2usize, 3, 5, 8];
+    let x = uniform(&mut rng, shape.iter().product(), -1.0, 1.0);
+    let xs = f64s(&f32s(&x));
+    let t = common::tensor(&gpu, &shape, &x);
+    gpu.profile_start();
+    for perm in [[1usize, 0, 2, 3], [2, 0, 1, 3], [0, 2, 1, 3]] {
+        let want = cpu::permute(&xs, &shape, &perm);
+        assert_close(&format!("permute {perm:?}"), &t.permute(&perm).to_vec(), &want, 0.0, 0.0);
+    }
+    let pads = [(1, 0), (0, 2), (2, 1), (0, 0)];
+    assert_close("pad", &t.pad(&pads).to_vec(), &cpu::pad(&xs, &shape, &pads), 0.0, 0.0);
+    let narrowed = t.narrow(2, 1, 3).to_vec();
+    let want: Vec<f64> = (0..2 * 3 * 3 * 8)
+        .map(|i| {
+            let (b, c, y, xx) = (i / 72, (i / 24) % 3, (i / 8) % 3, i % 8);
+            xs[((b * 3 + c) * 5 + y + 1) * 8 + xx]
+        })
+        .collect();
+    assert_close("narrow", &narrowed, &want, 0.0, 0.0);
+    let cat = shadergan::Tensor::cat(&[&t, &t.narrow(1, 1, 2)], 1);
+    assert_close("cat", &cat.narrow(1, 3, 2).to_vec(), &f64s(&t.narrow(1, 1, 2).to_vec()), 0.0, 0.0);
+    let n = 2 * 20_000;
+    let long: Vec<f32> = (0..n).map(|i| (i % 997) as f32).collect();
+    let lt = shadergan::Tensor::from_vec(&gpu, &[2, n / 2], &long);
+    let doubled = shadergan::Tensor::cat(&[&lt, &lt], 0).to_vec();
+    assert_eq!(&doubled[..n], &long[..], "long rows copied in chunks");
+    assert_eq!(&doubled[n..], &long[..], "long rows copied in chunks");
+    let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+    assert!(used.iter().any(|k| k.starts_with("movement.wgsl::gather4 ")), "gather4 never ran: {used:?}");
+}
+
 /// llvmpipe silently ends shader loops after 65535 iterations; kernels must split longer work.
 #[test]
 fn long_copies_reductions_and_inner_products_are_complete() {

@@ -486,8 +486,13 @@ fn gather_into(
         lead: pack(&leads),
         extent: pack(&u32s(extent)),
     };
+    // Lines whose last axis is a plain, 4-aligned copy move four values at a time.
+    let r = out_shape.len();
+    let plain_last = r > 0 && strides[r - 1] == 1 && lead[r - 1] == 0 && extent[r - 1] == len;
+    let aligned = len % 4 == 0 && strides[..r.saturating_sub(1)].iter().all(|s| s % 4 == 0);
+    let entry = if plain_last && aligned { "gather4" } else { "gather" };
     gpu.dispatch(
-        &Kernel::new(Shader::Movement, "gather").with("WG", 64),
+        &Kernel::new(Shader::Movement, entry).with("WG", 64),
         &params,
         &[x],
         &[out],
