@@ -103,15 +103,29 @@ fn store_stats(c: u32, mean: f32, var_biased: f32, count: u32) {
     }
 }
 
+// y = (x - mean) / sqrt(var + eps) * gamma + beta for values of channel c (one or four).
+fn apply_norm(c: u32, v: vec4<f32>) -> vec4<f32> {
+    let scale = inverseSqrt(stats[p.channels + c] + p.eps) * gamma[c];
+    return (v - stats[c]) * scale + beta[c];
+}
+
+// dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat)) for values of channel c.
+fn input_grad(c: u32, v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+    let count = f32(p.batch * p.spatial);
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    let x_hat = (v - stats[c]) * inv_std;
+    let mean_g = grad_stats[c] / count;
+    let mean_gx = grad_stats[p.channels + c] / count;
+    return gamma[c] * inv_std * (g - mean_g - x_hat * mean_gx);
+}
+
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
     if (i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    let c = (i / p.spatial) % p.channels;
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
-    y[i] = (x[i] - stats[c]) * inv_std * gamma[c] + beta[c];
+    y[i] = apply_norm((i / p.spatial) % p.channels, vec4<f32>(x[i])).x;
 }
 
 @compute @workgroup_size(WG)
@@ -120,9 +134,7 @@ fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (4u * i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    let c = (4u * i / p.spatial) % p.channels;
-    let scale = inverseSqrt(stats[p.channels + c] + p.eps) * gamma[c];
-    y4[i] = (x4[i] - stats[c]) * scale + beta[c];
+    y4[i] = apply_norm((4u * i / p.spatial) % p.channels, x4[i]);
 }
 
 @compute @workgroup_size(WIDE)
@@ -156,13 +168,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    let c = (i / p.spatial) % p.channels;
-    let count = f32(p.batch * p.spatial);
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
-    let x_hat = (x[i] - stats[c]) * inv_std;
-    let mean_g = grad_stats[c] / count;
-    let mean_gx = grad_stats[p.channels + c] / count;
-    dx[i] = gamma[c] * inv_std * (dy[i] - mean_g - x_hat * mean_gx);
+    dx[i] = input_grad((i / p.spatial) % p.channels, vec4<f32>(x[i]), vec4<f32>(dy[i])).x;
 }
 
 @compute @workgroup_size(WG)
@@ -171,13 +177,7 @@ fn backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     if (4u * i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    let c = (4u * i / p.spatial) % p.channels;
-    let count = f32(p.batch * p.spatial);
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
-    let x_hat = (x4[i] - stats[c]) * inv_std;
-    let mean_g = grad_stats[c] / count;
-    let mean_gx = grad_stats[p.channels + c] / count;
-    dx4[i] = gamma[c] * inv_std * (dy4[i] - mean_g - x_hat * mean_gx);
+    dx4[i] = input_grad((4u * i / p.spatial) % p.channels, x4[i], dy4[i]);
 }
 
 // Small groups (instance norm over an 8x8 plane, say): one invocation per group, serially.

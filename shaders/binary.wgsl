@@ -23,17 +23,7 @@ struct Params {
 override WG: u32 = 256u;
 
 fn apply(op: u32, u: f32, v: f32) -> f32 {
-    switch op {
-        case 0u: { return u + v; }
-        case 1u: { return u - v; }
-        case 2u: { return u * v; }
-        case 3u: { return u / v; }
-        case 4u: { return max(u, v); }
-        case 5u: { return min(u, v); }
-        case 6u: { return select(0.0, 1.0, u > v); }
-        case 7u: { return select(0.0, 1.0, u == v); }
-        default: { return u; }
-    }
+    return apply4(op, vec4<f32>(u), vec4<f32>(v)).x;
 }
 
 @compute @workgroup_size(WG)

@@ -34,16 +34,21 @@ struct Params {
 
 override WG: u32 = 256u;
 
-// One invocation per (patch row, image, output row): the integer divisions (which llvmpipe
-// cannot vectorise) happen once per row of `ow` outputs instead of once per element.
-@compute @workgroup_size(WG)
-fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WG;
+// What one im2col invocation writes: a line of `ow` patch entries starting at `dst`, read from
+// row `src_row` of x from column `ix0` in steps of the stride, or zeros when `inside` is false
+// (the line reads padding).
+struct PatchLine {
+    dst: u32,
+    src_row: u32,
+    ix0: i32,
+    inside: bool,
+}
+
+// Invocation i -> (patch row, image, output row): the integer divisions (which llvmpipe cannot
+// vectorise) happen once per line of `ow` outputs instead of once per element.
+fn patch_line(i: u32) -> PatchLine {
     let ksize = p.kh * p.kw;
     let lines = p.batch * p.oh;
-    if (i >= p.c_in * ksize * lines) {
-        return;
-    }
     let row = i / lines;
     let line = i % lines;
     let ci = row / ksize;
@@ -52,19 +57,23 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let n = line / p.oh;
     let oy = line % p.oh;
     let width = p.batch * p.oh * p.ow;
-    let dst = row * width + line * p.ow;
     let iy = i32(oy * p.stride + ky) - i32(p.pad);
-    if (iy < 0 || iy >= i32(p.h)) {
-        for (var ox = 0u; ox < p.ow; ox = ox + 1u) {
-            cols[dst + ox] = 0.0;
-        }
+    let inside = iy >= 0 && iy < i32(p.h);
+    let src_row = ((n * p.c_in + ci) * p.h + u32(select(0, iy, inside))) * p.w;
+    return PatchLine(row * width + line * p.ow, src_row, i32(kx) - i32(p.pad), inside);
+}
+
+@compute @workgroup_size(WG)
+fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (i >= p.c_in * p.kh * p.kw * p.batch * p.oh) {
         return;
     }
-    let src_row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
-    var ix = i32(kx) - i32(p.pad);
+    let l = patch_line(i);
+    var ix = l.ix0;
     for (var ox = 0u; ox < p.ow; ox = ox + 1u) {
-        let inside = ix >= 0 && ix < i32(p.w);
-        cols[dst + ox] = select(0.0, x[src_row + u32(select(0, ix, inside))], inside);
+        let ok = l.inside && ix >= 0 && ix < i32(p.w);
+        cols[l.dst + ox] = select(0.0, x[l.src_row + u32(select(0, ix, ok))], ok);
         ix = ix + i32(p.stride);
     }
 }
@@ -74,35 +83,17 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(WG)
 fn im2col4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
-    let ksize = p.kh * p.kw;
-    let lines = p.batch * p.oh;
-    if (i >= p.c_in * ksize * lines) {
+    if (i >= p.c_in * p.kh * p.kw * p.batch * p.oh) {
         return;
     }
-    let row = i / lines;
-    let line = i % lines;
-    let ci = row / ksize;
-    let ky = (row % ksize) / p.kw;
-    let kx = row % p.kw;
-    let n = line / p.oh;
-    let oy = line % p.oh;
-    let width = p.batch * p.oh * p.ow;
-    let dst = (row * width + line * p.ow) / 4u;
-    let iy = i32(oy * p.stride + ky) - i32(p.pad);
-    if (iy < 0 || iy >= i32(p.h)) {
-        for (var q = 0u; q < p.ow / 4u; q = q + 1u) {
-            cols4[dst + q] = vec4<f32>(0.0);
-        }
-        return;
-    }
-    let src_row = ((n * p.c_in + ci) * p.h + u32(iy)) * p.w;
+    let l = patch_line(i);
     let step = i32(p.stride);
-    var ix = vec4<i32>(i32(kx) - i32(p.pad)) + vec4<i32>(0, step, 2 * step, 3 * step);
+    var ix = vec4<i32>(l.ix0) + vec4<i32>(0, step, 2 * step, 3 * step);
     for (var q = 0u; q < p.ow / 4u; q = q + 1u) {
-        let inside = ix >= vec4<i32>(0) & ix < vec4<i32>(i32(p.w));
-        let at = vec4<u32>(select(vec4<i32>(0), ix, inside)) + vec4<u32>(src_row);
+        let ok = vec4<bool>(l.inside) & ix >= vec4<i32>(0) & ix < vec4<i32>(i32(p.w));
+        let at = vec4<u32>(select(vec4<i32>(0), ix, ok)) + vec4<u32>(l.src_row);
         let v = vec4<f32>(x[at.x], x[at.y], x[at.z], x[at.w]);
-        cols4[dst + q] = select(vec4<f32>(0.0), v, inside);
+        cols4[l.dst / 4u + q] = select(vec4<f32>(0.0), v, ok);
         ix = ix + vec4<i32>(4 * step);
     }
 }

@@ -74,25 +74,37 @@ fn line_source(line: u32) -> LineSource {
     return LineSource(idx, inside);
 }
 
-// One invocation per chunk of a line along the last axis: the per-axis divisions (scalar code
-// on llvmpipe) are paid once per chunk, not once per element.
-@compute @workgroup_size(WG)
-fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
+// Invocation id -> (output line, first element of its chunk): one invocation per chunk of a
+// line along the last axis, so the per-axis divisions (scalar code on llvmpipe) are paid once
+// per chunk, not once per element. `ok` is false past the last line.
+struct Chunk {
+    line: u32,
+    c0: u32,
+    len: u32,
+    ok: bool,
+}
+
+fn chunk_of(id: u32) -> Chunk {
     let last = gp.rank - 1u;
     let len = gp.shape[last / 4u][last % 4u];
     let chunks = (len + gp.chunk - 1u) / gp.chunk;
     let line = id / chunks;
-    let c0 = (id % chunks) * gp.chunk;
-    if (line * len >= gp.n) {
+    return Chunk(line, (id % chunks) * gp.chunk, len, line * len < gp.n);
+}
+
+@compute @workgroup_size(WG)
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let ch = chunk_of(linear_id(gid, groups));
+    if (!ch.ok) {
         return;
     }
-    let source = line_source(line);
+    let source = line_source(ch.line);
+    let last = gp.rank - 1u;
     let stride = i32(gp.strides[last / 4u][last % 4u]);
     let lead = gp.lead[last / 4u][last % 4u];
     let extent = gp.extent[last / 4u][last % 4u];
-    let base = line * len;
-    for (var c = c0; c < min(c0 + gp.chunk, len); c = c + 1u) {
+    let base = ch.line * ch.len;
+    for (var c = ch.c0; c < min(ch.c0 + gp.chunk, ch.len); c = c + 1u) {
         let t = i32(c) - lead;
         let ok = source.inside && t >= 0 && u32(t) < extent;
         dst[base + c] = select(0.0, src[u32(select(0, source.idx + t * stride, ok))], ok);
@@ -104,19 +116,14 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 // loops on llvmpipe, whatever their width).
 @compute @workgroup_size(WG)
 fn gather4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = linear_id(gid, groups);
-    let last = gp.rank - 1u;
-    let len = gp.shape[last / 4u][last % 4u];
-    let chunks = (len + gp.chunk - 1u) / gp.chunk;
-    let line = id / chunks;
-    let c0 = (id % chunks) * gp.chunk;
-    if (line * len >= gp.n) {
+    let ch = chunk_of(linear_id(gid, groups));
+    if (!ch.ok) {
         return;
     }
-    let source = line_source(line);
+    let source = line_source(ch.line);
     let first = u32(select(0, source.idx, source.inside)) / 4u;
-    let base = line * len / 4u;
-    for (var c = c0 / 4u; c < min(c0 + gp.chunk, len) / 4u; c = c + 1u) {
+    let base = ch.line * ch.len / 4u;
+    for (var c = ch.c0 / 4u; c < min(ch.c0 + gp.chunk, ch.len) / 4u; c = c + 1u) {
         dst4[base + c] = select(vec4<f32>(0.0), src4[first + c], source.inside);
     }
 }
