@@ -236,3 +236,29 @@ fn profiles_count_every_dispatch_with_positive_times() {
     let v = y.to_vec();
     assert!(v[0] > 0.0 && v[0] < 0.5, "the profiled work still computed tanh^1100(0.5) = {}", v[0]);
 }
+
+#[test]
+fn pipeline_cache_is_written_and_read_back() {
+    // A device with a pipeline cache folder writes the cache once its pipelines have run; a
+    // second device starts from that file, and a corrupt file only costs a cold start.
+    let dir = tempfile::tempdir().unwrap();
+    let options = shadergan::GpuOptions {
+        pipeline_cache_dir: Some(dir.path().to_path_buf()),
+        ..shadergan::GpuOptions::from_env()
+    };
+    let first = shadergan::Gpu::new(&options).expect("a device");
+    let Some(path) = first.pipeline_cache_path().map(|p| p.to_path_buf()) else {
+        eprintln!("this adapter has no pipeline cache: nothing to check");
+        return;
+    };
+    let x = shadergan::Tensor::from_vec(&first, &[5], &[1.0, -2.0, 3.0, -4.0, 5.0]);
+    assert_eq!(x.relu().to_vec(), vec![1.0, 0.0, 3.0, 0.0, 5.0]);
+    let saved = std::fs::read(&path).expect("the pipeline cache file after the first dispatch");
+    assert!(!saved.is_empty(), "empty pipeline cache file");
+    let second = shadergan::Gpu::new(&options).expect("a device from the cached pipelines");
+    let y = shadergan::Tensor::from_vec(&second, &[3], &[-1.0, 0.5, 2.0]);
+    assert_eq!(y.relu().to_vec(), vec![0.0, 0.5, 2.0]);
+    std::fs::write(&path, b"not a pipeline cache").unwrap();
+    let third = shadergan::Gpu::new(&options).expect("a device despite a corrupt cache file");
+    assert_eq!(shadergan::Tensor::from_vec(&third, &[2], &[-3.0, 3.0]).relu().to_vec(), vec![0.0, 3.0]);
+}

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::pipeline_cache::DiskPipelineCache;
 use super::{GpuError, GpuInner};
 
 /// How to pick the adapter. `Default` reads `SHADERGAN_ADAPTER` (substring of the adapter name)
@@ -13,6 +14,8 @@ pub struct GpuOptions {
     /// Use only kernels that run on any adapter (no subgroup-specialised variants):
     /// `SHADERGAN_PORTABLE_KERNELS=1`.
     pub portable_kernels: bool,
+    /// Folder of the on-disk pipeline cache (None: no cache); see `pipeline_cache::default_dir`.
+    pub pipeline_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl GpuOptions {
@@ -20,7 +23,8 @@ impl GpuOptions {
         let adapter_name = std::env::var("SHADERGAN_ADAPTER").ok().filter(|s| !s.is_empty());
         let force_cpu = matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes"));
         let portable_kernels = matches!(std::env::var("SHADERGAN_PORTABLE_KERNELS").as_deref(), Ok("1") | Ok("true"));
-        GpuOptions { adapter_name, force_cpu, portable_kernels }
+        let pipeline_cache_dir = super::pipeline_cache::default_dir();
+        GpuOptions { adapter_name, force_cpu, portable_kernels, pipeline_cache_dir }
     }
 }
 
@@ -98,7 +102,8 @@ pub fn create(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
     let info = adapter.get_info();
     log::info!("using adapter {}", describe(&info));
     let limits = adapter.limits();
-    let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
+    let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::PIPELINE_CACHE;
+    let features = adapter.features() & wanted;
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("shadergan"),
         required_features: features,
@@ -106,5 +111,6 @@ pub fn create(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
         ..Default::default()
     }))
     .map_err(|e| GpuError::Device(e.to_string()))?;
-    Ok(Arc::new(GpuInner::new(device, queue, info, limits, options.portable_kernels)))
+    let pipeline_cache = DiskPipelineCache::open(&device, &info, options.pipeline_cache_dir.as_deref());
+    Ok(Arc::new(GpuInner::new(device, queue, info, limits, options.portable_kernels, pipeline_cache)))
 }

@@ -2,6 +2,7 @@
 //! dispatch of a training step into one command buffer.
 
 mod context;
+mod pipeline_cache;
 mod profile;
 pub mod shaders;
 
@@ -92,6 +93,7 @@ pub struct GpuInner {
     /// When set, every dispatch is timed (see profile.rs).
     profile: Mutex<Option<Profiler>>,
     portable_kernels: bool,
+    pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
 }
 
 /// A handle to the device; cheap to clone.
@@ -141,6 +143,7 @@ impl GpuInner {
         info: wgpu::AdapterInfo,
         limits: wgpu::Limits,
         portable_kernels: bool,
+        pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     ) -> Self {
         let uniform_arena = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
@@ -170,6 +173,7 @@ impl GpuInner {
             matmul_flops: AtomicU64::new(0),
             profile: Mutex::new(None),
             portable_kernels,
+            pipeline_cache,
         }
     }
 }
@@ -323,8 +327,11 @@ impl Gpu {
                 constants: &constants,
                 zero_initialize_workgroup_memory: false,
             },
-            cache: None,
+            cache: self.0.pipeline_cache.as_ref().map(|c| &c.cache),
         });
+        if let Some(cache) = &self.0.pipeline_cache {
+            cache.mark_dirty();
+        }
         let p = Arc::new(Pipeline { pipeline, layout, bindings });
         self.0.pipelines.lock().unwrap().insert(key, p.clone());
         p
@@ -512,7 +519,21 @@ impl Gpu {
     /// Submits pending work and waits for the device to finish it.
     pub fn synchronize(&self) {
         self.flush();
+        self.wait_idle();
+    }
+
+    /// Waits for everything submitted; pipelines compile at their first dispatch, so new ones
+    /// have reached the pipeline cache by now and it is written out.
+    fn wait_idle(&self) {
         let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+        if let Some(cache) = &self.0.pipeline_cache {
+            cache.save_if_dirty();
+        }
+    }
+
+    /// The on-disk pipeline cache file, where the device has one.
+    pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {
+        self.0.pipeline_cache.as_ref().map(|c| c.path())
     }
 
     /// Reads a buffer back to the host (submits pending work and waits).
@@ -543,7 +564,7 @@ impl Gpu {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
+        self.wait_idle();
         rx.recv().expect("map callback dropped").expect("mapping a readback buffer failed");
         let data = {
             let view = staging.slice(..).get_mapped_range().expect("readback buffer not mapped");

@@ -320,7 +320,7 @@ pub fn matmul(
     } else {
         let kernel = if gpu.uniform_subgroup_width() == Some(8) {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
-            let aligned = |v: usize| v % 4 == 0;
+            let aligned = |v: usize| v.is_multiple_of(4);
             let b_mode = if b_col == 1 && aligned(b_row) && aligned(b_batch) {
                 1
             } else if b_row == 1 && aligned(b_col) && aligned(b_batch) {
@@ -387,7 +387,7 @@ pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
     let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
     let lines = g.patch_rows() * (g.batch * g.oh) as usize;
     // Four patches per store where output rows allow it (conv2d.wgsl).
-    let entry = if g.ow % 4 == 0 { "im2col4" } else { "im2col" };
+    let entry = if g.ow.is_multiple_of(4) { "im2col4" } else { "im2col" };
     gpu.dispatch(&Kernel::new(Shader::Conv2d, entry).with("WG", 64), g, &[x], &[&cols], grid_1d(gpu, lines, 64));
     cols
 }
@@ -489,7 +489,7 @@ fn gather_into(
     // Lines whose last axis is a plain, 4-aligned copy move four values at a time.
     let r = out_shape.len();
     let plain_last = r > 0 && strides[r - 1] == 1 && lead[r - 1] == 0 && extent[r - 1] == len;
-    let aligned = len % 4 == 0 && strides[..r.saturating_sub(1)].iter().all(|s| s % 4 == 0);
+    let aligned = len.is_multiple_of(4) && strides[..r.saturating_sub(1)].iter().all(|s| s.is_multiple_of(4));
     let entry = if plain_last && aligned { "gather4" } else { "gather" };
     gpu.dispatch(
         &Kernel::new(Shader::Movement, entry).with("WG", 64),
@@ -626,7 +626,7 @@ impl BatchNormParams {
     /// workgroup-wide tree per group for large ones.
     /// The elementwise pass: four values per invocation when four neighbours share a channel.
     fn apply_kernel(&self, gpu: &Gpu, scalar: &'static str, vec4: &'static str) -> (&'static str, [u32; 3]) {
-        if self.spatial % 4 == 0 {
+        if self.spatial.is_multiple_of(4) {
             (vec4, grid_1d(gpu, self.len() / 4, WG_1D))
         } else {
             (scalar, grid_1d(gpu, self.len(), WG_1D))
