@@ -34,20 +34,26 @@ fn is_integer_buffer(name: &str) -> bool {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, so a crash never
-/// leaves a half-written checkpoint under the real name.
+/// leaves a half-written checkpoint under the real name. The temporary name is unique to the
+/// process and call, so concurrent writers of one file (a shared pipeline cache, say) never
+/// rename each other's half-written data into place: the last complete write wins.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    let call = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tmp.push(format!(".{}-{call}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
 }
 
 pub fn save(

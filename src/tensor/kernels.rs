@@ -622,8 +622,6 @@ impl BatchNormParams {
         (self.batch * self.channels * self.spatial) as usize
     }
 
-    /// The statistics entry point and its grid: serial per group for small groups, a
-    /// workgroup-wide tree per group for large ones.
     /// The elementwise pass: four values per invocation when four neighbours share a channel.
     fn apply_kernel(&self, gpu: &Gpu, scalar: &'static str, vec4: &'static str) -> (&'static str, [u32; 3]) {
         if self.spatial.is_multiple_of(4) {
@@ -633,6 +631,8 @@ impl BatchNormParams {
         }
     }
 
+    /// The statistics entry point and its grid: serial per group for small groups, a
+    /// workgroup-wide tree per group for large ones.
     fn stats_kernel(&self, gpu: &Gpu, tree_entry: &'static str, serial_entry: &'static str) -> (Kernel, [u32; 3]) {
         const SERIAL_MAX: u32 = 4096;
         if self.batch * self.spatial <= SERIAL_MAX {
