@@ -46,6 +46,8 @@ pub fn bench_steps(
     iters: usize,
     mut step: impl FnMut(),
 ) -> Result<String> {
+    // Measured before any GPU work so lavapipe's threads are idle.
+    let host = (gpu.info().device_type == wgpu::DeviceType::Cpu).then(|| crate::host_speed::measure(0.3));
     let t0 = Instant::now();
     step();
     let cold = t0.elapsed().as_secs_f64();
@@ -66,6 +68,9 @@ pub fn bench_steps(
     let n = times.len() as u64;
     let mut out = String::new();
     writeln!(out, "adapter:            {}", describe(gpu.info()))?;
+    if let Some(host) = host {
+        writeln!(out, "host CPU:           {host}")?;
+    }
     out.push_str(header);
     writeln!(out, "first iteration:    {cold:.3} s (shader compilation included)")?;
     writeln!(

@@ -10,6 +10,7 @@ pub mod cyclegan_run;
 pub mod data;
 pub mod eval;
 pub mod gpu;
+pub mod host_speed;
 pub mod models;
 pub mod nn;
 pub mod optim;

@@ -149,9 +149,10 @@ fn matmul_split_k_for_long_reductions() {
 #[test]
 fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
     // On 8-wide subgroups B is read as vec4s along N (B_MODE 1) or along K (B_MODE 2) when its
-    // layout allows, by scalar loads otherwise (0). A private device is profiled so the mode
-    // each shape took is checked: K tails shorter than a block, K below one block, edges inside
-    // a tile, batches, transposed A.
+    // layout allows, by scalar loads otherwise (0), and from a texture copy of B (3 along N, 4
+    // along K) when its lines are also whole multiples of 64 floats. A private device is
+    // profiled so the mode each shape took is checked: K tails shorter than a block, K below
+    // one block, edges inside a tile, batches, transposed A, split K.
     let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
     if gpu.uniform_subgroup_width() != Some(8) {
         eprintln!("no 8-wide subgroups here: the vec4 modes are not used on this adapter");
@@ -159,14 +160,18 @@ fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
     }
     let mut rng = rng("vec4 matmul");
     for &(batch, m, k, n, ta, tb, b_mode) in &[
-        (1, 64, 100, 128, false, false, 1),
+        (1, 64, 100, 128, false, false, 3),
         (2, 37, 13, 68, true, false, 1),
-        (1, 8, 3, 64, false, false, 1),
+        (2, 37, 13, 64, true, false, 3),
+        (1, 8, 3, 64, false, false, 3),
         (1, 130, 16, 4, false, false, 1),
         (1, 64, 100, 128, false, true, 2),
         (3, 70, 20, 9, true, true, 2),
-        (1, 65, 64, 130, false, true, 2),
+        (1, 65, 64, 130, false, true, 4),
+        (3, 20, 64, 9, false, true, 4),
         (1, 9, 4, 66, false, true, 2),
+        (1, 16, 2048, 64, false, false, 3),
+        (1, 16, 2048, 40, true, true, 4),
         (1, 40, 18, 66, false, false, 0),
         (2, 12, 13, 66, true, true, 0),
     ] {
@@ -233,4 +238,40 @@ fn convolutions_past_the_binding_limit_run_in_batch_pieces() {
     let g = shadergan::grad(&y, &[&xt], Some(&y.detach()), false).remove(0);
     let want_dx = cpu::conv_transpose2d(&want, [40, 1, 64, 64], &f64s(&f32s(&w)), ws, 1, 3, 64, 64);
     assert_close("input gradient in pieces", &g.to_vec(), &want_dx, 1e-4, 1e-3);
+}
+
+#[test]
+fn threads_sharing_a_device_never_read_each_others_texture_copy_of_b() {
+    // Products whose B is copied into a texture of the same size, from four threads at once on
+    // one device, each recording many before reading any back: every copy must stay untouched
+    // until its own product is recorded.
+    let gpu = gpu();
+    let (m, k, n, rounds) = (8, 8, 64, 150);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let gpu = gpu.clone();
+            s.spawn(move || {
+                let mut rng = rng(&format!("texture thread {t}"));
+                let cases: Vec<(Vec<f64>, Vec<f64>)> = (0..rounds)
+                    .map(|_| (uniform(&mut rng, m * k, -1.0, 1.0), uniform(&mut rng, k * n, -1.0, 1.0)))
+                    .collect();
+                let products: Vec<_> = cases
+                    .iter()
+                    .map(|(a, b)| {
+                        common::tensor(&gpu, &[m, k], a).matmul_t(&common::tensor(&gpu, &[k, n], b), false, false)
+                    })
+                    .collect();
+                for (round, ((a, b), c)) in cases.iter().zip(&products).enumerate() {
+                    let want = cpu::matmul(&f64s(&f32s(a)), &f64s(&f32s(b)), 1, m, k, n, false, false);
+                    assert_close(
+                        &format!("thread {t} product {round}"),
+                        &c.to_vec(),
+                        &want,
+                        1e-4,
+                        1e-5 * (k as f64).sqrt(),
+                    );
+                }
+            });
+        }
+    });
 }

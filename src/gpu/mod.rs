@@ -5,6 +5,7 @@ mod context;
 mod pipeline_cache;
 mod profile;
 pub mod shaders;
+mod texture;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use profile::{Profiler, TIMESTAMP_PAIRS};
 
 pub use context::{describe, list_adapters, GpuOptions};
 pub use shaders::Shader;
+pub use texture::OperandTexture;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
@@ -94,6 +96,7 @@ pub struct GpuInner {
     profile: Mutex<Option<Profiler>>,
     portable_kernels: bool,
     pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
+    textures: Mutex<texture::TextureCache>,
 }
 
 /// A handle to the device; cheap to clone.
@@ -174,6 +177,7 @@ impl GpuInner {
             profile: Mutex::new(None),
             portable_kernels,
             pipeline_cache,
+            textures: Mutex::new(texture::TextureCache::default()),
         }
     }
 }
@@ -306,6 +310,18 @@ impl Gpu {
                 count: None,
             });
         }
+        for &b in &bindings.textures {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: b,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            });
+        }
         let layout =
             device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries: &entries });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -347,15 +363,31 @@ impl Gpu {
         outputs: &[&GpuBuffer],
         workgroups: [u32; 3],
     ) {
+        self.dispatch_with_textures(kernel, params, inputs, &[], outputs, workgroups)
+    }
+
+    /// [`Gpu::dispatch`] for entry points that also read textures (see [`Gpu::buffer_texture`]),
+    /// bound in binding order after the buffer inputs.
+    pub fn dispatch_with_textures<P: bytemuck::Pod>(
+        &self,
+        kernel: &Kernel,
+        params: &P,
+        inputs: &[&GpuBuffer],
+        textures: &[&wgpu::TextureView],
+        outputs: &[&GpuBuffer],
+        workgroups: [u32; 3],
+    ) {
         let pipe = self.pipeline(kernel);
+        let b = &pipe.bindings;
         assert_eq!(
-            (inputs.len(), outputs.len()),
-            (pipe.bindings.inputs.len(), pipe.bindings.outputs.len()),
-            "{}::{} binds {} inputs and {} outputs",
+            (inputs.len(), textures.len(), outputs.len()),
+            (b.inputs.len(), b.textures.len(), b.outputs.len()),
+            "{}::{} binds {} inputs, {} textures and {} outputs",
             kernel.shader.file_name(),
             kernel.entry,
-            pipe.bindings.inputs.len(),
-            pipe.bindings.outputs.len()
+            b.inputs.len(),
+            b.textures.len(),
+            b.outputs.len()
         );
         let param_bytes = bytemuck::bytes_of(params);
         assert!(param_bytes.len() as u64 <= PARAM_SLOT, "parameter block larger than {PARAM_SLOT} bytes");
@@ -402,6 +434,9 @@ impl Gpu {
                     size: std::num::NonZeroU64::new((buf.len.max(1) * 4).next_multiple_of(16) as u64),
                 }),
             });
+        }
+        for (&binding, view) in pipe.bindings.textures.iter().zip(textures) {
+            entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::TextureView(view) });
         }
         let bind_group = self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,

@@ -69,11 +69,13 @@ pub fn validate(shader: Shader) -> Result<(naga::Module, naga::valid::ModuleInfo
 }
 
 /// What an entry point binds: binding 0 is the uniform parameter block; read-only storage
-/// bindings are the inputs and read-write ones the outputs, each in binding order.
+/// bindings are the inputs and read-write ones the outputs, each in binding order; sampled
+/// textures (read by `textureLoad`) are further inputs, bound after the buffers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryBindings {
     pub uniform: Option<u32>,
     pub inputs: Vec<u32>,
+    pub textures: Vec<u32>,
     pub outputs: Vec<u32>,
 }
 
@@ -85,7 +87,7 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
         .position(|ep| ep.name == entry)
         .ok_or_else(|| format!("{} has no entry point '{entry}'", shader.file_name()))?;
     let uses = info.get_entry_point(index);
-    let mut out = EntryBindings { uniform: None, inputs: vec![], outputs: vec![] };
+    let mut out = EntryBindings { uniform: None, inputs: vec![], textures: vec![], outputs: vec![] };
     for (handle, var) in module.global_variables.iter() {
         if uses[handle].is_empty() {
             continue;
@@ -105,10 +107,25 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
                     out.inputs.push(binding.binding)
                 }
             }
+            naga::AddressSpace::Handle => match module.types[var.ty].inner {
+                naga::TypeInner::Image {
+                    class: naga::ImageClass::Sampled { kind: naga::ScalarKind::Float, multi: false },
+                    dim: naga::ImageDimension::D2,
+                    arrayed: false,
+                } => out.textures.push(binding.binding),
+                ref other => {
+                    return Err(format!(
+                        "{}::{entry}: binding {} has an unsupported type {other:?}",
+                        shader.file_name(),
+                        binding.binding
+                    ))
+                }
+            },
             _ => {}
         }
     }
     out.inputs.sort_unstable();
+    out.textures.sort_unstable();
     out.outputs.sort_unstable();
     Ok(out)
 }

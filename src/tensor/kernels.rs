@@ -315,19 +315,27 @@ pub fn matmul(
         _pad: 0,
     };
     let c = gpu.alloc(runs * m * n);
+    // The subgroup kernel reads B from a texture copy where B's lines allow one (B_MODE 3, 4).
+    let mut b_texture = None;
     let (mut kernel, groups) = if skinny {
         (Kernel::new(Shader::Matmul, "skinny"), [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
         let kernel = if gpu.uniform_subgroup_width() == Some(8) {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
             let aligned = |v: usize| v.is_multiple_of(4);
-            let b_mode = if b_col == 1 && aligned(b_row) && aligned(b_batch) {
+            let mut b_mode = if b_col == 1 && aligned(b_row) && aligned(b_batch) {
                 1
             } else if b_row == 1 && aligned(b_col) && aligned(b_batch) {
                 2
             } else {
                 0
             };
+            if b_mode > 0 {
+                b_texture = gpu.buffer_texture(b, if b_mode == 1 { b_row } else { b_col });
+                if b_texture.is_some() {
+                    b_mode += 2;
+                }
+            }
             Kernel::new(Shader::MatmulSubgroup, "forward").with("B_MODE", b_mode)
         } else {
             Kernel::new(Shader::Matmul, "forward")
@@ -335,7 +343,14 @@ pub fn matmul(
         (kernel, [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32])
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
-    gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
+    if kernel.shader == Shader::MatmulSubgroup {
+        let view = b_texture.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture());
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&view], &[&c], groups);
+    } else {
+        gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
+    }
+    // Only now, with its reader recorded, may another copy reuse the texture.
+    drop(b_texture);
     if splits > 1 {
         reduce(gpu, ReduceOp::Sum, &c, &[splits, m * n], &[0])
     } else {

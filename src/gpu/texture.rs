@@ -1,0 +1,123 @@
+//! Buffers copied into textures for kernels that read an operand by `textureLoad`.
+//!
+//! Why: llvmpipe fetches texels with the CPU's gather instructions but compiles a storage load
+//! whose address differs across lanes into a loop over the lanes; on an AVX2 host a vec4 texel
+//! costs 4.6 ns where a vec4 storage load costs 31 (examples/load_probe.rs). A matrix product
+//! loads each value of B many times, so one copy into a texture pays for itself.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use super::{Gpu, GpuBuffer};
+
+/// Free textures by size. A texture is checked out from its copy until the dispatch reading it
+/// is recorded (threads sharing a device record in between); after that the next copy may
+/// reuse it, since wgpu orders a copy after the recorded reads of the texture.
+#[derive(Default)]
+pub(super) struct TextureCache {
+    free: HashMap<(u32, u32), Vec<wgpu::TextureView>>,
+    placeholder: Option<wgpu::TextureView>,
+}
+
+/// A buffer's copy as a texture; the texture returns to the cache when this is dropped, which
+/// must happen only after the dispatches reading it are recorded.
+pub struct OperandTexture {
+    view: Option<wgpu::TextureView>,
+    size: (u32, u32),
+    gpu: Gpu,
+}
+
+impl OperandTexture {
+    pub fn view(&self) -> &wgpu::TextureView {
+        self.view.as_ref().expect("texture already returned")
+    }
+}
+
+impl Drop for OperandTexture {
+    fn drop(&mut self) {
+        if let Some(view) = self.view.take() {
+            self.gpu.0.textures.lock().unwrap().free.entry(self.size).or_default().push(view);
+        }
+    }
+}
+
+/// Rows of a texture copy start at multiples of 256 bytes: lines of 64 floats.
+const LINE_ALIGN: usize = (wgpu::COPY_BYTES_PER_ROW_ALIGNMENT / 4) as usize;
+
+impl Gpu {
+    /// Records a copy of `buf`, read as rows of `line` floats, into an Rgba32Float texture
+    /// whose texel (x, y) holds the row's floats 4x..4x+3, and returns the texture.
+    /// None where the copy is impossible: `line` not a multiple of 64 floats, `buf` not whole
+    /// rows, or a side past the device's texture size limit.
+    pub fn buffer_texture(&self, buf: &GpuBuffer, line: usize) -> Option<OperandTexture> {
+        if line == 0 || !line.is_multiple_of(LINE_ALIGN) || buf.len == 0 || !buf.len.is_multiple_of(line) {
+            return None;
+        }
+        let max = self.0.limits.max_texture_dimension_2d as usize;
+        let (width, height) = (line / 4, buf.len / line);
+        if width > max || height > max {
+            return None;
+        }
+        let size = wgpu::Extent3d { width: width as u32, height: height as u32, depth_or_array_layers: 1 };
+        let view = self.take_texture(size);
+        let texture = view.texture();
+        let mut rec = self.0.recorder.lock().unwrap();
+        rec.pass = None;
+        buf.epoch.store(rec.epoch, Ordering::Relaxed);
+        rec.encoder_mut(&self.0.device).copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: buf.raw(),
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some((line * 4) as u32),
+                    rows_per_image: Some(height as u32),
+                },
+            },
+            wgpu::TexelCopyTextureInfo {
+                texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            size,
+        );
+        Some(OperandTexture { view: Some(view), size: (size.width, size.height), gpu: self.clone() })
+    }
+
+    /// A 1x1 texture for entry points that bind a texture they do not read in their mode.
+    pub fn placeholder_texture(&self) -> wgpu::TextureView {
+        let mut cache = self.0.textures.lock().unwrap();
+        cache
+            .placeholder
+            .get_or_insert_with(|| self.new_texture(wgpu::Extent3d { width: 1, height: 1, depth_or_array_layers: 1 }))
+            .clone()
+    }
+
+    fn take_texture(&self, size: wgpu::Extent3d) -> wgpu::TextureView {
+        if let Some(view) =
+            self.0.textures.lock().unwrap().free.get_mut(&(size.width, size.height)).and_then(|v| v.pop())
+        {
+            return view;
+        }
+        let view = self.new_texture(size);
+        let bytes = size.width as u64 * size.height as u64 * 16;
+        let mut pool = self.0.pool.lock().unwrap();
+        pool.live_bytes += bytes;
+        pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.pooled_bytes);
+        view
+    }
+
+    fn new_texture(&self, size: wgpu::Extent3d) -> wgpu::TextureView {
+        let texture = self.0.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("operand texture"),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        texture.create_view(&wgpu::TextureViewDescriptor::default())
+    }
+}
