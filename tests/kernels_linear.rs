@@ -152,14 +152,23 @@ fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
     // layout allows, by scalar loads otherwise (0), and from a texture copy of B (3 along N, 4
     // along K) when its lines are also whole multiples of 64 floats. A private device is
     // profiled so the mode each shape took is checked: K tails shorter than a block, K below
-    // one block, edges inside a tile, batches, transposed A, split K.
-    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
-    if gpu.uniform_subgroup_width() != Some(8) {
-        eprintln!("no 8-wide subgroups here: the vec4 modes are not used on this adapter");
-        return;
+    // one block, edges inside a tile, batches, transposed A, split K. A device without texture
+    // operands (`SHADERGAN_NO_TEXTURES`) reads the same shapes from storage (modes 1 and 2).
+    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
+    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
+    for options in [with_textures, without] {
+        let gpu = shadergan::Gpu::new(&options).expect("a second device");
+        if gpu.uniform_subgroup_width() != Some(8) {
+            eprintln!("no 8-wide subgroups here: the vec4 modes are not used on this adapter");
+            return;
+        }
+        check_vec4_modes(&gpu, options.no_texture_operands);
     }
+}
+
+fn check_vec4_modes(gpu: &shadergan::Gpu, no_textures: bool) {
     let mut rng = rng("vec4 matmul");
-    for &(batch, m, k, n, ta, tb, b_mode) in &[
+    for &(batch, m, k, n, ta, tb, texture_mode) in &[
         (1, 64, 100, 128, false, false, 3),
         (2, 37, 13, 68, true, false, 1),
         (2, 37, 13, 64, true, false, 3),
@@ -179,11 +188,12 @@ fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
         let b = uniform(&mut rng, batch * k * n, -1.0, 1.0);
         let a_shape = if ta { vec![batch, k, m] } else { vec![batch, m, k] };
         let b_shape = if tb { vec![batch, n, k] } else { vec![batch, k, n] };
-        let (at, bt) = (common::tensor(&gpu, &a_shape, &a), common::tensor(&gpu, &b_shape, &b));
+        let (at, bt) = (common::tensor(gpu, &a_shape, &a), common::tensor(gpu, &b_shape, &b));
         gpu.profile_start();
         let got = at.matmul_t(&bt, ta, tb).to_vec();
         let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
-        let what = format!("matmul b{batch} {m}x{k}x{n} t({ta},{tb})");
+        let what = format!("matmul b{batch} {m}x{k}x{n} t({ta},{tb}) no_textures={no_textures}");
+        let b_mode = if no_textures && texture_mode >= 3 { texture_mode - 2 } else { texture_mode };
         let mode = format!(" B_MODE={b_mode}");
         assert!(
             used.iter().any(|key| key.starts_with("matmul_subgroup.wgsl::forward ") && key.ends_with(&mode)),

@@ -14,6 +14,9 @@ pub struct GpuOptions {
     /// Use only kernels that run on any adapter (no subgroup-specialised variants):
     /// `SHADERGAN_PORTABLE_KERNELS=1`.
     pub portable_kernels: bool,
+    /// Read every operand from storage buffers, never from texture copies (for comparisons,
+    /// or a driver whose textures misbehave): `SHADERGAN_NO_TEXTURES=1`.
+    pub no_texture_operands: bool,
     /// Folder of the on-disk pipeline cache (None: no cache); see `pipeline_cache::default_dir`.
     pub pipeline_cache_dir: Option<std::path::PathBuf>,
 }
@@ -23,8 +26,9 @@ impl GpuOptions {
         let adapter_name = std::env::var("SHADERGAN_ADAPTER").ok().filter(|s| !s.is_empty());
         let force_cpu = matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes"));
         let portable_kernels = matches!(std::env::var("SHADERGAN_PORTABLE_KERNELS").as_deref(), Ok("1") | Ok("true"));
+        let no_texture_operands = matches!(std::env::var("SHADERGAN_NO_TEXTURES").as_deref(), Ok("1") | Ok("true"));
         let pipeline_cache_dir = super::pipeline_cache::default_dir();
-        GpuOptions { adapter_name, force_cpu, portable_kernels, pipeline_cache_dir }
+        GpuOptions { adapter_name, force_cpu, portable_kernels, no_texture_operands, pipeline_cache_dir }
     }
 }
 
@@ -112,5 +116,5 @@ pub fn create(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
     }))
     .map_err(|e| GpuError::Device(e.to_string()))?;
     let pipeline_cache = DiskPipelineCache::open(&device, &info, options.pipeline_cache_dir.as_deref());
-    Ok(Arc::new(GpuInner::new(device, queue, info, limits, options.portable_kernels, pipeline_cache)))
+    Ok(Arc::new(GpuInner::new(device, queue, info, limits, options, pipeline_cache)))
 }

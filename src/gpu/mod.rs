@@ -95,6 +95,7 @@ pub struct GpuInner {
     /// When set, every dispatch is timed (see profile.rs).
     profile: Mutex<Option<Profiler>>,
     portable_kernels: bool,
+    no_texture_operands: bool,
     pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     textures: Mutex<texture::TextureCache>,
 }
@@ -145,7 +146,7 @@ impl GpuInner {
         queue: wgpu::Queue,
         info: wgpu::AdapterInfo,
         limits: wgpu::Limits,
-        portable_kernels: bool,
+        options: &GpuOptions,
         pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     ) -> Self {
         let uniform_arena = device.create_buffer(&wgpu::BufferDescriptor {
@@ -175,7 +176,8 @@ impl GpuInner {
             buffers_created: AtomicU64::new(0),
             matmul_flops: AtomicU64::new(0),
             profile: Mutex::new(None),
-            portable_kernels,
+            portable_kernels: options.portable_kernels,
+            no_texture_operands: options.no_texture_operands,
             pipeline_cache,
             textures: Mutex::new(texture::TextureCache::default()),
         }

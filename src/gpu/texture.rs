@@ -48,9 +48,15 @@ impl Gpu {
     /// Records a copy of `buf`, read as rows of `line` floats, into an Rgba32Float texture
     /// whose texel (x, y) holds the row's floats 4x..4x+3, and returns the texture.
     /// None where the copy is impossible: `line` not a multiple of 64 floats, `buf` not whole
-    /// rows, or a side past the device's texture size limit.
+    /// rows, or a side past the device's texture size limit; always None with
+    /// `GpuOptions::no_texture_operands`.
     pub fn buffer_texture(&self, buf: &GpuBuffer, line: usize) -> Option<OperandTexture> {
-        if line == 0 || !line.is_multiple_of(LINE_ALIGN) || buf.len == 0 || !buf.len.is_multiple_of(line) {
+        if self.0.no_texture_operands
+            || line == 0
+            || !line.is_multiple_of(LINE_ALIGN)
+            || buf.len == 0
+            || !buf.len.is_multiple_of(line)
+        {
             return None;
         }
         let max = self.0.limits.max_texture_dimension_2d as usize;
