@@ -23,6 +23,11 @@
 // - Whole blocks of 8 k run with no per-k guards; a guarded tail takes the rest of K.
 
 override B_MODE: u32 = 0u;
+// A_MODE picks how A is read: 0 from storage (any strides); 1 and 2 from a_tex, a texture copy
+// of A whose texel rows are A's contiguous lines: 1 when A is contiguous along K (a lane reads
+// one texel per row and keeps the component of its own k), 2 when contiguous along M (one
+// texel holds four rows at the lane's k; A's lines are whole tiles of rows there).
+override A_MODE: u32 = 0u;
 
 struct Params {
     m: u32,
@@ -46,6 +51,12 @@ struct Params {
 // B_MODE 3 and 4: texel (x, y) holds B's elements 4x..4x+3 of contiguous line y (a 1x1
 // placeholder in the other modes).
 @group(0) @binding(4) var b_tex: texture_2d<f32>;
+
+@group(0) @binding(5) var a_tex: texture_2d<f32>;
+
+fn a_texel(x: u32, y: u32) -> vec4<f32> {
+    return textureLoad(a_tex, vec2<u32>(x, y), 0);
+}
 
 fn along_n() -> bool {
     return B_MODE == 1u || B_MODE == 3u;
@@ -106,14 +117,35 @@ struct Plan {
     tex_lo: vec4<u32>,
     tex_hi: vec4<u32>,
     tex_start: u32,
+    // A_MODE 1: first float of the lines in a_tex (the rows hold texel rows). A_MODE 2: the
+    // texel row of k = 0 (the rows hold the texel columns of rows 0-3, 4-7, 8-11, 12-15).
+    a_base: u32,
 }
 
 fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
     let a_off = bat * p.a_batch;
-    let rows03 = row_starts(r0, 0u, a_off);
-    let rows47 = row_starts(r0, 4u, a_off);
-    let rows8b = row_starts(r0, 8u, a_off);
-    let rows_cf = row_starts(r0, 12u, a_off);
+    var rows03 = row_starts(r0, 0u, a_off);
+    var rows47 = row_starts(r0, 4u, a_off);
+    var rows8b = row_starts(r0, 8u, a_off);
+    var rows_cf = row_starts(r0, 12u, a_off);
+    var a_base = 0u;
+    if (A_MODE == 1u) {
+        // Element a_off + row * a_row + k is float a_off % a_row + k of texel row a_off / a_row + row.
+        let first = vec4<u32>(a_off / p.a_row);
+        rows03 = first + row_indices(r0, 0u);
+        rows47 = first + row_indices(r0, 4u);
+        rows8b = first + row_indices(r0, 8u);
+        rows_cf = first + row_indices(r0, 12u);
+        a_base = a_off % p.a_row;
+    } else if (A_MODE == 2u) {
+        // Element a_off + k * a_col + row is float a_off % a_col + row of texel row a_off / a_col + k.
+        let x0 = (a_off % p.a_col + r0) / 4u;
+        rows03 = vec4<u32>(x0);
+        rows47 = vec4<u32>(x0 + 1u);
+        rows8b = vec4<u32>(x0 + 2u);
+        rows_cf = vec4<u32>(x0 + 3u);
+        a_base = a_off / p.a_col;
+    }
     let last_j = p.n - 1u;
     let b_off = bat * p.b_batch;
     var cols_lo: vec4<u32>;
@@ -146,12 +178,16 @@ fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
             cols_hi = cols_hi / 4u;
         }
     }
-    return Plan(rows03, rows47, rows8b, rows_cf, cols_lo, cols_hi, tex_lo, tex_hi, tex_start);
+    return Plan(rows03, rows47, rows8b, rows_cf, cols_lo, cols_hi, tex_lo, tex_hi, tex_start, a_base);
 }
 
 fn row_starts(r0: u32, first: u32, a_off: u32) -> vec4<u32> {
-    let rows = vec4<u32>(r0 + first) + vec4<u32>(0u, 1u, 2u, 3u);
-    return min(rows, vec4<u32>(p.m - 1u)) * p.a_row + vec4<u32>(a_off);
+    return row_indices(r0, first) * p.a_row + vec4<u32>(a_off);
+}
+
+// Rows r0 + first .. r0 + first + 3, clamped to the last row (those are never stored).
+fn row_indices(r0: u32, first: u32) -> vec4<u32> {
+    return min(vec4<u32>(r0 + first) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
 }
 
 // The first tile column a lane owns (its lo columns are this + step * t, see store_block).
@@ -160,7 +196,18 @@ fn lane_column(lane: u32) -> u32 {
 }
 
 // Eight rows of A at k: rows starting at r03 and r47.
-fn load_a(r03: vec4<u32>, r47: vec4<u32>, k: u32) -> array<vec4<f32>, 2> {
+fn load_a(r03: vec4<u32>, r47: vec4<u32>, a_base: u32, k: u32) -> array<vec4<f32>, 2> {
+    if (A_MODE == 1u) {
+        let x = (a_base + k) / 4u;
+        let c = (a_base + k) & 3u;
+        return array<vec4<f32>, 2>(
+            vec4<f32>(a_texel(x, r03.x)[c], a_texel(x, r03.y)[c], a_texel(x, r03.z)[c], a_texel(x, r03.w)[c]),
+            vec4<f32>(a_texel(x, r47.x)[c], a_texel(x, r47.y)[c], a_texel(x, r47.z)[c], a_texel(x, r47.w)[c]),
+        );
+    }
+    if (A_MODE == 2u) {
+        return array<vec4<f32>, 2>(a_texel(r03.x, a_base + k), a_texel(r47.x, a_base + k));
+    }
     let ka = k * p.a_col;
     return array<vec4<f32>, 2>(
         vec4<f32>(a[r03.x + ka], a[r03.y + ka], a[r03.z + ka], a[r03.w + ka]),
@@ -261,8 +308,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     var top = zero_block();
     var bottom = zero_block();
     for (var kb = 0u; kb < k_full; kb = kb + 8u) {
-        let at = load_a(pl.rows03, pl.rows47, kb + lane);
-        let ab = load_a(pl.rows8b, pl.rows_cf, kb + lane);
+        let at = load_a(pl.rows03, pl.rows47, pl.a_base, kb + lane);
+        let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kb + lane);
         let b0 = load_b_panel(pl, kb);
         top = rank1(top, subgroupBroadcast(at[0], 0u), subgroupBroadcast(at[1], 0u), b0[0], b0[1]);
         bottom = rank1(bottom, subgroupBroadcast(ab[0], 0u), subgroupBroadcast(ab[1], 0u), b0[0], b0[1]);
@@ -286,8 +333,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         // Fewer than 8 k remain: only those are shuffled from A and read from B, so nothing
         // past K (not even a non-finite neighbour) reaches the sums.
         let kk = min(k_full + lane, k_len - 1u);
-        let at = load_a(pl.rows03, pl.rows47, kk);
-        let ab = load_a(pl.rows8b, pl.rows_cf, kk);
+        let at = load_a(pl.rows03, pl.rows47, pl.a_base, kk);
+        let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kk);
         for (var s = 0u; s < k_len - k_full; s = s + 1u) {
             let bv = b_at_k(pl, k_full + s);
             top = rank1(top, subgroupShuffle(at[0], s), subgroupShuffle(at[1], s), bv[0], bv[1]);

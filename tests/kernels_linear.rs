@@ -150,7 +150,8 @@ fn matmul_split_k_for_long_reductions() {
 fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
     // On 8-wide subgroups B is read as vec4s along N (B_MODE 1) or along K (B_MODE 2) when its
     // layout allows, by scalar loads otherwise (0), and from a texture copy of B (3 along N, 4
-    // along K) when its lines are also whole multiples of 64 floats. A private device is
+    // along K) when its lines are also whole multiples of 64 floats; A from a texture copy
+    // along K (A_MODE 1) or along M (2, M a multiple of 64) under the same condition. A private device is
     // profiled so the mode each shape took is checked: K tails shorter than a block, K below
     // one block, edges inside a tile, batches, transposed A, split K. A device without texture
     // operands (`SHADERGAN_NO_TEXTURES`) reads the same shapes from storage (modes 1 and 2).
@@ -168,21 +169,24 @@ fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
 
 fn check_vec4_modes(gpu: &shadergan::Gpu, no_textures: bool) {
     let mut rng = rng("vec4 matmul");
-    for &(batch, m, k, n, ta, tb, texture_mode) in &[
-        (1, 64, 100, 128, false, false, 3),
-        (2, 37, 13, 68, true, false, 1),
-        (2, 37, 13, 64, true, false, 3),
-        (1, 8, 3, 64, false, false, 3),
-        (1, 130, 16, 4, false, false, 1),
-        (1, 64, 100, 128, false, true, 2),
-        (3, 70, 20, 9, true, true, 2),
-        (1, 65, 64, 130, false, true, 4),
-        (3, 20, 64, 9, false, true, 4),
-        (1, 9, 4, 66, false, true, 2),
-        (1, 16, 2048, 64, false, false, 3),
-        (1, 16, 2048, 40, true, true, 4),
-        (1, 40, 18, 66, false, false, 0),
-        (2, 12, 13, 66, true, true, 0),
+    // (batch, m, k, n, A transposed, B transposed, B_MODE, A_MODE) with textures allowed.
+    for &(batch, m, k, n, ta, tb, texture_mode, a_texture_mode) in &[
+        (1, 64, 100, 128, false, false, 3, 0),
+        (2, 37, 13, 68, true, false, 1, 0),
+        (2, 37, 13, 64, true, false, 3, 0),
+        (2, 64, 13, 64, true, false, 3, 2),
+        (1, 8, 3, 64, false, false, 3, 0),
+        (1, 130, 16, 4, false, false, 1, 0),
+        (1, 64, 100, 128, false, true, 2, 0),
+        (3, 70, 20, 9, true, true, 2, 0),
+        (1, 65, 64, 130, false, true, 4, 1),
+        (3, 20, 64, 9, false, true, 4, 1),
+        (1, 9, 4, 66, false, true, 2, 0),
+        (1, 16, 2048, 64, false, false, 3, 1),
+        (1, 128, 2048, 64, true, false, 3, 2),
+        (1, 16, 2048, 40, true, true, 4, 0),
+        (1, 40, 18, 66, false, false, 0, 0),
+        (2, 12, 13, 66, true, true, 0, 0),
     ] {
         let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
         let b = uniform(&mut rng, batch * k * n, -1.0, 1.0);
@@ -194,7 +198,8 @@ fn check_vec4_modes(gpu: &shadergan::Gpu, no_textures: bool) {
         let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
         let what = format!("matmul b{batch} {m}x{k}x{n} t({ta},{tb}) no_textures={no_textures}");
         let b_mode = if no_textures && texture_mode >= 3 { texture_mode - 2 } else { texture_mode };
-        let mode = format!(" B_MODE={b_mode}");
+        let a_mode = if no_textures { 0 } else { a_texture_mode };
+        let mode = format!(" B_MODE={b_mode} A_MODE={a_mode}");
         assert!(
             used.iter().any(|key| key.starts_with("matmul_subgroup.wgsl::forward ") && key.ends_with(&mode)),
             "{what} should run with{mode}; ran {used:?}"

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, OperandTexture, Shader};
 
 pub const MAX_RANK: usize = 8;
 const WG_1D: u32 = 256;
@@ -317,6 +317,7 @@ pub fn matmul(
     let c = gpu.alloc(runs * m * n);
     // The subgroup kernel reads B from a texture copy where B's lines allow one (B_MODE 3, 4).
     let mut b_texture = None;
+    let mut a_texture = None;
     let (mut kernel, groups) = if skinny {
         (Kernel::new(Shader::Matmul, "skinny"), [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
@@ -336,7 +337,18 @@ pub fn matmul(
                     b_mode += 2;
                 }
             }
-            Kernel::new(Shader::MatmulSubgroup, "forward").with("B_MODE", b_mode)
+            // A from a texture: its lines along K, or along M when they hold whole 64-row tiles.
+            let a_mode = if a_col == 1 {
+                a_texture = gpu.buffer_texture(a, a_row);
+                1
+            } else if a_row == 1 && m.is_multiple_of(64) {
+                a_texture = gpu.buffer_texture(a, a_col);
+                2
+            } else {
+                0
+            };
+            let a_mode = if a_texture.is_some() { a_mode } else { 0 };
+            Kernel::new(Shader::MatmulSubgroup, "forward").with("B_MODE", b_mode).with("A_MODE", a_mode)
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };
@@ -344,13 +356,15 @@ pub fn matmul(
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     if kernel.shader == Shader::MatmulSubgroup {
-        let view = b_texture.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture());
-        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&view], &[&c], groups);
+        let view = |t: &Option<OperandTexture>| {
+            t.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture())
+        };
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&view(&b_texture), &view(&a_texture)], &[&c], groups);
     } else {
         gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
     }
-    // Only now, with its reader recorded, may another copy reuse the texture.
-    drop(b_texture);
+    // Only now, with their reader recorded, may other copies reuse the textures.
+    drop((a_texture, b_texture));
     if splits > 1 {
         reduce(gpu, ReduceOp::Sum, &c, &[splits, m * n], &[0])
     } else {
