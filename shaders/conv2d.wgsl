@@ -29,10 +29,25 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> cols: array<f32>;
 @group(0) @binding(1) var<storage, read> dcols: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+// col2im4: dx as vec4s, when rows hold a multiple of 4 pixels.
+@group(0) @binding(2) var<storage, read_write> dx4: array<vec4<f32>>;
 // im2col4: cols as vec4s, when output rows hold a multiple of 4 patches.
 @group(0) @binding(2) var<storage, read_write> cols4: array<vec4<f32>>;
 
+// im2col4 and col2im read their input through a texture copy (x_tex: texel row = one image
+// plane; dcols_tex: texel row = one row of dcols) when FROM_TEXTURE: llvmpipe fetches texels
+// with gathers but reads storage lane by lane (see matmul_subgroup.wgsl). Otherwise a 1x1
+// placeholder is bound.
+@group(0) @binding(3) var x_tex: texture_2d<f32>;
+@group(0) @binding(3) var dcols_tex: texture_2d<f32>;
+
 override WG: u32 = 256u;
+override FROM_TEXTURE: bool = false;
+
+// Float `i` of line `row` of a texture copy whose texel (x, y) holds floats 4x..4x+3 of line y.
+fn line_value(t: texture_2d<f32>, row: u32, i: u32) -> f32 {
+    return textureLoad(t, vec2<u32>(i / 4u, row), 0)[i & 3u];
+}
 
 // What one im2col invocation writes: a line of `ow` patch entries starting at `dst`, read from
 // row `src_row` of x from column `ix0` in steps of the stride, or zeros when `inside` is false
@@ -42,6 +57,9 @@ struct PatchLine {
     src_row: u32,
     ix0: i32,
     inside: bool,
+    // The same row as an image plane and the offset of the row in it (for x_tex).
+    plane: u32,
+    plane_row: u32,
 }
 
 // Invocation i -> (patch row, image, output row): the integer divisions (which llvmpipe cannot
@@ -59,8 +77,10 @@ fn patch_line(i: u32) -> PatchLine {
     let width = p.batch * p.oh * p.ow;
     let iy = i32(oy * p.stride + ky) - i32(p.pad);
     let inside = iy >= 0 && iy < i32(p.h);
-    let src_row = ((n * p.c_in + ci) * p.h + u32(select(0, iy, inside))) * p.w;
-    return PatchLine(row * width + line * p.ow, src_row, i32(kx) - i32(p.pad), inside);
+    let plane = n * p.c_in + ci;
+    let plane_row = u32(select(0, iy, inside)) * p.w;
+    let src_row = plane * p.h * p.w + plane_row;
+    return PatchLine(row * width + line * p.ow, src_row, i32(kx) - i32(p.pad), inside, plane, plane_row);
 }
 
 @compute @workgroup_size(WG)
@@ -91,8 +111,18 @@ fn im2col4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var ix = vec4<i32>(l.ix0) + vec4<i32>(0, step, 2 * step, 3 * step);
     for (var q = 0u; q < p.ow / 4u; q = q + 1u) {
         let ok = vec4<bool>(l.inside) & ix >= vec4<i32>(0) & ix < vec4<i32>(i32(p.w));
-        let at = vec4<u32>(select(vec4<i32>(0), ix, ok)) + vec4<u32>(l.src_row);
-        let v = vec4<f32>(x[at.x], x[at.y], x[at.z], x[at.w]);
+        let cols_in_row = vec4<u32>(select(vec4<i32>(0), ix, ok));
+        var v: vec4<f32>;
+        if (FROM_TEXTURE) {
+            let at = cols_in_row + vec4<u32>(l.plane_row);
+            v = vec4<f32>(
+                line_value(x_tex, l.plane, at.x), line_value(x_tex, l.plane, at.y),
+                line_value(x_tex, l.plane, at.z), line_value(x_tex, l.plane, at.w),
+            );
+        } else {
+            let at = cols_in_row + vec4<u32>(l.src_row);
+            v = vec4<f32>(x[at.x], x[at.y], x[at.z], x[at.w]);
+        }
         cols4[l.dst / 4u + q] = select(vec4<f32>(0.0), v, ok);
         ix = ix + vec4<i32>(4 * step);
     }
@@ -108,34 +138,67 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (i >= p.batch * p.c_in * p.h) {
         return;
     }
-    let n = i / (p.c_in * p.h);
-    let ci = (i / p.h) % p.c_in;
+    let r = pixel_row(i);
+    for (var ix = 0u; ix < p.w; ix = ix + 1u) {
+        dx[i * p.w + ix] = pixel_sum(r, ix);
+    }
+}
+
+// col2im when rows hold a multiple of 4 pixels: four pixels per store.
+@compute @workgroup_size(WG)
+fn col2im4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (i >= p.batch * p.c_in * p.h) {
+        return;
+    }
+    let r = pixel_row(i);
+    let dst = i * p.w / 4u;
+    for (var q = 0u; q < p.w / 4u; q = q + 1u) {
+        let ix = 4u * q;
+        dx4[dst + q] = vec4<f32>(pixel_sum(r, ix), pixel_sum(r, ix + 1u), pixel_sum(r, ix + 2u), pixel_sum(r, ix + 3u));
+    }
+}
+
+// Row iy of channel ci of image n, as col2im's pixels see it.
+struct PixelRow {
+    n: u32,
+    ci: u32,
+    ty0: u32,
+    ky0: u32,
+}
+
+fn pixel_row(i: u32) -> PixelRow {
     let iy = i % p.h;
+    let ty0 = iy + p.pad;
+    return PixelRow(i / (p.c_in * p.h), (i / p.h) % p.c_in, ty0, ty0 % p.stride);
+}
+
+// Every patch entry that read pixel (iy, ix) of the row, summed.
+fn pixel_sum(r: PixelRow, ix: u32) -> f32 {
     let spatial = p.oh * p.ow;
     let width = p.batch * spatial;
-    let dst = i * p.w;
     let st = p.stride;
-    let ty0 = iy + p.pad;
-    let ky0 = ty0 % st;
-    for (var ix = 0u; ix < p.w; ix = ix + 1u) {
-        let tx0 = ix + p.pad;
-        let kx0 = tx0 % st;
-        let ox0 = i32((tx0 - kx0) / st);
-        var acc = 0.0;
-        for (var ky = ky0; ky < p.kh && ky <= ty0; ky = ky + st) {
-            let oy = (ty0 - ky) / st;
-            if (oy < p.oh) {
-                let first = n * spatial + oy * p.ow;
-                var ox = ox0;
-                for (var kx = kx0; kx < p.kw && ox >= 0; kx = kx + st) {
-                    if (u32(ox) < p.ow) {
-                        let row = (ci * p.kh + ky) * p.kw + kx;
+    let tx0 = ix + p.pad;
+    let kx0 = tx0 % st;
+    let ox0 = i32((tx0 - kx0) / st);
+    var acc = 0.0;
+    for (var ky = r.ky0; ky < p.kh && ky <= r.ty0; ky = ky + st) {
+        let oy = (r.ty0 - ky) / st;
+        if (oy < p.oh) {
+            let first = r.n * spatial + oy * p.ow;
+            var ox = ox0;
+            for (var kx = kx0; kx < p.kw && ox >= 0; kx = kx + st) {
+                if (u32(ox) < p.ow) {
+                    let row = (r.ci * p.kh + ky) * p.kw + kx;
+                    if (FROM_TEXTURE) {
+                        acc = acc + line_value(dcols_tex, row, first + u32(ox));
+                    } else {
                         acc = acc + dcols[row * width + first + u32(ox)];
                     }
-                    ox = ox - 1;
                 }
+                ox = ox - 1;
             }
         }
-        dx[dst + ix] = acc;
     }
+    return acc;
 }

@@ -290,3 +290,56 @@ fn threads_sharing_a_device_never_read_each_others_texture_copy_of_b() {
         }
     });
 }
+
+#[test]
+fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
+    // im2col4 reads x's planes from a texture when a plane holds a multiple of 64 floats, and
+    // col2im (a transposed convolution's forward) reads dcols' rows from one when a row does;
+    // a device without texture operands reads storage. Checked against the CPU reference, with
+    // the path each dispatch took read from the profile.
+    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
+    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
+    let mut rng = rng("im2col textures");
+    for options in [with_textures, without] {
+        let gpu = shadergan::Gpu::new(&options).expect("a second device");
+        let textures = !options.no_texture_operands;
+        // (x shape, c_out, k, stride, pad, whether the texture path applies)
+        for (xs, co, k, stride, pad, lines_fit) in
+            [([2, 4, 16, 16], 6, 4, 2, 1, true), ([2, 3, 6, 8], 5, 3, 1, 1, false), ([3, 2, 8, 8], 4, 4, 2, 1, true)]
+        {
+            let what = format!("{xs:?} k{k} s{stride} p{pad} textures={textures}");
+            let expect = format!("FROM_TEXTURE={}", u32::from(textures && lines_fit));
+            let ws = [co, xs[1], k, k];
+            let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
+            let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
+            gpu.profile_start();
+            let got = common::tensor(&gpu, &xs, &x).conv2d(&common::tensor(&gpu, &ws, &w), stride, pad).to_vec();
+            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            assert!(
+                used.iter().any(|key| key.starts_with("conv2d.wgsl::im2col4 ") && key.ends_with(&expect)),
+                "{what}: {used:?}"
+            );
+            assert_close(&format!("conv2d {what}"), &got, &cpu::conv2d(&x, xs, &w, ws, stride, pad), 1e-4, 1e-5);
+
+            // The transposed convolution of x with a [c_in, c_out, k, k] kernel runs col2im on
+            // dcols [c_out*k*k, batch*h*w]: its rows hold a multiple of 64 floats exactly when
+            // x's planes times the batch do.
+            let tw = [xs[1], co, k, k];
+            let wt = f64s(&f32s(&uniform(&mut rng, tw.iter().product(), -1.0, 1.0)));
+            let row_fits = (xs[0] * xs[2] * xs[3]) % 64 == 0;
+            let expect = format!("FROM_TEXTURE={}", u32::from(textures && row_fits));
+            gpu.profile_start();
+            let got = common::tensor(&gpu, &xs, &x)
+                .conv_transpose2d(&common::tensor(&gpu, &tw, &wt), stride, pad, 0)
+                .to_vec();
+            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            assert!(
+                used.iter().any(|key| key.starts_with("conv2d.wgsl::col2im") && key.ends_with(&expect)),
+                "{what}: {used:?}"
+            );
+            let out = |size: usize| (size - 1) * stride + k - 2 * pad;
+            let want = cpu::conv_transpose2d(&x, xs, &wt, tw, stride, pad, out(xs[2]), out(xs[3]));
+            assert_close(&format!("conv_transpose2d {what}"), &got, &want, 1e-4, 1e-5);
+        }
+    }
+}

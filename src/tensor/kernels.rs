@@ -416,8 +416,18 @@ pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
     let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
     let lines = g.patch_rows() * (g.batch * g.oh) as usize;
     // Four patches per store where output rows allow it (conv2d.wgsl).
-    let entry = if g.ow.is_multiple_of(4) { "im2col4" } else { "im2col" };
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, entry).with("WG", 64), g, &[x], &[&cols], grid_1d(gpu, lines, 64));
+    let groups = grid_1d(gpu, lines, 64);
+    if g.ow.is_multiple_of(4) {
+        // x's planes as texture lines where they are whole multiples of 64 floats (conv2d.wgsl).
+        let plane = (g.h * g.w) as usize;
+        let texture = gpu.buffer_texture(x, plane);
+        let kernel =
+            Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+        let view = texture.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture());
+        gpu.dispatch_with_textures(&kernel, g, &[x], &[&view], &[&cols], groups);
+    } else {
+        gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], groups);
+    }
     cols
 }
 
@@ -442,7 +452,12 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     let n: usize = g.x_shape().iter().product();
     let dx = gpu.alloc(n);
     let lines = (g.batch * g.c_in * g.h) as usize;
-    gpu.dispatch(&Kernel::new(Shader::Conv2d, "col2im").with("WG", 64), g, &[&dcols], &[&dx], grid_1d(gpu, lines, 64));
+    let texture = gpu.buffer_texture(&dcols, g.patch_cols());
+    // Four pixels per store where rows allow it.
+    let entry = if g.w.is_multiple_of(4) { "col2im4" } else { "col2im" };
+    let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+    let view = texture.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture());
+    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, lines, 64));
     dx
 }
 
