@@ -90,6 +90,12 @@ impl Gpu {
         Some(OperandTexture { view: Some(view), size: (size.width, size.height), gpu: self.clone() })
     }
 
+    /// The view to bind for an optional operand texture: the copy, or the placeholder when the
+    /// entry point reads storage in this mode.
+    pub fn texture_or_placeholder(&self, texture: Option<&OperandTexture>) -> wgpu::TextureView {
+        texture.map(|t| t.view().clone()).unwrap_or_else(|| self.placeholder_texture())
+    }
+
     /// A 1x1 texture for entry points that bind a texture they do not read in their mode.
     pub fn placeholder_texture(&self) -> wgpu::TextureView {
         let mut cache = self.0.textures.lock().unwrap();

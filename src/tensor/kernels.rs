@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::gpu::{Gpu, GpuBuffer, Kernel, OperandTexture, Shader};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 pub const MAX_RANK: usize = 8;
 const WG_1D: u32 = 256;
@@ -338,15 +338,14 @@ pub fn matmul(
                 }
             }
             // A from a texture: its lines along K, or along M when they hold whole 64-row tiles.
-            let a_mode = if a_col == 1 {
-                a_texture = gpu.buffer_texture(a, a_row);
-                1
+            let (a_mode, a_line) = if a_col == 1 {
+                (1, a_row)
             } else if a_row == 1 && m.is_multiple_of(64) {
-                a_texture = gpu.buffer_texture(a, a_col);
-                2
+                (2, a_col)
             } else {
-                0
+                (0, 0)
             };
+            a_texture = if a_mode > 0 { gpu.buffer_texture(a, a_line) } else { None };
             let a_mode = if a_texture.is_some() { a_mode } else { 0 };
             Kernel::new(Shader::MatmulSubgroup, "forward").with("B_MODE", b_mode).with("A_MODE", a_mode)
         } else {
@@ -356,10 +355,9 @@ pub fn matmul(
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     if kernel.shader == Shader::MatmulSubgroup {
-        let view = |t: &Option<OperandTexture>| {
-            t.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture())
-        };
-        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&view(&b_texture), &view(&a_texture)], &[&c], groups);
+        let (b_view, a_view) =
+            (gpu.texture_or_placeholder(b_texture.as_ref()), gpu.texture_or_placeholder(a_texture.as_ref()));
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&b_view, &a_view], &[&c], groups);
     } else {
         gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
     }
@@ -423,8 +421,14 @@ pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
         let texture = gpu.buffer_texture(x, plane);
         let kernel =
             Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-        let view = texture.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture());
-        gpu.dispatch_with_textures(&kernel, g, &[x], &[&view], &[&cols], groups);
+        gpu.dispatch_with_textures(
+            &kernel,
+            g,
+            &[x],
+            &[&gpu.texture_or_placeholder(texture.as_ref())],
+            &[&cols],
+            groups,
+        );
     } else {
         gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], groups);
     }
@@ -456,7 +460,7 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     // Four pixels per store where rows allow it.
     let entry = if g.w.is_multiple_of(4) { "col2im4" } else { "col2im" };
     let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-    let view = texture.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture());
+    let view = gpu.texture_or_placeholder(texture.as_ref());
     gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, lines, 64));
     dx
 }
