@@ -5,8 +5,9 @@
 //!
 //! Every invocation sums `ITERS` vec4 values from a 16 MiB table, at addresses that differ per
 //! lane (as a matmul's B columns), that are the same for the whole workgroup (as a broadcast
-//! operand), or through `textureLoad` of an Rgba32Float texture holding the same table. The
-//! address arithmetic is identical in all three; only the load differs.
+//! operand), or through `textureLoad` of an Rgba32Float texture holding the same table, and
+//! (the fourth mode) one f32 of each lane-varying vec4, to price a load by its width. The
+//! address arithmetic is identical in all four; only the load differs.
 
 use std::time::Instant;
 
@@ -28,6 +29,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
         if (MODE == 2u) {
             let xy = vec2<u32>(idx & ((1u << p.width_log2) - 1u), idx >> p.width_log2);
             acc = acc + textureLoad(texels, xy, 0);
+        } else if (MODE == 3u) {
+            acc.x = acc.x + table[idx].x;
         } else {
             acc = acc + table[idx];
         }
@@ -162,6 +165,7 @@ fn main() {
         (0u32, "storage, lane-varying address"),
         (1, "storage, workgroup-uniform address"),
         (2, "texture (textureLoad), lane-varying"),
+        (3, "storage, lane-varying, one f32 per load"),
     ] {
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: None,

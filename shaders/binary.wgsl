@@ -1,11 +1,19 @@
 // Elementwise functions of two tensors with numpy broadcasting: the host gives the output shape
 // and each operand's strides (0 along broadcast axes), at most 8 axes.
 
+// `contiguous` and `broadcast4` read an operand from its flat texture copy (`a_line`/`b_line`
+// texels per row) when A_TEXTURE/B_TEXTURE: llvmpipe fetches texels with gathers but loads
+// storage lane by lane (see unary.wgsl).
+
 struct Params {
     n: u32,
     op: u32,
     rank: u32,
-    _pad: u32,
+    a_line: u32,
+    b_line: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     shape: array<vec4<u32>, 2>,
     a_strides: array<vec4<u32>, 2>,
     b_strides: array<vec4<u32>, 2>,
@@ -20,7 +28,26 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out4: array<vec4<f32>>;
 
+@group(0) @binding(4) var a_tex: texture_2d<f32>;
+@group(0) @binding(5) var b_tex: texture_2d<f32>;
+
 override WG: u32 = 256u;
+override A_TEXTURE: bool = false;
+override B_TEXTURE: bool = false;
+
+fn a_vec4(i: u32) -> vec4<f32> {
+    if (A_TEXTURE) {
+        return textureLoad(a_tex, vec2<u32>(i % p.a_line, i / p.a_line), 0);
+    }
+    return a4[i];
+}
+
+fn b_vec4(i: u32) -> vec4<f32> {
+    if (B_TEXTURE) {
+        return textureLoad(b_tex, vec2<u32>(i % p.b_line, i / p.b_line), 0);
+    }
+    return b4[i];
+}
 
 fn apply(op: u32, u: f32, v: f32) -> f32 {
     return apply4(op, vec4<f32>(u), vec4<f32>(v)).x;
@@ -47,6 +74,42 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     out[i] = apply(p.op, a[ia], b[ib]);
 }
 
+// Broadcast operands whose last axis has a multiple of 4 values and stride 0 or 1 in each
+// operand: four outputs per invocation, each operand read as one vec4 or one splat scalar (the
+// host checks that an operand with stride 1 starts every run at a multiple of 4). A broadcast
+// operand's vec4 read may reach into the padding past its last value (bindings cover whole
+// 16-byte groups).
+@compute @workgroup_size(WG)
+fn broadcast4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (4u * i >= p.n) {
+        return;
+    }
+    var rem = 4u * i;
+    var ia = 0u;
+    var ib = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
+        let q = u32(d) / 4u;
+        let r = u32(d) % 4u;
+        let extent = p.shape[q][r];
+        let coord = rem % extent;
+        rem = rem / extent;
+        ia = ia + coord * p.a_strides[q][r];
+        ib = ib + coord * p.b_strides[q][r];
+    }
+    // One entry point may bind each buffer as one type only: a broadcast value is a lane of a vec4.
+    let last = p.rank - 1u;
+    var u = a_vec4(ia / 4u);
+    if (p.a_strides[last / 4u][last % 4u] == 0u) {
+        u = vec4<f32>(u[ia % 4u]);
+    }
+    var v = b_vec4(ib / 4u);
+    if (p.b_strides[last / 4u][last % 4u] == 0u) {
+        v = vec4<f32>(v[ib % 4u]);
+    }
+    out4[i] = apply4(p.op, u, v);
+}
+
 fn apply4(op: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
     switch op {
         case 0u: { return u + v; }
@@ -71,13 +134,13 @@ fn contiguous(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (4u * i >= p.n) {
         return;
     }
-    var u = vec4<f32>(a4[0].x);
+    var u = vec4<f32>(a_vec4(0u).x);
     if (p.a_strides[0][0] == 1u) {
-        u = a4[i];
+        u = a_vec4(i);
     }
-    var v = vec4<f32>(b4[0].x);
+    var v = vec4<f32>(b_vec4(0u).x);
     if (p.b_strides[0][0] == 1u) {
-        v = b4[i];
+        v = b_vec4(i);
     }
     out4[i] = apply4(p.op, u, v);
 }

@@ -9,6 +9,12 @@ struct GatherParams {
     // Elements of a line one invocation copies: llvmpipe ends any shader loop after 65535
     // iterations, so long lines are split into chunks.
     chunk: u32,
+    // Texels per row of src's flat texture copy, read instead of storage when FROM_TEXTURE
+    // (llvmpipe fetches texels with gathers but loads storage lane by lane; see unary.wgsl).
+    src_line: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     shape: array<vec4<u32>, 2>,
     strides: array<vec4<u32>, 2>,
     // Output coordinate c along axis d reads input coordinate c - lead[d], or zero when that
@@ -45,7 +51,25 @@ struct ReflectParams {
 @group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> dst4: array<vec4<f32>>;
 
+@group(0) @binding(3) var src_tex: texture_2d<f32>;
+
 override WG: u32 = 256u;
+override FROM_TEXTURE: bool = false;
+
+fn src_value(i: u32) -> f32 {
+    if (FROM_TEXTURE) {
+        let q = i / 4u;
+        return textureLoad(src_tex, vec2<u32>(q % gp.src_line, q / gp.src_line), 0)[i % 4u];
+    }
+    return src[i];
+}
+
+fn src_vec4(q: u32) -> vec4<f32> {
+    if (FROM_TEXTURE) {
+        return textureLoad(src_tex, vec2<u32>(q % gp.src_line, q / gp.src_line), 0);
+    }
+    return src4[q];
+}
 
 fn linear_id(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * WG;
@@ -107,7 +131,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     for (var c = ch.c0; c < min(ch.c0 + gp.chunk, ch.len); c = c + 1u) {
         let t = i32(c) - lead;
         let ok = source.inside && t >= 0 && u32(t) < extent;
-        dst[base + c] = select(0.0, src[u32(select(0, source.idx + t * stride, ok))], ok);
+        dst[base + c] = select(0.0, src_value(u32(select(0, source.idx + t * stride, ok))), ok);
     }
 }
 
@@ -124,7 +148,7 @@ fn gather4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let first = u32(select(0, source.idx, source.inside)) / 4u;
     let base = ch.line * ch.len / 4u;
     for (var c = ch.c0 / 4u; c < min(ch.c0 + gp.chunk, ch.len) / 4u; c = c + 1u) {
-        dst4[base + c] = select(vec4<f32>(0.0), src4[first + c], source.inside);
+        dst4[base + c] = select(vec4<f32>(0.0), src_vec4(first + c), source.inside);
     }
 }
 

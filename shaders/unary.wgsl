@@ -4,18 +4,35 @@
 // loop over the lanes per storage access, whatever its width. The last vec4 may pass n into
 // the buffer's padding (bindings cover whole 16-byte groups); nothing reads the padding.
 
+// With FROM_TEXTURE, x is read from its flat texture copy (`Gpu::flat_texture`, `x_line`
+// texels per row): llvmpipe fetches texels with gathers (1.7 ns per vec4 on an AVX2 host) but
+// loads storage lane by lane (15 ns; examples/load_probe.rs). Stores cost 3.5 ns either way.
+
 struct Params {
     n: u32,
     op: u32,
     alpha: f32,
     beta: f32,
+    x_line: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(3) var x_tex: texture_2d<f32>;
 
 override WG: u32 = 256u;
+override FROM_TEXTURE: bool = false;
+
+fn x_vec4(i: u32) -> vec4<f32> {
+    if (FROM_TEXTURE) {
+        return textureLoad(x_tex, vec2<u32>(i % p.x_line, i / p.x_line), 0);
+    }
+    return x[i];
+}
 
 fn stable_sigmoid(v: vec4<f32>) -> vec4<f32> {
     // e^-|v| never overflows: 1 / (1 + e^-v) for v >= 0, e^v / (1 + e^v) below.
@@ -86,5 +103,5 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (4u * i >= p.n) {
         return;
     }
-    y[i] = apply(p.op, x[i]);
+    y[i] = apply(p.op, x_vec4(i));
 }

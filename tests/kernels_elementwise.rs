@@ -41,9 +41,12 @@ fn unary_ops_match_reference() {
 
 #[test]
 fn binary_ops_broadcast_like_numpy() {
-    let gpu = gpu();
+    // A private device is profiled to check that both broadcast entry points ran.
+    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
+    gpu.profile_start();
     let mut rng = rng("binary");
-    let pairs: [(&[usize], &[usize]); 8] = [
+    // The last five take broadcast4 (runs of four along the last axis), the rest `forward`.
+    let pairs: [(&[usize], &[usize]); 13] = [
         (&[7], &[7]),
         (&[1], &[1]),
         (&[2, 5], &[1]),
@@ -52,6 +55,11 @@ fn binary_ops_broadcast_like_numpy() {
         (&[2, 3, 17], &[3, 1]),
         (&[4, 3, 9, 11], &[1, 3, 1, 1]),
         (&[1], &[2, 5]),
+        (&[3, 8], &[8]),
+        (&[2, 3, 12], &[2, 3, 1]),
+        (&[5, 1], &[1, 4]),
+        (&[4, 3, 4, 8], &[1, 3, 1, 1]),
+        (&[2, 1, 4], &[3, 4]),
     ];
     for (sa, sb) in pairs {
         let a = uniform(&mut rng, sa.iter().product(), -2.0, 2.0);
@@ -72,13 +80,24 @@ fn binary_ops_broadcast_like_numpy() {
             assert_close(&format!("{op:?} {sa:?} {sb:?}"), &out.to_vec(), &want, 1e-6, 1e-6);
         }
     }
+    assert_entries_ran(&gpu, &["binary.wgsl::forward ", "binary.wgsl::broadcast4 ", "binary.wgsl::contiguous "]);
+}
+
+fn assert_entries_ran(gpu: &shadergan::Gpu, entries: &[&str]) {
+    let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+    for entry in entries {
+        assert!(used.iter().any(|k| k.starts_with(entry)), "{entry} never ran: {used:?}");
+    }
 }
 
 #[test]
 fn sums_and_maxima_over_axes() {
-    let gpu = gpu();
+    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
+    gpu.profile_start();
     let mut rng = rng("reduce");
-    let cases: [(&[usize], &[usize]); 8] = [
+    // (2, 1000), (6, 1000) and (2, 16, 3, 32) over 1, 3 take wide4, (2, 999) wide; (5, 12)
+    // and (5, 3, 8) take rows4, the rest rows.
+    let cases: [(&[usize], &[usize]); 13] = [
         (&[7], &[0]),
         (&[3, 5], &[1]),
         (&[3, 5], &[0]),
@@ -87,6 +106,11 @@ fn sums_and_maxima_over_axes() {
         (&[4, 3, 9, 11], &[1]),
         (&[2, 1000], &[1]),
         (&[64, 8, 16, 16], &[0, 2, 3]),
+        (&[6, 1000], &[1]),
+        (&[2, 999], &[1]),
+        (&[5, 12], &[0]),
+        (&[5, 3, 8], &[1]),
+        (&[2, 16, 3, 32], &[1, 3]),
     ];
     for (shape, axes) in cases {
         let x = uniform(&mut rng, shape.iter().product(), -1.0, 1.0);
@@ -109,6 +133,10 @@ fn sums_and_maxima_over_axes() {
             0.0,
         );
     }
+    assert_entries_ran(
+        &gpu,
+        &["reduce.wgsl::rows ", "reduce.wgsl::rows4 ", "reduce.wgsl::wide ", "reduce.wgsl::wide4 "],
+    );
 }
 
 #[test]
@@ -192,8 +220,7 @@ fn vec4_gathers_agree_with_the_reference() {
     let doubled = shadergan::Tensor::cat(&[&lt, &lt], 0).to_vec();
     assert_eq!(&doubled[..n], &long[..], "long rows copied in chunks");
     assert_eq!(&doubled[n..], &long[..], "long rows copied in chunks");
-    let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
-    assert!(used.iter().any(|k| k.starts_with("movement.wgsl::gather4 ")), "gather4 never ran: {used:?}");
+    assert_entries_ran(&gpu, &["movement.wgsl::gather4 "]);
 }
 
 /// llvmpipe silently ends shader loops after 65535 iterations; kernels must split longer work.
@@ -212,6 +239,14 @@ fn long_copies_reductions_and_inner_products_are_complete() {
     let lt = common::tensor(&gpu, &[2, 70_000], &long);
     let want: Vec<f64> = (0..2).map(|r| f64s(&f32s(&long[r * 70_000..(r + 1) * 70_000])).iter().sum()).collect();
     assert_close("sum of 70000", &lt.sum(&[1], false).to_vec(), &want, 1e-4, 1e-3);
+    // Past 65535 steps of 64 lanes, in vec4s and not (odd length), where `wide` takes 256 lanes.
+    for n in [4_400_000usize, 4_400_001, 8_000_000, 18_000_000] {
+        let ones = shadergan::Tensor::from_vec(&gpu, &[n], &vec![1.0; n]);
+        assert_close(&format!("sum of {n} ones"), &ones.sum(&[0], false).to_vec(), &[n as f64], 1e-6, 0.0);
+    }
+    // Two reduced axes: every step also runs the offset's loop, which llvmpipe counts too.
+    let ones = shadergan::Tensor::from_vec(&gpu, &[24, 1024, 1000], &vec![1.0; 24 * 1024 * 1000]);
+    assert_close("sum over axes 0 and 2", &ones.sum(&[0, 2], false).to_vec(), &[24_000.0; 1024], 1e-6, 0.0);
     let b = uniform(&mut rng, 70_000 * 3, -1.0, 1.0);
     let bt = common::tensor(&gpu, &[70_000, 3], &b);
     let want = shadergan::reference::matmul(&f64s(&f32s(&long)), &f64s(&f32s(&b)), 1, 2, 70_000, 3, false, false);
@@ -221,7 +256,8 @@ fn long_copies_reductions_and_inner_products_are_complete() {
 #[test]
 fn profiles_count_every_dispatch_with_positive_times() {
     // More dispatches than one timestamp query set holds, so its read-back-when-full path runs.
-    let gpu = gpu();
+    // A private device: other tests' dispatches on the shared one would join the count.
+    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
     let x = shadergan::Tensor::from_vec(&gpu, &[4096], &[0.5; 4096]);
     gpu.profile_start();
     let mut y = x.clone();

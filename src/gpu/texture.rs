@@ -44,6 +44,9 @@ impl Drop for OperandTexture {
 /// Rows of a texture copy start at multiples of 256 bytes: lines of 64 floats.
 const LINE_ALIGN: usize = (wgpu::COPY_BYTES_PER_ROW_ALIGNMENT / 4) as usize;
 
+/// Below this many floats an elementwise kernel reads storage: a copy costs more than it saves.
+const FLAT_MIN: usize = 4096;
+
 impl Gpu {
     /// Records a copy of `buf`, read as rows of `line` floats, into an Rgba32Float texture
     /// whose texel (x, y) holds the row's floats 4x..4x+3, and returns the texture.
@@ -88,6 +91,23 @@ impl Gpu {
             size,
         );
         Some(OperandTexture { view: Some(view), size: (size.width, size.height), gpu: self.clone() })
+    }
+
+    /// A copy of a whole buffer read as one flat run of floats, for elementwise kernels: the
+    /// texture's rows are the longest line (a multiple of 64 floats, within the device's
+    /// texture width) that divides the buffer, so value i sits in texel (i/4 % width, i/4 / width).
+    /// Returns the copy and its width in texels; None for buffers below `FLAT_MIN` floats
+    /// (storage reads cost less than the copy there) or of no such line.
+    pub fn flat_texture(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
+        if buf.len < FLAT_MIN || !buf.len.is_multiple_of(LINE_ALIGN) {
+            return None;
+        }
+        let max = self.0.limits.max_texture_dimension_2d as usize;
+        let lines = buf.len / LINE_ALIGN;
+        // Texels per row = 16 * d for a divisor d of `lines`; the widest that fits wins.
+        let d = (1..=(max / 16).min(lines)).rev().find(|d| lines.is_multiple_of(*d))?;
+        let texture = self.buffer_texture(buf, LINE_ALIGN * d)?;
+        Some((texture, (LINE_ALIGN * d / 4) as u32))
     }
 
     /// The view to bind for an optional operand texture: the copy, or the placeholder when the

@@ -85,14 +85,20 @@ struct UnaryParams {
     op: u32,
     alpha: f32,
     beta: f32,
+    x_line: u32,
+    _pad: [u32; 3],
 }
 
 pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
     let n = x.len();
     let y = gpu.alloc(n);
-    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta };
+    let texture = gpu.flat_texture(x);
+    let x_line = texture.as_ref().map_or(0, |t| t.1);
+    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta, x_line, _pad: [0; 3] };
     // Four values per invocation (unary.wgsl).
-    gpu.dispatch(&Kernel::new(Shader::Unary, "forward"), &params, &[x], &[&y], grid_1d(gpu, n.div_ceil(4), WG_1D));
+    let kernel = Kernel::new(Shader::Unary, "forward").with("FROM_TEXTURE", texture.is_some() as u32);
+    let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
+    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[&y], grid_1d(gpu, n.div_ceil(4), WG_1D));
     y
 }
 
@@ -102,7 +108,9 @@ struct BinaryParams {
     n: u32,
     op: u32,
     rank: u32,
-    _pad: u32,
+    a_line: u32,
+    b_line: u32,
+    _pad: [u32; 3],
     shape: [[u32; 4]; 2],
     a_strides: [[u32; 4]; 2],
     b_strides: [[u32; 4]; 2],
@@ -162,23 +170,49 @@ pub fn binary(
     let sa = broadcast_strides(a_shape, out_shape);
     let sb = broadcast_strides(b_shape, out_shape);
     let (shape, strides) = collapse(out_shape, &[&sa, &sb]);
-    let params = BinaryParams {
+    let mut params = BinaryParams {
         n: n as u32,
         op: op as u32,
         rank: shape.len() as u32,
-        _pad: 0,
+        a_line: 0,
+        b_line: 0,
+        _pad: [0; 3],
         shape: pack(&u32s(&shape)),
         a_strides: pack(&u32s(&strides[0])),
         b_strides: pack(&u32s(&strides[1])),
     };
-    if shape.len() == 1 {
-        // Same-shape operands and scalars: four values per invocation (binary.wgsl).
-        let grid = grid_1d(gpu, n.div_ceil(4), WG_1D);
-        gpu.dispatch(&Kernel::new(Shader::Binary, "contiguous"), &params, &[a, b], &[&out], grid);
+    // Same-shape operands and scalars (one axis), or runs of four: four values per invocation,
+    // operands from their texture copies where they have one (binary.wgsl).
+    let entry = if shape.len() == 1 {
+        "contiguous"
+    } else if runs_of_four(&shape, &strides) {
+        "broadcast4"
     } else {
         gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
-    }
+        return out;
+    };
+    let (a_tex, b_tex) = (gpu.flat_texture(a), gpu.flat_texture(b));
+    params.a_line = a_tex.as_ref().map_or(0, |t| t.1);
+    params.b_line = b_tex.as_ref().map_or(0, |t| t.1);
+    let kernel = Kernel::new(Shader::Binary, entry)
+        .with("A_TEXTURE", a_tex.is_some() as u32)
+        .with("B_TEXTURE", b_tex.is_some() as u32);
+    let views = [
+        gpu.texture_or_placeholder(a_tex.as_ref().map(|t| &t.0)),
+        gpu.texture_or_placeholder(b_tex.as_ref().map(|t| &t.0)),
+    ];
+    let grid = grid_1d(gpu, n.div_ceil(4), WG_1D);
+    gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&views[0], &views[1]], &[&out], grid);
     out
+}
+
+/// Whether every operand reads four consecutive outputs as one vec4 or one value: the last axis
+/// holds a multiple of 4 values, and an operand that walks it (stride 1) starts each run of it
+/// at a multiple of 4.
+fn runs_of_four(shape: &[usize], strides: &[Vec<usize>]) -> bool {
+    let last = shape.len() - 1;
+    shape[last].is_multiple_of(4)
+        && strides.iter().all(|s| s[last] == 0 || (s[last] == 1 && s[..last].iter().all(|t| t.is_multiple_of(4))))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +230,8 @@ struct ReduceParams {
     kept_rank: u32,
     reduced_rank: u32,
     op: u32,
-    _pad: [u32; 3],
+    x_line: u32,
+    _pad: [u32; 2],
     kept_shape: [[u32; 4]; 2],
     kept_strides: [[u32; 4]; 2],
     reduced_shape: [[u32; 4]; 2],
@@ -221,26 +256,52 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
     let n_out: usize = kept_shape.iter().product();
     let n_reduce: usize = red_shape.iter().product();
     let out = gpu.alloc(n_out);
+    let texture = gpu.flat_texture(x);
     let params = ReduceParams {
         n_out: n_out as u32,
         n_reduce: n_reduce as u32,
         kept_rank: kept_shape.len() as u32,
         reduced_rank: red_shape.len() as u32,
         op: op as u32,
-        _pad: [0; 3],
+        x_line: texture.as_ref().map_or(0, |t| t.1),
+        _pad: [0; 2],
         kept_shape: pack(&u32s(&kept_shape)),
         kept_strides: pack(&u32s(&kept_strides[0])),
         reduced_shape: pack(&u32s(&red_shape)),
         reduced_strides: pack(&u32s(&red_strides[0])),
     };
-    // Few long reductions (batch-norm statistics, losses) need a workgroup each to use the cores.
-    // `rows` loops over the whole reduction in one invocation, and llvmpipe ends loops after
-    // 65535 iterations: longer reductions take `wide`, whose loop strides by 256.
-    if (n_out < 1024 && n_reduce >= 256) || n_reduce > 65535 {
-        gpu.dispatch(&Kernel::new(Shader::Reduce, "wide"), &params, &[x], &[&out], grid_1d(gpu, n_out, 1));
+    // Few long reductions (batch-norm statistics, losses) need a workgroup each to use the cores;
+    // so do reductions too long for one invocation's loop budget.
+    // The vec4 forms need every stride but the innermost one (of the kept axes for `rows4`,
+    // of the reduced axes for `wide4`) to keep offsets at multiples of 4.
+    let fours = |s: &[usize]| s.iter().all(|t| t.is_multiple_of(4));
+    let (kl, rl) = (kept_shape.len() - 1, red_shape.len() - 1);
+    let (ks, rs) = (&kept_strides[0], &red_strides[0]);
+    // llvmpipe ends an invocation's loops, silently, after 65535 steps counted over all its
+    // loops together: a step over the reduction costs 1, plus the offset's own loop for more
+    // than one reduced axis (reduce.wgsl); a margin covers the other loops.
+    let cost = if red_shape.len() == 1 { 1 } else { red_shape.len() + 2 };
+    let fits = |steps: usize| steps * cost + 64 <= 65535;
+    let mut kernel = if (n_out < 1024 && n_reduce >= 256) || !fits(n_reduce) {
+        let vec4_runs = rs[rl] == 1 && red_shape[rl].is_multiple_of(4) && fours(&rs[..rl]) && fours(ks);
+        // Each of the workgroup's lanes loops over its share of the reduction.
+        let steps = if vec4_runs { n_reduce / 4 } else { n_reduce };
+        let lanes = if fits(steps.div_ceil(64)) { 64 } else { 256 };
+        assert!(fits(steps.div_ceil(lanes)), "a reduction of {n_reduce} values is longer than the kernels support");
+        Kernel::new(Shader::Reduce, if vec4_runs { "wide4" } else { "wide" }).with("WIDE", lanes as u32)
+    } else if ks[kl] == 1 && kept_shape[kl].is_multiple_of(4) && fours(&ks[..kl]) && fours(rs) {
+        Kernel::new(Shader::Reduce, "rows4")
     } else {
-        gpu.dispatch(&Kernel::new(Shader::Reduce, "rows"), &params, &[x], &[&out], grid_1d(gpu, n_out, WG_1D));
-    }
+        Kernel::new(Shader::Reduce, "rows")
+    };
+    let grid = match kernel.entry {
+        "rows4" => grid_1d(gpu, n_out / 4, WG_1D),
+        "rows" => grid_1d(gpu, n_out, WG_1D),
+        _ => grid_1d(gpu, n_out, 1),
+    };
+    kernel = kernel.with("FROM_TEXTURE", texture.is_some() as u32);
+    let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
+    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[&out], grid);
     out
 }
 
@@ -481,6 +542,8 @@ struct GatherParams {
     rank: u32,
     offset: u32,
     chunk: u32,
+    src_line: u32,
+    _pad: [u32; 3],
     shape: [[u32; 4]; 2],
     strides: [[u32; 4]; 2],
     lead: [[i32; 4]; 2],
@@ -524,11 +587,14 @@ fn gather_into(
     const CHUNK: usize = 4096;
     let invocations = (n / len) * len.div_ceil(CHUNK);
     let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
+    let texture = gpu.flat_texture(x);
     let params = GatherParams {
         n: n as u32,
         rank: out_shape.len() as u32,
         offset: 0,
         chunk: CHUNK as u32,
+        src_line: texture.as_ref().map_or(0, |t| t.1),
+        _pad: [0; 3],
         shape: pack(&u32s(out_shape)),
         strides: pack(&u32s(strides)),
         lead: pack(&leads),
@@ -539,13 +605,9 @@ fn gather_into(
     let plain_last = r > 0 && strides[r - 1] == 1 && lead[r - 1] == 0 && extent[r - 1] == len;
     let aligned = len.is_multiple_of(4) && strides[..r.saturating_sub(1)].iter().all(|s| s.is_multiple_of(4));
     let entry = if plain_last && aligned { "gather4" } else { "gather" };
-    gpu.dispatch(
-        &Kernel::new(Shader::Movement, entry).with("WG", 64),
-        &params,
-        &[x],
-        &[out],
-        grid_1d(gpu, invocations, 64),
-    );
+    let kernel = Kernel::new(Shader::Movement, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+    let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
+    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[out], grid_1d(gpu, invocations, 64));
 }
 
 #[repr(C)]
