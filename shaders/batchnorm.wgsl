@@ -14,8 +14,9 @@ struct Params {
     update_running: u32,
     eps: f32,
     momentum: f32,
-    _pad0: u32,
-    _pad1: u32,
+    // Rows of the flat texture copies of x and dy hold 2^x_shift and 2^dy_shift texels.
+    x_shift: u32,
+    dy_shift: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -42,9 +43,32 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> dy4_stats: array<vec4<f32>>;
+
+// The vec4 entry points read x and dy from flat texture copies (`Gpu::flat_texture`) when
+// X_TEXTURE / DY_TEXTURE: llvmpipe fetches texels with gathers but loads storage lane by lane
+// (see unary.wgsl). Otherwise 1x1 placeholders are bound.
+@group(0) @binding(7) var x_tex: texture_2d<f32>;
+@group(0) @binding(8) var dy_tex: texture_2d<f32>;
 
 const WIDE: u32 = 256u;
 override WG: u32 = 256u;
+override X_TEXTURE: bool = false;
+override DY_TEXTURE: bool = false;
+
+fn x_vec4(q: u32) -> vec4<f32> {
+    if (X_TEXTURE) {
+        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift), 0);
+    }
+    return x4[q];
+}
+
+fn dy_vec4(q: u32) -> vec4<f32> {
+    if (DY_TEXTURE) {
+        return textureLoad(dy_tex, vec2<u32>(q & ((1u << p.dy_shift) - 1u), q >> p.dy_shift), 0);
+    }
+    return dy4[q];
+}
 var<workgroup> part_a: array<f32, WIDE>;
 var<workgroup> part_b: array<f32, WIDE>;
 
@@ -134,7 +158,7 @@ fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (4u * i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    y4[i] = apply_norm((4u * i / p.spatial) % p.channels, x4[i]);
+    y4[i] = apply_norm((4u * i / p.spatial) % p.channels, x_vec4(i));
 }
 
 @compute @workgroup_size(WIDE)
@@ -177,7 +201,7 @@ fn backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     if (4u * i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    dx4[i] = input_grad((4u * i / p.spatial) % p.channels, x4[i], dy4[i]);
+    dx4[i] = input_grad((4u * i / p.spatial) % p.channels, x_vec4(i), dy_vec4(i));
 }
 
 // Small groups (instance norm over an 8x8 plane, say): one invocation per group, serially.
@@ -222,4 +246,64 @@ fn backward_stats_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     }
     grad_stats_out[c] = sg;
     grad_stats_out[p.channels + c] = sgx;
+}
+
+// The serial statistics when planes hold a multiple of 4 values: vec4 reads, image by image,
+// with no per-value index division (scalar code on llvmpipe). Used up to the loop budget
+// (llvmpipe stops an invocation after 65535 loop steps in all), checked by the host.
+@compute @workgroup_size(WG)
+fn batch_stats_serial4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let c = gid.x + gid.y * groups.x * WG;
+    if (c >= p.channels) {
+        return;
+    }
+    let quads = p.spatial / 4u;
+    var s = vec4<f32>(0.0);
+    for (var n = 0u; n < p.batch; n = n + 1u) {
+        let base = (n * p.channels + c) * quads;
+        for (var q = 0u; q < quads; q = q + 1u) {
+            s = s + x_vec4(base + q);
+        }
+    }
+    let count = p.batch * p.spatial;
+    let mean = (s.x + s.y + s.z + s.w) / f32(count);
+    var sq = vec4<f32>(0.0);
+    for (var n = 0u; n < p.batch; n = n + 1u) {
+        let base = (n * p.channels + c) * quads;
+        for (var q = 0u; q < quads; q = q + 1u) {
+            let d = x_vec4(base + q) - mean;
+            sq = sq + d * d;
+        }
+    }
+    store_stats(c, mean, (sq.x + sq.y + sq.z + sq.w) / f32(count), count);
+}
+
+@compute @workgroup_size(WG)
+fn backward_stats_serial4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let c = gid.x + gid.y * groups.x * WG;
+    if (c >= p.channels) {
+        return;
+    }
+    let quads = p.spatial / 4u;
+    let mean = stats[c];
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    var sg = vec4<f32>(0.0);
+    var sgx = vec4<f32>(0.0);
+    for (var n = 0u; n < p.batch; n = n + 1u) {
+        let base = (n * p.channels + c) * quads;
+        for (var q = 0u; q < quads; q = q + 1u) {
+            let g = dy4_for_stats(base + q);
+            sg = sg + g;
+            sgx = sgx + g * (x_vec4(base + q) - mean) * inv_std;
+        }
+    }
+    grad_stats_out[c] = sg.x + sg.y + sg.z + sg.w;
+    grad_stats_out[p.channels + c] = sgx.x + sgx.y + sgx.z + sgx.w;
+}
+
+fn dy4_for_stats(q: u32) -> vec4<f32> {
+    if (DY_TEXTURE) {
+        return textureLoad(dy_tex, vec2<u32>(q & ((1u << p.dy_shift) - 1u), q >> p.dy_shift), 0);
+    }
+    return dy4_stats[q];
 }

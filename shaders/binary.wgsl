@@ -1,16 +1,16 @@
 // Elementwise functions of two tensors with numpy broadcasting: the host gives the output shape
 // and each operand's strides (0 along broadcast axes), at most 8 axes.
 
-// `contiguous` and `broadcast4` read an operand from its flat texture copy (`a_line`/`b_line`
-// texels per row) when A_TEXTURE/B_TEXTURE: llvmpipe fetches texels with gathers but loads
+// `contiguous` and `broadcast4` read an operand from its flat texture copy (rows of
+// 2^a_shift / 2^b_shift texels) when A_TEXTURE/B_TEXTURE: llvmpipe fetches texels with gathers but loads
 // storage lane by lane (see unary.wgsl).
 
 struct Params {
     n: u32,
     op: u32,
     rank: u32,
-    a_line: u32,
-    b_line: u32,
+    a_shift: u32,
+    b_shift: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -37,14 +37,14 @@ override B_TEXTURE: bool = false;
 
 fn a_vec4(i: u32) -> vec4<f32> {
     if (A_TEXTURE) {
-        return textureLoad(a_tex, vec2<u32>(i % p.a_line, i / p.a_line), 0);
+        return textureLoad(a_tex, vec2<u32>(i & ((1u << p.a_shift) - 1u), i >> p.a_shift), 0);
     }
     return a4[i];
 }
 
 fn b_vec4(i: u32) -> vec4<f32> {
     if (B_TEXTURE) {
-        return textureLoad(b_tex, vec2<u32>(i % p.b_line, i / p.b_line), 0);
+        return textureLoad(b_tex, vec2<u32>(i & ((1u << p.b_shift) - 1u), i >> p.b_shift), 0);
     }
     return b4[i];
 }

@@ -129,9 +129,10 @@ fn im2col4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 }
 
 // One invocation per row of dx (image, channel, iy). A pixel was read by patch (oy, ox) through
-// tap (ky, kx) exactly when oy * stride = iy + pad - ky; stepping ky by the stride from the
-// first tap that divides keeps divisions out of the inner loops. Every tap of a pixel is summed
-// in a register and the pixel stored once (storage accesses are per-lane loops on llvmpipe).
+// tap (ky, kx) exactly when oy * stride = iy + pad - ky. Stepping a tap by the stride moves the
+// patch by one, and stepping the pixel moves its first tap by one: the cursors below keep every
+// integer division (scalar code on llvmpipe) out of the per-pixel work. Every tap of a pixel is
+// summed in a register and the pixel stored once (storage accesses are per-lane loops).
 @compute @workgroup_size(WG)
 fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
@@ -139,8 +140,10 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         return;
     }
     let r = pixel_row(i);
+    var c = first_pixel();
     for (var ix = 0u; ix < p.w; ix = ix + 1u) {
-        dx[i * p.w + ix] = pixel_sum(r, ix);
+        dx[i * p.w + ix] = pixel_sum(r, c);
+        c = next_pixel(c);
     }
 }
 
@@ -153,41 +156,61 @@ fn col2im4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     let r = pixel_row(i);
     let dst = i * p.w / 4u;
+    var c0 = first_pixel();
     for (var q = 0u; q < p.w / 4u; q = q + 1u) {
-        let ix = 4u * q;
-        dx4[dst + q] = vec4<f32>(pixel_sum(r, ix), pixel_sum(r, ix + 1u), pixel_sum(r, ix + 2u), pixel_sum(r, ix + 3u));
+        let c1 = next_pixel(c0);
+        let c2 = next_pixel(c1);
+        let c3 = next_pixel(c2);
+        dx4[dst + q] = vec4<f32>(pixel_sum(r, c0), pixel_sum(r, c1), pixel_sum(r, c2), pixel_sum(r, c3));
+        c0 = next_pixel(c3);
     }
 }
 
-// Row iy of channel ci of image n, as col2im's pixels see it.
+// Row iy of channel ci of image n, as col2im's pixels see it: its first tap along y and the
+// patch row that tap belongs to.
 struct PixelRow {
     n: u32,
     ci: u32,
-    ty0: u32,
     ky0: u32,
+    oy0: i32,
 }
 
 fn pixel_row(i: u32) -> PixelRow {
     let iy = i % p.h;
     let ty0 = iy + p.pad;
-    return PixelRow(i / (p.c_in * p.h), (i / p.h) % p.c_in, ty0, ty0 % p.stride);
+    let ky0 = ty0 % p.stride;
+    return PixelRow(i / (p.c_in * p.h), (i / p.h) % p.c_in, ky0, i32((ty0 - ky0) / p.stride));
 }
 
-// Every patch entry that read pixel (iy, ix) of the row, summed.
-fn pixel_sum(r: PixelRow, ix: u32) -> f32 {
+// A pixel's first tap along x and the patch column that tap belongs to.
+struct PixelColumn {
+    kx0: u32,
+    ox0: i32,
+}
+
+fn first_pixel() -> PixelColumn {
+    return PixelColumn(p.pad % p.stride, i32(p.pad / p.stride));
+}
+
+fn next_pixel(c: PixelColumn) -> PixelColumn {
+    if (c.kx0 + 1u == p.stride) {
+        return PixelColumn(0u, c.ox0 + 1);
+    }
+    return PixelColumn(c.kx0 + 1u, c.ox0);
+}
+
+// Every patch entry that read the pixel, summed.
+fn pixel_sum(r: PixelRow, c: PixelColumn) -> f32 {
     let spatial = p.oh * p.ow;
     let width = p.batch * spatial;
     let st = p.stride;
-    let tx0 = ix + p.pad;
-    let kx0 = tx0 % st;
-    let ox0 = i32((tx0 - kx0) / st);
     var acc = 0.0;
-    for (var ky = r.ky0; ky < p.kh && ky <= r.ty0; ky = ky + st) {
-        let oy = (r.ty0 - ky) / st;
-        if (oy < p.oh) {
-            let first = r.n * spatial + oy * p.ow;
-            var ox = ox0;
-            for (var kx = kx0; kx < p.kw && ox >= 0; kx = kx + st) {
+    var oy = r.oy0;
+    for (var ky = r.ky0; ky < p.kh && oy >= 0; ky = ky + st) {
+        if (u32(oy) < p.oh) {
+            let first = r.n * spatial + u32(oy) * p.ow;
+            var ox = c.ox0;
+            for (var kx = c.kx0; kx < p.kw && ox >= 0; kx = kx + st) {
                 if (u32(ox) < p.ow) {
                     let row = (r.ci * p.kh + ky) * p.kw + kx;
                     if (FROM_TEXTURE) {
@@ -199,6 +222,7 @@ fn pixel_sum(r: PixelRow, ix: u32) -> f32 {
                 ox = ox - 1;
             }
         }
+        oy = oy - 1;
     }
     return acc;
 }

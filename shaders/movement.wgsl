@@ -9,9 +9,9 @@ struct GatherParams {
     // Elements of a line one invocation copies: llvmpipe ends any shader loop after 65535
     // iterations, so long lines are split into chunks.
     chunk: u32,
-    // Texels per row of src's flat texture copy, read instead of storage when FROM_TEXTURE
+    // Rows of src's flat texture copy hold 2^src_shift texels; it is read instead of storage when FROM_TEXTURE
     // (llvmpipe fetches texels with gathers but loads storage lane by lane; see unary.wgsl).
-    src_line: u32,
+    src_shift: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -59,14 +59,14 @@ override FROM_TEXTURE: bool = false;
 fn src_value(i: u32) -> f32 {
     if (FROM_TEXTURE) {
         let q = i / 4u;
-        return textureLoad(src_tex, vec2<u32>(q % gp.src_line, q / gp.src_line), 0)[i % 4u];
+        return textureLoad(src_tex, vec2<u32>(q & ((1u << gp.src_shift) - 1u), q >> gp.src_shift), 0)[i % 4u];
     }
     return src[i];
 }
 
 fn src_vec4(q: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
-        return textureLoad(src_tex, vec2<u32>(q % gp.src_line, q / gp.src_line), 0);
+        return textureLoad(src_tex, vec2<u32>(q & ((1u << gp.src_shift) - 1u), q >> gp.src_shift), 0);
     }
     return src4[q];
 }

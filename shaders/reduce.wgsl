@@ -11,9 +11,9 @@ struct Params {
     kept_rank: u32,
     reduced_rank: u32,
     op: u32,
-    // Texels per row of x's flat texture copy, read instead of storage when FROM_TEXTURE
+    // Rows of x's flat texture copy hold 2^x_shift texels; it is read instead of storage when FROM_TEXTURE
     // (llvmpipe fetches texels with gathers but loads storage lane by lane; see unary.wgsl).
-    x_line: u32,
+    x_shift: u32,
     _pad1: u32,
     _pad2: u32,
     kept_shape: array<vec4<u32>, 2>,
@@ -41,14 +41,14 @@ override WIDE: u32 = 64u;
 fn x_value(i: u32) -> f32 {
     if (FROM_TEXTURE) {
         let q = i / 4u;
-        return textureLoad(x_tex, vec2<u32>(q % p.x_line, q / p.x_line), 0)[i % 4u];
+        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift), 0)[i % 4u];
     }
     return x[i];
 }
 
 fn x_vec4(q: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
-        return textureLoad(x_tex, vec2<u32>(q % p.x_line, q / p.x_line), 0);
+        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift), 0);
     }
     return x4[q];
 }

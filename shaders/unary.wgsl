@@ -4,8 +4,8 @@
 // loop over the lanes per storage access, whatever its width. The last vec4 may pass n into
 // the buffer's padding (bindings cover whole 16-byte groups); nothing reads the padding.
 
-// With FROM_TEXTURE, x is read from its flat texture copy (`Gpu::flat_texture`, `x_line`
-// texels per row): llvmpipe fetches texels with gathers (1.7 ns per vec4 on an AVX2 host) but
+// With FROM_TEXTURE, x is read from its flat texture copy (`Gpu::flat_texture`, rows of
+// 2^x_shift texels): llvmpipe fetches texels with gathers (1.7 ns per vec4 on an AVX2 host) but
 // loads storage lane by lane (15 ns; examples/load_probe.rs). Stores cost 3.5 ns either way.
 
 struct Params {
@@ -13,7 +13,7 @@ struct Params {
     op: u32,
     alpha: f32,
     beta: f32,
-    x_line: u32,
+    x_shift: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
@@ -29,7 +29,7 @@ override FROM_TEXTURE: bool = false;
 
 fn x_vec4(i: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
-        return textureLoad(x_tex, vec2<u32>(i % p.x_line, i / p.x_line), 0);
+        return textureLoad(x_tex, vec2<u32>(i & ((1u << p.x_shift) - 1u), i >> p.x_shift), 0);
     }
     return x[i];
 }

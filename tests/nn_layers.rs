@@ -14,9 +14,15 @@ use shadergan::{grad, Tensor};
 fn batch_norm_train_eval_and_running_statistics() {
     let gpu = gpu();
     let mut rng = rng("batch norm");
-    for (n, c, spatial, shape) in
-        [(4usize, 3usize, 15usize, vec![4usize, 3, 3, 5]), (7, 5, 1, vec![7, 5]), (64, 8, 256, vec![64, 8, 16, 16])]
-    {
+    // Serial statistics (scalar, then vec4 through texture copies), then the workgroup tree for
+    // groups past the serial loops' budget, with and without planes of a multiple of 4.
+    for (n, c, spatial, shape) in [
+        (4usize, 3usize, 15usize, vec![4usize, 3, 3, 5]),
+        (7, 5, 1, vec![7, 5]),
+        (64, 8, 256, vec![64, 8, 16, 16]),
+        (128, 2, 1024, vec![128, 2, 32, 32]),
+        (64, 2, 99, vec![64, 2, 9, 11]),
+    ] {
         let x = f64s(&f32s(&uniform(&mut rng, n * c * spatial, -2.0, 3.0)));
         let gamma = f64s(&f32s(&uniform(&mut rng, c, 0.5, 1.5)));
         let beta = f64s(&f32s(&uniform(&mut rng, c, -0.5, 0.5)));
@@ -43,6 +49,45 @@ fn batch_norm_train_eval_and_running_statistics() {
             .collect();
         assert_close("bn eval", &ye, &want_eval, 1e-4, 1e-4);
         assert_eq!(bn.num_batches_tracked.to_vec(), vec![1.0], "eval must not touch running statistics");
+    }
+}
+
+/// Batch norm's gradients at training sizes (each kernel path) against the analytic formula in
+/// f64, for loss = sum(y^2): dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat)),
+/// dgamma = sum(dy * x_hat), dbeta = sum(dy), with dy = 2y.
+#[test]
+fn batch_norm_gradients_at_training_sizes() {
+    let gpu = gpu();
+    let mut rng = rng("batch norm grads large");
+    for (n, c, s) in [(16usize, 3usize, 12usize), (64, 8, 256), (128, 2, 1024), (64, 2, 99)] {
+        let x = f64s(&f32s(&uniform(&mut rng, n * c * s, -1.0, 2.0)));
+        let gamma = f64s(&f32s(&uniform(&mut rng, c, 0.5, 1.5)));
+        let beta = f64s(&f32s(&uniform(&mut rng, c, -0.5, 0.5)));
+        let bn = BatchNorm::new(&gpu, c);
+        bn.weight.assign(&f32s(&gamma));
+        bn.bias.assign(&f32s(&beta));
+        let xt = common::tensor(&gpu, &[n, c, s], &x).requires_grad();
+        let loss = bn.forward(&xt, Mode::Train).square().sum_all();
+        let g = grad(&loss, &[&xt, &bn.weight, &bn.bias], None, false);
+        let (y, _, _) = cpu::batch_norm_train(&x, n, c, s, &gamma, &beta, 1e-5);
+        let count = (n * s) as f64;
+        let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        for ch in 0..c {
+            let idx: Vec<usize> = (0..n).flat_map(|b| (0..s).map(move |j| (b * c + ch) * s + j)).collect();
+            let mean = idx.iter().map(|&i| x[i]).sum::<f64>() / count;
+            let var = idx.iter().map(|&i| (x[i] - mean).powi(2)).sum::<f64>() / count;
+            let inv_std = 1.0 / (var + 1e-5).sqrt();
+            let x_hat = |i: usize| (x[i] - mean) * inv_std;
+            dbeta[ch] = idx.iter().map(|&i| 2.0 * y[i]).sum::<f64>();
+            dgamma[ch] = idx.iter().map(|&i| 2.0 * y[i] * x_hat(i)).sum::<f64>();
+            for &i in &idx {
+                dx[i] = gamma[ch] * inv_std * (2.0 * y[i] - dbeta[ch] / count - x_hat(i) * dgamma[ch] / count);
+            }
+        }
+        let what = |name: &str| format!("bn {name} [{n}, {c}, {s}]");
+        assert_close(&what("dx"), &g[0].to_vec(), &dx, 1e-3, 1e-4);
+        assert_close(&what("dgamma"), &g[1].to_vec(), &dgamma, 1e-3, 1e-2);
+        assert_close(&what("dbeta"), &g[2].to_vec(), &dbeta, 1e-3, 1e-2);
     }
 }
 

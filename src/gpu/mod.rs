@@ -274,6 +274,11 @@ impl Gpu {
         buf
     }
 
+    /// How many textures the kernel's entry point binds (after its buffer inputs).
+    pub fn pipeline_texture_count(&self, kernel: &Kernel) -> usize {
+        self.pipeline(kernel).bindings.textures.len()
+    }
+
     fn pipeline(&self, kernel: &Kernel) -> Arc<Pipeline> {
         let key = PipelineKey {
             shader: kernel.shader,

@@ -93,21 +93,21 @@ impl Gpu {
         Some(OperandTexture { view: Some(view), size: (size.width, size.height), gpu: self.clone() })
     }
 
-    /// A copy of a whole buffer read as one flat run of floats, for elementwise kernels: the
-    /// texture's rows are the longest line (a multiple of 64 floats, within the device's
-    /// texture width) that divides the buffer, so value i sits in texel (i/4 % width, i/4 / width).
-    /// Returns the copy and its width in texels; None for buffers below `FLAT_MIN` floats
-    /// (storage reads cost less than the copy there) or of no such line.
+    /// A copy of a whole buffer read as one flat run of floats, for elementwise kernels: rows of
+    /// 2^s texels (the widest power of two that divides the buffer and fits the device, at
+    /// least 64 floats), so texel q sits at (q & (2^s - 1), q >> s) and kernels find it with
+    /// shifts (llvmpipe has no vector integer division). Returns the copy and s; None for
+    /// buffers below `FLAT_MIN` floats (storage reads cost less than the copy there) or of no
+    /// such row length.
     pub fn flat_texture(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
         if buf.len < FLAT_MIN || !buf.len.is_multiple_of(LINE_ALIGN) {
             return None;
         }
         let max = self.0.limits.max_texture_dimension_2d as usize;
-        let lines = buf.len / LINE_ALIGN;
-        // Texels per row = 16 * d for a divisor d of `lines`; the widest that fits wins.
-        let d = (1..=(max / 16).min(lines)).rev().find(|d| lines.is_multiple_of(*d))?;
-        let texture = self.buffer_texture(buf, LINE_ALIGN * d)?;
-        Some((texture, (LINE_ALIGN * d / 4) as u32))
+        let texels = buf.len / 4;
+        let shift = texels.trailing_zeros().min(max.ilog2());
+        let texture = self.buffer_texture(buf, 4 << shift)?;
+        Some((texture, shift))
     }
 
     /// The view to bind for an optional operand texture: the copy, or the placeholder when the

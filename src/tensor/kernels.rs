@@ -85,7 +85,7 @@ struct UnaryParams {
     op: u32,
     alpha: f32,
     beta: f32,
-    x_line: u32,
+    x_shift: u32,
     _pad: [u32; 3],
 }
 
@@ -93,8 +93,8 @@ pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> Gp
     let n = x.len();
     let y = gpu.alloc(n);
     let texture = gpu.flat_texture(x);
-    let x_line = texture.as_ref().map_or(0, |t| t.1);
-    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta, x_line, _pad: [0; 3] };
+    let x_shift = texture.as_ref().map_or(0, |t| t.1);
+    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta, x_shift, _pad: [0; 3] };
     // Four values per invocation (unary.wgsl).
     let kernel = Kernel::new(Shader::Unary, "forward").with("FROM_TEXTURE", texture.is_some() as u32);
     let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
@@ -108,8 +108,8 @@ struct BinaryParams {
     n: u32,
     op: u32,
     rank: u32,
-    a_line: u32,
-    b_line: u32,
+    a_shift: u32,
+    b_shift: u32,
     _pad: [u32; 3],
     shape: [[u32; 4]; 2],
     a_strides: [[u32; 4]; 2],
@@ -174,8 +174,8 @@ pub fn binary(
         n: n as u32,
         op: op as u32,
         rank: shape.len() as u32,
-        a_line: 0,
-        b_line: 0,
+        a_shift: 0,
+        b_shift: 0,
         _pad: [0; 3],
         shape: pack(&u32s(&shape)),
         a_strides: pack(&u32s(&strides[0])),
@@ -192,8 +192,8 @@ pub fn binary(
         return out;
     };
     let (a_tex, b_tex) = (gpu.flat_texture(a), gpu.flat_texture(b));
-    params.a_line = a_tex.as_ref().map_or(0, |t| t.1);
-    params.b_line = b_tex.as_ref().map_or(0, |t| t.1);
+    params.a_shift = a_tex.as_ref().map_or(0, |t| t.1);
+    params.b_shift = b_tex.as_ref().map_or(0, |t| t.1);
     let kernel = Kernel::new(Shader::Binary, entry)
         .with("A_TEXTURE", a_tex.is_some() as u32)
         .with("B_TEXTURE", b_tex.is_some() as u32);
@@ -230,7 +230,7 @@ struct ReduceParams {
     kept_rank: u32,
     reduced_rank: u32,
     op: u32,
-    x_line: u32,
+    x_shift: u32,
     _pad: [u32; 2],
     kept_shape: [[u32; 4]; 2],
     kept_strides: [[u32; 4]; 2],
@@ -263,7 +263,7 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
         kept_rank: kept_shape.len() as u32,
         reduced_rank: red_shape.len() as u32,
         op: op as u32,
-        x_line: texture.as_ref().map_or(0, |t| t.1),
+        x_shift: texture.as_ref().map_or(0, |t| t.1),
         _pad: [0; 2],
         kept_shape: pack(&u32s(&kept_shape)),
         kept_strides: pack(&u32s(&kept_strides[0])),
@@ -399,14 +399,14 @@ pub fn matmul(
                 }
             }
             // A from a texture: its lines along K, or along M when they hold whole 64-row tiles.
-            let (a_mode, a_line) = if a_col == 1 {
+            let (a_mode, a_shift) = if a_col == 1 {
                 (1, a_row)
             } else if a_row == 1 && m.is_multiple_of(64) {
                 (2, a_col)
             } else {
                 (0, 0)
             };
-            a_texture = if a_mode > 0 { gpu.buffer_texture(a, a_line) } else { None };
+            a_texture = if a_mode > 0 { gpu.buffer_texture(a, a_shift) } else { None };
             let a_mode = if a_texture.is_some() { a_mode } else { 0 };
             Kernel::new(Shader::MatmulSubgroup, "forward").with("B_MODE", b_mode).with("A_MODE", a_mode)
         } else {
@@ -542,7 +542,7 @@ struct GatherParams {
     rank: u32,
     offset: u32,
     chunk: u32,
-    src_line: u32,
+    src_shift: u32,
     _pad: [u32; 3],
     shape: [[u32; 4]; 2],
     strides: [[u32; 4]; 2],
@@ -593,7 +593,7 @@ fn gather_into(
         rank: out_shape.len() as u32,
         offset: 0,
         chunk: CHUNK as u32,
-        src_line: texture.as_ref().map_or(0, |t| t.1),
+        src_shift: texture.as_ref().map_or(0, |t| t.1),
         _pad: [0; 3],
         shape: pack(&u32s(out_shape)),
         strides: pack(&u32s(strides)),
@@ -724,7 +724,9 @@ pub struct BatchNormParams {
     pub update_running: u32,
     pub eps: f32,
     pub momentum: f32,
-    pub _pad: [u32; 2],
+    /// Row lengths (log2 texels) of x's and dy's texture copies: set by the kernel functions
+    /// below, zeros from callers.
+    pub texture_shifts: [u32; 2],
 }
 
 impl BatchNormParams {
@@ -741,16 +743,49 @@ impl BatchNormParams {
         }
     }
 
-    /// The statistics entry point and its grid: serial per group for small groups, a
-    /// workgroup-wide tree per group for large ones.
-    fn stats_kernel(&self, gpu: &Gpu, tree_entry: &'static str, serial_entry: &'static str) -> (Kernel, [u32; 3]) {
+    /// The statistics entry point and its grid: serial per group for small groups (vec4 reads,
+    /// and so longer groups, where planes hold a multiple of 4 values), a workgroup-wide tree
+    /// per group for large ones.
+    fn stats_kernel(&self, gpu: &Gpu, entries: [&'static str; 3]) -> (Kernel, [u32; 3]) {
+        let [tree_entry, serial_entry, serial4_entry] = entries;
         const SERIAL_MAX: u32 = 4096;
-        if self.batch * self.spatial <= SERIAL_MAX {
-            (Kernel::new(Shader::BatchNorm, serial_entry), grid_1d(gpu, self.channels as usize, WG_1D))
+        let grid = grid_1d(gpu, self.channels as usize, WG_1D);
+        // Two passes over batch * (spatial / 4 + 1) loop steps within llvmpipe's 65535.
+        let vec4_steps = 2 * self.batch as usize * (self.spatial as usize / 4 + 1) + 64;
+        if self.spatial.is_multiple_of(4) && vec4_steps <= 65535 {
+            (Kernel::new(Shader::BatchNorm, serial4_entry), grid)
+        } else if self.batch * self.spatial <= SERIAL_MAX {
+            (Kernel::new(Shader::BatchNorm, serial_entry), grid)
         } else {
             (Kernel::new(Shader::BatchNorm, tree_entry), [self.channels, 1, 1])
         }
     }
+}
+
+/// Dispatches a batch-norm entry point with x (and dy, when given) through texture copies
+/// where the entry point reads them that way (the vec4 entry points).
+fn dispatch_batch_norm(
+    gpu: &Gpu,
+    kernel: Kernel,
+    p: &BatchNormParams,
+    x: &GpuBuffer,
+    dy: Option<&GpuBuffer>,
+    inputs: &[&GpuBuffer],
+    outputs: &[&GpuBuffer],
+    grid: [u32; 3],
+) {
+    let vec4 = kernel.entry.ends_with('4');
+    let x_tex = if vec4 { gpu.flat_texture(x) } else { None };
+    let dy_tex = if vec4 { dy.and_then(|d| gpu.flat_texture(d)) } else { None };
+    let mut params = *p;
+    params.texture_shifts = [x_tex.as_ref().map_or(0, |t| t.1), dy_tex.as_ref().map_or(0, |t| t.1)];
+    let kernel = kernel.with("X_TEXTURE", x_tex.is_some() as u32).with("DY_TEXTURE", dy_tex.is_some() as u32);
+    let views = [
+        gpu.texture_or_placeholder(x_tex.as_ref().map(|t| &t.0)),
+        gpu.texture_or_placeholder(dy_tex.as_ref().map(|t| &t.0)),
+    ];
+    let textures: Vec<&wgpu::TextureView> = views.iter().take(gpu.pipeline_texture_count(&kernel)).collect();
+    gpu.dispatch_with_textures(&kernel, &params, inputs, &textures, outputs, grid);
 }
 
 /// Per-channel [mean; biased variance] of x, updating the running statistics when given
@@ -772,8 +807,8 @@ pub fn batch_norm_stats(
             (&stand_ins.0, &stand_ins.1)
         }
     };
-    let (kernel, grid) = p.stats_kernel(gpu, "batch_stats", "batch_stats_serial");
-    gpu.dispatch(&kernel, p, &[x], &[&stats, running_mean, running_var], grid);
+    let (kernel, grid) = p.stats_kernel(gpu, ["batch_stats", "batch_stats_serial", "batch_stats_serial4"]);
+    dispatch_batch_norm(gpu, kernel, p, x, None, &[x], &[&stats, running_mean, running_var], grid);
     stats
 }
 
@@ -787,7 +822,8 @@ pub fn batch_norm_forward(
 ) -> GpuBuffer {
     let y = gpu.alloc(p.len());
     let (entry, grid) = p.apply_kernel(gpu, "forward", "forward4");
-    gpu.dispatch(&Kernel::new(Shader::BatchNorm, entry), p, &[x, stats, gamma, beta], &[&y], grid);
+    let kernel = Kernel::new(Shader::BatchNorm, entry);
+    dispatch_batch_norm(gpu, kernel, p, x, None, &[x, stats, gamma, beta], &[&y], grid);
     y
 }
 
@@ -801,10 +837,11 @@ pub fn batch_norm_backward(
     dy: &GpuBuffer,
 ) -> (GpuBuffer, GpuBuffer) {
     let grad_stats = gpu.alloc(2 * p.channels as usize);
-    let (kernel, grid) = p.stats_kernel(gpu, "backward_stats", "backward_stats_serial");
-    gpu.dispatch(&kernel, p, &[x, stats, dy], &[&grad_stats], grid);
+    let (kernel, grid) = p.stats_kernel(gpu, ["backward_stats", "backward_stats_serial", "backward_stats_serial4"]);
+    dispatch_batch_norm(gpu, kernel, p, x, Some(dy), &[x, stats, dy], &[&grad_stats], grid);
     let dx = gpu.alloc(p.len());
     let (entry, grid) = p.apply_kernel(gpu, "backward", "backward4");
-    gpu.dispatch(&Kernel::new(Shader::BatchNorm, entry), p, &[x, stats, gamma, dy, &grad_stats], &[&dx], grid);
+    let kernel = Kernel::new(Shader::BatchNorm, entry);
+    dispatch_batch_norm(gpu, kernel, p, x, Some(dy), &[x, stats, gamma, dy, &grad_stats], &[&dx], grid);
     (dx, grad_stats)
 }

@@ -456,7 +456,7 @@ impl Tensor {
             update_running: running.is_some() as u32,
             eps,
             momentum: running.map_or(0.0, |r| r.2),
-            _pad: [0; 2],
+            texture_shifts: [0; 2],
         };
         let gpu = self.gpu();
         let stats = Arc::new(kernels::batch_norm_stats(
