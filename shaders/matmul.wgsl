@@ -18,13 +18,44 @@ struct Params {
     b_col: u32,
     // K of the last batch entry: split-K runs the batch axis over chunks of K.
     k_last: u32,
+    // Row lengths (log2 texels) of A's and B's flat texture copies (`skinny` with A_TEXTURE,
+    // B_TEXTURE; see unary.wgsl for why textures).
+    a_shift: u32,
+    b_shift: u32,
+    _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var a_tex: texture_2d<f32>;
+@group(0) @binding(5) var b_tex: texture_2d<f32>;
+
+override A_TEXTURE: bool = false;
+override B_TEXTURE: bool = false;
+
+// Value e of a flat texture copy whose rows hold 2^shift texels.
+fn flat_value(t: texture_2d<f32>, shift: u32, e: u32) -> f32 {
+    let q = e / 4u;
+    return textureLoad(t, vec2<u32>(q & ((1u << shift) - 1u), q >> shift), 0)[e & 3u];
+}
+
+fn a_at(e: u32) -> f32 {
+    if (A_TEXTURE) {
+        return flat_value(a_tex, p.a_shift, e);
+    }
+    return a[e];
+}
+
+fn b_at(e: u32) -> f32 {
+    if (B_TEXTURE) {
+        return flat_value(b_tex, p.b_shift, e);
+    }
+    return b[e];
+}
 
 @compute @workgroup_size(8, 8, 1)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -149,9 +180,9 @@ fn skinny(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var hi = vec4<f32>(0.0);
     for (var kk = 0u; kk < k_len; kk = kk + 1u) {
         let bk = kk * p.b_row;
-        let av = a[ra + kk * p.a_col];
-        lo = lo + av * vec4<f32>(b[cb_lo.x + bk], b[cb_lo.y + bk], b[cb_lo.z + bk], b[cb_lo.w + bk]);
-        hi = hi + av * vec4<f32>(b[cb_hi.x + bk], b[cb_hi.y + bk], b[cb_hi.z + bk], b[cb_hi.w + bk]);
+        let av = a_at(ra + kk * p.a_col);
+        lo = lo + av * vec4<f32>(b_at(cb_lo.x + bk), b_at(cb_lo.y + bk), b_at(cb_lo.z + bk), b_at(cb_lo.w + bk));
+        hi = hi + av * vec4<f32>(b_at(cb_hi.x + bk), b_at(cb_hi.y + bk), b_at(cb_hi.z + bk), b_at(cb_hi.w + bk));
     }
     let row = bat * p.m * p.n + i * p.n;
     for (var t = 0u; t < 4u; t = t + 1u) {

@@ -41,7 +41,12 @@ struct Params {
     b_row: u32,
     b_col: u32,
     k_last: u32,
+    // Row lengths (log2 texels) of flat texture copies, for matmul.wgsl's skinny entry.
+    a_shift: u32,
+    b_shift: u32,
+    _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

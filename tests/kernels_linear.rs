@@ -22,6 +22,11 @@ fn matmul_all_transpose_combinations() {
         (1, 4, 65, 9),
         (1, 70, 13, 1),
         (3, 6, 9, 1),
+        // skinny with operands through flat texture copies (at least 4096 values)
+        (1, 2, 64, 4096),
+        (1, 1, 4096, 8),
+        (2, 4, 1024, 96),
+        (1, 4096, 16, 1),
     ] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);

@@ -319,7 +319,9 @@ struct MatmulParams {
     b_row: u32,
     b_col: u32,
     k_last: u32,
-    _pad: u32,
+    a_shift: u32,
+    b_shift: u32,
+    _pad: [u32; 3],
 }
 
 /// C[batch, m, n] = op(A) · op(B) where A is stored [batch, m, k] ([batch, k, m] if
@@ -361,7 +363,7 @@ pub fn matmul(
     let splits = k.div_ceil(k_chunk);
     let (a_batch, b_batch, runs) =
         if splits > 1 { (k_chunk * a_col, k_chunk * b_row, splits) } else { (m * k, k * n, batch) };
-    let params = MatmulParams {
+    let mut params = MatmulParams {
         m: m as u32,
         n: n as u32,
         k: if splits > 1 { k_chunk } else { k } as u32,
@@ -373,14 +375,24 @@ pub fn matmul(
         b_row: b_row as u32,
         b_col: b_col as u32,
         k_last: if splits > 1 { k - (splits - 1) * k_chunk } else { k } as u32,
-        _pad: 0,
+        a_shift: 0,
+        b_shift: 0,
+        _pad: [0; 3],
     };
     let c = gpu.alloc(runs * m * n);
     // The subgroup kernel reads B from a texture copy where B's lines allow one (B_MODE 3, 4).
     let mut b_texture = None;
     let mut a_texture = None;
+    let mut flat = (None, None);
     let (mut kernel, groups) = if skinny {
-        (Kernel::new(Shader::Matmul, "skinny"), [(n as u32).div_ceil(512), m as u32, runs as u32])
+        // Every operand value through its flat texture copy, where it has one.
+        flat = (gpu.flat_texture(a), gpu.flat_texture(b));
+        params.a_shift = flat.0.as_ref().map_or(0, |t| t.1);
+        params.b_shift = flat.1.as_ref().map_or(0, |t| t.1);
+        let kernel = Kernel::new(Shader::Matmul, "skinny")
+            .with("A_TEXTURE", flat.0.is_some() as u32)
+            .with("B_TEXTURE", flat.1.is_some() as u32);
+        (kernel, [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
         let kernel = if gpu.uniform_subgroup_width() == Some(8) {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
@@ -419,11 +431,15 @@ pub fn matmul(
         let (b_view, a_view) =
             (gpu.texture_or_placeholder(b_texture.as_ref()), gpu.texture_or_placeholder(a_texture.as_ref()));
         gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&b_view, &a_view], &[&c], groups);
+    } else if kernel.entry == "skinny" {
+        let a_view = gpu.texture_or_placeholder(flat.0.as_ref().map(|t| &t.0));
+        let b_view = gpu.texture_or_placeholder(flat.1.as_ref().map(|t| &t.0));
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&a_view, &b_view], &[&c], groups);
     } else {
         gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
     }
     // Only now, with their reader recorded, may other copies reuse the textures.
-    drop((a_texture, b_texture));
+    drop((a_texture, b_texture, flat));
     if splits > 1 {
         reduce(gpu, ReduceOp::Sum, &c, &[splits, m * n], &[0])
     } else {
