@@ -147,23 +147,24 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
 }
 
-// col2im when rows hold a multiple of 4 pixels: four pixels per store.
+// col2im when rows hold a multiple of 4 pixels: one invocation per four neighbouring pixels of a
+// row, four pixels per store. Neighbouring lanes share the row and the pixels' tap pattern, so
+// the tap loops run in step across a SIMD vector (llvmpipe executes a divergent loop for the
+// union of its lanes' iterations).
 @compute @workgroup_size(WG)
 fn col2im4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
-    if (i >= p.batch * p.c_in * p.h) {
+    let quads = p.w / 4u;
+    if (i >= p.batch * p.c_in * p.h * quads) {
         return;
     }
-    let r = pixel_row(i);
-    let dst = i * p.w / 4u;
-    var c0 = first_pixel();
-    for (var q = 0u; q < p.w / 4u; q = q + 1u) {
-        let c1 = next_pixel(c0);
-        let c2 = next_pixel(c1);
-        let c3 = next_pixel(c2);
-        dx4[dst + q] = vec4<f32>(pixel_sum(r, c0), pixel_sum(r, c1), pixel_sum(r, c2), pixel_sum(r, c3));
-        c0 = next_pixel(c3);
-    }
+    let r = pixel_row(i / quads);
+    let tx = 4u * (i % quads) + p.pad;
+    let c0 = PixelColumn(tx % p.stride, i32(tx / p.stride));
+    let c1 = next_pixel(c0);
+    let c2 = next_pixel(c1);
+    let c3 = next_pixel(c2);
+    dx4[i] = vec4<f32>(pixel_sum(r, c0), pixel_sum(r, c1), pixel_sum(r, c2), pixel_sum(r, c3));
 }
 
 // Row iy of channel ci of image n, as col2im's pixels see it: its first tap along y and the

@@ -535,10 +535,10 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     let lines = (g.batch * g.c_in * g.h) as usize;
     let texture = gpu.buffer_texture(&dcols, g.patch_cols());
     // Four pixels per store where rows allow it.
-    let entry = if g.w.is_multiple_of(4) { "col2im4" } else { "col2im" };
+    let (entry, invocations) = if g.w.is_multiple_of(4) { ("col2im4", n / 4) } else { ("col2im", lines) };
     let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
     let view = gpu.texture_or_placeholder(texture.as_ref());
-    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, lines, 64));
+    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, invocations, 64));
     dx
 }
 
