@@ -125,8 +125,7 @@ fn apply4(op: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
 }
 
 // Same-shape operands and scalars (shapes that collapse to one axis; strides 1 or 0): four
-// values per invocation, one vec4 access per operand (llvmpipe pays a loop over the lanes per
-// storage access, whatever its width). The last vec4 may pass n into the padding of the
+// values per invocation, one vec4 access per operand (see unary.wgsl). The last vec4 may pass n into the padding of the
 // output (bindings cover whole 16-byte groups); nothing reads the padding.
 @compute @workgroup_size(WG)
 fn contiguous(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

@@ -98,8 +98,8 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
 }
 
-// im2col when ow is a multiple of 4: the same lines, four patches per store (storage accesses
-// are per-lane loops on llvmpipe, whatever their width).
+// im2col when ow is a multiple of 4: the same lines, four patches per store (fewer storage
+// accesses, each a loop over the lanes on llvmpipe).
 @compute @workgroup_size(WG)
 fn im2col4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;

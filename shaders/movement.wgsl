@@ -6,8 +6,8 @@ struct GatherParams {
     n: u32,
     rank: u32,
     offset: u32,
-    // Elements of a line one invocation copies: llvmpipe ends any shader loop after 65535
-    // iterations, so long lines are split into chunks.
+    // Elements of a line one invocation copies: llvmpipe ends an invocation's loops after 65535
+    // steps in all, so long lines are split into chunks.
     chunk: u32,
     // Rows of src's flat texture copy hold 2^src_shift texels; it is read instead of storage when FROM_TEXTURE
     // (llvmpipe fetches texels with gathers but loads storage lane by lane; see unary.wgsl).
@@ -136,8 +136,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 }
 
 // gather when the last axis is a plain copy (stride 1, no window on it) and lines, strides and
-// the offset are multiples of 4: four values per load and store (storage accesses are per-lane
-// loops on llvmpipe, whatever their width).
+// the offset are multiples of 4: four values per load and store (fewer storage accesses, each a
+// loop over the lanes on llvmpipe).
 @compute @workgroup_size(WG)
 fn gather4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let ch = chunk_of(linear_id(gid, groups));

@@ -3,7 +3,7 @@
 // `rows`: one invocation per output, for many short reductions.
 // `wide`: one workgroup per output with a tree in workgroup memory, for few long reductions.
 // `rows4` and `wide4` are the same with vec4 accesses where the host finds runs of four
-// (llvmpipe pays one loop over the lanes per storage access, whatever its width).
+// (fewer storage accesses, each a loop over the lanes on llvmpipe).
 
 struct Params {
     n_out: u32,

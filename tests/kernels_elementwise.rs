@@ -223,7 +223,8 @@ fn vec4_gathers_agree_with_the_reference() {
     assert_entries_ran(&gpu, &["movement.wgsl::gather4 "]);
 }
 
-/// llvmpipe silently ends shader loops after 65535 iterations; kernels must split longer work.
+/// llvmpipe silently ends an invocation's loops after 65535 steps, counted over all its loops
+/// together; kernels must split longer work.
 #[test]
 fn long_copies_reductions_and_inner_products_are_complete() {
     let gpu = gpu();

@@ -352,7 +352,8 @@ pub fn matmul(
     // position of the batch) would occupy a handful of invocations; instead each of `splits`
     // workgroup columns reduces one chunk of K and a sum over the chunks finishes the job.
     let mut splits = if batch == 1 && !skinny && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
-    // llvmpipe ends shader loops after 65535 iterations (silently): K chunks stay below that.
+    // llvmpipe ends an invocation's loops after 65535 steps in all (silently): K chunks stay
+    // well below that.
     const MAX_K: usize = 32768;
     if k > MAX_K {
         assert_eq!(batch, 1, "batched matmul with K = {k} > {MAX_K} is not supported");
@@ -599,7 +600,7 @@ fn gather_into(
 ) {
     let n: usize = out_shape.iter().product();
     let len = out_shape.last().copied().unwrap_or(1).max(1);
-    // llvmpipe stops shader loops after 65535 iterations: no invocation copies more than this.
+    // llvmpipe stops an invocation's loops after 65535 steps in all: no invocation copies more.
     const CHUNK: usize = 4096;
     let invocations = (n / len) * len.div_ceil(CHUNK);
     let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
