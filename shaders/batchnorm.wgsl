@@ -301,6 +301,8 @@ fn backward_stats_serial4(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     grad_stats_out[p.channels + c] = sgx.x + sgx.y + sgx.z + sgx.w;
 }
 
+// dy_vec4 for backward_stats_serial4, where dy sits at binding 3 (an entry point binds each
+// buffer under one name only).
 fn dy4_for_stats(q: u32) -> vec4<f32> {
     if (DY_TEXTURE) {
         return textureLoad(dy_tex, vec2<u32>(q & ((1u << p.dy_shift) - 1u), q >> p.dy_shift), 0);

@@ -53,12 +53,8 @@ fn apply(op: u32, u: f32, v: f32) -> f32 {
     return apply4(op, vec4<f32>(u), vec4<f32>(v)).x;
 }
 
-@compute @workgroup_size(WG)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WG;
-    if (i >= p.n) {
-        return;
-    }
+// Where output element i reads a (x) and b (y).
+fn operand_offsets(i: u32) -> vec2<u32> {
     var rem = i;
     var ia = 0u;
     var ib = 0u;
@@ -71,7 +67,17 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         ia = ia + coord * p.a_strides[q][r];
         ib = ib + coord * p.b_strides[q][r];
     }
-    out[i] = apply(p.op, a[ia], b[ib]);
+    return vec2<u32>(ia, ib);
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (i >= p.n) {
+        return;
+    }
+    let at = operand_offsets(i);
+    out[i] = apply(p.op, a[at.x], b[at.y]);
 }
 
 // Broadcast operands whose last axis has a multiple of 4 values and stride 0 or 1 in each
@@ -85,18 +91,9 @@ fn broadcast4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (4u * i >= p.n) {
         return;
     }
-    var rem = 4u * i;
-    var ia = 0u;
-    var ib = 0u;
-    for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
-        let q = u32(d) / 4u;
-        let r = u32(d) % 4u;
-        let extent = p.shape[q][r];
-        let coord = rem % extent;
-        rem = rem / extent;
-        ia = ia + coord * p.a_strides[q][r];
-        ib = ib + coord * p.b_strides[q][r];
-    }
+    let at = operand_offsets(4u * i);
+    let ia = at.x;
+    let ib = at.y;
     // One entry point may bind each buffer as one type only: a broadcast value is a lane of a vec4.
     let last = p.rank - 1u;
     var u = a_vec4(ia / 4u);

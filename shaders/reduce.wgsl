@@ -146,16 +146,7 @@ fn wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
     partial[lid] = acc;
-    workgroupBarrier();
-    for (var stride = WIDE / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid < stride) {
-            partial[lid] = combine(partial[lid], partial[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    if (in_range && lid == 0u) {
-        y[o] = partial[0];
-    }
+    store_tree(o, in_range, lid);
 }
 
 // `wide` for reductions whose innermost reduced axis is stride 1 with a multiple of 4 values
@@ -173,6 +164,12 @@ fn wide4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
         }
     }
     partial[lid] = combine(combine(acc4.x, acc4.y), combine(acc4.z, acc4.w));
+    store_tree(o, in_range, lid);
+}
+
+// Folds the workgroup's partial results into partial[0] and stores it as output o. Every
+// invocation of the workgroup must call this (it holds barriers).
+fn store_tree(o: u32, in_range: bool, lid: u32) {
     workgroupBarrier();
     for (var stride = WIDE / 2u; stride > 0u; stride = stride / 2u) {
         if (lid < stride) {
