@@ -6,8 +6,9 @@
 //! Every invocation sums `ITERS` vec4 values from a 16 MiB table, at addresses that differ per
 //! lane (as a matmul's B columns), that are the same for the whole workgroup (as a broadcast
 //! operand), or through `textureLoad` of an Rgba32Float texture holding the same table, and
-//! (the fourth mode) one f32 of each lane-varying vec4, to price a load by its width. The
-//! address arithmetic is identical in all four; only the load differs.
+//! (the fourth mode) one f32 of each lane-varying vec4, to price a load by its width; the fifth
+//! stores a vec4 per step instead of loading one (into the output, a power-of-two number of
+//! vec4s). The address arithmetic is identical in all five; only the access differs.
 
 use std::time::Instant;
 
@@ -29,6 +30,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
         if (MODE == 2u) {
             let xy = vec2<u32>(idx & ((1u << p.width_log2) - 1u), idx >> p.width_log2);
             acc = acc + textureLoad(texels, xy, 0);
+        } else if (MODE == 4u) {
+            acc = acc + vec4<f32>(1.0);
+            out[idx & (arrayLength(&out) - 1u)] = acc;
         } else if (MODE == 3u) {
             acc.x = acc.x + table[idx].x;
         } else {
@@ -160,12 +164,13 @@ fn main() {
     });
 
     let loads = invocations as f64 * ITERS as f64;
-    println!("{} invocations x {ITERS} vec4 loads each, median of 5 dispatches:", invocations);
+    println!("{} invocations x {ITERS} accesses each, median of 5 dispatches:", invocations);
     for (mode, what) in [
         (0u32, "storage, lane-varying address"),
         (1, "storage, workgroup-uniform address"),
         (2, "texture (textureLoad), lane-varying"),
         (3, "storage, lane-varying, one f32 per load"),
+        (4, "storage store of a vec4, lane-varying"),
     ] {
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: None,
@@ -196,6 +201,6 @@ fn main() {
         times.remove(0); // the first dispatch compiles the shader
         times.sort_by(|a, b| a.total_cmp(b));
         let median = times[times.len() / 2];
-        println!("  {what:<40} {:>8.1} ms  {:>6.2} ns per load", median * 1e3, median * 1e9 / loads);
+        println!("  {what:<40} {:>8.1} ms  {:>6.2} ns per access", median * 1e3, median * 1e9 / loads);
     }
 }
