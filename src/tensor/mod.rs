@@ -2,6 +2,7 @@
 //! can be taken of anything, gradients included.
 
 pub mod kernels;
+mod norm_kernels;
 pub(crate) mod ops;
 pub use ops::broadcast_shape;
 
