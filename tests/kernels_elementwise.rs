@@ -5,7 +5,8 @@ use common::*;
 use shadergan::reference as cpu;
 use shadergan::tensor::{BinaryOp, UnaryOp};
 
-const SHAPES: [&[usize]; 5] = [&[1], &[7], &[3, 5], &[2, 3, 17], &[4, 3, 9, 11]];
+// The last is long enough to be read through a flat texture copy.
+const SHAPES: [&[usize]; 6] = [&[1], &[7], &[3, 5], &[2, 3, 17], &[4, 3, 9, 11], &[6, 32, 40]];
 
 #[test]
 fn unary_ops_match_reference() {
@@ -80,13 +81,28 @@ fn binary_ops_broadcast_like_numpy() {
             assert_close(&format!("{op:?} {sa:?} {sb:?}"), &out.to_vec(), &want, 1e-6, 1e-6);
         }
     }
-    assert_entries_ran(&gpu, &["binary.wgsl::forward ", "binary.wgsl::broadcast4 ", "binary.wgsl::contiguous "]);
+    // Both operands one buffer, at a size read through a texture copy (one copy serves both).
+    let x = uniform(&mut rng, 6 * 1024, -2.0, 2.0);
+    let t = common::tensor(&gpu, &[6, 1024], &x);
+    let want: Vec<f64> = f64s(&f32s(&x)).iter().map(|v| v * v).collect();
+    assert_close("x * x", &t.binary_for_tests(BinaryOp::Mul, &t).to_vec(), &want, 1e-6, 1e-6);
+    assert_entries_ran(
+        &gpu,
+        &["binary.wgsl::forward ", "binary.wgsl::broadcast4 ", "binary.wgsl::contiguous ", "A_TEXTURE=1 B_TEXTURE=1"],
+    );
 }
 
+/// Every entry point named ran, and so did every constant setting named ("NAME=value ..."):
+/// the profile is keyed by entry point, grid and override constants.
 fn assert_entries_ran(gpu: &shadergan::Gpu, entries: &[&str]) {
     let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
     for entry in entries {
-        assert!(used.iter().any(|k| k.starts_with(entry)), "{entry} never ran: {used:?}");
+        let ran = if entry.contains("::") {
+            used.iter().any(|k| k.starts_with(entry))
+        } else {
+            used.iter().any(|k| k.ends_with(&format!(" {entry}")) || k.contains(&format!(" {entry} ")))
+        };
+        assert!(ran, "{entry} never ran: {used:?}");
     }
 }
 

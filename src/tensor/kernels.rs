@@ -193,16 +193,17 @@ pub fn binary(
         gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
         return out;
     };
-    let (a_tex, b_tex) = (gpu.flat_texture(a), gpu.flat_texture(b));
+    // x * x and the like: one copy serves both operands.
+    let a_tex = gpu.flat_texture(a);
+    let b_tex = if std::ptr::eq(a, b) { None } else { gpu.flat_texture(b) };
+    let b_tex_ref = if std::ptr::eq(a, b) { a_tex.as_ref() } else { b_tex.as_ref() };
     params.a_shift = a_tex.as_ref().map_or(0, |t| t.1);
-    params.b_shift = b_tex.as_ref().map_or(0, |t| t.1);
+    params.b_shift = b_tex_ref.map_or(0, |t| t.1);
     let kernel = Kernel::new(Shader::Binary, entry)
         .with("A_TEXTURE", a_tex.is_some() as u32)
-        .with("B_TEXTURE", b_tex.is_some() as u32);
-    let views = [
-        gpu.texture_or_placeholder(a_tex.as_ref().map(|t| &t.0)),
-        gpu.texture_or_placeholder(b_tex.as_ref().map(|t| &t.0)),
-    ];
+        .with("B_TEXTURE", b_tex_ref.is_some() as u32);
+    let views =
+        [gpu.texture_or_placeholder(a_tex.as_ref().map(|t| &t.0)), gpu.texture_or_placeholder(b_tex_ref.map(|t| &t.0))];
     let grid = grid_1d(gpu, n.div_ceil(4), WG_1D);
     gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&views[0], &views[1]], &[&out], grid);
     out
