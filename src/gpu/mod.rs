@@ -541,6 +541,20 @@ impl Gpu {
         rows
     }
 
+    /// Records dst <- src for buffers of the same length, in order with the recorded work: a
+    /// buffer copy (a memcpy on lavapipe), not a kernel pass.
+    pub fn copy_buffer(&self, src: &GpuBuffer, dst: &GpuBuffer) {
+        assert_eq!(src.len, dst.len, "copy between buffers of different lengths");
+        if src.len == 0 {
+            return;
+        }
+        let mut rec = self.0.recorder.lock().unwrap();
+        rec.pass = None;
+        src.epoch.store(rec.epoch, Ordering::Relaxed);
+        dst.epoch.store(rec.epoch, Ordering::Relaxed);
+        rec.encoder_mut(&self.0.device).copy_buffer_to_buffer(src.raw(), 0, dst.raw(), 0, (src.len * 4) as u64);
+    }
+
     /// Submits everything recorded so far (without waiting for it).
     pub fn flush(&self) {
         let mut rec = self.0.recorder.lock().unwrap();
