@@ -53,18 +53,18 @@ impl BatchNormParams {
     }
 }
 
-/// Dispatches a batch-norm entry point with x (and dy, when given) through texture copies
-/// where the entry point reads them that way (the vec4 entry points).
+/// Dispatches a batch-norm entry point with x (always the first input) and dy (when given)
+/// through texture copies where the entry point reads them that way (the vec4 entry points).
 fn dispatch_batch_norm(
     gpu: &Gpu,
     kernel: Kernel,
     p: &BatchNormParams,
-    x: &GpuBuffer,
     dy: Option<&GpuBuffer>,
     inputs: &[&GpuBuffer],
     outputs: &[&GpuBuffer],
     grid: [u32; 3],
 ) {
+    let x = inputs[0];
     let vec4 = kernel.entry.ends_with('4');
     let x_tex = if vec4 { gpu.flat_texture(x) } else { None };
     let dy_tex = if vec4 { dy.and_then(|d| gpu.flat_texture(d)) } else { None };
@@ -99,7 +99,7 @@ pub fn batch_norm_stats(
         }
     };
     let (kernel, grid) = p.stats_kernel(gpu, ["batch_stats", "batch_stats_serial", "batch_stats_serial4"]);
-    dispatch_batch_norm(gpu, kernel, p, x, None, &[x], &[&stats, running_mean, running_var], grid);
+    dispatch_batch_norm(gpu, kernel, p, None, &[x], &[&stats, running_mean, running_var], grid);
     stats
 }
 
@@ -114,7 +114,7 @@ pub fn batch_norm_forward(
     let y = gpu.alloc(p.len());
     let (entry, grid) = p.apply_kernel(gpu, "forward", "forward4");
     let kernel = Kernel::new(Shader::BatchNorm, entry);
-    dispatch_batch_norm(gpu, kernel, p, x, None, &[x, stats, gamma, beta], &[&y], grid);
+    dispatch_batch_norm(gpu, kernel, p, None, &[x, stats, gamma, beta], &[&y], grid);
     y
 }
 
@@ -129,10 +129,10 @@ pub fn batch_norm_backward(
 ) -> (GpuBuffer, GpuBuffer) {
     let grad_stats = gpu.alloc(2 * p.channels as usize);
     let (kernel, grid) = p.stats_kernel(gpu, ["backward_stats", "backward_stats_serial", "backward_stats_serial4"]);
-    dispatch_batch_norm(gpu, kernel, p, x, Some(dy), &[x, stats, dy], &[&grad_stats], grid);
+    dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, dy], &[&grad_stats], grid);
     let dx = gpu.alloc(p.len());
     let (entry, grid) = p.apply_kernel(gpu, "backward", "backward4");
     let kernel = Kernel::new(Shader::BatchNorm, entry);
-    dispatch_batch_norm(gpu, kernel, p, x, Some(dy), &[x, stats, gamma, dy, &grad_stats], &[&dx], grid);
+    dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, gamma, dy, &grad_stats], &[&dx], grid);
     (dx, grad_stats)
 }
