@@ -24,8 +24,9 @@
 
 override B_MODE: u32 = 0u;
 // A_MODE picks how A is read: 0 from storage (any strides); 1 and 2 from a_tex, a texture copy
-// of A whose texel rows are A's contiguous lines: 1 when A is contiguous along K (a lane reads
-// one texel per row and keeps the component of its own k), 2 when contiguous along M (one
+// of A whose texel rows are A's contiguous lines: 1 when A is contiguous along K (in whole
+// blocks of 8 k the lanes fetch the block's 32 texels, four each, and broadcast components; in
+// the tail a lane reads one texel per row and keeps its own k's component), 2 when contiguous along M (one
 // texel holds four rows at the lane's k; A's lines are whole tiles of rows there).
 override A_MODE: u32 = 0u;
 
@@ -125,15 +126,18 @@ struct Plan {
     // A_MODE 1: first float of the lines in a_tex (the rows hold texel rows). A_MODE 2: the
     // texel row of k = 0 (the rows hold the texel columns of rows 0-3, 4-7, 8-11, 12-15).
     a_base: u32,
+    // A_MODE 1: texel rows of this lane's rows lane / 2 + 4q (q = 0..3) in the whole blocks.
+    a_lines: vec4<u32>,
 }
 
-fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
+fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
     let a_off = bat * p.a_batch;
     var rows03 = row_starts(r0, 0u, a_off);
     var rows47 = row_starts(r0, 4u, a_off);
     var rows8b = row_starts(r0, 8u, a_off);
     var rows_cf = row_starts(r0, 12u, a_off);
     var a_base = 0u;
+    var a_lines = vec4<u32>(0u);
     if (A_MODE == 1u) {
         // Element a_off + row * a_row + k is float a_off % a_row + k of texel row a_off / a_row + row.
         let first = vec4<u32>(a_off / p.a_row);
@@ -142,6 +146,8 @@ fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
         rows8b = first + row_indices(r0, 8u);
         rows_cf = first + row_indices(r0, 12u);
         a_base = a_off % p.a_row;
+        let lane_rows = vec4<u32>(r0 + lane / 2u) + vec4<u32>(0u, 4u, 8u, 12u);
+        a_lines = first + min(lane_rows, vec4<u32>(p.m - 1u));
     } else if (A_MODE == 2u) {
         // Element a_off + k * a_col + row is float a_off % a_col + row of texel row a_off / a_col + k.
         let x0 = (a_off % p.a_col + r0) / 4u;
@@ -183,7 +189,7 @@ fn make_plan(r0: u32, j0: u32, bat: u32) -> Plan {
             cols_hi = cols_hi / 4u;
         }
     }
-    return Plan(rows03, rows47, rows8b, rows_cf, cols_lo, cols_hi, tex_lo, tex_hi, tex_start, a_base);
+    return Plan(rows03, rows47, rows8b, rows_cf, cols_lo, cols_hi, tex_lo, tex_hi, tex_start, a_base, a_lines);
 }
 
 fn row_starts(r0: u32, first: u32, a_off: u32) -> vec4<u32> {
@@ -306,13 +312,26 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let r0 = wid.y * 64u + 16u * (t / 8u);
     let bat = wid.z;
     let j0 = wid.x * 64u + lane_column(lane);
-    let pl = make_plan(r0, j0, bat);
+    let pl = make_plan(r0, j0, bat, lane);
     let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
     let k_full = k_len & ~7u;
     // Rows r0..r0+7 in top, r0+8..r0+15 in bottom: each B value loaded feeds both.
     var top = zero_block();
     var bottom = zero_block();
     for (var kb = 0u; kb < k_full; kb = kb + 8u) {
+        if (A_MODE == 1u) {
+            // Lane 2j + h holds k kb + 4h .. kb + 4h + 3 of row j + 4q in quads[q]: four texel
+            // fetches per 8 k where one per row would use a quarter of each texel.
+            let x = (pl.a_base + kb) / 4u + (lane & 1u);
+            let quads = array<vec4<f32>, 4>(
+                a_texel(x, pl.a_lines.x), a_texel(x, pl.a_lines.y), a_texel(x, pl.a_lines.z), a_texel(x, pl.a_lines.w),
+            );
+            let b0 = load_b_panel(pl, kb);
+            four_k(&top, &bottom, array(even_lanes(quads[0]), even_lanes(quads[1]), even_lanes(quads[2]), even_lanes(quads[3])), b0);
+            let b1 = load_b_panel(pl, kb + 4u);
+            four_k(&top, &bottom, array(odd_lanes(quads[0]), odd_lanes(quads[1]), odd_lanes(quads[2]), odd_lanes(quads[3])), b1);
+            continue;
+        }
         let at = load_a(pl.rows03, pl.rows47, pl.a_base, kb + lane);
         let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kb + lane);
         let b0 = load_b_panel(pl, kb);
@@ -352,6 +371,34 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let step = select(8u, 1u, along_n());
     store_block(top, bat * p.m * p.n, r0, j0, step);
     store_block(bottom, bat * p.m * p.n, r0 + 8u, j0, step);
+}
+
+// A's values of lanes 0, 2, 4, 6 (even_lanes) or 1, 3, 5, 7 (odd_lanes) in every lane.
+fn even_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
+    return array(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 4u), subgroupBroadcast(v, 6u));
+}
+
+fn odd_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
+    return array(subgroupBroadcast(v, 1u), subgroupBroadcast(v, 3u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 7u));
+}
+
+// Component s of four values: rows j of one group of four at the group's k + s.
+fn column(v: array<vec4<f32>, 4>, s: u32) -> vec4<f32> {
+    return vec4<f32>(v[0][s], v[1][s], v[2][s], v[3][s]);
+}
+
+// Four rank-1 updates: A(4q + j, k + s) in rows[q][j][s], the lane's columns of k + s in
+// panel[2s] and panel[2s + 1].
+fn four_k(top: ptr<function, Block>, bottom: ptr<function, Block>, rows: array<array<vec4<f32>, 4>, 4>,
+          panel: array<vec4<f32>, 8>) {
+    *top = rank1(*top, column(rows[0], 0u), column(rows[1], 0u), panel[0], panel[1]);
+    *bottom = rank1(*bottom, column(rows[2], 0u), column(rows[3], 0u), panel[0], panel[1]);
+    *top = rank1(*top, column(rows[0], 1u), column(rows[1], 1u), panel[2], panel[3]);
+    *bottom = rank1(*bottom, column(rows[2], 1u), column(rows[3], 1u), panel[2], panel[3]);
+    *top = rank1(*top, column(rows[0], 2u), column(rows[1], 2u), panel[4], panel[5]);
+    *bottom = rank1(*bottom, column(rows[2], 2u), column(rows[3], 2u), panel[4], panel[5]);
+    *top = rank1(*top, column(rows[0], 3u), column(rows[1], 3u), panel[6], panel[7]);
+    *bottom = rank1(*bottom, column(rows[2], 3u), column(rows[3], 3u), panel[6], panel[7]);
 }
 
 // Stores rows i0 + r; lo holds columns c0 + step * t, hi columns c0 + 32 + step * t.
