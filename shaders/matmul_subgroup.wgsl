@@ -315,43 +315,16 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let pl = make_plan(r0, j0, bat, lane);
     let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
     let k_full = k_len & ~7u;
-    // Rows r0..r0+7 in top, r0+8..r0+15 in bottom: each B value loaded feeds both.
+    // Rows r0..r0+7 in top, r0+8..r0+15 in bottom: each B value loaded feeds both. (32 rows
+    // per subgroup, halving B's fetches per product, measured no faster: examples/matmul_probe.)
     var top = zero_block();
     var bottom = zero_block();
     for (var kb = 0u; kb < k_full; kb = kb + 8u) {
-        if (A_MODE == 1u) {
-            // Lane 2j + h holds k kb + 4h .. kb + 4h + 3 of row j + 4q in quads[q]: four texel
-            // fetches per 8 k where one per row would use a quarter of each texel.
-            let x = (pl.a_base + kb) / 4u + (lane & 1u);
-            let quads = array<vec4<f32>, 4>(
-                a_texel(x, pl.a_lines.x), a_texel(x, pl.a_lines.y), a_texel(x, pl.a_lines.z), a_texel(x, pl.a_lines.w),
-            );
-            let b0 = load_b_panel(pl, kb);
-            four_k(&top, &bottom, array(even_lanes(quads[0]), even_lanes(quads[1]), even_lanes(quads[2]), even_lanes(quads[3])), b0);
-            let b1 = load_b_panel(pl, kb + 4u);
-            four_k(&top, &bottom, array(odd_lanes(quads[0]), odd_lanes(quads[1]), odd_lanes(quads[2]), odd_lanes(quads[3])), b1);
-            continue;
-        }
-        let at = load_a(pl.rows03, pl.rows47, pl.a_base, kb + lane);
-        let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kb + lane);
+        let a_k = load_a_block(pl, kb, lane);
         let b0 = load_b_panel(pl, kb);
-        top = rank1(top, subgroupBroadcast(at[0], 0u), subgroupBroadcast(at[1], 0u), b0[0], b0[1]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 0u), subgroupBroadcast(ab[1], 0u), b0[0], b0[1]);
-        top = rank1(top, subgroupBroadcast(at[0], 1u), subgroupBroadcast(at[1], 1u), b0[2], b0[3]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 1u), subgroupBroadcast(ab[1], 1u), b0[2], b0[3]);
-        top = rank1(top, subgroupBroadcast(at[0], 2u), subgroupBroadcast(at[1], 2u), b0[4], b0[5]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 2u), subgroupBroadcast(ab[1], 2u), b0[4], b0[5]);
-        top = rank1(top, subgroupBroadcast(at[0], 3u), subgroupBroadcast(at[1], 3u), b0[6], b0[7]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 3u), subgroupBroadcast(ab[1], 3u), b0[6], b0[7]);
+        four_k(&top, &bottom, a_k.lo, b0);
         let b1 = load_b_panel(pl, kb + 4u);
-        top = rank1(top, subgroupBroadcast(at[0], 4u), subgroupBroadcast(at[1], 4u), b1[0], b1[1]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 4u), subgroupBroadcast(ab[1], 4u), b1[0], b1[1]);
-        top = rank1(top, subgroupBroadcast(at[0], 5u), subgroupBroadcast(at[1], 5u), b1[2], b1[3]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 5u), subgroupBroadcast(ab[1], 5u), b1[2], b1[3]);
-        top = rank1(top, subgroupBroadcast(at[0], 6u), subgroupBroadcast(at[1], 6u), b1[4], b1[5]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 6u), subgroupBroadcast(ab[1], 6u), b1[4], b1[5]);
-        top = rank1(top, subgroupBroadcast(at[0], 7u), subgroupBroadcast(at[1], 7u), b1[6], b1[7]);
-        bottom = rank1(bottom, subgroupBroadcast(ab[0], 7u), subgroupBroadcast(ab[1], 7u), b1[6], b1[7]);
+        four_k(&top, &bottom, a_k.hi, b1);
     }
     if (k_full < k_len) {
         // Fewer than 8 k remain: only those are shuffled from A and read from B, so nothing
@@ -373,7 +346,38 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     store_block(bottom, bat * p.m * p.n, r0 + 8u, j0, step);
 }
 
-// A's values of lanes 0, 2, 4, 6 (even_lanes) or 1, 3, 5, 7 (odd_lanes) in every lane.
+// A's sixteen rows at k = kb .. kb + 7, the same in every lane: lo[q][s] holds rows 4q .. 4q + 3
+// at kb + s, hi[q][s] at kb + 4 + s.
+struct ABlock {
+    lo: array<array<vec4<f32>, 4>, 4>,
+    hi: array<array<vec4<f32>, 4>, 4>,
+}
+
+fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
+    if (A_MODE == 1u) {
+        // Lane 2j + h holds k kb + 4h .. kb + 4h + 3 of row j + 4q in quads[q]: four texel
+        // fetches per 8 k where one per row would use a quarter of each texel.
+        let x = (pl.a_base + kb) / 4u + (lane & 1u);
+        let q0 = a_texel(x, pl.a_lines.x);
+        let q1 = a_texel(x, pl.a_lines.y);
+        let q2 = a_texel(x, pl.a_lines.z);
+        let q3 = a_texel(x, pl.a_lines.w);
+        return ABlock(
+            array(by_k(even_lanes(q0)), by_k(even_lanes(q1)), by_k(even_lanes(q2)), by_k(even_lanes(q3))),
+            array(by_k(odd_lanes(q0)), by_k(odd_lanes(q1)), by_k(odd_lanes(q2)), by_k(odd_lanes(q3))),
+        );
+    }
+    // Lane l holds the rows at k = kb + l.
+    let at = load_a(pl.rows03, pl.rows47, pl.a_base, kb + lane);
+    let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kb + lane);
+    return ABlock(
+        array(lanes_0_3(at[0]), lanes_0_3(at[1]), lanes_0_3(ab[0]), lanes_0_3(ab[1])),
+        array(lanes_4_7(at[0]), lanes_4_7(at[1]), lanes_4_7(ab[0]), lanes_4_7(ab[1])),
+    );
+}
+
+// A lane's values in every lane, from lanes 0, 2, 4, 6 (even_lanes), 1, 3, 5, 7 (odd_lanes),
+// 0-3 or 4-7. Lanes are constants: a broadcast from a constant lane is an extract and a splat.
 fn even_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
     return array(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 4u), subgroupBroadcast(v, 6u));
 }
@@ -382,23 +386,36 @@ fn odd_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
     return array(subgroupBroadcast(v, 1u), subgroupBroadcast(v, 3u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 7u));
 }
 
-// Component s of four values: rows j of one group of four at the group's k + s.
-fn column(v: array<vec4<f32>, 4>, s: u32) -> vec4<f32> {
-    return vec4<f32>(v[0][s], v[1][s], v[2][s], v[3][s]);
+fn lanes_0_3(v: vec4<f32>) -> array<vec4<f32>, 4> {
+    return array(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
 }
 
-// Four rank-1 updates: A(4q + j, k + s) in rows[q][j][s], the lane's columns of k + s in
-// panel[2s] and panel[2s + 1].
+fn lanes_4_7(v: vec4<f32>) -> array<vec4<f32>, 4> {
+    return array(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+}
+
+// Four rows' values at four k (v[j][s]: row j at k + s) as four k of four rows (out[s][j]).
+fn by_k(v: array<vec4<f32>, 4>) -> array<vec4<f32>, 4> {
+    return array(
+        vec4<f32>(v[0][0], v[1][0], v[2][0], v[3][0]),
+        vec4<f32>(v[0][1], v[1][1], v[2][1], v[3][1]),
+        vec4<f32>(v[0][2], v[1][2], v[2][2], v[3][2]),
+        vec4<f32>(v[0][3], v[1][3], v[2][3], v[3][3]),
+    );
+}
+
+// Four rank-1 updates: rows 4q .. 4q + 3 of A at k + s in rows[q][s], the lane's columns of B
+// at k + s in panel[2s] and panel[2s + 1].
 fn four_k(top: ptr<function, Block>, bottom: ptr<function, Block>, rows: array<array<vec4<f32>, 4>, 4>,
           panel: array<vec4<f32>, 8>) {
-    *top = rank1(*top, column(rows[0], 0u), column(rows[1], 0u), panel[0], panel[1]);
-    *bottom = rank1(*bottom, column(rows[2], 0u), column(rows[3], 0u), panel[0], panel[1]);
-    *top = rank1(*top, column(rows[0], 1u), column(rows[1], 1u), panel[2], panel[3]);
-    *bottom = rank1(*bottom, column(rows[2], 1u), column(rows[3], 1u), panel[2], panel[3]);
-    *top = rank1(*top, column(rows[0], 2u), column(rows[1], 2u), panel[4], panel[5]);
-    *bottom = rank1(*bottom, column(rows[2], 2u), column(rows[3], 2u), panel[4], panel[5]);
-    *top = rank1(*top, column(rows[0], 3u), column(rows[1], 3u), panel[6], panel[7]);
-    *bottom = rank1(*bottom, column(rows[2], 3u), column(rows[3], 3u), panel[6], panel[7]);
+    *top = rank1(*top, rows[0][0], rows[1][0], panel[0], panel[1]);
+    *bottom = rank1(*bottom, rows[2][0], rows[3][0], panel[0], panel[1]);
+    *top = rank1(*top, rows[0][1], rows[1][1], panel[2], panel[3]);
+    *bottom = rank1(*bottom, rows[2][1], rows[3][1], panel[2], panel[3]);
+    *top = rank1(*top, rows[0][2], rows[1][2], panel[4], panel[5]);
+    *bottom = rank1(*bottom, rows[2][2], rows[3][2], panel[4], panel[5]);
+    *top = rank1(*top, rows[0][3], rows[1][3], panel[6], panel[7]);
+    *bottom = rank1(*bottom, rows[2][3], rows[3][3], panel[6], panel[7]);
 }
 
 // Stores rows i0 + r; lo holds columns c0 + step * t, hi columns c0 + 32 + step * t.

@@ -192,6 +192,11 @@ fn check_vec4_modes(gpu: &shadergan::Gpu, no_textures: bool) {
         (1, 16, 2048, 40, true, true, 4, 0),
         (1, 40, 18, 66, false, false, 0, 0),
         (2, 12, 13, 66, true, true, 0, 0),
+        // Several row tiles in every A mode, K tails included.
+        (2, 128, 13, 64, true, false, 3, 2),
+        (1, 256, 100, 130, false, true, 2, 0),
+        (1, 128, 192, 72, false, false, 1, 1),
+        (3, 128, 64, 9, false, true, 4, 1),
     ] {
         let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
         let b = uniform(&mut rng, batch * k * n, -1.0, 1.0);
