@@ -26,8 +26,8 @@ override B_MODE: u32 = 0u;
 // A_MODE picks how A is read: 0 from storage (any strides); 1 and 2 from a_tex, a texture copy
 // of A whose texel rows are A's contiguous lines: 1 when A is contiguous along K (in whole
 // blocks of 8 k the lanes fetch the block's 32 texels, four each, and broadcast components; in
-// the tail a lane reads one texel per row and keeps its own k's component), 2 when contiguous along M (one
-// texel holds four rows at the lane's k; A's lines are whole tiles of rows there).
+// the tail a lane reads one texel per row and keeps its own k's component), 2 when contiguous
+// along M (one texel holds four rows at the lane's k; A's lines are whole tiles of rows there).
 override A_MODE: u32 = 0u;
 
 struct Params {
