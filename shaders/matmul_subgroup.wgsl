@@ -319,12 +319,13 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     // per subgroup, halving B's fetches per product, measured no faster: examples/matmul_probe.)
     var top = zero_block();
     var bottom = zero_block();
+    // Each block's products go row by row (see row_four_k); 16 k per block measured no faster.
     for (var kb = 0u; kb < k_full; kb = kb + 8u) {
         let a_k = load_a_block(pl, kb, lane);
         let b0 = load_b_panel(pl, kb);
-        four_k(&top, &bottom, a_k.lo, b0);
         let b1 = load_b_panel(pl, kb + 4u);
-        four_k(&top, &bottom, a_k.hi, b1);
+        top = block_eight_k(top, a_k, 0u, b0, b1);
+        bottom = block_eight_k(bottom, a_k, 2u, b0, b1);
     }
     if (k_full < k_len) {
         // Fewer than 8 k remain: only those are shuffled from A and read from B, so nothing
@@ -346,8 +347,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     store_block(bottom, bat * p.m * p.n, r0 + 8u, j0, step);
 }
 
-// A's sixteen rows at k = kb .. kb + 7, the same in every lane: lo[q][s] holds rows 4q .. 4q + 3
-// at kb + s, hi[q][s] at kb + 4 + s.
+// A's sixteen rows at k = kb .. kb + 7, the same in every lane: lo[q][j] holds row 4q + j at
+// kb .. kb + 3, hi[q][j] at kb + 4 .. kb + 7.
 struct ABlock {
     lo: array<array<vec4<f32>, 4>, 4>,
     hi: array<array<vec4<f32>, 4>, 4>,
@@ -363,16 +364,16 @@ fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
         let q2 = a_texel(x, pl.a_lines.z);
         let q3 = a_texel(x, pl.a_lines.w);
         return ABlock(
-            array(by_k(even_lanes(q0)), by_k(even_lanes(q1)), by_k(even_lanes(q2)), by_k(even_lanes(q3))),
-            array(by_k(odd_lanes(q0)), by_k(odd_lanes(q1)), by_k(odd_lanes(q2)), by_k(odd_lanes(q3))),
+            array(even_lanes(q0), even_lanes(q1), even_lanes(q2), even_lanes(q3)),
+            array(odd_lanes(q0), odd_lanes(q1), odd_lanes(q2), odd_lanes(q3)),
         );
     }
     // Lane l holds the rows at k = kb + l.
     let at = load_a(pl.rows03, pl.rows47, pl.a_base, kb + lane);
     let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kb + lane);
     return ABlock(
-        array(lanes_0_3(at[0]), lanes_0_3(at[1]), lanes_0_3(ab[0]), lanes_0_3(ab[1])),
-        array(lanes_4_7(at[0]), lanes_4_7(at[1]), lanes_4_7(ab[0]), lanes_4_7(ab[1])),
+        array(by_row(lanes_0_3(at[0])), by_row(lanes_0_3(at[1])), by_row(lanes_0_3(ab[0])), by_row(lanes_0_3(ab[1]))),
+        array(by_row(lanes_4_7(at[0])), by_row(lanes_4_7(at[1])), by_row(lanes_4_7(ab[0])), by_row(lanes_4_7(ab[1]))),
     );
 }
 
@@ -394,8 +395,9 @@ fn lanes_4_7(v: vec4<f32>) -> array<vec4<f32>, 4> {
     return array(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
 
-// Four rows' values at four k (v[j][s]: row j at k + s) as four k of four rows (out[s][j]).
-fn by_k(v: array<vec4<f32>, 4>) -> array<vec4<f32>, 4> {
+// Four k of four rows (v[s][j]: row j at k + s) as four rows' values at four k (out[j][s]).
+// (Free on llvmpipe, which keeps each component of a vec4 in a register of its own.)
+fn by_row(v: array<vec4<f32>, 4>) -> array<vec4<f32>, 4> {
     return array(
         vec4<f32>(v[0][0], v[1][0], v[2][0], v[3][0]),
         vec4<f32>(v[0][1], v[1][1], v[2][1], v[3][1]),
@@ -404,18 +406,44 @@ fn by_k(v: array<vec4<f32>, 4>) -> array<vec4<f32>, 4> {
     );
 }
 
-// Four rank-1 updates: rows 4q .. 4q + 3 of A at k + s in rows[q][s], the lane's columns of B
-// at k + s in panel[2s] and panel[2s + 1].
-fn four_k(top: ptr<function, Block>, bottom: ptr<function, Block>, rows: array<array<vec4<f32>, 4>, 4>,
-          panel: array<vec4<f32>, 8>) {
-    *top = rank1(*top, rows[0][0], rows[1][0], panel[0], panel[1]);
-    *bottom = rank1(*bottom, rows[2][0], rows[3][0], panel[0], panel[1]);
-    *top = rank1(*top, rows[0][1], rows[1][1], panel[2], panel[3]);
-    *bottom = rank1(*bottom, rows[2][1], rows[3][1], panel[2], panel[3]);
-    *top = rank1(*top, rows[0][2], rows[1][2], panel[4], panel[5]);
-    *bottom = rank1(*bottom, rows[2][2], rows[3][2], panel[4], panel[5]);
-    *top = rank1(*top, rows[0][3], rows[1][3], panel[6], panel[7]);
-    *bottom = rank1(*bottom, rows[2][3], rows[3][3], panel[6], panel[7]);
+// One row's four columns of half `half` (0: lo, 1: hi) after four k; a[s] is the row's A at
+// k + s. Blocks are updated row by row, each accumulator taking all its k at once, rather than
+// k by k over the whole block: llvmpipe keeps every vec4 as four SIMD registers, so the 32
+// accumulators live on the stack, and this order loads and stores each once per 8 k
+// (the six products of examples/matmul_probe: -20%).
+fn row_four_k(acc: vec4<f32>, a: vec4<f32>, panel: array<vec4<f32>, 8>, half: u32) -> vec4<f32> {
+    var r = fma(vec4<f32>(a.x), panel[half], acc);
+    r = fma(vec4<f32>(a.y), panel[2u + half], r);
+    r = fma(vec4<f32>(a.z), panel[4u + half], r);
+    return fma(vec4<f32>(a.w), panel[6u + half], r);
+}
+
+// Rows 4q .. 4q + 7 of the block after the 8 k of a (b0, b1 B's panels at those k).
+fn block_eight_k(t: Block, a: ABlock, q: u32, b0: array<vec4<f32>, 8>, b1: array<vec4<f32>, 8>) -> Block {
+    return Block(
+        row_eight_k(t.lo0, a, b0, b1, q, 0u, 0u),
+        row_eight_k(t.hi0, a, b0, b1, q, 0u, 1u),
+        row_eight_k(t.lo1, a, b0, b1, q, 1u, 0u),
+        row_eight_k(t.hi1, a, b0, b1, q, 1u, 1u),
+        row_eight_k(t.lo2, a, b0, b1, q, 2u, 0u),
+        row_eight_k(t.hi2, a, b0, b1, q, 2u, 1u),
+        row_eight_k(t.lo3, a, b0, b1, q, 3u, 0u),
+        row_eight_k(t.hi3, a, b0, b1, q, 3u, 1u),
+        row_eight_k(t.lo4, a, b0, b1, q + 1u, 0u, 0u),
+        row_eight_k(t.hi4, a, b0, b1, q + 1u, 0u, 1u),
+        row_eight_k(t.lo5, a, b0, b1, q + 1u, 1u, 0u),
+        row_eight_k(t.hi5, a, b0, b1, q + 1u, 1u, 1u),
+        row_eight_k(t.lo6, a, b0, b1, q + 1u, 2u, 0u),
+        row_eight_k(t.hi6, a, b0, b1, q + 1u, 2u, 1u),
+        row_eight_k(t.lo7, a, b0, b1, q + 1u, 3u, 0u),
+        row_eight_k(t.hi7, a, b0, b1, q + 1u, 3u, 1u),
+    );
+}
+
+// Row j of rows 4q .. 4q + 3, columns of half `half`, after the 8 k of a.
+fn row_eight_k(acc: vec4<f32>, a: ABlock, b0: array<vec4<f32>, 8>, b1: array<vec4<f32>, 8>, q: u32, j: u32,
+               half: u32) -> vec4<f32> {
+    return row_four_k(row_four_k(acc, a.lo[q][j], b0, half), a.hi[q][j], b1, half);
 }
 
 // Stores rows i0 + r; lo holds columns c0 + step * t, hi columns c0 + 32 + step * t.
