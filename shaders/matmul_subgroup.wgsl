@@ -6,7 +6,8 @@
 //
 // A workgroup of 32 computes a 64x64 tile of C; subgroup g = t / 8 owns rows r0..r0+15
 // (r0 = 16g within the tile) and lane l eight columns of the tile chosen by B's layout. Each
-// block of 8 k is eight rank-1 updates of the lane's 16x8 register block (two 8x8 halves).
+// block of 8 k adds eight rank-1 updates to the lane's 16x8 register block (two 8x8 halves),
+// applied row by row (row_four_k says why).
 // B's loads are two thirds of the time (measured by replacing them with register values), so
 // each B value loaded feeds 16 rows: 8 rows per lane measured ~8% slower despite fewer spills.
 // - A: a subgroup's rows are the same in all its lanes, so lane l loads A at its own
@@ -316,7 +317,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let k_len = select(p.k, p.k_last, bat + 1u == p.batch);
     let k_full = k_len & ~7u;
     // Rows r0..r0+7 in top, r0+8..r0+15 in bottom: each B value loaded feeds both. (32 rows
-    // per subgroup, halving B's fetches per product, measured no faster: examples/matmul_probe.)
+    // per subgroup, halving B's fetches per product, measured no faster, with either order of
+    // the updates: examples/matmul_probe and the width-64 step.)
     var top = zero_block();
     var bottom = zero_block();
     // Each block's products go row by row (see row_four_k); 16 k per block measured no faster.
