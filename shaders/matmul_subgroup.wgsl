@@ -412,7 +412,7 @@ fn by_row(v: array<vec4<f32>, 4>) -> array<vec4<f32>, 4> {
 // k + s. Blocks are updated row by row, each accumulator taking all its k at once, rather than
 // k by k over the whole block: llvmpipe keeps every vec4 as four SIMD registers, so the 32
 // accumulators live on the stack, and this order loads and stores each once per 8 k
-// (the six products of examples/matmul_probe: -20%).
+// (the six products of examples/matmul_probe: 5-20% faster, BENCHMARKS.md).
 fn row_four_k(acc: vec4<f32>, a: vec4<f32>, panel: array<vec4<f32>, 8>, half: u32) -> vec4<f32> {
     var r = fma(vec4<f32>(a.x), panel[half], acc);
     r = fma(vec4<f32>(a.y), panel[2u + half], r);
