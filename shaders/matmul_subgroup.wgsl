@@ -420,7 +420,8 @@ fn row_four_k(acc: vec4<f32>, a: vec4<f32>, panel: array<vec4<f32>, 8>, half: u3
     return fma(vec4<f32>(a.w), panel[6u + half], r);
 }
 
-// Rows 4q .. 4q + 7 of the block after the 8 k of a (b0, b1 B's panels at those k).
+// Block t (A's rows 4q .. 4q + 7 of the sixteen in a) after a's 8 k; b0, b1 hold B's panels at
+// those k.
 fn block_eight_k(t: Block, a: ABlock, q: u32, b0: array<vec4<f32>, 8>, b1: array<vec4<f32>, 8>) -> Block {
     return Block(
         row_eight_k(t.lo0, a, b0, b1, q, 0u, 0u),
