@@ -5,10 +5,12 @@
 //!
 //! Every invocation sums `ITERS` vec4 values from a 16 MiB table, at addresses that differ per
 //! lane (as a matmul's B columns), that are the same for the whole workgroup (as a broadcast
-//! operand), or through `textureLoad` of an Rgba32Float texture holding the same table, and
-//! (the fourth mode) one f32 of each lane-varying vec4, to price a load by its width; the fifth
-//! stores a vec4 per step instead of loading one (into the output, a power-of-two number of
-//! vec4s). The address arithmetic is identical in all five; only the access differs.
+//! operand), or through `textureLoad` of an Rgba32Float texture holding the same table, sampled
+//! or bound as a read-only storage texture; one f32 of each lane-varying vec4, to price a load
+//! by its width; a vec4 store per step instead of a load (into the output, a power-of-two
+//! number of vec4s); a 64 KiB uniform buffer and workgroup memory at lane-varying addresses;
+//! and the loop with no access at all, the cost the others share. The address arithmetic is
+//! identical in every mode; only the access differs.
 
 use std::time::Instant;
 
@@ -20,6 +22,9 @@ struct Params { mask: u32, iters: u32, width_log2: u32, _pad: u32 }
 @group(0) @binding(1) var<storage, read> table: array<vec4<f32>>;
 @group(0) @binding(2) var texels: texture_2d<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> small: array<vec4<f32>, 4096>;
+@group(0) @binding(5) var stex: texture_storage_2d<rgba32float, read>;
+var<workgroup> shared_tab: array<vec4<f32>, 1024>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -27,7 +32,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     let base = select(gid.x * 13u, wid.x * 13u, MODE == 1u);
     for (var i = 0u; i < p.iters; i = i + 1u) {
         let idx = (base + i * 64u) & p.mask;
-        if (MODE == 2u) {
+        if (MODE == 8u) {
+            let xy = vec2<u32>(idx & ((1u << p.width_log2) - 1u), idx >> p.width_log2);
+            acc = acc + textureLoad(stex, xy);
+        } else if (MODE == 7u) {
+            acc = acc + vec4<f32>(f32(idx));
+        } else if (MODE == 5u) {
+            acc = acc + small[idx & 4095u];
+        } else if (MODE == 6u) {
+            acc = acc + shared_tab[idx & 1023u];
+        } else if (MODE == 2u) {
             let xy = vec2<u32>(idx & ((1u << p.width_log2) - 1u), idx >> p.width_log2);
             acc = acc + textureLoad(texels, xy, 0);
         } else if (MODE == 4u) {
@@ -41,7 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     }
     // Never true: keeps both operands bound in every mode.
     if (p.iters == 0xffffffffu) {
-        acc = acc + table[0] + textureLoad(texels, vec2<u32>(0u), 0);
+        acc = acc + table[0] + textureLoad(texels, vec2<u32>(0u), 0) + small[0] + textureLoad(stex, vec2<u32>(0u));
     }
     out[gid.x] = acc;
 }
@@ -82,7 +96,9 @@ fn main() {
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
         format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::STORAGE_BINDING
+            | wgpu::TextureUsages::COPY_DST,
         view_formats: &[],
     });
     queue.write_texture(
@@ -105,6 +121,13 @@ fn main() {
     });
     queue.write_buffer(&uniform, 0, bytemuck::cast_slice(&params));
     let invocations = (GROUPS * 64) as u64;
+    let small = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("small"),
+        size: 65536,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    queue.write_buffer(&small, 0, bytemuck::cast_slice(&values[..16384]));
     let out = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("out"),
         size: invocations * 16,
@@ -140,6 +163,22 @@ fn main() {
                 },
             ),
             entry(3, storage(false)),
+            entry(
+                5,
+                wgpu::BindingType::StorageTexture {
+                    access: wgpu::StorageTextureAccess::ReadOnly,
+                    format: wgpu::TextureFormat::Rgba32Float,
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                },
+            ),
+            entry(
+                4,
+                wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+            ),
         ],
     });
     let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
@@ -151,6 +190,8 @@ fn main() {
             wgpu::BindGroupEntry { binding: 1, resource: table.as_entire_binding() },
             wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&view) },
             wgpu::BindGroupEntry { binding: 3, resource: out.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 4, resource: small.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 5, resource: wgpu::BindingResource::TextureView(&view) },
         ],
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -171,6 +212,10 @@ fn main() {
         (2, "texture (textureLoad), lane-varying"),
         (3, "storage, lane-varying, one f32 per load"),
         (4, "storage store of a vec4, lane-varying"),
+        (5, "uniform buffer, lane-varying"),
+        (6, "workgroup memory, lane-varying"),
+        (7, "no load (loop and address only)"),
+        (8, "storage texture (read-only), lane-varying"),
     ] {
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: None,

@@ -46,10 +46,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> dy4_stats: array<vec4<f32>>;
 
 // The vec4 entry points read x and dy from flat texture copies (`Gpu::flat_texture`) when
-// X_TEXTURE / DY_TEXTURE: llvmpipe fetches texels with gathers but loads storage lane by lane
-// (see unary.wgsl). Otherwise 1x1 placeholders are bound.
-@group(0) @binding(7) var x_tex: texture_2d<f32>;
-@group(0) @binding(8) var dy_tex: texture_2d<f32>;
+// X_TEXTURE / DY_TEXTURE: llvmpipe fetches a texel for all lanes at once but loads storage lane
+// by lane (see unary.wgsl). Otherwise 1x1 placeholders are bound.
+@group(0) @binding(7) var x_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(8) var dy_tex: texture_storage_2d<rgba32float, read>;
 
 const WIDE: u32 = 256u;
 override WG: u32 = 256u;
@@ -58,14 +58,14 @@ override DY_TEXTURE: bool = false;
 
 fn x_vec4(q: u32) -> vec4<f32> {
     if (X_TEXTURE) {
-        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift), 0);
+        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift));
     }
     return x4[q];
 }
 
 fn dy_vec4(q: u32) -> vec4<f32> {
     if (DY_TEXTURE) {
-        return textureLoad(dy_tex, vec2<u32>(q & ((1u << p.dy_shift) - 1u), q >> p.dy_shift), 0);
+        return textureLoad(dy_tex, vec2<u32>(q & ((1u << p.dy_shift) - 1u), q >> p.dy_shift));
     }
     return dy4[q];
 }
@@ -305,7 +305,7 @@ fn backward_stats_serial4(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 // buffer under one name only).
 fn dy4_for_stats(q: u32) -> vec4<f32> {
     if (DY_TEXTURE) {
-        return textureLoad(dy_tex, vec2<u32>(q & ((1u << p.dy_shift) - 1u), q >> p.dy_shift), 0);
+        return textureLoad(dy_tex, vec2<u32>(q & ((1u << p.dy_shift) - 1u), q >> p.dy_shift));
     }
     return dy4_stats[q];
 }

@@ -2,8 +2,8 @@
 // and each operand's strides (0 along broadcast axes), at most 8 axes.
 
 // `contiguous` and `broadcast4` read an operand from its flat texture copy (rows of
-// 2^a_shift / 2^b_shift texels) when A_TEXTURE/B_TEXTURE: llvmpipe fetches texels with gathers but loads
-// storage lane by lane (see unary.wgsl).
+// 2^a_shift / 2^b_shift texels) when A_TEXTURE/B_TEXTURE: llvmpipe fetches a texel for all lanes at once
+// but loads storage lane by lane (see unary.wgsl).
 
 struct Params {
     n: u32,
@@ -28,8 +28,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out4: array<vec4<f32>>;
 
-@group(0) @binding(4) var a_tex: texture_2d<f32>;
-@group(0) @binding(5) var b_tex: texture_2d<f32>;
+@group(0) @binding(4) var a_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(5) var b_tex: texture_storage_2d<rgba32float, read>;
 
 override WG: u32 = 256u;
 override A_TEXTURE: bool = false;
@@ -37,14 +37,14 @@ override B_TEXTURE: bool = false;
 
 fn a_vec4(i: u32) -> vec4<f32> {
     if (A_TEXTURE) {
-        return textureLoad(a_tex, vec2<u32>(i & ((1u << p.a_shift) - 1u), i >> p.a_shift), 0);
+        return textureLoad(a_tex, vec2<u32>(i & ((1u << p.a_shift) - 1u), i >> p.a_shift));
     }
     return a4[i];
 }
 
 fn b_vec4(i: u32) -> vec4<f32> {
     if (B_TEXTURE) {
-        return textureLoad(b_tex, vec2<u32>(i & ((1u << p.b_shift) - 1u), i >> p.b_shift), 0);
+        return textureLoad(b_tex, vec2<u32>(i & ((1u << p.b_shift) - 1u), i >> p.b_shift));
     }
     return b4[i];
 }

@@ -35,18 +35,18 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> cols4: array<vec4<f32>>;
 
 // im2col4 and col2im read their input through a texture copy (x_tex: texel row = one image
-// plane; dcols_tex: texel row = one row of dcols) when FROM_TEXTURE: llvmpipe fetches texels
-// with gathers but reads storage lane by lane (see matmul_subgroup.wgsl). Otherwise a 1x1
+// plane; dcols_tex: texel row = one row of dcols) when FROM_TEXTURE: llvmpipe fetches a texel
+// for all lanes at once but reads storage lane by lane (see src/gpu/texture.rs). Otherwise a 1x1
 // placeholder is bound.
-@group(0) @binding(3) var x_tex: texture_2d<f32>;
-@group(0) @binding(3) var dcols_tex: texture_2d<f32>;
+@group(0) @binding(3) var x_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(3) var dcols_tex: texture_storage_2d<rgba32float, read>;
 
 override WG: u32 = 256u;
 override FROM_TEXTURE: bool = false;
 
 // Float `i` of line `row` of a texture copy whose texel (x, y) holds floats 4x..4x+3 of line y.
-fn line_value(t: texture_2d<f32>, row: u32, i: u32) -> f32 {
-    return textureLoad(t, vec2<u32>(i / 4u, row), 0)[i & 3u];
+fn line_value(t: texture_storage_2d<rgba32float, read>, row: u32, i: u32) -> f32 {
+    return textureLoad(t, vec2<u32>(i / 4u, row))[i & 3u];
 }
 
 // What one im2col invocation writes: a line of `ow` patch entries starting at `dst`, read from

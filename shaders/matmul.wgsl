@@ -31,16 +31,16 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var a_tex: texture_2d<f32>;
-@group(0) @binding(5) var b_tex: texture_2d<f32>;
+@group(0) @binding(4) var a_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(5) var b_tex: texture_storage_2d<rgba32float, read>;
 
 override A_TEXTURE: bool = false;
 override B_TEXTURE: bool = false;
 
 // Value e of a flat texture copy whose rows hold 2^shift texels.
-fn flat_value(t: texture_2d<f32>, shift: u32, e: u32) -> f32 {
+fn flat_value(t: texture_storage_2d<rgba32float, read>, shift: u32, e: u32) -> f32 {
     let q = e / 4u;
-    return textureLoad(t, vec2<u32>(q & ((1u << shift) - 1u), q >> shift), 0)[e & 3u];
+    return textureLoad(t, vec2<u32>(q & ((1u << shift) - 1u), q >> shift))[e & 3u];
 }
 
 fn a_at(e: u32) -> f32 {

@@ -18,9 +18,12 @@
 //   1 contiguous along N (lane l owns columns 4l..4l+3 and 32+4l..32+4l+3, two vec4 loads per
 //   k); 2 contiguous along K (columns l + 8t, a vec4 holds four k of a column).
 //   3 and 4 read the same layouts as 1 and 2 from b_tex, a copy of B as an Rgba32Float
-//   texture whose texel rows are B's contiguous lines: llvmpipe fetches texels with the CPU's
-//   gather instructions, where a storage load is a loop over the lanes (examples/load_probe.rs:
-//   4.6 ns against 31 ns per vec4 on an AVX2 host). B stays bound for the K tail.
+//   storage texture whose texel rows are B's contiguous lines: llvmpipe fetches a texel for
+//   all eight lanes in one call, where a storage load is a loop over the lanes
+//   (examples/load_probe.rs: 1.3 ns against 15 ns per vec4 per invocation on an AVX2 host).
+//   The textures are bound as read-only storage: a sampled texture's fetch also works out mip
+//   levels, and measured 30% dearer here (the six products of examples/matmul_probe: 211 and
+//   175 ms sampled, 143 and 134 ms storage). B stays bound for the K tail.
 // - Whole blocks of 8 k run with no per-k guards; a guarded tail takes the rest of K.
 
 override B_MODE: u32 = 0u;
@@ -57,12 +60,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 // B_MODE 3 and 4: texel (x, y) holds B's elements 4x..4x+3 of contiguous line y (a 1x1
 // placeholder in the other modes).
-@group(0) @binding(4) var b_tex: texture_2d<f32>;
+@group(0) @binding(4) var b_tex: texture_storage_2d<rgba32float, read>;
 
-@group(0) @binding(5) var a_tex: texture_2d<f32>;
+@group(0) @binding(5) var a_tex: texture_storage_2d<rgba32float, read>;
 
 fn a_texel(x: u32, y: u32) -> vec4<f32> {
-    return textureLoad(a_tex, vec2<u32>(x, y), 0);
+    return textureLoad(a_tex, vec2<u32>(x, y));
 }
 
 fn along_n() -> bool {
@@ -74,7 +77,7 @@ fn along_k() -> bool {
 }
 
 fn texel(x: u32, y: u32) -> vec4<f32> {
-    return textureLoad(b_tex, vec2<u32>(x, y), 0);
+    return textureLoad(b_tex, vec2<u32>(x, y));
 }
 
 fn b_at(i: u32) -> f32 {

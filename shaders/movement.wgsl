@@ -10,7 +10,7 @@ struct GatherParams {
     // steps in all, so long lines are split into chunks.
     chunk: u32,
     // Rows of src's flat texture copy hold 2^src_shift texels; it is read instead of storage when FROM_TEXTURE
-    // (llvmpipe fetches texels with gathers but loads storage lane by lane; see unary.wgsl).
+    // (llvmpipe fetches a texel for all lanes at once but loads storage lane by lane; see unary.wgsl).
     src_shift: u32,
     _pad0: u32,
     _pad1: u32,
@@ -51,7 +51,7 @@ struct ReflectParams {
 @group(0) @binding(1) var<storage, read> src4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> dst4: array<vec4<f32>>;
 
-@group(0) @binding(3) var src_tex: texture_2d<f32>;
+@group(0) @binding(3) var src_tex: texture_storage_2d<rgba32float, read>;
 
 override WG: u32 = 256u;
 override FROM_TEXTURE: bool = false;
@@ -59,14 +59,14 @@ override FROM_TEXTURE: bool = false;
 fn src_value(i: u32) -> f32 {
     if (FROM_TEXTURE) {
         let q = i / 4u;
-        return textureLoad(src_tex, vec2<u32>(q & ((1u << gp.src_shift) - 1u), q >> gp.src_shift), 0)[i % 4u];
+        return textureLoad(src_tex, vec2<u32>(q & ((1u << gp.src_shift) - 1u), q >> gp.src_shift))[i % 4u];
     }
     return src[i];
 }
 
 fn src_vec4(q: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
-        return textureLoad(src_tex, vec2<u32>(q & ((1u << gp.src_shift) - 1u), q >> gp.src_shift), 0);
+        return textureLoad(src_tex, vec2<u32>(q & ((1u << gp.src_shift) - 1u), q >> gp.src_shift));
     }
     return src4[q];
 }

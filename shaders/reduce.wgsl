@@ -12,7 +12,7 @@ struct Params {
     reduced_rank: u32,
     op: u32,
     // Rows of x's flat texture copy hold 2^x_shift texels; it is read instead of storage when FROM_TEXTURE
-    // (llvmpipe fetches texels with gathers but loads storage lane by lane; see unary.wgsl).
+    // (llvmpipe fetches a texel for all lanes at once but loads storage lane by lane; see unary.wgsl).
     x_shift: u32,
     _pad1: u32,
     _pad2: u32,
@@ -29,7 +29,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> y4: array<vec4<f32>>;
 
-@group(0) @binding(3) var x_tex: texture_2d<f32>;
+@group(0) @binding(3) var x_tex: texture_storage_2d<rgba32float, read>;
 
 override WG: u32 = 256u;
 override FROM_TEXTURE: bool = false;
@@ -41,14 +41,14 @@ override WIDE: u32 = 64u;
 fn x_value(i: u32) -> f32 {
     if (FROM_TEXTURE) {
         let q = i / 4u;
-        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift), 0)[i % 4u];
+        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift))[i % 4u];
     }
     return x[i];
 }
 
 fn x_vec4(q: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
-        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift), 0);
+        return textureLoad(x_tex, vec2<u32>(q & ((1u << p.x_shift) - 1u), q >> p.x_shift));
     }
     return x4[q];
 }

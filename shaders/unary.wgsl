@@ -6,8 +6,8 @@
 // the buffer's padding (bindings cover whole 16-byte groups); nothing reads the padding.
 
 // With FROM_TEXTURE, x is read from its flat texture copy (`Gpu::flat_texture`, rows of
-// 2^x_shift texels): llvmpipe fetches texels with gathers (1.7 ns per vec4 on an AVX2 host) but
-// loads storage lane by lane (15 ns; examples/load_probe.rs). Stores cost 3.5 ns either way.
+// 2^x_shift texels): llvmpipe fetches a texel for all lanes at once (1.3 ns per vec4 on an AVX2
+// host) but loads storage lane by lane (15 ns; examples/load_probe.rs). Stores cost 2.8 ns.
 
 struct Params {
     n: u32,
@@ -23,14 +23,14 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
-@group(0) @binding(3) var x_tex: texture_2d<f32>;
+@group(0) @binding(3) var x_tex: texture_storage_2d<rgba32float, read>;
 
 override WG: u32 = 256u;
 override FROM_TEXTURE: bool = false;
 
 fn x_vec4(i: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
-        return textureLoad(x_tex, vec2<u32>(i & ((1u << p.x_shift) - 1u), i >> p.x_shift), 0);
+        return textureLoad(x_tex, vec2<u32>(i & ((1u << p.x_shift) - 1u), i >> p.x_shift));
     }
     return x[i];
 }

@@ -69,8 +69,9 @@ pub fn validate(shader: Shader) -> Result<(naga::Module, naga::valid::ModuleInfo
 }
 
 /// What an entry point binds: binding 0 is the uniform parameter block; read-only storage
-/// bindings are the inputs and read-write ones the outputs, each in binding order; sampled
-/// textures (read by `textureLoad`) are further inputs, bound after the buffers.
+/// bindings are the inputs and read-write ones the outputs, each in binding order; read-only
+/// storage textures (rgba32float, read by `textureLoad`) are further inputs, bound after the
+/// buffers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryBindings {
     pub uniform: Option<u32>,
@@ -109,10 +110,10 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
             }
             naga::AddressSpace::Handle => match module.types[var.ty].inner {
                 naga::TypeInner::Image {
-                    class: naga::ImageClass::Sampled { kind: naga::ScalarKind::Float, multi: false },
+                    class: naga::ImageClass::Storage { format: naga::StorageFormat::Rgba32Float, access },
                     dim: naga::ImageDimension::D2,
                     arrayed: false,
-                } => out.textures.push(binding.binding),
+                } if access == naga::StorageAccess::LOAD => out.textures.push(binding.binding),
                 ref other => {
                     return Err(format!(
                         "{}::{entry}: binding {} has an unsupported type {other:?}",
