@@ -43,6 +43,8 @@ struct Params {
 
 override WG: u32 = 256u;
 override FROM_TEXTURE: bool = false;
+// col2im_runs: the stride (1 or 2), which fixes how its phases interleave into stores.
+override STRIDE: u32 = 1u;
 
 // Float `i` of line `row` of a texture copy whose texel (x, y) holds floats 4x..4x+3 of line y.
 fn line_value(t: texture_storage_2d<rgba32float, read>, row: u32, i: u32) -> f32 {
@@ -165,6 +167,69 @@ fn col2im4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let c2 = next_pixel(c1);
     let c3 = next_pixel(c2);
     dx4[i] = vec4<f32>(pixel_sum(r, c0), pixel_sum(r, c1), pixel_sum(r, c2), pixel_sum(r, c3));
+}
+
+// col2im for stride 1 or 2 when rows hold a multiple of 4 * stride pixels and dcols is read
+// from its texture: one invocation per 4 * stride neighbouring pixels of a row. Pixels of one
+// phase (ix mod stride) take their taps from the same dcols rows at consecutive ox, so each
+// tap row gives four pixels' values as one run of four floats, one or two texel fetches (the
+// fetch, not the arithmetic, is what costs on llvmpipe), where col2im4 fetches a texel per
+// pixel and tap. The phases' sums interleave into `STRIDE` vec4 stores.
+@compute @workgroup_size(WG)
+fn col2im_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    let per_row = p.w / (4u * STRIDE);
+    if (i >= p.batch * p.c_in * p.h * per_row) {
+        return;
+    }
+    let row = i / per_row;
+    let g = i - row * per_row;
+    let r = pixel_row(row);
+    let even = phase_run(r, g, 0u);
+    if (STRIDE == 1u) {
+        dx4[i] = even;
+    } else {
+        let odd = phase_run(r, g, 1u);
+        dx4[2u * i] = vec4<f32>(even.x, odd.x, even.y, odd.y);
+        dx4[2u * i + 1u] = vec4<f32>(even.z, odd.z, even.w, odd.w);
+    }
+}
+
+// Sums of the four pixels ix = 4 * STRIDE * g + STRIDE * j + phase (j = 0..3) of row r. Tap kx
+// reaches them when kx = phase + pad (mod stride), from patch columns ox = 4g + j + c with
+// c = (phase + pad - kx) / stride.
+fn phase_run(r: PixelRow, g: u32, phase: u32) -> vec4<f32> {
+    let st = STRIDE;
+    let kx0 = (phase + p.pad) % st;
+    let c0 = i32((phase + p.pad - kx0) / st);
+    let spatial = p.oh * p.ow;
+    let last_texel = i32(p.batch * spatial / 4u) - 1;
+    var acc = vec4<f32>(0.0);
+    var oy = r.oy0;
+    for (var ky = r.ky0; ky < p.kh && oy >= 0; ky = ky + st) {
+        if (u32(oy) < p.oh) {
+            let base = i32(r.n * spatial + u32(oy) * p.ow);
+            var ox = vec4<i32>(i32(4u * g) + c0) + vec4<i32>(0, 1, 2, 3);
+            for (var kx = kx0; kx < p.kw; kx = kx + st) {
+                let dcols_row = (r.ci * p.kh + ky) * p.kw + kx;
+                let f = base + ox.x;
+                let q = f >> 2u;
+                let shift = f & 3;
+                let t0 = textureLoad(dcols_tex, vec2<i32>(clamp(q, 0, last_texel), i32(dcols_row)));
+                var run = t0;
+                if (shift != 0) {
+                    let t1 = textureLoad(dcols_tex, vec2<i32>(clamp(q + 1, 0, last_texel), i32(dcols_row)));
+                    run = select(vec4<f32>(t0.w, t1.xyz), vec4<f32>(t0.zw, t1.xy), shift == 2);
+                    run = select(run, vec4<f32>(t0.yzw, t1.x), shift == 1);
+                }
+                let inside = ox >= vec4<i32>(0) & ox < vec4<i32>(i32(p.ow));
+                acc = acc + select(vec4<f32>(0.0), run, inside);
+                ox = ox - vec4<i32>(1);
+            }
+        }
+        oy = oy - 1;
+    }
+    return acc;
 }
 
 // Row iy of channel ci of image n, as col2im's pixels see it: its first tap along y and the

@@ -304,7 +304,8 @@ fn threads_sharing_a_device_never_read_each_others_texture_copy_of_b() {
 #[test]
 fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
     // im2col4 reads x's planes from a texture when a plane holds a multiple of 64 floats, and
-    // col2im (a transposed convolution's forward) reads dcols' rows from one when a row does;
+    // col2im (a transposed convolution's forward) reads dcols' rows from one when a row does
+    // (as runs of four pixels per phase, col2im_runs, where stride and width allow);
     // a device without texture operands reads storage. Checked against the CPU reference, with
     // the path each dispatch took read from the profile.
     let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
@@ -314,9 +315,14 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
         let textures = !options.no_texture_operands;
         // (x shape, c_out, k, stride, pad, whether the texture path applies)
-        for (xs, co, k, stride, pad, lines_fit) in
-            [([2, 4, 16, 16], 6, 4, 2, 1, true), ([2, 3, 6, 8], 5, 3, 1, 1, false), ([3, 2, 8, 8], 4, 4, 2, 1, true)]
-        {
+        for (xs, co, k, stride, pad, lines_fit) in [
+            ([2, 4, 16, 16], 6, 4, 2, 1, true),
+            ([2, 3, 6, 8], 5, 3, 1, 1, false),
+            ([3, 2, 8, 8], 4, 4, 2, 1, true),
+            ([1, 3, 8, 8], 2, 3, 1, 1, true),
+            ([2, 2, 8, 8], 3, 3, 2, 1, true),
+            ([1, 2, 8, 8], 3, 5, 1, 0, true),
+        ] {
             let what = format!("{xs:?} k{k} s{stride} p{pad} textures={textures}");
             let expect = format!("FROM_TEXTURE={}", u32::from(textures && lines_fit));
             let ws = [co, xs[1], k, k];
@@ -336,18 +342,22 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
             // x's planes times the batch do.
             let tw = [xs[1], co, k, k];
             let wt = f64s(&f32s(&uniform(&mut rng, tw.iter().product(), -1.0, 1.0)));
+            // With the texture, strides 1 and 2 take col2im_runs where output rows hold whole
+            // runs (4 * stride pixels).
             let row_fits = (xs[0] * xs[2] * xs[3]) % 64 == 0;
-            let expect = format!("FROM_TEXTURE={}", u32::from(textures && row_fits));
+            let out = |size: usize| (size - 1) * stride + k - 2 * pad;
+            let runs = textures && row_fits && stride <= 2 && out(xs[3]) % (4 * stride) == 0;
+            let (entry, expect) = if runs {
+                ("conv2d.wgsl::col2im_runs ", format!("STRIDE={stride}"))
+            } else {
+                ("conv2d.wgsl::col2im", format!("FROM_TEXTURE={}", u32::from(textures && row_fits)))
+            };
             gpu.profile_start();
             let got = common::tensor(&gpu, &xs, &x)
                 .conv_transpose2d(&common::tensor(&gpu, &tw, &wt), stride, pad, 0)
                 .to_vec();
             let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
-            assert!(
-                used.iter().any(|key| key.starts_with("conv2d.wgsl::col2im") && key.ends_with(&expect)),
-                "{what}: {used:?}"
-            );
-            let out = |size: usize| (size - 1) * stride + k - 2 * pad;
+            assert!(used.iter().any(|key| key.starts_with(entry) && key.ends_with(&expect)), "{what}: {used:?}");
             let want = cpu::conv_transpose2d(&x, xs, &wt, tw, stride, pad, out(xs[2]), out(xs[3]));
             assert_close(&format!("conv_transpose2d {what}"), &got, &want, 1e-4, 1e-5);
         }

@@ -538,11 +538,26 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     let dx = gpu.alloc(n);
     let lines = (g.batch * g.c_in * g.h) as usize;
     let texture = gpu.buffer_texture(&dcols, g.patch_cols());
-    // Four pixels per store where rows allow it.
-    let (entry, invocations) = if g.w.is_multiple_of(4) { ("col2im4", n / 4) } else { ("col2im", lines) };
-    let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+    // Runs of four pixels per phase where the stride and rows allow it (conv2d.wgsl), else four
+    // pixels per store where rows allow that.
+    let runs = texture.is_some() && (g.stride == 1 || g.stride == 2) && g.w.is_multiple_of(4 * g.stride);
+    let kernel = if runs {
+        Kernel::new(Shader::Conv2d, "col2im_runs").with("WG", 64).with("STRIDE", g.stride)
+    } else {
+        let entry = if g.w.is_multiple_of(4) { "col2im4" } else { "col2im" };
+        Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32)
+    };
+    let invocations = if runs {
+        n / (4 * g.stride as usize)
+    } else if g.w.is_multiple_of(4) {
+        n / 4
+    } else {
+        lines
+    };
     let view = gpu.texture_or_placeholder(texture.as_ref());
-    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, invocations, 64));
+    // col2im_runs reads dcols from the texture alone.
+    let inputs: &[&GpuBuffer] = if runs { &[] } else { &[&dcols] };
+    gpu.dispatch_with_textures(&kernel, g, inputs, &[&view], &[&dx], grid_1d(gpu, invocations, 64));
     dx
 }
 
