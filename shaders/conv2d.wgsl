@@ -40,10 +40,24 @@ struct Params {
 // placeholder is bound.
 @group(0) @binding(3) var x_tex: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var dcols_tex: texture_storage_2d<rgba32float, read>;
+// im2col_runs and col2im_runs read their input only from its texture (x's planes, dcols' rows)
+// and write cols / dx as vec4s: no storage input, so the output takes binding 1.
+@group(0) @binding(1) var<storage, read_write> runs_out: array<vec4<f32>>;
+@group(0) @binding(2) var runs_in: texture_storage_2d<rgba32float, read>;
+
+// n / d for n < 2^24, exactly: f32 holds n, and the rounded quotient is within one of the true
+// one. (llvmpipe has no vector integer division: a u32 `/` or `%` runs once per lane.)
+fn quot(n: u32, d: u32) -> u32 {
+    var q = u32(f32(n) / f32(d));
+    let r = i32(n) - i32(q * d);
+    q = select(q, q - 1u, r < 0);
+    return select(q, q + 1u, r >= i32(d));
+}
 
 override WG: u32 = 256u;
 override FROM_TEXTURE: bool = false;
-// col2im_runs: the stride (1 or 2), which fixes how its phases interleave into stores.
+// im2col_runs and col2im_runs: the stride (1 or 2), which fixes which floats of the texels
+// they fetch make up a vec4 of patches (im2col_runs) or pixels (col2im_runs).
 override STRIDE: u32 = 1u;
 
 // Float `i` of line `row` of a texture copy whose texel (x, y) holds floats 4x..4x+3 of line y.
@@ -130,6 +144,68 @@ fn im2col4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
+// im2col for stride 1 or 2 when output rows hold a multiple of 4 patches and x is read from
+// its texture: one invocation per (patch row, image), writing its oh lines. Four neighbouring
+// patches read x at ix0 + stride * (0..3), which lie in two texels (stride 1) or three
+// (stride 2), and the last of them starts the next four: 1 or 2 fetches per vec4 stored,
+// where im2col4 fetches a texel per patch. Lanes hold neighbouring images of the same patch
+// row, so the texel offset (`shift`) is the same across a SIMD vector when w is a multiple of 4.
+@compute @workgroup_size(WG)
+fn im2col_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    let ksize = p.kh * p.kw;
+    if (i >= ksize * p.c_in * p.batch) {
+        return;
+    }
+    let row = quot(i, p.batch);
+    let n = i - row * p.batch;
+    let ci = quot(row, ksize);
+    let tap = row - ci * ksize;
+    let ky = quot(tap, p.kw);
+    let kx = tap - ky * p.kw;
+    let plane = i32(n * p.c_in + ci);
+    let last_texel = i32(p.h * p.w / 4u) - 1;
+    let st = i32(STRIDE);
+    let quads = p.ow / 4u;
+    var dst = (row * p.batch * p.oh * p.ow + n * p.oh * p.ow) / 4u;
+    let ix0 = vec4<i32>(i32(kx) - i32(p.pad)) + vec4<i32>(0, 1, 2, 3) * st;
+    var iy = i32(ky) - i32(p.pad);
+    for (var oy = 0u; oy < p.oh; oy = oy + 1u) {
+        if (iy < 0 || iy >= i32(p.h)) {
+            for (var q = 0u; q < quads; q = q + 1u) {
+                runs_out[dst + q] = vec4<f32>(0.0);
+            }
+        } else {
+            let f = iy * i32(p.w) + ix0.x;
+            let shift = f & 3;
+            var t = f >> 2u;
+            var ix = ix0;
+            var t0 = textureLoad(runs_in, vec2<i32>(clamp(t, 0, last_texel), plane));
+            for (var q = 0u; q < quads; q = q + 1u) {
+                let t1 = textureLoad(runs_in, vec2<i32>(clamp(t + 1, 0, last_texel), plane));
+                var v: vec4<f32>;
+                if (STRIDE == 1u) {
+                    v = select(vec4<f32>(t0.w, t1.xyz), vec4<f32>(t0.zw, t1.xy), shift == 2);
+                    v = select(v, vec4<f32>(t0.yzw, t1.x), shift == 1);
+                    v = select(v, t0, shift == 0);
+                    t0 = t1;
+                } else {
+                    let t2 = textureLoad(runs_in, vec2<i32>(clamp(t + 2, 0, last_texel), plane));
+                    v = select(vec4<f32>(t0.w, t1.y, t1.w, t2.y), vec4<f32>(t0.z, t1.x, t1.z, t2.x), shift == 2);
+                    v = select(v, vec4<f32>(t0.y, t0.w, t1.y, t1.w), shift == 1);
+                    v = select(v, vec4<f32>(t0.x, t0.z, t1.x, t1.z), shift == 0);
+                    t0 = t2;
+                }
+                runs_out[dst + q] = select(vec4<f32>(0.0), v, ix >= vec4<i32>(0) & ix < vec4<i32>(i32(p.w)));
+                ix = ix + vec4<i32>(4 * st);
+                t = t + st;
+            }
+        }
+        dst = dst + quads;
+        iy = iy + st;
+    }
+}
+
 // One invocation per row of dx (image, channel, iy). A pixel was read by patch (oy, ox) through
 // tap (ky, kx) exactly when oy * stride = iy + pad - ky. Stepping a tap by the stride moves the
 // patch by one, and stepping the pixel moves its first tap by one: the cursors below keep every
@@ -187,11 +263,11 @@ fn col2im_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let r = pixel_row(row);
     let even = phase_run(r, g, 0u);
     if (STRIDE == 1u) {
-        dx4[i] = even;
+        runs_out[i] = even;
     } else {
         let odd = phase_run(r, g, 1u);
-        dx4[2u * i] = vec4<f32>(even.x, odd.x, even.y, odd.y);
-        dx4[2u * i + 1u] = vec4<f32>(even.z, odd.z, even.w, odd.w);
+        runs_out[2u * i] = vec4<f32>(even.x, odd.x, even.y, odd.y);
+        runs_out[2u * i + 1u] = vec4<f32>(even.z, odd.z, even.w, odd.w);
     }
 }
 
@@ -215,10 +291,10 @@ fn phase_run(r: PixelRow, g: u32, phase: u32) -> vec4<f32> {
                 let f = base + ox.x;
                 let q = f >> 2u;
                 let shift = f & 3;
-                let t0 = textureLoad(dcols_tex, vec2<i32>(clamp(q, 0, last_texel), i32(dcols_row)));
+                let t0 = textureLoad(runs_in, vec2<i32>(clamp(q, 0, last_texel), i32(dcols_row)));
                 var run = t0;
                 if (shift != 0) {
-                    let t1 = textureLoad(dcols_tex, vec2<i32>(clamp(q + 1, 0, last_texel), i32(dcols_row)));
+                    let t1 = textureLoad(runs_in, vec2<i32>(clamp(q + 1, 0, last_texel), i32(dcols_row)));
                     run = select(vec4<f32>(t0.w, t1.xyz), vec4<f32>(t0.zw, t1.xy), shift == 2);
                     run = select(run, vec4<f32>(t0.yzw, t1.x), shift == 1);
                 }

@@ -303,7 +303,8 @@ fn threads_sharing_a_device_never_read_each_others_texture_copy_of_b() {
 
 #[test]
 fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
-    // im2col4 reads x's planes from a texture when a plane holds a multiple of 64 floats, and
+    // im2col reads x's planes from a texture when a plane holds a multiple of 64 floats (as
+    // runs of texels, im2col_runs, for strides 1 and 2), and
     // col2im (a transposed convolution's forward) reads dcols' rows from one when a row does
     // (as runs of four pixels per phase, col2im_runs, where stride and width allow);
     // a device without texture operands reads storage. Checked against the CPU reference, with
@@ -322,19 +323,22 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
             ([1, 3, 8, 8], 2, 3, 1, 1, true),
             ([2, 2, 8, 8], 3, 3, 2, 1, true),
             ([1, 2, 8, 8], 3, 5, 1, 0, true),
+            ([1, 2, 16, 12], 3, 3, 3, 0, true),
         ] {
             let what = format!("{xs:?} k{k} s{stride} p{pad} textures={textures}");
-            let expect = format!("FROM_TEXTURE={}", u32::from(textures && lines_fit));
+            // Strides 1 and 2 read the texture as runs (im2col_runs).
+            let (entry, expect) = if textures && lines_fit && stride <= 2 {
+                ("conv2d.wgsl::im2col_runs ", format!("STRIDE={stride}"))
+            } else {
+                ("conv2d.wgsl::im2col4 ", format!("FROM_TEXTURE={}", u32::from(textures && lines_fit)))
+            };
             let ws = [co, xs[1], k, k];
             let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
             let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
             gpu.profile_start();
             let got = common::tensor(&gpu, &xs, &x).conv2d(&common::tensor(&gpu, &ws, &w), stride, pad).to_vec();
             let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
-            assert!(
-                used.iter().any(|key| key.starts_with("conv2d.wgsl::im2col4 ") && key.ends_with(&expect)),
-                "{what}: {used:?}"
-            );
+            assert!(used.iter().any(|key| key.starts_with(entry) && key.ends_with(&expect)), "{what}: {used:?}");
             assert_close(&format!("conv2d {what}"), &got, &cpu::conv2d(&x, xs, &w, ws, stride, pad), 1e-4, 1e-5);
 
             // The transposed convolution of x with a [c_in, c_out, k, k] kernel runs col2im on

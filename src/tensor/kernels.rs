@@ -482,6 +482,11 @@ impl ConvGeometry {
 }
 
 impl ConvGeometry {
+    /// The kernel covers the whole unpadded image, so each image is one patch: DCGAN's last
+    /// discriminator layer, and the input gradient of the generator's first layer.
+    pub fn one_patch_per_image(&self) -> bool {
+        self.oh == 1 && self.ow == 1 && self.pad == 0 && self.kh == self.h && self.kw == self.w
+    }
     fn patch_rows(&self) -> usize {
         (self.c_in * self.kh * self.kw) as usize
     }
@@ -490,8 +495,16 @@ impl ConvGeometry {
     }
 }
 
-/// The patch matrix [c_in*kh*kw, batch*oh*ow] of x.
+/// The patch matrix [c_in*kh*kw, batch*oh*ow] of x; stored transposed, [batch, c_in*kh*kw],
+/// when each image is one patch (`ConvGeometry::one_patch_per_image`).
 pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
+    if g.one_patch_per_image() {
+        // The patch matrix is x transposed: keep x's layout (a copy) and let the products
+        // read it transposed, which the matmul does at no cost where a transpose kernel would.
+        let cols = gpu.alloc(x.len());
+        copy(gpu, x, &cols);
+        return cols;
+    }
     let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
     let lines = g.patch_rows() * (g.batch * g.oh) as usize;
     // Four patches per store where output rows allow it (conv2d.wgsl).
@@ -500,16 +513,19 @@ pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
         // x's planes as texture lines where they are whole multiples of 64 floats (conv2d.wgsl).
         let plane = (g.h * g.w) as usize;
         let texture = gpu.buffer_texture(x, plane);
-        let kernel =
-            Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-        gpu.dispatch_with_textures(
-            &kernel,
-            g,
-            &[x],
-            &[&gpu.texture_or_placeholder(texture.as_ref())],
-            &[&cols],
-            groups,
-        );
+        let view = gpu.texture_or_placeholder(texture.as_ref());
+        // (Its index arithmetic divides in f32, exact below 2^24 invocations.)
+        let runs = (g.stride == 1 || g.stride == 2) && g.patch_rows() * (g.batch as usize) < 1 << 24;
+        if texture.is_some() && runs {
+            // Runs of texels, one invocation per (patch row, image): reads the texture alone.
+            let kernel = Kernel::new(Shader::Conv2d, "im2col_runs").with("WG", 64).with("STRIDE", g.stride);
+            let groups = grid_1d(gpu, g.patch_rows() * g.batch as usize, 64);
+            gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&cols], groups);
+        } else {
+            let kernel =
+                Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+            gpu.dispatch_with_textures(&kernel, g, &[x], &[&view], &[&cols], groups);
+        }
     } else {
         gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], groups);
     }
@@ -527,7 +543,8 @@ pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer)
 
 /// conv2d from x's patch matrix (shared with the weight gradient when both are needed).
 pub fn conv2d_forward_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    let y_cm = matmul(gpu, w, cols, 1, g.c_out as usize, g.patch_rows(), g.patch_cols(), false, false);
+    let transposed = g.one_patch_per_image();
+    let y_cm = matmul(gpu, w, cols, 1, g.c_out as usize, g.patch_rows(), g.patch_cols(), false, transposed);
     swap_leading(gpu, &y_cm, g.c_out as usize, g.batch as usize, (g.oh * g.ow) as usize)
 }
 
@@ -567,7 +584,8 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &G
 
 pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
     let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
-    matmul(gpu, &dy_cm, cols, 1, g.c_out as usize, g.patch_cols(), g.patch_rows(), false, true)
+    let transposed = g.one_patch_per_image();
+    matmul(gpu, &dy_cm, cols, 1, g.c_out as usize, g.patch_cols(), g.patch_rows(), false, !transposed)
 }
 
 #[repr(C)]
