@@ -41,7 +41,15 @@ struct ReflectParams {
     _pad: u32,
 }
 
+struct TransposeParams {
+    batch: u32,
+    rows: u32,
+    cols: u32,
+    src_shift: u32,
+}
+
 @group(0) @binding(0) var<uniform> gp: GatherParams;
+@group(0) @binding(0) var<uniform> tp: TransposeParams;
 @group(0) @binding(0) var<uniform> fp: FillParams;
 @group(0) @binding(0) var<uniform> rp: ReflectParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -150,6 +158,41 @@ fn gather4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     for (var c = ch.c0 / 4u; c < min(ch.c0 + gp.chunk, ch.len) / 4u; c = c + 1u) {
         dst4[base + c] = select(vec4<f32>(0.0), src_vec4(first + c), source.inside);
     }
+}
+
+// Batched transpose [batch, rows, cols] -> [batch, cols, rows] when rows and cols are
+// multiples of 4: one invocation per 4x4 block, four vec4 loads and four vec4 stores, where
+// the strided gather reads one value per invocation (its per-invocation cost dominates).
+// Neighbouring lanes take neighbouring blocks along a row, so their texel fetches are adjacent.
+@compute @workgroup_size(WG)
+fn transpose4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = linear_id(gid, groups);
+    let col_quads = tp.cols / 4u;
+    let row_quads = tp.rows / 4u;
+    if (i >= tp.batch * row_quads * col_quads) {
+        return;
+    }
+    let line = i / col_quads;
+    let cq = i - line * col_quads;
+    let b = line / row_quads;
+    let rq = line - b * row_quads;
+    let src_row = (b * tp.rows + 4u * rq) * col_quads + cq;
+    let v0 = transpose_src(src_row);
+    let v1 = transpose_src(src_row + col_quads);
+    let v2 = transpose_src(src_row + 2u * col_quads);
+    let v3 = transpose_src(src_row + 3u * col_quads);
+    let dst_row = (b * tp.cols + 4u * cq) * row_quads + rq;
+    dst4[dst_row] = vec4<f32>(v0.x, v1.x, v2.x, v3.x);
+    dst4[dst_row + row_quads] = vec4<f32>(v0.y, v1.y, v2.y, v3.y);
+    dst4[dst_row + 2u * row_quads] = vec4<f32>(v0.z, v1.z, v2.z, v3.z);
+    dst4[dst_row + 3u * row_quads] = vec4<f32>(v0.w, v1.w, v2.w, v3.w);
+}
+
+fn transpose_src(q: u32) -> vec4<f32> {
+    if (FROM_TEXTURE) {
+        return textureLoad(src_tex, vec2<u32>(q & ((1u << tp.src_shift) - 1u), q >> tp.src_shift));
+    }
+    return src4[q];
 }
 
 @compute @workgroup_size(WG)

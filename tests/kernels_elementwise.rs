@@ -239,6 +239,29 @@ fn vec4_gathers_agree_with_the_reference() {
     assert_entries_ran(&gpu, &["movement.wgsl::gather4 "]);
 }
 
+#[test]
+fn transposes_of_the_last_two_axes_agree_with_the_reference() {
+    // Swapping the last two axes moves 4x4 blocks (transpose4) when both are multiples of 4,
+    // from a texture copy when the tensor is large enough to have one, and falls back to the
+    // strided gather otherwise.
+    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
+    let mut rng = rng("transpose");
+    gpu.profile_start();
+    for shape in [vec![3usize, 8, 12], vec![2, 64, 132], vec![5, 7, 9], vec![4, 3], vec![16, 4], vec![2, 2, 12, 8]] {
+        let x = uniform(&mut rng, shape.iter().product(), -1.0, 1.0);
+        let r = shape.len();
+        let mut perm: Vec<usize> = (0..r).collect();
+        perm.swap(r - 2, r - 1);
+        let want = cpu::permute(&f64s(&f32s(&x)), &shape, &perm);
+        let got = common::tensor(&gpu, &shape, &f64s(&f32s(&x))).t().to_vec();
+        assert_close(&format!("transpose {shape:?}"), &got, &want, 0.0, 0.0);
+    }
+    assert_entries_ran(
+        &gpu,
+        &["movement.wgsl::transpose4 ", "FROM_TEXTURE=1", "FROM_TEXTURE=0", "movement.wgsl::gather "],
+    );
+}
+
 /// llvmpipe silently ends an invocation's loops after 65535 steps, counted over all its loops
 /// together; kernels must split longer work.
 #[test]

@@ -52,8 +52,10 @@ fn matmul_all_transpose_combinations() {
 }
 
 /// (x shape, c_out, kernel, stride, pad)
-const CONVS: [([usize; 4], usize, usize, usize, usize); 7] = [
+const CONVS: [([usize; 4], usize, usize, usize, usize); 8] = [
     ([1, 1, 5, 5], 1, 3, 1, 1),
+    // 64 output channels: the weight gradient runs as dW^T = cols · dy with dy transposed.
+    ([2, 3, 8, 8], 64, 4, 2, 1),
     ([2, 3, 7, 9], 5, 3, 1, 0),
     ([2, 3, 8, 8], 6, 4, 2, 1),
     ([3, 5, 11, 7], 7, 3, 2, 2),

@@ -271,8 +271,18 @@ impl Tensor {
         }
         let own = contiguous_strides(self.shape());
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
-        let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
-        let out = kernels::gather(self.gpu(), self.buffer(), &shape, &strides, &vec![0; shape.len()], &shape);
+        let r = perm.len();
+        let swaps_last_two = r >= 2
+            && perm[r - 2] == r - 1
+            && perm[r - 1] == r - 2
+            && perm[..r - 2].iter().enumerate().all(|(i, &p)| i == p);
+        let out = if swaps_last_two {
+            let batch = self.shape()[..r - 2].iter().product();
+            kernels::transpose(self.gpu(), self.buffer(), batch, self.shape()[r - 2], self.shape()[r - 1])
+        } else {
+            let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
+            kernels::gather(self.gpu(), self.buffer(), &shape, &strides, &vec![0; shape.len()], &shape)
+        };
         self.record(&[self], shape, out, Op::Permute(perm.to_vec()), false)
     }
 
