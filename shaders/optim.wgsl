@@ -13,6 +13,15 @@ struct AdamParams {
     correction2: f32,
 }
 
+struct Adam4Params {
+    adam: AdamParams,
+    // Rows of the four flat texture copies hold 2^shift texels.
+    shift: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
 struct SgdParams {
     n: u32,
     lr: f32,
@@ -43,6 +52,16 @@ struct ClipParams {
 @group(0) @binding(3) var<storage, read_write> state_a: array<f32>;
 @group(0) @binding(4) var<storage, read_write> state_b: array<f32>;
 @group(0) @binding(1) var<storage, read_write> clipped: array<f32>;
+// adam4: the state as vec4s, updated in place, and flat texture copies of all four inputs
+// (llvmpipe fetches a texel for all lanes at once but loads storage lane by lane).
+@group(0) @binding(0) var<uniform> adam4_p: Adam4Params;
+@group(0) @binding(1) var<storage, read_write> param4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> m4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> v4: array<vec4<f32>>;
+@group(0) @binding(4) var grad_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(5) var param_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(6) var m_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(7) var v_tex: texture_storage_2d<rgba32float, read>;
 
 override WG: u32 = 256u;
 
@@ -65,6 +84,24 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let m_hat = m * adam_p.correction1;
     let v_hat = v * adam_p.correction2;
     param[i] = param[i] - adam_p.lr * m_hat / (sqrt(v_hat) + adam_p.eps);
+}
+
+// adam on four values per invocation, reading from the texture copies (n is a multiple of 4).
+@compute @workgroup_size(WG)
+fn adam4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let q = linear_id(gid, groups);
+    let h = adam4_p.adam;
+    if (4u * q >= h.n) {
+        return;
+    }
+    let at = vec2<u32>(q & ((1u << adam4_p.shift) - 1u), q >> adam4_p.shift);
+    let p = textureLoad(param_tex, at);
+    let g = textureLoad(grad_tex, at) + h.weight_decay * p;
+    let m = h.beta1 * textureLoad(m_tex, at) + (1.0 - h.beta1) * g;
+    let v = h.beta2 * textureLoad(v_tex, at) + (1.0 - h.beta2) * g * g;
+    m4[q] = m;
+    v4[q] = v;
+    param4[q] = p - h.lr * (m * h.correction1) / (sqrt(v * h.correction2) + h.eps);
 }
 
 // state_a = momentum buffer (PyTorch's convention: buf = momentum * buf + g; p -= lr * buf).

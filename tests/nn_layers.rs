@@ -230,18 +230,24 @@ fn adam_sgd_rmsprop_and_clipping_match_reference() {
     let p0 = f64s(&f32s(&uniform(&mut rng, n, -1.0, 1.0)));
     let grads: Vec<Vec<f64>> = (0..5).map(|_| f64s(&f32s(&uniform(&mut rng, n, -1.0, 1.0)))).collect();
 
-    let p = common::tensor(&gpu, &[n], &p0);
-    let mut adam = Adam::new(2e-4, 0.5, 0.999);
-    adam.weight_decay = 0.01;
-    let (mut pr, mut m, mut v) = (p0.clone(), vec![0.0; n], vec![0.0; n]);
-    for (t, g) in grads.iter().enumerate() {
-        adam.step(std::slice::from_ref(&p), &[common::tensor(&gpu, &[n], g)]);
-        cpu::adam_step(&mut pr, g, &mut m, &mut v, t as u32 + 1, 2e-4, 0.5, 0.999, 1e-8, 0.01);
+    // 37 values take the scalar kernel; 8192 (with texture copies) four values per invocation.
+    for len in [n, 8192] {
+        let p0 = f64s(&f32s(&uniform(&mut rng, len, -1.0, 1.0)));
+        let grads: Vec<Vec<f64>> = (0..5).map(|_| f64s(&f32s(&uniform(&mut rng, len, -1.0, 1.0)))).collect();
+        let p = common::tensor(&gpu, &[len], &p0);
+        let mut adam = Adam::new(2e-4, 0.5, 0.999);
+        adam.weight_decay = 0.01;
+        let (mut pr, mut m, mut v) = (p0.clone(), vec![0.0; len], vec![0.0; len]);
+        for (t, g) in grads.iter().enumerate() {
+            adam.step(std::slice::from_ref(&p), &[common::tensor(&gpu, &[len], g)]);
+            cpu::adam_step(&mut pr, g, &mut m, &mut v, t as u32 + 1, 2e-4, 0.5, 0.999, 1e-8, 0.01);
+        }
+        assert_close(&format!("adam ({len} values)"), &p.to_vec(), &pr, 1e-6, 1e-7);
+        let state = adam.state();
+        assert_eq!(state.step, 5);
+        assert_close(&format!("adam m ({len} values)"), &state.tensors[0].1, &m, 1e-5, 1e-7);
+        assert_close(&format!("adam v ({len} values)"), &state.tensors[1].1, &v, 1e-4, 1e-9);
     }
-    assert_close("adam", &p.to_vec(), &pr, 1e-6, 1e-7);
-    let state = adam.state();
-    assert_eq!(state.step, 5);
-    assert_close("adam m", &state.tensors[0].1, &m, 1e-5, 1e-7);
 
     let p = common::tensor(&gpu, &[n], &p0);
     let mut sgd = Sgd::new(0.1, 0.9);

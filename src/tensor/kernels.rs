@@ -6,6 +6,9 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 pub use super::norm_kernels::{batch_norm_backward, batch_norm_forward, batch_norm_stats, BatchNormParams};
+pub use super::optim_kernels::{
+    adam_step, clip_in_place, rmsprop_step, sgd_step, AdamParams, RmspropParams, SgdParams,
+};
 
 pub const MAX_RANK: usize = 8;
 pub(super) const WG_1D: u32 = 256;
@@ -745,67 +748,4 @@ pub fn reflect_pad_backward(gpu: &Gpu, g: &ReflectGeometry, dy: &GpuBuffer) -> G
     let out = gpu.alloc(n);
     gpu.dispatch(&Kernel::new(Shader::Movement, "reflect_pad_backward"), g, &[dy], &[&out], grid_1d(gpu, n, WG_1D));
     out
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct AdamParams {
-    pub n: u32,
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-    pub correction1: f32,
-    pub correction2: f32,
-}
-
-pub fn adam_step(gpu: &Gpu, p: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) {
-    gpu.dispatch(&Kernel::new(Shader::Optim, "adam"), p, &[grad], &[param, m, v], grid_1d(gpu, p.n as usize, WG_1D));
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct SgdParams {
-    pub n: u32,
-    pub lr: f32,
-    pub momentum: f32,
-    pub weight_decay: f32,
-}
-
-pub fn sgd_step(gpu: &Gpu, p: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum: &GpuBuffer) {
-    gpu.dispatch(&Kernel::new(Shader::Optim, "sgd"), p, &[grad], &[param, momentum], grid_1d(gpu, p.n as usize, WG_1D));
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct RmspropParams {
-    pub n: u32,
-    pub lr: f32,
-    pub alpha: f32,
-    pub eps: f32,
-}
-
-pub fn rmsprop_step(gpu: &Gpu, p: &RmspropParams, grad: &GpuBuffer, param: &GpuBuffer, square_avg: &GpuBuffer) {
-    gpu.dispatch(
-        &Kernel::new(Shader::Optim, "rmsprop"),
-        p,
-        &[grad],
-        &[param, square_avg],
-        grid_1d(gpu, p.n as usize, WG_1D),
-    );
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ClipParams {
-    n: u32,
-    low: f32,
-    high: f32,
-    _pad: u32,
-}
-
-pub fn clip_in_place(gpu: &Gpu, param: &GpuBuffer, low: f32, high: f32) {
-    let params = ClipParams { n: param.len() as u32, low, high, _pad: 0 };
-    gpu.dispatch(&Kernel::new(Shader::Optim, "clip"), &params, &[], &[param], grid_1d(gpu, param.len(), WG_1D));
 }

@@ -4,6 +4,7 @@
 pub mod kernels;
 mod norm_kernels;
 pub(crate) mod ops;
+mod optim_kernels;
 pub use ops::broadcast_shape;
 
 use std::cell::Cell;

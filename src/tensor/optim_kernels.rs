@@ -1,0 +1,94 @@
+//! Launches of the optimizer updates (shaders/optim.wgsl), in place on a parameter and its
+//! state buffers.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::{grid_1d, WG_1D};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct AdamParams {
+    pub n: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub correction1: f32,
+    pub correction2: f32,
+}
+
+/// adam4's parameters: Adam's, and the row length (log2 texels) of the four flat texture copies.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Adam4Params {
+    adam: AdamParams,
+    shift: u32,
+    _pad: [u32; 3],
+}
+
+/// One Adam update in place. Where the buffers have flat texture copies (`Gpu::flat_texture`),
+/// adam4 reads all four from them and updates four values per invocation: on llvmpipe a
+/// storage load is a loop over the lanes, and the scalar kernel makes four per value.
+pub fn adam_step(gpu: &Gpu, p: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) {
+    let n = p.n as usize;
+    if let Some((g_tex, shift)) = gpu.flat_texture(grad) {
+        // Same length, so the same row length; copied before the update overwrites them.
+        let copies = (gpu.flat_texture(param), gpu.flat_texture(m), gpu.flat_texture(v));
+        if let (Some(p_tex), Some(m_tex), Some(v_tex)) = copies {
+            let params = Adam4Params { adam: *p, shift, _pad: [0; 3] };
+            let views = [g_tex.view(), p_tex.0.view(), m_tex.0.view(), v_tex.0.view()];
+            let kernel = Kernel::new(Shader::Optim, "adam4");
+            gpu.dispatch_with_textures(&kernel, &params, &[], &views, &[param, m, v], grid_1d(gpu, n / 4, WG_1D));
+            return;
+        }
+    }
+    gpu.dispatch(&Kernel::new(Shader::Optim, "adam"), p, &[grad], &[param, m, v], grid_1d(gpu, n, WG_1D));
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct SgdParams {
+    pub n: u32,
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+}
+
+pub fn sgd_step(gpu: &Gpu, p: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum: &GpuBuffer) {
+    gpu.dispatch(&Kernel::new(Shader::Optim, "sgd"), p, &[grad], &[param, momentum], grid_1d(gpu, p.n as usize, WG_1D));
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct RmspropParams {
+    pub n: u32,
+    pub lr: f32,
+    pub alpha: f32,
+    pub eps: f32,
+}
+
+pub fn rmsprop_step(gpu: &Gpu, p: &RmspropParams, grad: &GpuBuffer, param: &GpuBuffer, square_avg: &GpuBuffer) {
+    gpu.dispatch(
+        &Kernel::new(Shader::Optim, "rmsprop"),
+        p,
+        &[grad],
+        &[param, square_avg],
+        grid_1d(gpu, p.n as usize, WG_1D),
+    );
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ClipParams {
+    n: u32,
+    low: f32,
+    high: f32,
+    _pad: u32,
+}
+
+pub fn clip_in_place(gpu: &Gpu, param: &GpuBuffer, low: f32, high: f32) {
+    let params = ClipParams { n: param.len() as u32, low, high, _pad: 0 };
+    gpu.dispatch(&Kernel::new(Shader::Optim, "clip"), &params, &[], &[param], grid_1d(gpu, param.len(), WG_1D));
+}
