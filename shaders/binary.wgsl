@@ -7,13 +7,9 @@
 
 struct Params {
     n: u32,
-    op: u32,
     rank: u32,
     a_shift: u32,
     b_shift: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
     shape: array<vec4<u32>, 2>,
     a_strides: array<vec4<u32>, 2>,
     b_strides: array<vec4<u32>, 2>,
@@ -32,6 +28,8 @@ struct Params {
 @group(0) @binding(5) var b_tex: texture_storage_2d<rgba32float, read>;
 
 override WG: u32 = 256u;
+// The op, fixed per pipeline (see unary.wgsl).
+override OP: u32 = 0u;
 override A_TEXTURE: bool = false;
 override B_TEXTURE: bool = false;
 
@@ -77,7 +75,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         return;
     }
     let at = operand_offsets(i);
-    out[i] = apply(p.op, a[at.x], b[at.y]);
+    out[i] = apply(OP, a[at.x], b[at.y]);
 }
 
 // Broadcast operands whose last axis has a multiple of 4 values and stride 0 or 1 in each
@@ -104,7 +102,7 @@ fn broadcast4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (p.b_strides[last / 4u][last % 4u] == 0u) {
         v = vec4<f32>(v[ib % 4u]);
     }
-    out4[i] = apply4(p.op, u, v);
+    out4[i] = apply4(OP, u, v);
 }
 
 fn apply4(op: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
@@ -138,5 +136,5 @@ fn contiguous(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (p.b_strides[0][0] == 1u) {
         v = b_vec4(i);
     }
-    out4[i] = apply4(p.op, u, v);
+    out4[i] = apply4(OP, u, v);
 }

@@ -87,11 +87,9 @@ pub enum BinaryOp {
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct UnaryParams {
     n: u32,
-    op: u32,
     alpha: f32,
     beta: f32,
     x_shift: u32,
-    _pad: [u32; 3],
 }
 
 pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
@@ -99,9 +97,10 @@ pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> Gp
     let y = gpu.alloc(n);
     let texture = gpu.flat_texture(x);
     let x_shift = texture.as_ref().map_or(0, |t| t.1);
-    let params = UnaryParams { n: n as u32, op: op as u32, alpha, beta, x_shift, _pad: [0; 3] };
+    let params = UnaryParams { n: n as u32, alpha, beta, x_shift };
     // Four values per invocation (unary.wgsl).
-    let kernel = Kernel::new(Shader::Unary, "forward").with("FROM_TEXTURE", texture.is_some() as u32);
+    let kernel =
+        Kernel::new(Shader::Unary, "forward").with("FROM_TEXTURE", texture.is_some() as u32).with("OP", op as u32);
     let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
     gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[&y], grid_1d(gpu, n.div_ceil(4), WG_1D));
     y
@@ -111,11 +110,9 @@ pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> Gp
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct BinaryParams {
     n: u32,
-    op: u32,
     rank: u32,
     a_shift: u32,
     b_shift: u32,
-    _pad: [u32; 3],
     shape: [[u32; 4]; 2],
     a_strides: [[u32; 4]; 2],
     b_strides: [[u32; 4]; 2],
@@ -177,11 +174,9 @@ pub fn binary(
     let (shape, strides) = collapse(out_shape, &[&sa, &sb]);
     let mut params = BinaryParams {
         n: n as u32,
-        op: op as u32,
         rank: shape.len() as u32,
         a_shift: 0,
         b_shift: 0,
-        _pad: [0; 3],
         shape: pack(&u32s(&shape)),
         a_strides: pack(&u32s(&strides[0])),
         b_strides: pack(&u32s(&strides[1])),
@@ -193,7 +188,13 @@ pub fn binary(
     } else if runs_of_four(&shape, &strides) {
         "broadcast4"
     } else {
-        gpu.dispatch(&Kernel::new(Shader::Binary, "forward"), &params, &[a, b], &[&out], grid_1d(gpu, n, WG_1D));
+        gpu.dispatch(
+            &Kernel::new(Shader::Binary, "forward").with("OP", op as u32),
+            &params,
+            &[a, b],
+            &[&out],
+            grid_1d(gpu, n, WG_1D),
+        );
         return out;
     };
     // x * x and the like: one copy serves both operands.
@@ -203,6 +204,7 @@ pub fn binary(
     params.a_shift = a_tex.as_ref().map_or(0, |t| t.1);
     params.b_shift = b_tex_ref.map_or(0, |t| t.1);
     let kernel = Kernel::new(Shader::Binary, entry)
+        .with("OP", op as u32)
         .with("A_TEXTURE", a_tex.is_some() as u32)
         .with("B_TEXTURE", b_tex_ref.is_some() as u32);
     let views =
