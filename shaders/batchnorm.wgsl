@@ -55,6 +55,11 @@ const WIDE: u32 = 256u;
 override WG: u32 = 256u;
 override X_TEXTURE: bool = false;
 override DY_TEXTURE: bool = false;
+// forward4 and backward4: vec4s per invocation, all of one channel (the host checks that a
+// plane holds a multiple of 4 * RUN values). The channel's statistics and affine parameters are
+// storage loads, each a loop over the lanes on llvmpipe: one set of them then serves 4 * RUN
+// values.
+override RUN: u32 = 1u;
 
 fn x_vec4(q: u32) -> vec4<f32> {
     if (X_TEXTURE) {
@@ -154,11 +159,16 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @compute @workgroup_size(WG)
 fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WG;
-    if (4u * i >= p.batch * p.channels * p.spatial) {
+    let first = RUN * (gid.x + gid.y * groups.x * WG);
+    if (4u * first >= p.batch * p.channels * p.spatial) {
         return;
     }
-    y4[i] = apply_norm((4u * i / p.spatial) % p.channels, x_vec4(i));
+    let c = (4u * first / p.spatial) % p.channels;
+    let scale = inverseSqrt(stats[p.channels + c] + p.eps) * gamma[c];
+    let shift = beta[c] - stats[c] * scale;
+    for (var q = first; q < first + RUN; q = q + 1u) {
+        y4[q] = x_vec4(q) * scale + shift;
+    }
 }
 
 @compute @workgroup_size(WIDE)
@@ -197,11 +207,21 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 
 @compute @workgroup_size(WG)
 fn backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WG;
-    if (4u * i >= p.batch * p.channels * p.spatial) {
+    let first = RUN * (gid.x + gid.y * groups.x * WG);
+    if (4u * first >= p.batch * p.channels * p.spatial) {
         return;
     }
-    dx4[i] = input_grad((4u * i / p.spatial) % p.channels, x_vec4(i), dy_vec4(i));
+    let c = (4u * first / p.spatial) % p.channels;
+    let count = f32(p.batch * p.spatial);
+    let mean = stats[c];
+    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    let mean_g = grad_stats[c] / count;
+    let mean_gx = grad_stats[p.channels + c] / count;
+    let scale = gamma[c] * inv_std;
+    for (var q = first; q < first + RUN; q = q + 1u) {
+        let x_hat = (x_vec4(q) - mean) * inv_std;
+        dx4[q] = scale * (dy_vec4(q) - mean_g - x_hat * mean_gx);
+    }
 }
 
 // Small groups (instance norm over an 8x8 plane, say): one invocation per group, serially.

@@ -26,11 +26,15 @@ impl BatchNormParams {
     }
 
     /// The elementwise pass: four values per invocation when four neighbours share a channel.
-    fn apply_kernel(&self, gpu: &Gpu, scalar: &'static str, vec4: &'static str) -> (&'static str, [u32; 3]) {
-        if self.spatial.is_multiple_of(4) {
-            (vec4, grid_1d(gpu, self.len() / 4, WG_1D))
+    /// The elementwise entry point and its grid: runs of four vec4s of one channel where planes
+    /// allow, single vec4s, or single values (batchnorm.wgsl).
+    fn apply_kernel(&self, gpu: &Gpu, scalar: &'static str, vec4: &'static str) -> (Kernel, [u32; 3]) {
+        if self.spatial.is_multiple_of(16) {
+            (Kernel::new(Shader::BatchNorm, vec4).with("RUN", 4), grid_1d(gpu, self.len() / 16, WG_1D))
+        } else if self.spatial.is_multiple_of(4) {
+            (Kernel::new(Shader::BatchNorm, vec4), grid_1d(gpu, self.len() / 4, WG_1D))
         } else {
-            (scalar, grid_1d(gpu, self.len(), WG_1D))
+            (Kernel::new(Shader::BatchNorm, scalar), grid_1d(gpu, self.len(), WG_1D))
         }
     }
 
@@ -40,13 +44,16 @@ impl BatchNormParams {
     fn stats_kernel(&self, gpu: &Gpu, entries: [&'static str; 3]) -> (Kernel, [u32; 3]) {
         let [tree_entry, serial_entry, serial4_entry] = entries;
         const SERIAL_MAX: u32 = 4096;
-        let grid = grid_1d(gpu, self.channels as usize, WG_1D);
+        // Narrow workgroups: with one invocation per group, a 256-wide workgroup would leave
+        // all but one core idle for the usual 64-512 channels.
+        const SERIAL_WG: u32 = 16;
+        let grid = grid_1d(gpu, self.channels as usize, SERIAL_WG);
         // Two passes over batch * (spatial / 4 + 1) loop steps within llvmpipe's 65535.
         let vec4_steps = 2 * self.batch as usize * (self.spatial as usize / 4 + 1) + 64;
         if self.spatial.is_multiple_of(4) && vec4_steps <= 65535 {
-            (Kernel::new(Shader::BatchNorm, serial4_entry), grid)
+            (Kernel::new(Shader::BatchNorm, serial4_entry).with("WG", SERIAL_WG), grid)
         } else if self.batch * self.spatial <= SERIAL_MAX {
-            (Kernel::new(Shader::BatchNorm, serial_entry), grid)
+            (Kernel::new(Shader::BatchNorm, serial_entry).with("WG", SERIAL_WG), grid)
         } else {
             (Kernel::new(Shader::BatchNorm, tree_entry), [self.channels, 1, 1])
         }
@@ -112,8 +119,7 @@ pub fn batch_norm_forward(
     beta: &GpuBuffer,
 ) -> GpuBuffer {
     let y = gpu.alloc(p.len());
-    let (entry, grid) = p.apply_kernel(gpu, "forward", "forward4");
-    let kernel = Kernel::new(Shader::BatchNorm, entry);
+    let (kernel, grid) = p.apply_kernel(gpu, "forward", "forward4");
     dispatch_batch_norm(gpu, kernel, p, None, &[x, stats, gamma, beta], &[&y], grid);
     y
 }
@@ -131,8 +137,7 @@ pub fn batch_norm_backward(
     let (kernel, grid) = p.stats_kernel(gpu, ["backward_stats", "backward_stats_serial", "backward_stats_serial4"]);
     dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, dy], &[&grad_stats], grid);
     let dx = gpu.alloc(p.len());
-    let (entry, grid) = p.apply_kernel(gpu, "backward", "backward4");
-    let kernel = Kernel::new(Shader::BatchNorm, entry);
+    let (kernel, grid) = p.apply_kernel(gpu, "backward", "backward4");
     dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, gamma, dy, &grad_stats], &[&dx], grid);
     (dx, grad_stats)
 }
