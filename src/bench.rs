@@ -93,7 +93,7 @@ pub fn bench_steps(
     writeln!(out, "peak GPU memory:    {:.1} MiB allocated", after.peak_bytes as f64 / (1 << 20) as f64)?;
     let total: f64 = profile.iter().map(|r| r.2).sum();
     let how = if gpu.profile_uses_timestamps() {
-        "device timestamps around each dispatch"
+        "device timestamps around each dispatch and operand texture copy"
     } else {
         "each dispatch submitted and waited for alone"
     };
@@ -108,7 +108,8 @@ pub fn bench_steps(
     let mut fam: Vec<_> = families.into_iter().collect();
     fam.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
     for (k, (n, t)) in fam {
-        writeln!(out, "  {k:<34} {n:>5} dispatches {:>8.1} ms {:>5.1}%", t * 1e3, 100.0 * t / total)?;
+        let what = if k.starts_with("copy:") { "copies" } else { "dispatches" };
+        writeln!(out, "  {k:<34} {n:>5} {what:<10} {:>8.1} ms {:>5.1}%", t * 1e3, 100.0 * t / total)?;
     }
     if std::env::var("SHADERGAN_PROFILE_DETAIL").is_ok() {
         for (k, n, t) in profile.iter().take(25) {

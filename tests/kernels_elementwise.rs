@@ -294,7 +294,7 @@ fn long_copies_reductions_and_inner_products_are_complete() {
 }
 
 #[test]
-fn profiles_count_every_dispatch_with_positive_times() {
+fn profiles_count_every_dispatch_and_copy_with_positive_times() {
     // More dispatches than one timestamp query set holds, so its read-back-when-full path runs.
     // A private device: other tests' dispatches on the shared one would join the count.
     let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
@@ -308,6 +308,12 @@ fn profiles_count_every_dispatch_with_positive_times() {
     let tanh: Vec<_> = report.iter().filter(|(k, _, _)| k.starts_with("unary.wgsl::forward")).collect();
     assert_eq!(tanh.iter().map(|r| r.1).sum::<u64>(), 1100, "{report:?}");
     assert!(tanh.iter().all(|r| r.2 > 0.0 && r.2 < 60.0), "{report:?}");
+    if gpu.profile_uses_timestamps() {
+        // Each tanh reads a texture copy of its input, stamped as well.
+        let copies: Vec<_> = report.iter().filter(|(k, _, _)| k.starts_with("copy:buffer->texture")).collect();
+        assert_eq!(copies.iter().map(|r| r.1).sum::<u64>(), 1100, "{report:?}");
+        assert!(copies.iter().all(|r| r.2 >= 0.0 && r.2 < 60.0), "{report:?}");
+    }
     assert!(gpu.profile_report().is_empty(), "profiling stops at the report");
     let v = y.to_vec();
     assert!(v[0] > 0.0 && v[0] < 0.5, "the profiled work still computed tanh^1100(0.5) = {}", v[0]);

@@ -74,9 +74,19 @@ impl Gpu {
         let size = wgpu::Extent3d { width: width as u32, height: height as u32, depth_or_array_layers: 1 };
         let view = self.take_texture(size);
         let texture = view.texture();
+        // Lock order: profile, then recorder (as in `Gpu::dispatch_with_textures`).
+        let mut profile = self.0.profile.lock().unwrap();
         let mut rec = self.0.recorder.lock().unwrap();
         rec.pass = None;
         buf.epoch.store(rec.epoch, Ordering::Relaxed);
+        // Copies are profiled too: an empty pass stamps its end before the copy and another
+        // its start after it (timestamps outside passes need a further device feature).
+        let pair = profile.as_mut().and_then(|p| p.timestamps.as_mut()).map(|ts| {
+            let pair = ts.keys.len() as u32;
+            ts.keys.push(format!("copy:buffer->texture [{width}x{height} texels]"));
+            stamp_empty_pass(rec.encoder_mut(&self.0.device), &ts.set, None, Some(2 * pair));
+            pair
+        });
         rec.encoder_mut(&self.0.device).copy_buffer_to_texture(
             wgpu::TexelCopyBufferInfo {
                 buffer: buf.raw(),
@@ -94,6 +104,14 @@ impl Gpu {
             },
             size,
         );
+        if let (Some(pair), Some(ts)) = (pair, profile.as_mut().and_then(|p| p.timestamps.as_mut())) {
+            stamp_empty_pass(rec.encoder_mut(&self.0.device), &ts.set, Some(2 * pair + 1), None);
+            let full = ts.keys.len() as u32 == super::profile::TIMESTAMP_PAIRS;
+            drop(rec);
+            if full {
+                self.read_timestamps(profile.as_mut().expect("stamped only while profiling"));
+            }
+        }
         Some(OperandTexture { view: Some(view), size: (size.width, size.height), gpu: self.clone() })
     }
 
@@ -156,4 +174,15 @@ impl Gpu {
         });
         texture.create_view(&wgpu::TextureViewDescriptor::default())
     }
+}
+
+fn stamp_empty_pass(encoder: &mut wgpu::CommandEncoder, set: &wgpu::QuerySet, start: Option<u32>, end: Option<u32>) {
+    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: None,
+        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+            query_set: set,
+            beginning_of_pass_write_index: start,
+            end_of_pass_write_index: end,
+        }),
+    });
 }
