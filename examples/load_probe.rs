@@ -24,6 +24,7 @@ struct Params { mask: u32, iters: u32, width_log2: u32, _pad: u32 }
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> small: array<vec4<f32>, 4096>;
 @group(0) @binding(5) var stex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(6) var wtex: texture_storage_2d<rgba32float, write>;
 var<workgroup> shared_tab: array<vec4<f32>, 1024>;
 
 @compute @workgroup_size(64)
@@ -32,7 +33,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     let base = select(gid.x * 13u, wid.x * 13u, MODE == 1u);
     for (var i = 0u; i < p.iters; i = i + 1u) {
         let idx = (base + i * 64u) & p.mask;
-        if (MODE == 8u) {
+        if (MODE == 9u) {
+            acc = acc + vec4<f32>(1.0);
+            let q = idx & ((1u << (2u * p.width_log2)) - 1u);
+            textureStore(wtex, vec2<u32>(q & ((1u << p.width_log2) - 1u), q >> p.width_log2), acc);
+        } else if (MODE == 8u) {
             let xy = vec2<u32>(idx & ((1u << p.width_log2) - 1u), idx >> p.width_log2);
             acc = acc + textureLoad(stex, xy);
         } else if (MODE == 7u) {
@@ -172,6 +177,14 @@ fn main() {
                 },
             ),
             entry(
+                6,
+                wgpu::BindingType::StorageTexture {
+                    access: wgpu::StorageTextureAccess::WriteOnly,
+                    format: wgpu::TextureFormat::Rgba32Float,
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                },
+            ),
+            entry(
                 4,
                 wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Uniform,
@@ -182,6 +195,18 @@ fn main() {
         ],
     });
     let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+    // A second texture of the same size for the store mode (a texture is bound once per pass).
+    let out_texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("stored texels"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING,
+        view_formats: &[],
+    });
+    let out_view = out_texture.create_view(&wgpu::TextureViewDescriptor::default());
     let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: None,
         layout: &layout,
@@ -192,6 +217,7 @@ fn main() {
             wgpu::BindGroupEntry { binding: 3, resource: out.as_entire_binding() },
             wgpu::BindGroupEntry { binding: 4, resource: small.as_entire_binding() },
             wgpu::BindGroupEntry { binding: 5, resource: wgpu::BindingResource::TextureView(&view) },
+            wgpu::BindGroupEntry { binding: 6, resource: wgpu::BindingResource::TextureView(&out_view) },
         ],
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -216,6 +242,7 @@ fn main() {
         (6, "workgroup memory, lane-varying"),
         (7, "no load (loop and address only)"),
         (8, "storage texture (read-only), lane-varying"),
+        (9, "storage texture store of a vec4, lane-varying"),
     ] {
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: None,
