@@ -4,10 +4,13 @@
 //   oh = (h + 2*pad - kh) / stride + 1.
 // The patch matrix `cols` is [c_in*kh*kw, batch*oh*ow]: row (ci, ky, kx), column (n, oy, ox).
 //   forward:          y    = W · cols                 (then [c_out, batch, ...] -> NCHW)
-//   backward_weight:  dW   = dy · cols^T
+//   backward_weight:  dW   = dy · cols^T, computed as (cols · dy_rows)^T with dy_rows
+//                     [batch*oh*ow, c_out] where c_out allows (src/tensor/kernels.rs)
 //   backward_input:   dcols = W^T · dy, dx = col2im(dcols)   (= transposed conv's forward)
 // `im2col` builds cols from x; `col2im` is its adjoint, summing every patch entry that read a
-// pixel back onto it.
+// pixel back onto it. Where the kernel covers the whole image, cols is x transposed and the
+// host skips im2col. The `_runs` entry points serve strides 1 and 2 from texture copies; the
+// others serve every geometry.
 
 struct Params {
     batch: u32,
