@@ -4,8 +4,9 @@
 // whose address differs across lanes becomes a loop over the lanes (an exec-mask branch and a
 // bounds check each), paid once per load instruction however many components it fetches.
 //
-// A workgroup of 32 computes a 64x64 tile of C; subgroup g = t / 8 owns rows r0..r0+15
-// (r0 = 16g within the tile) and lane l eight columns of the tile chosen by B's layout. Each
+// A workgroup of 8 * ROW_GROUPS invocations computes a (16 * ROW_GROUPS)x64 tile of C (64x64
+// unless the product has at most 32 rows); subgroup g = t / 8 owns rows r0..r0+15 (r0 = 16g
+// within the tile) and lane l eight columns of the tile chosen by B's layout. Each
 // block of 8 k adds eight rank-1 updates to the lane's 16x8 register block (two 8x8 halves),
 // applied row by row (row_four_k says why).
 // B's loads are two thirds of the time (measured by replacing them with register values), so
@@ -310,10 +311,14 @@ fn b_at_k(pl: Plan, kk: u32) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(b_cols(pl.cols_lo * scale, q), b_cols(pl.cols_hi * scale, q));
 }
 
-@compute @workgroup_size(32, 1, 1)
+// Subgroups per workgroup, 16 rows each: 4 (64-row tiles), or 1 or 2 for products with at most
+// 16 or 32 rows, whose 64-row tiles would compute clamped copies of their last row.
+override ROW_GROUPS: u32 = 4u;
+
+@compute @workgroup_size(8u * ROW_GROUPS, 1, 1)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
            @builtin(subgroup_invocation_id) lane: u32) {
-    let r0 = wid.y * 64u + 16u * (t / 8u);
+    let r0 = wid.y * 16u * ROW_GROUPS + 16u * (t / 8u);
     let bat = wid.z;
     let j0 = wid.x * 64u + lane_column(lane);
     let pl = make_plan(r0, j0, bat, lane);

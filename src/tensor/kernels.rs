@@ -393,6 +393,14 @@ pub fn matmul(
     let mut b_texture = None;
     let mut a_texture = None;
     let mut flat = (None, None);
+    // Rows per tile of the subgroup kernel: 64, or 16 or 32 for products with no more rows.
+    let tile_rows = if m <= 16 {
+        16
+    } else if m <= 32 {
+        32
+    } else {
+        64
+    };
     let (mut kernel, groups) = if skinny {
         // Every operand value through its flat texture copy, where it has one.
         flat = (gpu.flat_texture(a), gpu.flat_texture(b));
@@ -419,21 +427,25 @@ pub fn matmul(
                     b_mode += 2;
                 }
             }
-            // A from a texture: its lines along K, or along M when they hold whole 64-row tiles.
+            // A from a texture: its lines along K, or along M when they hold whole tiles of rows.
             let (a_mode, a_shift) = if a_col == 1 {
                 (1, a_row)
-            } else if a_row == 1 && m.is_multiple_of(64) {
+            } else if a_row == 1 && m.is_multiple_of(tile_rows) {
                 (2, a_col)
             } else {
                 (0, 0)
             };
             a_texture = if a_mode > 0 { gpu.buffer_texture(a, a_shift) } else { None };
             let a_mode = if a_texture.is_some() { a_mode } else { 0 };
-            Kernel::new(Shader::MatmulSubgroup, "forward").with("B_MODE", b_mode).with("A_MODE", a_mode)
+            Kernel::new(Shader::MatmulSubgroup, "forward")
+                .with("B_MODE", b_mode)
+                .with("A_MODE", a_mode)
+                .with("ROW_GROUPS", (tile_rows / 16) as u32)
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };
-        (kernel, [(n as u32).div_ceil(64), (m as u32).div_ceil(64), runs as u32])
+        let tile_rows = if kernel.shader == Shader::MatmulSubgroup { tile_rows } else { 64 };
+        (kernel, [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, runs as u32])
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     if kernel.shader == Shader::MatmulSubgroup {
