@@ -516,8 +516,8 @@ impl ConvGeometry {
 /// when each image is one patch (`ConvGeometry::one_patch_per_image`).
 pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
     if g.one_patch_per_image() {
-        // The patch matrix is x transposed: keep x's layout (a copy) and let the products
-        // read it transposed, which the matmul does at no cost where a transpose kernel would.
+        // The patch matrix is x transposed: keep x's layout (a copy); the products take it as
+        // it is (see conv2d_forward_from_cols), where a transpose would cost a pass.
         let cols = gpu.alloc(x.len());
         copy(gpu, x, &cols);
         return cols;
@@ -594,12 +594,22 @@ pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer)
 
 /// conv2d from x's patch matrix (shared with the weight gradient when both are needed).
 pub fn conv2d_forward_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    let transposed = g.one_patch_per_image();
-    let y_cm = matmul(gpu, w, cols, 1, g.c_out as usize, g.patch_rows(), g.patch_cols(), false, transposed);
-    swap_leading(gpu, &y_cm, g.c_out as usize, g.batch as usize, (g.oh * g.ow) as usize)
+    let (batch, c_out, k) = (g.batch as usize, g.c_out as usize, g.patch_rows());
+    if g.one_patch_per_image() {
+        // y [batch, c_out] = x [batch, K] · W^T: already NCHW (oh = ow = 1).
+        return matmul(gpu, cols, w, 1, batch, k, c_out, false, true);
+    }
+    let y_cm = matmul(gpu, w, cols, 1, c_out, k, g.patch_cols(), false, false);
+    swap_leading(gpu, &y_cm, c_out, batch, (g.oh * g.ow) as usize)
 }
 
 pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    if g.one_patch_per_image() {
+        // dx [batch, c_in*kh*kw] = dy [batch, c_out] · W [c_out, c_in*kh*kw], already NCHW: no
+        // patch matrix to fold back (a transposed convolution of 1x1 inputs, as DCGAN's first
+        // generator layer, lands here).
+        return matmul(gpu, dy, w, 1, g.batch as usize, g.c_out as usize, g.patch_rows(), false, false);
+    }
     let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
     let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
     let n: usize = g.x_shape().iter().product();
@@ -644,9 +654,12 @@ pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuB
         let dw_t = matmul(gpu, cols, &dy_rows, 1, g.patch_rows(), g.patch_cols(), c_out, false, false);
         return transpose(gpu, &dw_t, 1, g.patch_rows(), c_out);
     }
+    if g.one_patch_per_image() {
+        // dW [c_out, K] = dy^T · x, with dy [batch, c_out] and x [batch, K] as they are.
+        return matmul(gpu, dy, cols, 1, c_out, batch, g.patch_rows(), true, false);
+    }
     let dy_cm = swap_leading(gpu, dy, batch, c_out, spatial);
-    let transposed = g.one_patch_per_image();
-    matmul(gpu, &dy_cm, cols, 1, c_out, g.patch_cols(), g.patch_rows(), false, !transposed)
+    matmul(gpu, &dy_cm, cols, 1, c_out, g.patch_cols(), g.patch_rows(), false, true)
 }
 
 #[repr(C)]
