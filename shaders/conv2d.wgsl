@@ -261,9 +261,15 @@ fn col2im_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if (i >= p.batch * p.c_in * p.h * per_row) {
         return;
     }
-    let row = i / per_row;
+    // Divisions in f32 (`quot`; the host keeps i below 2^24), stride shifts and masks.
+    let row = quot(i, per_row);
     let g = i - row * per_row;
-    let r = pixel_row(row);
+    let image_channel = quot(row, p.h);
+    let iy = row - image_channel * p.h;
+    let n = quot(image_channel, p.c_in);
+    let ty0 = iy + p.pad;
+    let ky0 = ty0 & (STRIDE - 1u);
+    let r = PixelRow(n, image_channel - n * p.c_in, ky0, i32((ty0 - ky0) / STRIDE));
     let even = phase_run(r, g, 0u);
     if (STRIDE == 1u) {
         runs_out[i] = even;
@@ -279,7 +285,7 @@ fn col2im_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // c = (phase + pad - kx) / stride.
 fn phase_run(r: PixelRow, g: u32, phase: u32) -> vec4<f32> {
     let st = STRIDE;
-    let kx0 = (phase + p.pad) % st;
+    let kx0 = (phase + p.pad) & (st - 1u);
     let c0 = i32((phase + p.pad - kx0) / st);
     let spatial = p.oh * p.ow;
     let last_texel = i32(p.batch * spatial / 4u) - 1;

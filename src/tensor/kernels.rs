@@ -618,7 +618,11 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     let texture = gpu.buffer_texture(&dcols, g.patch_cols());
     // Runs of four pixels per phase where the stride and rows allow it (conv2d.wgsl), else four
     // pixels per store where rows allow that.
-    let runs = texture.is_some() && (g.stride == 1 || g.stride == 2) && g.w.is_multiple_of(4 * g.stride);
+    // (col2im_runs divides its index in f32, exact below 2^24 invocations.)
+    let runs = texture.is_some()
+        && (g.stride == 1 || g.stride == 2)
+        && g.w.is_multiple_of(4 * g.stride)
+        && n / (4 * g.stride as usize) < 1 << 24;
     let kernel = if runs {
         Kernel::new(Shader::Conv2d, "col2im_runs").with("WG", 64).with("STRIDE", g.stride)
     } else {
