@@ -121,6 +121,23 @@ fn kernels(c: &mut Criterion) {
             s
         })
     });
+    // Data movement: the last two axes swapped (4x4 blocks) and a general permute (gather).
+    group.throughput(Throughput::Bytes(2 * bytes));
+    let planes = act.reshape(&[64, 128, 64]);
+    group.bench_function("transpose_last_two_64x128x64", |bench| {
+        bench.iter(|| {
+            let t = planes.t();
+            gpu.synchronize();
+            t
+        })
+    });
+    group.bench_function("permute_nchw_to_cnhw_64x128x8x8", |bench| {
+        bench.iter(|| {
+            let t = act.permute(&[1, 0, 2, 3]);
+            gpu.synchronize();
+            t
+        })
+    });
     let params = vec![random(&gpu, &[128, 64, 4, 4], 10).requires_grad()];
     let grads = vec![random(&gpu, &[128, 64, 4, 4], 11)];
     let mut adam = shadergan::optim::Adam::new(2e-4, 0.5, 0.999);
