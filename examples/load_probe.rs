@@ -8,7 +8,7 @@
 //! operand), or through `textureLoad` of an Rgba32Float texture holding the same table, sampled
 //! or bound as a read-only storage texture; one f32 of each lane-varying vec4, to price a load
 //! by its width; a vec4 store per step instead of a load (into the output, a power-of-two
-//! number of vec4s); a 64 KiB uniform buffer and workgroup memory at lane-varying addresses;
+//! number of vec4s, or into a write-only storage texture); a 64 KiB uniform buffer and workgroup memory at lane-varying addresses;
 //! and the loop with no access at all, the cost the others share. The address arithmetic is
 //! identical in every mode; only the access differs.
 
