@@ -1,7 +1,8 @@
 // Normalisation over x [batch, channels, spatial] with per-channel statistics, fused: a workgroup
 // per channel reduces, a flat pass applies. `stats` is [2, channels]: mean, then biased variance.
 //   batch_stats     x -> stats, and running_mean/var <- (1-m)*running + m*(mean, unbiased var)
-//   forward         x, stats, gamma, beta -> y = (x - mean) / sqrt(var + eps) * gamma + beta
+//   forward         x, stats, gamma, beta -> y = (x - mean) / sqrt(var + eps) * gamma + beta,
+//                   then max(y, slope * y) (a fused ReLU or leaky ReLU; slope 1: none)
 //   backward_stats  x, stats, dy -> grad_stats [2, channels]: sum(dy), sum(dy * x_hat)
 //   backward        x, stats, gamma, dy, grad_stats -> dx
 // Batch norm is this layout directly; instance norm is [1, N*C, HW], layer norm [1, N, rest].
@@ -17,6 +18,12 @@ struct Params {
     // Rows of the flat texture copies of x and dy hold 2^x_shift and 2^dy_shift texels.
     x_shift: u32,
     dy_shift: u32,
+    // forward and forward4 apply max(y, slope * y), a fused (leaky) ReLU; slope 1 is the
+    // identity, so no branch on a uniform value is needed (see unary.wgsl).
+    slope: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -154,7 +161,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    y[i] = apply_norm((i / p.spatial) % p.channels, vec4<f32>(x[i])).x;
+    let v = apply_norm((i / p.spatial) % p.channels, vec4<f32>(x[i])).x;
+    y[i] = max(v, p.slope * v);
 }
 
 @compute @workgroup_size(WG)
@@ -167,7 +175,8 @@ fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let scale = inverseSqrt(stats[p.channels + c] + p.eps) * gamma[c];
     let shift = beta[c] - stats[c] * scale;
     for (var q = first; q < first + RUN; q = q + 1u) {
-        y4[q] = x_vec4(q) * scale + shift;
+        let v = x_vec4(q) * scale + shift;
+        y4[q] = max(v, p.slope * v);
     }
 }
 

@@ -444,3 +444,56 @@ fn conv_layers_with_bias_match_reference_gradients() {
         );
     }
 }
+
+#[test]
+fn batch_norm_with_a_fused_activation_matches_the_separate_layers() {
+    // Sequential runs batch norm + (leaky) ReLU as one fused layer in training mode; values and
+    // first- and second-order-capable gradients must match the two layers applied apart.
+    use shadergan::nn::{Layer, Sequential};
+    let gpu = gpu();
+    let mut rng = rng("fused bn activation");
+    // Planes of 64 (vec4 runs), 6 (scalar) and 1 value.
+    for (shape, leaky) in [([4usize, 3, 8, 8], Some(0.2)), ([3, 5, 2, 3], None), ([6, 4, 1, 1], None)] {
+        let act = || leaky.map_or(Layer::Relu, Layer::LeakyRelu);
+        let c = shape[1];
+        let n: usize = shape.iter().product();
+        let x0 = f64s(&f32s(&uniform(&mut rng, n, -2.0, 2.0)));
+        let seed = f64s(&f32s(&uniform(&mut rng, n, -1.0, 1.0)));
+        let what = format!("{shape:?} leaky slope {leaky:?}");
+        let layers = |gpu: &shadergan::Gpu| {
+            let bn = BatchNorm::new(gpu, c);
+            bn.weight.assign(&f32s(&(0..c).map(|i| 0.5 + 0.25 * i as f64).collect::<Vec<_>>()));
+            bn.bias.assign(&f32s(&(0..c).map(|i| 0.1 * i as f64 - 0.2).collect::<Vec<_>>()));
+            bn
+        };
+        let fused_net = Sequential::new(vec![Layer::BatchNorm(layers(&gpu)), act()]);
+        let apart_bn = layers(&gpu);
+        for create_graph in [false, true] {
+            let x = common::tensor(&gpu, &shape, &x0).requires_grad();
+            let fused = fused_net.forward(&x, Mode::Train);
+            let apart = act().forward(&apart_bn.forward(&x, Mode::Train), Mode::Train);
+            assert_close(&format!("{what} forward"), &fused.to_vec(), &f64s(&apart.to_vec()), 1e-5, 1e-6);
+            let s = common::tensor(&gpu, &shape, &seed);
+            let Layer::BatchNorm(bn) = &fused_net.layers[0] else { unreachable!() };
+            let gf = grad(&fused, &[&x, &bn.weight, &bn.bias], Some(&s), create_graph);
+            let ga = grad(&apart, &[&x, &apart_bn.weight, &apart_bn.bias], Some(&s), create_graph);
+            for (name, (f, a)) in ["dx", "dgamma", "dbeta"].iter().zip(gf.iter().zip(&ga)) {
+                let label = format!("{what} {name} create_graph={create_graph}");
+                assert_close(&label, &f.to_vec(), &f64s(&a.to_vec()), 1e-4, 1e-5);
+            }
+        }
+    }
+    // The fused forward runs no elementwise pass for the activation (a private device, so no
+    // other test's dispatches join the profile).
+    let own = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
+    let net = Sequential::new(vec![Layer::BatchNorm(BatchNorm::new(&own, 3)), Layer::LeakyRelu(0.2)]);
+    let x = Tensor::from_vec(&own, &[4, 3, 8, 8], &f32s(&uniform(&mut rng, 4 * 3 * 64, -1.0, 1.0)));
+    own.profile_start();
+    let y = net.forward(&x, Mode::Train).to_vec();
+    let used: Vec<String> = own.profile_report().into_iter().map(|r| r.0).collect();
+    assert!(y.iter().all(|v| v.is_finite()));
+    assert!(used.iter().any(|k| k.starts_with("batchnorm.wgsl::forward")), "{used:?}");
+    // (OP=8 is the leaky ReLU; the counter of batches tracked still takes an affine pass.)
+    let leaky = |k: &String| k.starts_with("unary.wgsl") && k.contains(" OP=8");
+    assert!(!used.iter().any(leaky), "the activation ran apart: {used:?}");
+}

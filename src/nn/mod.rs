@@ -298,6 +298,16 @@ impl Layer {
     }
 }
 
+/// The slope of an activation that batch norm's kernels can apply (ReLU, or a leaky ReLU with
+/// a slope in [0, 1]).
+fn fusable(layer: &Layer) -> Option<f32> {
+    match layer {
+        Layer::Relu => Some(0.0),
+        Layer::LeakyRelu(slope) if (0.0..=1.0).contains(slope) => Some(*slope),
+        _ => None,
+    }
+}
+
 /// Layers applied in order; tensors are named "{index}.{name}" like PyTorch's nn.Sequential.
 #[derive(Default)]
 pub struct Sequential {
@@ -310,7 +320,20 @@ impl Sequential {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        self.layers.iter().fold(x.clone(), |h, layer| layer.forward(&h, mode))
+        let mut h = x.clone();
+        let mut i = 0;
+        while i < self.layers.len() {
+            // Batch norm followed by a (leaky) ReLU runs as one fused layer: no pass of its own
+            // for the activation. (`forward_all` keeps them apart: it returns every output.)
+            if let (Layer::BatchNorm(bn), Some(slope)) = (&self.layers[i], self.layers.get(i + 1).and_then(fusable)) {
+                h = bn.forward_leaky(&h, mode, slope);
+                i += 2;
+                continue;
+            }
+            h = self.layers[i].forward(&h, mode);
+            i += 1;
+        }
+        h
     }
 
     /// Output of every layer (feature matching and diagnostics read intermediate features).

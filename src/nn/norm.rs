@@ -40,17 +40,24 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        self.forward_leaky(x, mode, 1.0)
+    }
+
+    /// forward, then a leaky ReLU of `slope` (0: ReLU; 1: none); in training mode fused into the
+    /// batch-norm kernels (`Tensor::batch_norm_train_leaky`).
+    pub fn forward_leaky(&self, x: &Tensor, mode: Mode, slope: f32) -> Tensor {
         let cs = channel_shape(x);
         assert_eq!(cs[1], self.weight.numel(), "batch norm for {} channels got {:?}", self.weight.numel(), x.shape());
         let normalized = match mode {
             Mode::Train => {
-                let y = x.batch_norm_train(
+                let y = x.batch_norm_train_leaky(
                     &self.weight,
                     &self.bias,
                     &self.running_mean,
                     &self.running_var,
                     self.momentum,
                     self.eps,
+                    slope,
                 );
                 let _no_graph = no_grad();
                 self.num_batches_tracked.assign_from(&self.num_batches_tracked.add_scalar(1.0));
@@ -62,7 +69,12 @@ impl BatchNorm {
                 x.sub(&mean).mul(&inv_std)
             }
         };
-        normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs))
+        let y = normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs));
+        if slope == 1.0 {
+            y
+        } else {
+            y.leaky_relu(slope)
+        }
     }
 
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {

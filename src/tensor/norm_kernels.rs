@@ -18,6 +18,10 @@ pub struct BatchNormParams {
     /// Row lengths (log2 texels) of x's and dy's texture copies: set by the kernel functions
     /// below, zeros from callers.
     pub texture_shifts: [u32; 2],
+    /// The forward pass's output is max(y, slope * y) for slope <= 1: a fused ReLU (0) or
+    /// leaky ReLU; 1 leaves y as it is.
+    pub slope: f32,
+    pub _pad: [u32; 3],
 }
 
 impl BatchNormParams {

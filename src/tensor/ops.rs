@@ -416,6 +416,23 @@ impl Tensor {
         momentum: f32,
         eps: f32,
     ) -> Tensor {
+        self.batch_norm_train_leaky(gamma, beta, running_mean, running_var, momentum, eps, 1.0)
+    }
+
+    /// `batch_norm_train` followed by a leaky ReLU of `slope` (0: ReLU; 1: none), fused into
+    /// its kernels: the activation costs no pass of its own. Slopes outside [0, 1] are refused.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_train_leaky(
+        &self,
+        gamma: &Tensor,
+        beta: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f32,
+        eps: f32,
+        slope: f32,
+    ) -> Tensor {
+        assert!((0.0..=1.0).contains(&slope), "a fused activation's slope lies in [0, 1], got {slope}");
         assert!(self.rank() >= 2, "batch norm needs [N, C, ...], got {:?}", self.shape());
         let (n, c) = (self.shape()[0], self.shape()[1]);
         for t in [gamma, beta, running_mean, running_var] {
@@ -427,6 +444,7 @@ impl Tensor {
             beta,
             Some((running_mean, running_var, momentum)),
             eps,
+            slope,
         )
     }
 
@@ -436,7 +454,7 @@ impl Tensor {
         assert!(self.rank() >= 3, "instance norm needs [N, C, spatial...], got {:?}", self.shape());
         let planes = self.shape()[0] * self.shape()[1];
         let (ones, zeros) = (Tensor::ones(self.gpu(), &[planes]), Tensor::zeros(self.gpu(), &[planes]));
-        self.normalize_fused([1, planes, self.numel() / planes], &ones, &zeros, None, eps)
+        self.normalize_fused([1, planes, self.numel() / planes], &ones, &zeros, None, eps, 1.0)
     }
 
     /// Layer norm's normalisation: each sample of x [N, ...] over all its other entries, without
@@ -445,12 +463,14 @@ impl Tensor {
         assert!(self.rank() >= 2, "layer norm needs [N, ...], got {:?}", self.shape());
         let n = self.shape()[0];
         let (ones, zeros) = (Tensor::ones(self.gpu(), &[n]), Tensor::zeros(self.gpu(), &[n]));
-        self.normalize_fused([1, n, self.numel() / n], &ones, &zeros, None, eps)
+        self.normalize_fused([1, n, self.numel() / n], &ones, &zeros, None, eps, 1.0)
     }
 
     /// x viewed as [outer, groups, inner], normalised per group over outer and inner, then
-    /// gamma * x_hat + beta per group. Fused kernels; with `create_graph` its backward is the
-    /// composite formula, so second-order gradients pass through.
+    /// gamma * x_hat + beta per group, then max(y, slope * y). Fused kernels; with
+    /// `create_graph` its backward is the composite formula, so second-order gradients pass
+    /// through.
+    #[allow(clippy::too_many_arguments)]
     fn normalize_fused(
         &self,
         [outer, groups, inner]: [usize; 3],
@@ -458,6 +478,7 @@ impl Tensor {
         beta: &Tensor,
         running: Option<(&Tensor, &Tensor, f32)>,
         eps: f32,
+        slope: f32,
     ) -> Tensor {
         let params = BatchNormParams {
             batch: outer as u32,
@@ -467,6 +488,8 @@ impl Tensor {
             eps,
             momentum: running.map_or(0.0, |r| r.2),
             texture_shifts: [0; 2],
+            slope,
+            _pad: [0; 3],
         };
         let gpu = self.gpu();
         let stats = Arc::new(kernels::batch_norm_stats(
@@ -476,12 +499,23 @@ impl Tensor {
             running.map(|r| (r.0.buffer(), r.1.buffer())),
         ));
         let y = kernels::batch_norm_forward(gpu, &params, self.buffer(), &stats, gamma.buffer(), beta.buffer());
-        self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, false)
+        // A fused activation's gradient reads the output (y > 0 exactly where its input is).
+        let keep_output = slope != 1.0;
+        self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, keep_output)
     }
 
     /// The same normalisation from differentiable ops: what the fused kernels compute, used
     /// where a gradient of the gradient is needed.
     pub(crate) fn normalize_composite(&self, params: &BatchNormParams, gamma: &Tensor, beta: &Tensor) -> Tensor {
+        let y = self.normalize_composite_affine(params, gamma, beta);
+        if params.slope == 1.0 {
+            y
+        } else {
+            y.leaky_relu(params.slope)
+        }
+    }
+
+    fn normalize_composite_affine(&self, params: &BatchNormParams, gamma: &Tensor, beta: &Tensor) -> Tensor {
         let (outer, groups, inner) = (params.batch as usize, params.channels as usize, params.spatial as usize);
         let x = self.reshape(&[outer, groups, inner]);
         let mean = x.mean(&[0, 2], true);
