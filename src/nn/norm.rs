@@ -50,15 +50,9 @@ impl BatchNorm {
         assert_eq!(cs[1], self.weight.numel(), "batch norm for {} channels got {:?}", self.weight.numel(), x.shape());
         let normalized = match mode {
             Mode::Train => {
-                let y = x.batch_norm_train_leaky(
-                    &self.weight,
-                    &self.bias,
-                    &self.running_mean,
-                    &self.running_var,
-                    self.momentum,
-                    self.eps,
-                    slope,
-                );
+                let affine = [&self.weight, &self.bias];
+                let running = [&self.running_mean, &self.running_var];
+                let y = x.batch_norm_train_leaky(affine, running, self.momentum, self.eps, slope);
                 let _no_graph = no_grad();
                 self.num_batches_tracked.assign_from(&self.num_batches_tracked.add_scalar(1.0));
                 return y;

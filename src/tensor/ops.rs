@@ -416,18 +416,16 @@ impl Tensor {
         momentum: f32,
         eps: f32,
     ) -> Tensor {
-        self.batch_norm_train_leaky(gamma, beta, running_mean, running_var, momentum, eps, 1.0)
+        self.batch_norm_train_leaky([gamma, beta], [running_mean, running_var], momentum, eps, 1.0)
     }
 
-    /// `batch_norm_train` followed by a leaky ReLU of `slope` (0: ReLU; 1: none), fused into
-    /// its kernels: the activation costs no pass of its own. Slopes outside [0, 1] are refused.
-    #[allow(clippy::too_many_arguments)]
+    /// `batch_norm_train` (affine [gamma, beta], running [mean, var]) followed by a leaky ReLU
+    /// of `slope` (0: ReLU; 1: none), fused into its kernels: the activation costs no pass of
+    /// its own. Slopes outside [0, 1] are refused.
     pub fn batch_norm_train_leaky(
         &self,
-        gamma: &Tensor,
-        beta: &Tensor,
-        running_mean: &Tensor,
-        running_var: &Tensor,
+        [gamma, beta]: [&Tensor; 2],
+        [running_mean, running_var]: [&Tensor; 2],
         momentum: f32,
         eps: f32,
         slope: f32,
