@@ -139,20 +139,35 @@ fn store_stats(c: u32, mean: f32, var_biased: f32, count: u32) {
     }
 }
 
-// y = (x - mean) / sqrt(var + eps) * gamma + beta for values of channel c (one or four).
-fn apply_norm(c: u32, v: vec4<f32>) -> vec4<f32> {
-    let scale = inverseSqrt(stats[p.channels + c] + p.eps) * gamma[c];
-    return (v - stats[c]) * scale + beta[c];
+// Channel c's values, loaded once per invocation (storage loads are loops over the lanes); `b`
+// is beta[c] in the forward pass, (mean(dy), mean(dy * x_hat)) in the backward one.
+//   forward   y = (x - mean) * inv_std * gamma + beta, then max(y, slope * y)
+//   backward  dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+struct Channel {
+    mean: f32,
+    inv_std: f32,
+    gamma: f32,
+    b: vec2<f32>,
 }
 
-// dx = gamma / std * (dy - mean(dy) - x_hat * mean(dy * x_hat)) for values of channel c.
-fn input_grad(c: u32, v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+fn forward_channel(c: u32) -> Channel {
+    return Channel(stats[c], inverseSqrt(stats[p.channels + c] + p.eps), gamma[c], vec2<f32>(beta[c], 0.0));
+}
+
+fn backward_channel(c: u32) -> Channel {
     let count = f32(p.batch * p.spatial);
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
-    let x_hat = (v - stats[c]) * inv_std;
-    let mean_g = grad_stats[c] / count;
-    let mean_gx = grad_stats[p.channels + c] / count;
-    return gamma[c] * inv_std * (g - mean_g - x_hat * mean_gx);
+    let means = vec2<f32>(grad_stats[c], grad_stats[p.channels + c]) / count;
+    return Channel(stats[c], inverseSqrt(stats[p.channels + c] + p.eps), gamma[c], means);
+}
+
+fn normalize(ch: Channel, v: vec4<f32>) -> vec4<f32> {
+    let y = (v - ch.mean) * (ch.inv_std * ch.gamma) + ch.b.x;
+    return max(y, p.slope * y);
+}
+
+fn input_grad(ch: Channel, v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+    let x_hat = (v - ch.mean) * ch.inv_std;
+    return ch.gamma * ch.inv_std * (g - ch.b.x - x_hat * ch.b.y);
 }
 
 @compute @workgroup_size(WG)
@@ -161,8 +176,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    let v = apply_norm((i / p.spatial) % p.channels, vec4<f32>(x[i])).x;
-    y[i] = max(v, p.slope * v);
+    y[i] = normalize(forward_channel((i / p.spatial) % p.channels), vec4<f32>(x[i])).x;
 }
 
 @compute @workgroup_size(WG)
@@ -172,11 +186,9 @@ fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
         return;
     }
     let c = (4u * first / p.spatial) % p.channels;
-    let scale = inverseSqrt(stats[p.channels + c] + p.eps) * gamma[c];
-    let shift = beta[c] - stats[c] * scale;
+    let ch = forward_channel(c);
     for (var q = first; q < first + RUN; q = q + 1u) {
-        let v = x_vec4(q) * scale + shift;
-        y4[q] = max(v, p.slope * v);
+        y4[q] = normalize(ch, x_vec4(q));
     }
 }
 
@@ -211,7 +223,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (i >= p.batch * p.channels * p.spatial) {
         return;
     }
-    dx[i] = input_grad((i / p.spatial) % p.channels, vec4<f32>(x[i]), vec4<f32>(dy[i])).x;
+    dx[i] = input_grad(backward_channel((i / p.spatial) % p.channels), vec4<f32>(x[i]), vec4<f32>(dy[i])).x;
 }
 
 @compute @workgroup_size(WG)
@@ -221,15 +233,9 @@ fn backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         return;
     }
     let c = (4u * first / p.spatial) % p.channels;
-    let count = f32(p.batch * p.spatial);
-    let mean = stats[c];
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
-    let mean_g = grad_stats[c] / count;
-    let mean_gx = grad_stats[p.channels + c] / count;
-    let scale = gamma[c] * inv_std;
+    let ch = backward_channel(c);
     for (var q = first; q < first + RUN; q = q + 1u) {
-        let x_hat = (x_vec4(q) - mean) * inv_std;
-        dx4[q] = scale * (dy_vec4(q) - mean_g - x_hat * mean_gx);
+        dx4[q] = input_grad(ch, x_vec4(q), dy_vec4(q));
     }
 }
 

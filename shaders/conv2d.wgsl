@@ -57,6 +57,13 @@ fn quot(n: u32, d: u32) -> u32 {
     return select(q, q + 1u, r >= i32(d));
 }
 
+// Floats 4q + shift .. 4q + shift + 3 of a line from its texels q (t0) and q + 1 (t1).
+fn run_of_four(t0: vec4<f32>, t1: vec4<f32>, shift: i32) -> vec4<f32> {
+    var v = select(vec4<f32>(t0.w, t1.xyz), vec4<f32>(t0.zw, t1.xy), shift == 2);
+    v = select(v, vec4<f32>(t0.yzw, t1.x), shift == 1);
+    return select(v, t0, shift == 0);
+}
+
 override WG: u32 = 256u;
 override FROM_TEXTURE: bool = false;
 // im2col_runs and col2im_runs: the stride (1 or 2), which fixes which floats of the texels
@@ -188,9 +195,7 @@ fn im2col_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                 let t1 = textureLoad(runs_in, vec2<i32>(clamp(t + 1, 0, last_texel), plane));
                 var v: vec4<f32>;
                 if (STRIDE == 1u) {
-                    v = select(vec4<f32>(t0.w, t1.xyz), vec4<f32>(t0.zw, t1.xy), shift == 2);
-                    v = select(v, vec4<f32>(t0.yzw, t1.x), shift == 1);
-                    v = select(v, t0, shift == 0);
+                    v = run_of_four(t0, t1, shift);
                     t0 = t1;
                 } else {
                     let t2 = textureLoad(runs_in, vec2<i32>(clamp(t + 2, 0, last_texel), plane));
@@ -304,8 +309,7 @@ fn phase_run(r: PixelRow, g: u32, phase: u32) -> vec4<f32> {
                 var run = t0;
                 if (shift != 0) {
                     let t1 = textureLoad(runs_in, vec2<i32>(clamp(q + 1, 0, last_texel), i32(dcols_row)));
-                    run = select(vec4<f32>(t0.w, t1.xyz), vec4<f32>(t0.zw, t1.xy), shift == 2);
-                    run = select(run, vec4<f32>(t0.yzw, t1.x), shift == 1);
+                    run = run_of_four(t0, t1, shift);
                 }
                 let inside = ox >= vec4<i32>(0) & ox < vec4<i32>(i32(p.ow));
                 acc = acc + select(vec4<f32>(0.0), run, inside);

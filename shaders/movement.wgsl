@@ -73,8 +73,13 @@ fn src_value(i: u32) -> f32 {
 }
 
 fn src_vec4(q: u32) -> vec4<f32> {
+    return src_vec4_in_rows(q, gp.src_shift);
+}
+
+// vec4 q of src, from its flat texture copy (rows of 2^shift texels) when FROM_TEXTURE.
+fn src_vec4_in_rows(q: u32, shift: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
-        return textureLoad(src_tex, vec2<u32>(q & ((1u << gp.src_shift) - 1u), q >> gp.src_shift));
+        return textureLoad(src_tex, vec2<u32>(q & ((1u << shift) - 1u), q >> shift));
     }
     return src4[q];
 }
@@ -189,10 +194,7 @@ fn transpose4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 }
 
 fn transpose_src(q: u32) -> vec4<f32> {
-    if (FROM_TEXTURE) {
-        return textureLoad(src_tex, vec2<u32>(q & ((1u << tp.src_shift) - 1u), q >> tp.src_shift));
-    }
-    return src4[q];
+    return src_vec4_in_rows(q, tp.src_shift);
 }
 
 @compute @workgroup_size(WG)

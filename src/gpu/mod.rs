@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use profile::{Profiler, TIMESTAMP_PAIRS};
+use profile::Profiler;
 
 pub use context::{describe, list_adapters, GpuOptions};
 pub use shaders::Shader;
@@ -453,8 +453,7 @@ impl Gpu {
         let stamped = match profile.as_mut().and_then(|p| p.timestamps.as_mut()) {
             Some(ts) => {
                 // A pass of its own, stamped at its start and end.
-                let pair = ts.keys.len() as u32;
-                ts.keys.push(profile_key(kernel, workgroups));
+                let pair = ts.claim_pair(profile_key(kernel, workgroups));
                 rec.pass = None;
                 let pass = rec
                     .encoder_mut(&self.0.device)
@@ -468,7 +467,7 @@ impl Gpu {
                     })
                     .forget_lifetime();
                 rec.pass = Some(pass);
-                Some(ts.keys.len() as u32 == TIMESTAMP_PAIRS)
+                Some(ts.is_full())
             }
             None => None,
         };

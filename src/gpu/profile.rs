@@ -21,6 +21,19 @@ pub(crate) struct Timestamps {
     pub(crate) keys: Vec<String>,
 }
 
+impl Timestamps {
+    /// Claims the next (start, end) query pair for `key`; returns its index.
+    pub(crate) fn claim_pair(&mut self, key: String) -> u32 {
+        self.keys.push(key);
+        self.keys.len() as u32 - 1
+    }
+
+    /// Every pair of the query set is written: read them back before claiming another.
+    pub(crate) fn is_full(&self) -> bool {
+        self.keys.len() as u32 == TIMESTAMP_PAIRS
+    }
+}
+
 impl Profiler {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY).then(|| Timestamps {

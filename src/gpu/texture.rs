@@ -82,8 +82,7 @@ impl Gpu {
         // Copies are profiled too: an empty pass stamps its end before the copy and another
         // its start after it (timestamps outside passes need a further device feature).
         let pair = profile.as_mut().and_then(|p| p.timestamps.as_mut()).map(|ts| {
-            let pair = ts.keys.len() as u32;
-            ts.keys.push(format!("copy:buffer->texture [{width}x{height} texels]"));
+            let pair = ts.claim_pair(format!("copy:buffer->texture [{width}x{height} texels]"));
             stamp_empty_pass(rec.encoder_mut(&self.0.device), &ts.set, None, Some(2 * pair));
             pair
         });
@@ -106,7 +105,7 @@ impl Gpu {
         );
         if let (Some(pair), Some(ts)) = (pair, profile.as_mut().and_then(|p| p.timestamps.as_mut())) {
             stamp_empty_pass(rec.encoder_mut(&self.0.device), &ts.set, Some(2 * pair + 1), None);
-            let full = ts.keys.len() as u32 == super::profile::TIMESTAMP_PAIRS;
+            let full = ts.is_full();
             drop(rec);
             if full {
                 self.read_timestamps(profile.as_mut().expect("stamped only while profiling"));

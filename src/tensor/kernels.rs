@@ -393,14 +393,6 @@ pub fn matmul(
     let mut b_texture = None;
     let mut a_texture = None;
     let mut flat = (None, None);
-    // Rows per tile of the subgroup kernel: 64, or 16 or 32 for products with no more rows.
-    let tile_rows = if m <= 16 {
-        16
-    } else if m <= 32 {
-        32
-    } else {
-        64
-    };
     let (mut kernel, groups) = if skinny {
         // Every operand value through its flat texture copy, where it has one.
         flat = (gpu.flat_texture(a), gpu.flat_texture(b));
@@ -411,6 +403,14 @@ pub fn matmul(
             .with("B_TEXTURE", flat.1.is_some() as u32);
         (kernel, [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
+        // Rows per tile: 64, or for the subgroup kernel 16 or 32 for products with no more rows.
+        let tile_rows = if gpu.uniform_subgroup_width() != Some(8) || m > 32 {
+            64
+        } else if m > 16 {
+            32
+        } else {
+            16
+        };
         let kernel = if gpu.uniform_subgroup_width() == Some(8) {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
             let aligned = |v: usize| v.is_multiple_of(4);
@@ -444,7 +444,6 @@ pub fn matmul(
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };
-        let tile_rows = if kernel.shader == Shader::MatmulSubgroup { tile_rows } else { 64 };
         (kernel, [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, runs as u32])
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
@@ -614,32 +613,22 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
     let n: usize = g.x_shape().iter().product();
     let dx = gpu.alloc(n);
-    let lines = (g.batch * g.c_in * g.h) as usize;
     let texture = gpu.buffer_texture(&dcols, g.patch_cols());
-    // Runs of four pixels per phase where the stride and rows allow it (conv2d.wgsl), else four
-    // pixels per store where rows allow that.
-    // (col2im_runs divides its index in f32, exact below 2^24 invocations.)
-    let runs = texture.is_some()
-        && (g.stride == 1 || g.stride == 2)
-        && g.w.is_multiple_of(4 * g.stride)
-        && n / (4 * g.stride as usize) < 1 << 24;
-    let kernel = if runs {
-        Kernel::new(Shader::Conv2d, "col2im_runs").with("WG", 64).with("STRIDE", g.stride)
-    } else {
-        let entry = if g.w.is_multiple_of(4) { "col2im4" } else { "col2im" };
-        Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32)
-    };
-    let invocations = if runs {
-        n / (4 * g.stride as usize)
-    } else if g.w.is_multiple_of(4) {
-        n / 4
-    } else {
-        lines
-    };
     let view = gpu.texture_or_placeholder(texture.as_ref());
-    // col2im_runs reads dcols from the texture alone.
-    let inputs: &[&GpuBuffer] = if runs { &[] } else { &[&dcols] };
-    gpu.dispatch_with_textures(&kernel, g, inputs, &[&view], &[&dx], grid_1d(gpu, invocations, 64));
+    // Runs of four pixels per phase where the stride and rows allow it (conv2d.wgsl; it divides
+    // its index in f32, exact below 2^24 invocations, and reads dcols from the texture alone),
+    // else four pixels per store where rows allow that, else one row per invocation.
+    let run_pixels = 4 * g.stride as usize;
+    if texture.is_some() && (1..=2).contains(&g.stride) && g.w.is_multiple_of(4 * g.stride) && n / run_pixels < 1 << 24
+    {
+        let kernel = Kernel::new(Shader::Conv2d, "col2im_runs").with("WG", 64).with("STRIDE", g.stride);
+        gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&dx], grid_1d(gpu, n / run_pixels, 64));
+        return dx;
+    }
+    let (entry, invocations) =
+        if g.w.is_multiple_of(4) { ("col2im4", n / 4) } else { ("col2im", (g.batch * g.c_in * g.h) as usize) };
+    let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, invocations, 64));
     dx
 }
 
@@ -649,7 +638,11 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &G
 
 pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
     let (batch, c_out, spatial) = (g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
-    if !g.one_patch_per_image() && c_out.is_multiple_of(64) {
+    if g.one_patch_per_image() {
+        // dW [c_out, K] = dy^T · x, with dy [batch, c_out] and x [batch, K] as they are.
+        return matmul(gpu, dy, cols, 1, c_out, batch, g.patch_rows(), true, false);
+    }
+    if c_out.is_multiple_of(64) {
         // dW^T = cols · dy_rows with dy_rows [batch*oh*ow, c_out] (dy's channels innermost):
         // both operands then stream along their rows. dW = dy · cols^T instead reads cols^T
         // down its columns, a texel from a different row in each lane, which the CPU's
@@ -657,10 +650,6 @@ pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuB
         let dy_rows = transpose(gpu, dy, batch, c_out, spatial);
         let dw_t = matmul(gpu, cols, &dy_rows, 1, g.patch_rows(), g.patch_cols(), c_out, false, false);
         return transpose(gpu, &dw_t, 1, g.patch_rows(), c_out);
-    }
-    if g.one_patch_per_image() {
-        // dW [c_out, K] = dy^T · x, with dy [batch, c_out] and x [batch, K] as they are.
-        return matmul(gpu, dy, cols, 1, c_out, batch, g.patch_rows(), true, false);
     }
     let dy_cm = swap_leading(gpu, dy, batch, c_out, spatial);
     matmul(gpu, &dy_cm, cols, 1, c_out, g.patch_cols(), g.patch_rows(), false, true)

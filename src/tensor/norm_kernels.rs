@@ -29,7 +29,6 @@ impl BatchNormParams {
         (self.batch * self.channels * self.spatial) as usize
     }
 
-    /// The elementwise pass: four values per invocation when four neighbours share a channel.
     /// The elementwise entry point and its grid: runs of four vec4s of one channel where planes
     /// allow, single vec4s, or single values (batchnorm.wgsl).
     fn apply_kernel(&self, gpu: &Gpu, scalar: &'static str, vec4: &'static str) -> (Kernel, [u32; 3]) {
