@@ -76,14 +76,24 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= adam_p.n) {
         return;
     }
-    let g = grad[i] + adam_p.weight_decay * param[i];
-    let m = adam_p.beta1 * state_a[i] + (1.0 - adam_p.beta1) * g;
-    let v = adam_p.beta2 * state_b[i] + (1.0 - adam_p.beta2) * g * g;
-    state_a[i] = m;
-    state_b[i] = v;
-    let m_hat = m * adam_p.correction1;
-    let v_hat = v * adam_p.correction2;
-    param[i] = param[i] - adam_p.lr * m_hat / (sqrt(v_hat) + adam_p.eps);
+    let s = adam_update(adam_p, vec4<f32>(param[i]), vec4<f32>(grad[i]), vec4<f32>(state_a[i]), vec4<f32>(state_b[i]));
+    state_a[i] = s.m.x;
+    state_b[i] = s.v.x;
+    param[i] = s.p.x;
+}
+
+// One Adam step of up to four values: the new parameter and moments.
+struct AdamState {
+    p: vec4<f32>,
+    m: vec4<f32>,
+    v: vec4<f32>,
+}
+
+fn adam_update(h: AdamParams, p: vec4<f32>, grad: vec4<f32>, m: vec4<f32>, v: vec4<f32>) -> AdamState {
+    let g = grad + h.weight_decay * p;
+    let m_new = h.beta1 * m + (1.0 - h.beta1) * g;
+    let v_new = h.beta2 * v + (1.0 - h.beta2) * g * g;
+    return AdamState(p - h.lr * (m_new * h.correction1) / (sqrt(v_new * h.correction2) + h.eps), m_new, v_new);
 }
 
 // adam on four values per invocation, reading from the texture copies (n is a multiple of 4).
@@ -95,13 +105,10 @@ fn adam4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let at = vec2<u32>(q & ((1u << adam4_p.shift) - 1u), q >> adam4_p.shift);
-    let p = textureLoad(param_tex, at);
-    let g = textureLoad(grad_tex, at) + h.weight_decay * p;
-    let m = h.beta1 * textureLoad(m_tex, at) + (1.0 - h.beta1) * g;
-    let v = h.beta2 * textureLoad(v_tex, at) + (1.0 - h.beta2) * g * g;
-    m4[q] = m;
-    v4[q] = v;
-    param4[q] = p - h.lr * (m * h.correction1) / (sqrt(v * h.correction2) + h.eps);
+    let s = adam_update(h, textureLoad(param_tex, at), textureLoad(grad_tex, at), textureLoad(m_tex, at), textureLoad(v_tex, at));
+    m4[q] = s.m;
+    v4[q] = s.v;
+    param4[q] = s.p;
 }
 
 // state_a = momentum buffer (PyTorch's convention: buf = momentum * buf + g; p -= lr * buf).
