@@ -381,3 +381,46 @@ fn pixel_sum(r: PixelRow, c: PixelColumn) -> f32 {
     }
     return acc;
 }
+
+// ---- weights for the transposed convolution by phases (matmul_subgroup.wgsl, B_MODE 5) ----
+// For a kernel two strides wide, phase z = ry * stride + rx takes the taps
+// (ry + stride * ty, rx + stride * tx), ty, tx in {0, 1}; its A holds them per (input channel i,
+// output channel c) as one vec4: phase_taps[(z * c_in + i) * c_out + c] =
+// W[c, i, ry + s ty, rx + s tx] for (ty, tx) = (0, 0), (0, 1), (1, 0), (1, 1).
+// W is read from its flat texture copy (texel rows of 2^weight_shift texels): the lanes' reads
+// are kernels apart, and a storage read would be a loop over them.
+struct PhaseWeightParams {
+    c_in: u32,
+    c_out: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    weight_shift: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> pw: PhaseWeightParams;
+@group(0) @binding(1) var<storage, read_write> phase_taps: array<vec4<f32>>;
+@group(0) @binding(2) var weight_tex: texture_storage_2d<rgba32float, read>;
+
+fn weight_at(e: u32) -> f32 {
+    let q = e / 4u;
+    return textureLoad(weight_tex, vec2<u32>(q & ((1u << pw.weight_shift) - 1u), q >> pw.weight_shift))[e & 3u];
+}
+
+// One invocation per (c, i, z) on a grid [c_out / WG, c_in, stride^2]: no index division,
+// which llvmpipe runs lane by lane.
+@compute @workgroup_size(WG)
+fn phase_weights(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= pw.c_out) {
+        return;
+    }
+    let i = gid.y;
+    let z = gid.z;
+    let first = (c * pw.c_in + i) * pw.kh * pw.kw + (z / pw.stride) * pw.kw + z % pw.stride;
+    let down = pw.stride * pw.kw;
+    phase_taps[(z * pw.c_in + i) * pw.c_out + c] = vec4<f32>(weight_at(first), weight_at(first + pw.stride),
+                                                             weight_at(first + down), weight_at(first + down + pw.stride));
+}

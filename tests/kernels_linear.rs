@@ -374,3 +374,56 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
         }
     }
 }
+
+#[test]
+fn transposed_convolutions_by_phases_match_the_reference() {
+    // Kernels two strides wide (DCGAN's 4x4 at stride 2) run as one product per output phase
+    // that reads x in place (matmul_subgroup.wgsl, B_MODE 5) where channels and rows allow;
+    // the same shapes without texture operands take the patch-matrix path. Both are checked
+    // against the CPU reference, forward and as conv2d's input gradient, with the path each
+    // run took read from the profile.
+    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
+    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
+    let mut rng = rng("conv_transpose2d by phases");
+    for options in [with_textures, without] {
+        let gpu = shadergan::Gpu::new(&options).expect("a second device");
+        let phases = !options.no_texture_operands && gpu.uniform_subgroup_width() == Some(8);
+        // (x shape, c_out, kernel, stride, pad, eligible): 64-row tiles with a partial second
+        // one, 32-row tiles with clamped rows, partial column tiles; then shapes the phases do
+        // not serve: a 3x3 kernel, and too few input channels for a texture line of A.
+        for (xs, co, k, stride, pad, eligible) in [
+            ([3, 32, 4, 8], 16, 4, 2, 1, true),
+            ([2, 16, 4, 4], 24, 4, 2, 1, true),
+            ([2, 16, 4, 4], 80, 4, 2, 1, true),
+            ([1, 48, 8, 12], 16, 4, 2, 1, true),
+            ([2, 16, 4, 8], 20, 3, 2, 1, false),
+            ([2, 8, 4, 8], 20, 4, 2, 1, false),
+        ] {
+            let phases = phases && eligible;
+            let what = format!("{xs:?} c_out {co} k{k} s{stride} p{pad} phases={phases}");
+            let ws = [xs[1], co, k, k];
+            let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
+            let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
+            let wt = common::tensor(&gpu, &ws, &w);
+            gpu.profile_start();
+            let out = common::tensor(&gpu, &xs, &x).conv_transpose2d(&wt, stride, pad, 0);
+            let got = out.to_vec();
+            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            let by_phases = used.iter().any(|key| key.contains("by phases") && key.contains("B_MODE=5"));
+            assert_eq!(by_phases, phases, "{what}: {used:?}");
+            let (oh, ow) = (out.shape()[2], out.shape()[3]);
+            let want = cpu::conv_transpose2d(&x, xs, &w, ws, stride, pad, oh, ow);
+            assert_close(&format!("conv_transpose2d {what}"), &got, &want, 1e-4, 1e-5);
+
+            // The same product as the input gradient of conv2d(y, w) with upstream gradient x.
+            let ys = [xs[0], co, oh, ow];
+            let y = common::tensor(&gpu, &ys, &f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0))))
+                .requires_grad();
+            let z = y.conv2d(&wt, stride, pad);
+            assert_eq!(z.shape(), xs, "{what}");
+            let seed = common::tensor(&gpu, &xs, &x);
+            let dy = shadergan::grad(&z, &[&y], Some(&seed), false).remove(0);
+            assert_close(&format!("conv2d dx {what}"), &dy.to_vec(), &want, 1e-4, 1e-5);
+        }
+    }
+}

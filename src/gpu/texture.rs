@@ -121,7 +121,16 @@ impl Gpu {
     /// buffers below `FLAT_MIN` floats (storage reads cost less than the copy there) or of no
     /// such row length.
     pub fn flat_texture(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
-        if buf.len < FLAT_MIN || !buf.len.is_multiple_of(LINE_ALIGN) {
+        if buf.len < FLAT_MIN {
+            return None;
+        }
+        self.flat_texture_any_size(buf)
+    }
+
+    /// `flat_texture` for kernels that read the operand only from its texture, so small buffers
+    /// get a copy too.
+    pub fn flat_texture_any_size(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
+        if !buf.len.is_multiple_of(LINE_ALIGN) {
             return None;
         }
         let max = self.0.limits.max_texture_dimension_2d as usize;

@@ -5,6 +5,10 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
+pub use super::conv_kernels::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_from_cols, conv2d_forward,
+    conv2d_forward_from_cols, im2col, ConvGeometry,
+};
 pub use super::norm_kernels::{batch_norm_backward, batch_norm_forward, batch_norm_stats, BatchNormParams};
 pub use super::optim_kernels::{
     adam_step, clip_in_place, rmsprop_step, sgd_step, AdamParams, RmspropParams, SgdParams,
@@ -314,22 +318,39 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    batch: u32,
-    a_batch: u32,
-    a_row: u32,
-    a_col: u32,
-    b_batch: u32,
-    b_row: u32,
-    b_col: u32,
-    k_last: u32,
-    a_shift: u32,
-    b_shift: u32,
-    _pad: [u32; 3],
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+pub(super) struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub batch: u32,
+    pub a_batch: u32,
+    pub a_row: u32,
+    pub a_col: u32,
+    pub b_batch: u32,
+    pub b_row: u32,
+    pub b_col: u32,
+    pub k_last: u32,
+    pub a_shift: u32,
+    pub b_shift: u32,
+    /// Transposed-convolution geometry for matmul_subgroup.wgsl's B_MODE 5 (conv_kernels.rs).
+    pub dy_h: u32,
+    pub dy_w: u32,
+    pub q_h: u32,
+    pub q_w: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub _pad: u32,
+}
+
+/// Rows per tile of the subgroup matmul: 64, or 16 or 32 for products with no more rows, whose
+/// 64-row tiles would compute clamped copies of their last row.
+pub(super) fn subgroup_tile_rows(m: usize) -> usize {
+    match m {
+        0..=16 => 16,
+        17..=32 => 32,
+        _ => 64,
+    }
 }
 
 /// C[batch, m, n] = op(A) · op(B) where A is stored [batch, m, k] ([batch, k, m] if
@@ -384,9 +405,7 @@ pub fn matmul(
         b_row: b_row as u32,
         b_col: b_col as u32,
         k_last: if splits > 1 { k - (splits - 1) * k_chunk } else { k } as u32,
-        a_shift: 0,
-        b_shift: 0,
-        _pad: [0; 3],
+        ..MatmulParams::default()
     };
     let c = gpu.alloc(runs * m * n);
     // The subgroup kernel reads B from a texture copy where B's lines allow one (B_MODE 3, 4).
@@ -403,14 +422,7 @@ pub fn matmul(
             .with("B_TEXTURE", flat.1.is_some() as u32);
         (kernel, [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
-        // Rows per tile: 64, or for the subgroup kernel 16 or 32 for products with no more rows.
-        let tile_rows = if gpu.uniform_subgroup_width() != Some(8) || m > 32 {
-            64
-        } else if m > 16 {
-            32
-        } else {
-            16
-        };
+        let tile_rows = if gpu.uniform_subgroup_width() == Some(8) { subgroup_tile_rows(m) } else { 64 };
         let kernel = if gpu.uniform_subgroup_width() == Some(8) {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
             let aligned = |v: usize| v.is_multiple_of(4);
@@ -467,95 +479,6 @@ pub fn matmul(
     }
 }
 
-/// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
-pub struct ConvGeometry {
-    pub batch: u32,
-    pub c_in: u32,
-    pub h: u32,
-    pub w: u32,
-    pub c_out: u32,
-    pub oh: u32,
-    pub ow: u32,
-    pub kh: u32,
-    pub kw: u32,
-    pub stride: u32,
-    pub pad: u32,
-    pub _pad0: u32,
-}
-
-impl ConvGeometry {
-    pub fn x_shape(&self) -> Vec<usize> {
-        [self.batch, self.c_in, self.h, self.w].iter().map(|&v| v as usize).collect()
-    }
-    pub fn y_shape(&self) -> Vec<usize> {
-        [self.batch, self.c_out, self.oh, self.ow].iter().map(|&v| v as usize).collect()
-    }
-    pub fn w_shape(&self) -> Vec<usize> {
-        [self.c_out, self.c_in, self.kh, self.kw].iter().map(|&v| v as usize).collect()
-    }
-}
-
-impl ConvGeometry {
-    /// The kernel covers the whole unpadded image, so each image is one patch: DCGAN's last
-    /// discriminator layer, and the input gradient of the generator's first layer.
-    pub fn one_patch_per_image(&self) -> bool {
-        self.oh == 1 && self.ow == 1 && self.pad == 0 && self.kh == self.h && self.kw == self.w
-    }
-    fn patch_rows(&self) -> usize {
-        (self.c_in * self.kh * self.kw) as usize
-    }
-    fn patch_cols(&self) -> usize {
-        (self.batch * self.oh * self.ow) as usize
-    }
-}
-
-/// The patch matrix [c_in*kh*kw, batch*oh*ow] of x; stored transposed, [batch, c_in*kh*kw],
-/// when each image is one patch (`ConvGeometry::one_patch_per_image`).
-pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
-    if g.one_patch_per_image() {
-        // The patch matrix is x transposed: keep x's layout (a copy); the products take it as
-        // it is (see conv2d_forward_from_cols), where a transpose would cost a pass.
-        let cols = gpu.alloc(x.len());
-        copy(gpu, x, &cols);
-        return cols;
-    }
-    let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
-    let lines = g.patch_rows() * (g.batch * g.oh) as usize;
-    // Four patches per store where output rows allow it (conv2d.wgsl).
-    let groups = grid_1d(gpu, lines, 64);
-    if g.ow.is_multiple_of(4) {
-        // x's planes as texture lines where they are whole multiples of 64 floats (conv2d.wgsl).
-        let plane = (g.h * g.w) as usize;
-        let texture = gpu.buffer_texture(x, plane);
-        let view = gpu.texture_or_placeholder(texture.as_ref());
-        // (Its index arithmetic divides in f32, exact below 2^24 invocations.)
-        let runs = (g.stride == 1 || g.stride == 2) && g.patch_rows() * (g.batch as usize) < 1 << 24;
-        if texture.is_some() && runs {
-            // Runs of texels, one invocation per (patch row, image): reads the texture alone.
-            let kernel = Kernel::new(Shader::Conv2d, "im2col_runs").with("WG", 64).with("STRIDE", g.stride);
-            let groups = grid_1d(gpu, g.patch_rows() * g.batch as usize, 64);
-            gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&cols], groups);
-        } else {
-            let kernel =
-                Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-            gpu.dispatch_with_textures(&kernel, g, &[x], &[&view], &[&cols], groups);
-        }
-    } else {
-        gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], groups);
-    }
-    cols
-}
-
-/// [a, b, rest] -> [b, a, rest]: between NCHW and the channel-major layout of the GEMMs.
-fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> GpuBuffer {
-    if rest == 1 {
-        return transpose(gpu, x, 1, a, b);
-    }
-    gather(gpu, x, &[b, a, rest], &[rest, b * rest, 1], &[0, 0, 0], &[b, a, rest])
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct TransposeParams {
@@ -585,74 +508,6 @@ pub fn transpose(gpu: &Gpu, x: &GpuBuffer, batch: usize, rows: usize, cols: usiz
     let blocks = batch * (rows / 4) * (cols / 4);
     gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[&out], grid_1d(gpu, blocks, 64));
     out
-}
-
-pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w)
-}
-
-/// conv2d from x's patch matrix (shared with the weight gradient when both are needed).
-pub fn conv2d_forward_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    let (batch, c_out, k) = (g.batch as usize, g.c_out as usize, g.patch_rows());
-    if g.one_patch_per_image() {
-        // y [batch, c_out] = x [batch, K] · W^T: already NCHW (oh = ow = 1).
-        return matmul(gpu, cols, w, 1, batch, k, c_out, false, true);
-    }
-    let y_cm = matmul(gpu, w, cols, 1, c_out, k, g.patch_cols(), false, false);
-    swap_leading(gpu, &y_cm, c_out, batch, (g.oh * g.ow) as usize)
-}
-
-pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    if g.one_patch_per_image() {
-        // dx [batch, c_in*kh*kw] = dy [batch, c_out] · W [c_out, c_in*kh*kw], already NCHW: no
-        // patch matrix to fold back (a transposed convolution of 1x1 inputs, as DCGAN's first
-        // generator layer, lands here).
-        return matmul(gpu, dy, w, 1, g.batch as usize, g.c_out as usize, g.patch_rows(), false, false);
-    }
-    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
-    let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
-    let n: usize = g.x_shape().iter().product();
-    let dx = gpu.alloc(n);
-    let texture = gpu.buffer_texture(&dcols, g.patch_cols());
-    let view = gpu.texture_or_placeholder(texture.as_ref());
-    // Runs of four pixels per phase where the stride and rows allow it (conv2d.wgsl; it divides
-    // its index in f32, exact below 2^24 invocations, and reads dcols from the texture alone),
-    // else four pixels per store where rows allow that, else one row per invocation.
-    let run_pixels = 4 * g.stride as usize;
-    if texture.is_some() && (1..=2).contains(&g.stride) && g.w.is_multiple_of(4 * g.stride) && n / run_pixels < 1 << 24
-    {
-        let kernel = Kernel::new(Shader::Conv2d, "col2im_runs").with("WG", 64).with("STRIDE", g.stride);
-        gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&dx], grid_1d(gpu, n / run_pixels, 64));
-        return dx;
-    }
-    let (entry, invocations) =
-        if g.w.is_multiple_of(4) { ("col2im4", n / 4) } else { ("col2im", (g.batch * g.c_in * g.h) as usize) };
-    let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, invocations, 64));
-    dx
-}
-
-pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
-    conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy)
-}
-
-pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
-    let (batch, c_out, spatial) = (g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
-    if g.one_patch_per_image() {
-        // dW [c_out, K] = dy^T · x, with dy [batch, c_out] and x [batch, K] as they are.
-        return matmul(gpu, dy, cols, 1, c_out, batch, g.patch_rows(), true, false);
-    }
-    if c_out.is_multiple_of(64) {
-        // dW^T = cols · dy_rows with dy_rows [batch*oh*ow, c_out] (dy's channels innermost):
-        // both operands then stream along their rows. dW = dy · cols^T instead reads cols^T
-        // down its columns, a texel from a different row in each lane, which the CPU's
-        // prefetchers do not follow (30% slower on lavapipe). The transposes are small.
-        let dy_rows = transpose(gpu, dy, batch, c_out, spatial);
-        let dw_t = matmul(gpu, cols, &dy_rows, 1, g.patch_rows(), g.patch_cols(), c_out, false, false);
-        return transpose(gpu, &dw_t, 1, g.patch_rows(), c_out);
-    }
-    let dy_cm = swap_leading(gpu, dy, batch, c_out, spatial);
-    matmul(gpu, &dy_cm, cols, 1, c_out, g.patch_cols(), g.patch_rows(), false, true)
 }
 
 #[repr(C)]

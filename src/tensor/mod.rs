@@ -1,6 +1,7 @@
 //! GPU tensors (f32, contiguous, row-major) that remember how they were computed, so gradients
 //! can be taken of anything, gradients included.
 
+mod conv_kernels;
 pub mod kernels;
 mod norm_kernels;
 pub(crate) mod ops;

@@ -1,0 +1,248 @@
+//! Convolutions as matrix products: patch matrices (im2col/col2im) around the fast matmul,
+//! and layout swaps between NCHW and the products' channel-major layout.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::{copy, gather, grid_1d, matmul, subgroup_tile_rows, transpose, MatmulParams};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+
+/// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct ConvGeometry {
+    pub batch: u32,
+    pub c_in: u32,
+    pub h: u32,
+    pub w: u32,
+    pub c_out: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub _pad0: u32,
+}
+
+impl ConvGeometry {
+    pub fn x_shape(&self) -> Vec<usize> {
+        [self.batch, self.c_in, self.h, self.w].iter().map(|&v| v as usize).collect()
+    }
+    pub fn y_shape(&self) -> Vec<usize> {
+        [self.batch, self.c_out, self.oh, self.ow].iter().map(|&v| v as usize).collect()
+    }
+    pub fn w_shape(&self) -> Vec<usize> {
+        [self.c_out, self.c_in, self.kh, self.kw].iter().map(|&v| v as usize).collect()
+    }
+}
+
+impl ConvGeometry {
+    /// The kernel covers the whole unpadded image, so each image is one patch: DCGAN's last
+    /// discriminator layer, and the input gradient of the generator's first layer.
+    pub fn one_patch_per_image(&self) -> bool {
+        self.oh == 1 && self.ow == 1 && self.pad == 0 && self.kh == self.h && self.kw == self.w
+    }
+    fn patch_rows(&self) -> usize {
+        (self.c_in * self.kh * self.kw) as usize
+    }
+    fn patch_cols(&self) -> usize {
+        (self.batch * self.oh * self.ow) as usize
+    }
+}
+
+/// The patch matrix [c_in*kh*kw, batch*oh*ow] of x; stored transposed, [batch, c_in*kh*kw],
+/// when each image is one patch (`ConvGeometry::one_patch_per_image`).
+pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
+    if g.one_patch_per_image() {
+        // The patch matrix is x transposed: keep x's layout (a copy); the products take it as
+        // it is (see conv2d_forward_from_cols), where a transpose would cost a pass.
+        let cols = gpu.alloc(x.len());
+        copy(gpu, x, &cols);
+        return cols;
+    }
+    let cols = gpu.alloc(g.patch_rows() * g.patch_cols());
+    let lines = g.patch_rows() * (g.batch * g.oh) as usize;
+    // Four patches per store where output rows allow it (conv2d.wgsl).
+    let groups = grid_1d(gpu, lines, 64);
+    if g.ow.is_multiple_of(4) {
+        // x's planes as texture lines where they are whole multiples of 64 floats (conv2d.wgsl).
+        let plane = (g.h * g.w) as usize;
+        let texture = gpu.buffer_texture(x, plane);
+        let view = gpu.texture_or_placeholder(texture.as_ref());
+        // (Its index arithmetic divides in f32, exact below 2^24 invocations.)
+        let runs = (g.stride == 1 || g.stride == 2) && g.patch_rows() * (g.batch as usize) < 1 << 24;
+        if texture.is_some() && runs {
+            // Runs of texels, one invocation per (patch row, image): reads the texture alone.
+            let kernel = Kernel::new(Shader::Conv2d, "im2col_runs").with("WG", 64).with("STRIDE", g.stride);
+            let groups = grid_1d(gpu, g.patch_rows() * g.batch as usize, 64);
+            gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&cols], groups);
+        } else {
+            let kernel =
+                Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+            gpu.dispatch_with_textures(&kernel, g, &[x], &[&view], &[&cols], groups);
+        }
+    } else {
+        gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], groups);
+    }
+    cols
+}
+
+/// [a, b, rest] -> [b, a, rest]: between NCHW and the channel-major layout of the GEMMs.
+fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> GpuBuffer {
+    if rest == 1 {
+        return transpose(gpu, x, 1, a, b);
+    }
+    gather(gpu, x, &[b, a, rest], &[rest, b * rest, 1], &[0, 0, 0], &[b, a, rest])
+}
+
+pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w)
+}
+
+/// conv2d from x's patch matrix (shared with the weight gradient when both are needed).
+pub fn conv2d_forward_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    let (batch, c_out, k) = (g.batch as usize, g.c_out as usize, g.patch_rows());
+    if g.one_patch_per_image() {
+        // y [batch, c_out] = x [batch, K] · W^T: already NCHW (oh = ow = 1).
+        return matmul(gpu, cols, w, 1, batch, k, c_out, false, true);
+    }
+    let y_cm = matmul(gpu, w, cols, 1, c_out, k, g.patch_cols(), false, false);
+    swap_leading(gpu, &y_cm, c_out, batch, (g.oh * g.ow) as usize)
+}
+
+pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
+    if g.one_patch_per_image() {
+        // dx [batch, c_in*kh*kw] = dy [batch, c_out] · W [c_out, c_in*kh*kw], already NCHW: no
+        // patch matrix to fold back (a transposed convolution of 1x1 inputs, as DCGAN's first
+        // generator layer, lands here).
+        return matmul(gpu, dy, w, 1, g.batch as usize, g.c_out as usize, g.patch_rows(), false, false);
+    }
+    if let Some(dx) = backward_input_by_phases(gpu, g, dy, w) {
+        return dx;
+    }
+    let dy_cm = swap_leading(gpu, dy, g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
+    let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
+    let n: usize = g.x_shape().iter().product();
+    let dx = gpu.alloc(n);
+    let texture = gpu.buffer_texture(&dcols, g.patch_cols());
+    let view = gpu.texture_or_placeholder(texture.as_ref());
+    // Runs of four pixels per phase where the stride and rows allow it (conv2d.wgsl; it divides
+    // its index in f32, exact below 2^24 invocations, and reads dcols from the texture alone),
+    // else four pixels per store where rows allow that, else one row per invocation.
+    let run_pixels = 4 * g.stride as usize;
+    if texture.is_some() && (1..=2).contains(&g.stride) && g.w.is_multiple_of(4 * g.stride) && n / run_pixels < 1 << 24
+    {
+        let kernel = Kernel::new(Shader::Conv2d, "col2im_runs").with("WG", 64).with("STRIDE", g.stride);
+        gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&dx], grid_1d(gpu, n / run_pixels, 64));
+        return dx;
+    }
+    let (entry, invocations) =
+        if g.w.is_multiple_of(4) { ("col2im4", n / 4) } else { ("col2im", (g.batch * g.c_in * g.h) as usize) };
+    let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
+    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, invocations, 64));
+    dx
+}
+
+pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
+    conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy)
+}
+
+pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
+    let (batch, c_out, spatial) = (g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
+    if g.one_patch_per_image() {
+        // dW [c_out, K] = dy^T · x, with dy [batch, c_out] and x [batch, K] as they are.
+        return matmul(gpu, dy, cols, 1, c_out, batch, g.patch_rows(), true, false);
+    }
+    if c_out.is_multiple_of(64) {
+        // dW^T = cols · dy_rows with dy_rows [batch*oh*ow, c_out] (dy's channels innermost):
+        // both operands then stream along their rows. dW = dy · cols^T instead reads cols^T
+        // down its columns, a texel from a different row in each lane, which the CPU's
+        // prefetchers do not follow (30% slower on lavapipe). The transposes are small.
+        let dy_rows = transpose(gpu, dy, batch, c_out, spatial);
+        let dw_t = matmul(gpu, cols, &dy_rows, 1, g.patch_rows(), g.patch_cols(), c_out, false, false);
+        return transpose(gpu, &dw_t, 1, g.patch_rows(), c_out);
+    }
+    let dy_cm = swap_leading(gpu, dy, batch, c_out, spatial);
+    matmul(gpu, &dy_cm, cols, 1, c_out, g.patch_cols(), g.patch_rows(), false, true)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PhaseWeightParams {
+    c_in: u32,
+    c_out: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    weight_shift: u32,
+    _pad: [u32; 2],
+}
+
+/// The input gradient as one product per output phase, reading dy in place (implicit GEMM:
+/// matmul_subgroup.wgsl, B_MODE 5): no layout swap of dy, no patch matrix of dx's gradient and
+/// no col2im. Serves kernels two strides wide (DCGAN's 4x4 at stride 2) with pad <= stride
+/// and rows of runs of four; None where the shape or the device does not allow it.
+fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> Option<GpuBuffer> {
+    let s = g.stride;
+    let fits = gpu.uniform_subgroup_width() == Some(8)
+        && g.kh == 2 * s
+        && g.kw == 2 * s
+        && g.pad <= s
+        && g.h.is_multiple_of(s)
+        && g.w.is_multiple_of(s)
+        && (g.w / s).is_multiple_of(4)
+        && g.ow.is_multiple_of(4)
+        // A's rows as texture lines (multiples of 64 floats); K then has no tail.
+        && g.c_out.is_multiple_of(16)
+        // Below a 16-row tile most lanes would compute clamped copies of the last row.
+        && g.c_in >= 16;
+    if !fits {
+        return None;
+    }
+    let (su, c_in, c_out) = (s as usize, g.c_in as usize, g.c_out as usize);
+    let (m, k) = (c_in, 4 * c_out);
+    let (q_h, q_w) = (g.h / s, g.w / s);
+    let n = g.batch as usize * (q_h * q_w) as usize;
+    // A for phase (ry, rx): [c_in, 4 c_out] with A[i, 4c + 2ty + tx] = W[c, i, ry + s ty, rx + s tx].
+    let a = gpu.alloc(su * su * c_in * k);
+    let (w_texture, weight_shift) = gpu.flat_texture_any_size(w)?;
+    let params =
+        PhaseWeightParams { c_in: g.c_in, c_out: g.c_out, kh: g.kh, kw: g.kw, stride: s, weight_shift, _pad: [0; 2] };
+    let kernel = Kernel::new(Shader::Conv2d, "phase_weights").with("WG", 64);
+    let groups = [g.c_out.div_ceil(64), g.c_in, s * s];
+    gpu.dispatch_with_textures(&kernel, &params, &[], &[w_texture.view()], &[&a], groups);
+    let a_texture = gpu.buffer_texture(&a, k)?;
+    let (b_texture, b_shift) = gpu.flat_texture_any_size(dy)?;
+    let phases = su * su;
+    gpu.count_matmul_flops(2 * (phases * m * n * k) as u64);
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        batch: phases as u32,
+        a_batch: (m * k) as u32,
+        a_row: k as u32,
+        a_col: 1,
+        b_row: n as u32,
+        b_col: 1,
+        k_last: k as u32,
+        b_shift,
+        dy_h: g.oh,
+        dy_w: g.ow,
+        q_h,
+        q_w,
+        stride: s,
+        pad: g.pad,
+        ..MatmulParams::default()
+    };
+    let tile_rows = subgroup_tile_rows(m);
+    let mut kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
+        .with("B_MODE", 5)
+        .with("A_MODE", 1)
+        .with("ROW_GROUPS", (tile_rows / 16) as u32);
+    kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
+    let dx = gpu.alloc(g.x_shape().iter().product());
+    let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, phases as u32];
+    gpu.dispatch_with_textures(&kernel, &params, &[&a, dy], &[b_texture.view(), a_texture.view()], &[&dx], groups);
+    Some(dx)
+}
