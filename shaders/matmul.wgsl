@@ -22,14 +22,14 @@ struct Params {
     // B_TEXTURE; see unary.wgsl for why textures).
     a_shift: u32,
     b_shift: u32,
-    // Transposed-convolution geometry of matmul_subgroup.wgsl's B_MODE 5 (unused here).
-    dy_h: u32,
-    dy_w: u32,
-    q_h: u32,
-    q_w: u32,
+    // Convolution geometry of matmul_subgroup.wgsl's B_MODE 5 and 6 (unused here).
+    src_c: u32,
+    src_h: u32,
+    src_w: u32,
+    grid_h: u32,
+    grid_w: u32,
     stride: u32,
     pad: u32,
-    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -26,8 +26,9 @@
 //   levels, and measured 30% dearer here (the six products of examples/matmul_probe: 211 and
 //   175 ms sampled, 143 and 134 ms storage). B stays bound for the K tail.
 // - Whole blocks of 8 k run with no per-k guards; a guarded tail takes the rest of K.
-// - B_MODE 5 computes a transposed convolution (a convolution's input gradient) without a
-//   patch matrix, as implicit GEMM: see conv_phase_panel.
+// - B_MODE 5 and 6 compute convolutions without a patch matrix (implicit GEMM): B gathered
+//   from the source image and C stored as NCHW (matmul_conv.wgsl, appended to this file by the
+//   shader registry): 5 a transposed convolution by output phase, 6 a convolution.
 
 override B_MODE: u32 = 0u;
 // A_MODE picks how A is read: 0 from storage (any strides); 1 and 2 from a_tex, a texture copy
@@ -52,15 +53,16 @@ struct Params {
     // Row lengths (log2 texels) of flat texture copies, for matmul.wgsl's skinny entry.
     a_shift: u32,
     b_shift: u32,
-    // B_MODE 5 (a transposed convolution by output phases, see conv_phase_panel): the plane
-    // of dy (dy_h x dy_w), the grid of one phase's outputs (q_h x q_w), stride and padding.
-    dy_h: u32,
-    dy_w: u32,
-    q_h: u32,
-    q_w: u32,
+    // B_MODE 5 and 6 (convolutions as implicit GEMM, matmul_conv.wgsl): the source image's
+    // channels and plane (src_c x src_h x src_w), the grid of outputs a product covers
+    // (grid_h x grid_w), stride and padding.
+    src_c: u32,
+    src_h: u32,
+    src_w: u32,
+    grid_h: u32,
+    grid_w: u32,
     stride: u32,
     pad: u32,
-    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -78,7 +80,7 @@ fn a_texel(x: u32, y: u32) -> vec4<f32> {
 }
 
 fn along_n() -> bool {
-    return B_MODE == 1u || B_MODE == 3u || B_MODE == 5u;
+    return B_MODE == 1u || B_MODE == 3u || B_MODE >= 5u;
 }
 
 fn along_k() -> bool {
@@ -205,11 +207,13 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
         }
     }
     var phase = vec4<u32>(0u);
-    if (B_MODE == 5u) {
-        // The lane's two runs of four outputs, as (dy's image offset, qy, qx / 4, image).
-        cols_lo = phase_column(min(j0, p.n - 4u));
-        cols_hi = phase_column(min(j0 + 32u, p.n - 4u));
-        phase = phase_of(bat);
+    if (B_MODE >= 5u) {
+        // The lane's two runs of four outputs (run_of_column).
+        cols_lo = run_of_column(min(j0, p.n - 4u));
+        cols_hi = run_of_column(min(j0 + 32u, p.n - 4u));
+        if (B_MODE == 5u) {
+            phase = phase_of(bat);
+        }
     }
     return Plan(rows03, rows47, rows8b, rows_cf, cols_lo, cols_hi, tex_lo, tex_hi, tex_start, a_base, a_lines, phase);
 }
@@ -252,6 +256,9 @@ fn load_a(r03: vec4<u32>, r47: vec4<u32>, a_base: u32, k: u32) -> array<vec4<f32
 fn load_b_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
     if (B_MODE == 5u) {
         return conv_phase_panel(pl, k0);
+    }
+    if (B_MODE == 6u) {
+        return conv_panel(pl, k0);
     }
     if (B_MODE == 3u) {
         let y = pl.tex_start + k0;
@@ -372,9 +379,9 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     if (r0 >= p.m || j0 >= p.n) {
         return;
     }
-    if (B_MODE == 5u) {
-        store_phase_block(top, pl, r0, j0);
-        store_phase_block(bottom, pl, r0 + 8u, j0);
+    if (B_MODE >= 5u) {
+        store_runs(top, pl, r0, j0);
+        store_runs(bottom, pl, r0 + 8u, j0);
         return;
     }
     let step = select(8u, 1u, along_n());
@@ -506,111 +513,6 @@ fn store_cols(base: u32, i: u32, c0: u32, step: u32, lo: vec4<f32>, hi: vec4<f32
         }
         if (j + 32u < p.n) {
             c[row + j + 32u] = hi[t];
-        }
-    }
-}
-
-// ---- B_MODE 5: a transposed convolution by output phases (implicit GEMM) ----
-//
-// The input gradient of a convolution whose kernel is two strides wide (DCGAN's 4x4 kernels at
-// stride 2), dx = conv_transpose(dy, W), splits by output phase (y % s, x % s): each phase is
-// an ordinary product over 2x2 taps with no patch matrix and no col2im,
-//   dx[b, i, s*qy + py, s*qx + px] = sum_{c, ty, tx} A[i, 4c + 2ty + tx] · dy[b, c, qy + oy - ty, qx + ox - tx]
-// with A = W[c, i, ry + s*ty, rx + s*tx] (conv_kernels.rs gathers it per phase), taps ry, rx
-// and offsets oy, ox fixed by the phase (phase_of). M = dx's channels, K = 4 * dy's channels,
-// N = batch * q_h * q_w; workgroup z is the phase. B is dy read from its flat texture copy
-// (b_shift), and every texel serves a run of four outputs: four fetches per four k, as many as a
-// patch matrix's copy costs (B_MODE 3), without building one. K is a multiple of 64 (A's rows
-// are texture lines), so there is no tail.
-
-// Phase z = ry * s + rx as (py, px, oy, ox): the kernel rows r = ry + s*t feed output rows of
-// phase py = (ry - pad) mod s from dy row qy + oy - t, with oy = (py + pad - ry) / s.
-fn phase_of(z: u32) -> vec4<u32> {
-    let s = p.stride;
-    let ry = z / s;
-    let rx = z % s;
-    let py = (ry + s - p.pad % s) % s;
-    let px = (rx + s - p.pad % s) % s;
-    return vec4<u32>(py, px, (py + p.pad - ry) / s, (px + p.pad - rx) / s);
-}
-
-// Output column n (of a run of four: q_w is a multiple of 4) as (offset of its image in dy, qy,
-// qx / 4, image).
-fn phase_column(n: u32) -> vec4<u32> {
-    let qx = n % p.q_w;
-    let rest = n / p.q_w;
-    let image = rest / p.q_h;
-    return vec4<u32>(image * (p.k / 4u) * p.dy_h * p.dy_w, rest % p.q_h, qx / 4u, image);
-}
-
-// B at k0 .. k0 + 3 (channel k0 / 4, its four taps) for the lane's two runs, in load_b_panel's
-// layout.
-fn conv_phase_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
-    let plane = (k0 / 4u) * p.dy_h * p.dy_w;
-    let lo0 = phase_taps(pl.cols_lo, plane, pl.phase, 0u);
-    let hi0 = phase_taps(pl.cols_hi, plane, pl.phase, 0u);
-    let lo1 = phase_taps(pl.cols_lo, plane, pl.phase, 1u);
-    let hi1 = phase_taps(pl.cols_hi, plane, pl.phase, 1u);
-    return array<vec4<f32>, 8>(lo0[0], hi0[0], lo0[1], hi0[1], lo1[0], hi1[0], lo1[1], hi1[1]);
-}
-
-// A run's four values at taps (ty, 0) and (ty, 1): dy row qy + oy - ty, columns qx + ox - tx
-// for tx = 0, 1. ox is 0 or 1 (pad <= s), so both windows lie in the two texels from
-// qx / 4 + ox - 1: with ox = 0 they are (second) and (first.w, second.xyz); with ox = 1
-// (first.yzw, second.x) and (first).
-fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<f32>, 2> {
-    let y = i32(run.y + ph.z) - i32(ty);
-    let row_ok = y >= 0 && y < i32(p.dy_h);
-    let line = (run.x + plane + u32(max(y, 0)) * p.dy_w) / 4u;
-    let x0 = i32(run.z + ph.w) - 1;
-    let first = dy_texel(line, x0, row_ok);
-    let second = dy_texel(line, x0 + 1, row_ok);
-    if (ph.w == 0u) {
-        return array<vec4<f32>, 2>(second, vec4<f32>(first.w, second.xyz));
-    }
-    return array<vec4<f32>, 2>(vec4<f32>(first.yzw, second.x), first);
-}
-
-// Texel x of the dy row starting at texel `line`, zero outside the row (padding).
-fn dy_texel(line: u32, x: i32, row_ok: bool) -> vec4<f32> {
-    let inside = row_ok && x >= 0 && x < i32(p.dy_w / 4u);
-    let q = select(0u, line + u32(x), inside);
-    let v = textureLoad(b_tex, vec2<u32>(q & ((1u << p.b_shift) - 1u), q >> p.b_shift));
-    return select(vec4<f32>(0.0), v, inside);
-}
-
-// Rows i0 .. i0 + 7 of the block into dx: each run's four outputs are s apart in their row.
-fn store_phase_block(t: Block, pl: Plan, i0: u32, j0: u32) {
-    let out_w = p.q_w * p.stride;
-    let out_plane = p.q_h * p.stride * out_w;
-    let lo = phase_output(pl.cols_lo, pl.phase, out_w, out_plane);
-    let hi = phase_output(pl.cols_hi, pl.phase, out_w, out_plane);
-    let hi_ok = j0 + 32u < p.n;
-    store_phase_row(i0 + 0u, lo, hi, hi_ok, out_plane, t.lo0, t.hi0);
-    store_phase_row(i0 + 1u, lo, hi, hi_ok, out_plane, t.lo1, t.hi1);
-    store_phase_row(i0 + 2u, lo, hi, hi_ok, out_plane, t.lo2, t.hi2);
-    store_phase_row(i0 + 3u, lo, hi, hi_ok, out_plane, t.lo3, t.hi3);
-    store_phase_row(i0 + 4u, lo, hi, hi_ok, out_plane, t.lo4, t.hi4);
-    store_phase_row(i0 + 5u, lo, hi, hi_ok, out_plane, t.lo5, t.hi5);
-    store_phase_row(i0 + 6u, lo, hi, hi_ok, out_plane, t.lo6, t.hi6);
-    store_phase_row(i0 + 7u, lo, hi, hi_ok, out_plane, t.lo7, t.hi7);
-}
-
-// Where a run's first output lands in dx's channel 0.
-fn phase_output(run: vec4<u32>, ph: vec4<u32>, out_w: u32, out_plane: u32) -> u32 {
-    let y = p.stride * run.y + ph.x;
-    let x = p.stride * 4u * run.z + ph.y;
-    return run.w * p.m * out_plane + y * out_w + x;
-}
-
-fn store_phase_row(i: u32, lo: u32, hi: u32, hi_ok: bool, out_plane: u32, vlo: vec4<f32>, vhi: vec4<f32>) {
-    if (i >= p.m) {
-        return;
-    }
-    for (var t = 0u; t < 4u; t = t + 1u) {
-        c[lo + i * out_plane + p.stride * t] = vlo[t];
-        if (hi_ok) {
-            c[hi + i * out_plane + p.stride * t] = vhi[t];
         }
     }
 }

@@ -283,11 +283,17 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
         Op::ConvTranspose2d { stride, pad } => {
             let w = &node.inputs[1];
             if !create_graph && want(0) && want(1) {
-                // Both gradients read the patch matrix of g: build it once.
-                let geo = conv_geometry(g.shape(), w.shape(), *stride, *pad);
-                let cols = kernels::im2col(x.gpu(), &geo, g.buffer());
-                let dx = kernels::conv2d_forward_from_cols(x.gpu(), &geo, &cols, w.buffer());
-                let dw = kernels::conv2d_backward_weight_from_cols(x.gpu(), &geo, &cols, x.buffer());
+                // dx reads g in place where the implicit product serves the shape; otherwise
+                // both gradients read the patch matrix of g, built once.
+                let (gpu, geo) = (x.gpu(), conv_geometry(g.shape(), w.shape(), *stride, *pad));
+                let (dx, dw) = match kernels::conv2d_forward_implicit(gpu, &geo, g.buffer(), w.buffer()) {
+                    Some(dx) => (dx, kernels::conv2d_backward_weight(gpu, &geo, g.buffer(), x.buffer())),
+                    None => {
+                        let cols = kernels::im2col(gpu, &geo, g.buffer());
+                        let dx = kernels::conv2d_forward_from_cols(gpu, &geo, &cols, w.buffer());
+                        (dx, kernels::conv2d_backward_weight_from_cols(gpu, &geo, &cols, x.buffer()))
+                    }
+                };
                 return vec![
                     Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)),
                     Some(Tensor::from_buffer(x.gpu(), w.shape(), dw)),

@@ -323,8 +323,10 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
         let textures = !options.no_texture_operands;
         // (x shape, c_out, k, stride, pad, whether the texture path applies)
+        // (4 output channels: wider 4x4 stride-2 convolutions skip im2col, gathering as they
+        // go; convolutions_as_implicit_products_match_the_reference checks those.)
         for (xs, co, k, stride, pad, lines_fit) in [
-            ([2, 4, 16, 16], 6, 4, 2, 1, true),
+            ([2, 4, 16, 16], 4, 4, 2, 1, true),
             ([2, 3, 6, 8], 5, 3, 1, 1, false),
             ([3, 2, 8, 8], 4, 4, 2, 1, true),
             ([1, 3, 8, 8], 2, 3, 1, 1, true),
@@ -424,6 +426,65 @@ fn transposed_convolutions_by_phases_match_the_reference() {
             let seed = common::tensor(&gpu, &xs, &x);
             let dy = shadergan::grad(&z, &[&y], Some(&seed), false).remove(0);
             assert_close(&format!("conv2d dx {what}"), &dy.to_vec(), &want, 1e-4, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn convolutions_as_implicit_products_match_the_reference() {
+    // 4x4 stride-2 convolutions with more than four output channels run as one product that
+    // gathers x's patches as it goes and stores y as NCHW (matmul_subgroup.wgsl, B_MODE 6);
+    // so does the input gradient of a transposed convolution. Checked against the CPU
+    // reference with and without texture operands (the patch-matrix path), with the path
+    // each run took read from the profile.
+    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
+    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
+    let mut rng = rng("implicit conv2d");
+    for options in [with_textures, without] {
+        let gpu = shadergan::Gpu::new(&options).expect("a second device");
+        let implicit = !options.no_texture_operands && gpu.uniform_subgroup_width() == Some(8);
+        // (x shape, c_out, kernel, pad, eligible): a 16-row tile; two row tiles, the second
+        // partial, with W read from storage (16 * c_in not a texture line) and a partial column
+        // tile; padding 3; non-square planes; then a 3x3 kernel and too few output channels.
+        for (xs, co, k, pad, eligible) in [
+            ([2, 8, 16, 16], 16, 4, 1, true),
+            ([3, 3, 8, 8], 70, 4, 1, true),
+            ([1, 4, 12, 12], 24, 4, 3, true),
+            ([2, 5, 8, 24], 8, 4, 1, true),
+            ([2, 4, 8, 8], 8, 3, 1, false),
+            ([2, 4, 8, 8], 3, 4, 1, false),
+        ] {
+            let implicit = implicit && eligible;
+            let what = format!("{xs:?} c_out {co} k{k} p{pad} implicit={implicit}");
+            let ws = [co, xs[1], k, k];
+            let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
+            let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
+            let wt = common::tensor(&gpu, &ws, &w).requires_grad();
+            let took_implicit =
+                |used: &[String]| used.iter().any(|key| key.contains("implicit") && key.contains("B_MODE=6"));
+            gpu.profile_start();
+            let y = common::tensor(&gpu, &xs, &x).conv2d(&wt, 2, pad);
+            let got = y.to_vec();
+            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            assert_eq!(took_implicit(&used), implicit, "{what}: {used:?}");
+            assert_close(&format!("conv2d {what}"), &got, &cpu::conv2d(&x, xs, &w, ws, 2, pad), 1e-4, 1e-5);
+
+            // conv_transpose2d(z, W) with z shaped like y: its input gradient is conv2d(seed, W),
+            // its weight gradient conv2d's weight gradient of (seed, z).
+            let zs: [usize; 4] = y.shape().try_into().unwrap();
+            let z = f64s(&f32s(&uniform(&mut rng, zs.iter().product(), -1.0, 1.0)));
+            let zt = common::tensor(&gpu, &zs, &z).requires_grad();
+            let t = zt.conv_transpose2d(&wt, 2, pad, xs[2] - ((zs[2] - 1) * 2 + k - 2 * pad));
+            assert_eq!(t.shape(), xs, "{what}");
+            let seed = common::tensor(&gpu, &xs, &x);
+            gpu.profile_start();
+            let grads = shadergan::grad(&t, &[&zt, &wt], Some(&seed), false);
+            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            assert_eq!(took_implicit(&used), implicit, "{what} (transposed): {used:?}");
+            let want_dz = cpu::conv2d(&x, xs, &w, ws, 2, pad);
+            assert_close(&format!("conv_transpose2d dz {what}"), &grads[0].to_vec(), &want_dz, 1e-4, 1e-5);
+            let want_dw = cpu::conv2d_weight_grad(&x, xs, &z, zs, k, k, 2, pad);
+            assert_close(&format!("conv_transpose2d dw {what}"), &grads[1].to_vec(), &want_dw, 1e-4, 1e-4);
         }
     }
 }

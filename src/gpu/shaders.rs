@@ -52,7 +52,20 @@ impl Shader {
             Shader::Movement => include_str!("../../shaders/movement.wgsl"),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
-            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
+            // The convolution operands (implicit GEMM) ride on the subgroup matmul.
+            Shader::MatmulSubgroup => concat!(
+                include_str!("../../shaders/matmul_subgroup.wgsl"),
+                include_str!("../../shaders/matmul_conv.wgsl")
+            ),
+        }
+    }
+
+    /// The files `source` joins (the one of `file_name`, plus matmul_conv.wgsl for the
+    /// subgroup matmul).
+    pub fn file_names(self) -> Vec<&'static str> {
+        match self {
+            Shader::MatmulSubgroup => vec![self.file_name(), "matmul_conv.wgsl"],
+            _ => vec![self.file_name()],
         }
     }
 }

@@ -96,7 +96,63 @@ fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> Gp
 }
 
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w)
+    conv2d_forward_implicit(gpu, g, x, w).unwrap_or_else(|| conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w))
+}
+
+/// conv2d as one product that gathers x's patches as it goes and stores y as NCHW (implicit
+/// GEMM: matmul_subgroup.wgsl with matmul_conv.wgsl, B_MODE 6): no patch matrix, no texture
+/// copy of one, no layout swap. Serves 4x4 kernels at stride 2 whose input and output rows
+/// hold runs of four; None where the shape or the device does not allow it.
+pub fn conv2d_forward_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> Option<GpuBuffer> {
+    let fits = gpu.uniform_subgroup_width() == Some(8)
+        && g.kh == 4
+        && g.kw == 4
+        && g.stride == 2
+        && g.w.is_multiple_of(4)
+        && g.ow.is_multiple_of(4)
+        // Fewer output channels leave a 16-row tile mostly idle: the skinny product serves them.
+        && g.c_out > 4;
+    if !fits {
+        return None;
+    }
+    let (x_texture, b_shift) = gpu.flat_texture_any_size(x)?;
+    let (m, k, n) = (g.c_out as usize, g.patch_rows(), g.patch_cols());
+    gpu.count_matmul_flops(2 * (m * n * k) as u64);
+    // W [c_out, 16 c_in] is A as stored; from a texture when its rows are whole texture lines.
+    let a_texture = gpu.buffer_texture(w, k);
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        batch: 1,
+        a_batch: (m * k) as u32,
+        a_row: k as u32,
+        a_col: 1,
+        b_row: n as u32,
+        b_col: 1,
+        k_last: k as u32,
+        b_shift,
+        src_c: g.c_in,
+        src_h: g.h,
+        src_w: g.w,
+        grid_h: g.oh,
+        grid_w: g.ow,
+        stride: g.stride,
+        pad: g.pad,
+        ..MatmulParams::default()
+    };
+    let tile_rows = subgroup_tile_rows(m);
+    let mut kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
+        .with("B_MODE", 6)
+        .with("A_MODE", a_texture.is_some() as u32)
+        .with("ROW_GROUPS", (tile_rows / 16) as u32)
+        .with("CONV_PAD", g.pad);
+    kernel.note = format!("conv {m}x{k}x{n} implicit");
+    let y = gpu.alloc(g.y_shape().iter().product());
+    let a_view = gpu.texture_or_placeholder(a_texture.as_ref());
+    let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, 1];
+    gpu.dispatch_with_textures(&kernel, &params, &[w, x], &[x_texture.view(), &a_view], &[&y], groups);
+    Some(y)
 }
 
 /// conv2d from x's patch matrix (shared with the weight gradient when both are needed).
@@ -227,10 +283,11 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
         b_col: 1,
         k_last: k as u32,
         b_shift,
-        dy_h: g.oh,
-        dy_w: g.ow,
-        q_h,
-        q_w,
+        src_c: g.c_out,
+        src_h: g.oh,
+        src_w: g.ow,
+        grid_h: q_h,
+        grid_w: q_w,
         stride: s,
         pad: g.pad,
         ..MatmulParams::default()

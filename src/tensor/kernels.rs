@@ -7,7 +7,7 @@ use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 pub use super::conv_kernels::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_from_cols, conv2d_forward,
-    conv2d_forward_from_cols, im2col, ConvGeometry,
+    conv2d_forward_from_cols, conv2d_forward_implicit, im2col, ConvGeometry,
 };
 pub use super::norm_kernels::{batch_norm_backward, batch_norm_forward, batch_norm_stats, BatchNormParams};
 pub use super::optim_kernels::{
@@ -333,14 +333,15 @@ pub(super) struct MatmulParams {
     pub k_last: u32,
     pub a_shift: u32,
     pub b_shift: u32,
-    /// Transposed-convolution geometry for matmul_subgroup.wgsl's B_MODE 5 (conv_kernels.rs).
-    pub dy_h: u32,
-    pub dy_w: u32,
-    pub q_h: u32,
-    pub q_w: u32,
+    /// Convolution geometry for matmul_subgroup.wgsl's B_MODE 5 and 6 (conv_kernels.rs): the
+    /// source image's channels and plane, the grid of outputs, stride and padding.
+    pub src_c: u32,
+    pub src_h: u32,
+    pub src_w: u32,
+    pub grid_h: u32,
+    pub grid_w: u32,
     pub stride: u32,
     pub pad: u32,
-    pub _pad: u32,
 }
 
 /// Rows per tile of the subgroup matmul: 64, or 16 or 32 for products with no more rows, whose

@@ -568,6 +568,10 @@ impl Tensor {
         if let Some(rows) = self.batch_rows_per_piece(patch_per_sample) {
             return self.map_batch_pieces(rows, |piece| piece.conv2d(weight, stride, pad));
         }
+        if let Some(out) = kernels::conv2d_forward_implicit(self.gpu(), &g, self.buffer(), weight.buffer()) {
+            // No patch matrix built: the weight gradient builds its own if one is taken.
+            return self.record(&[self, weight], g.y_shape(), out, Op::Conv2d { stride, pad, cols: None }, false);
+        }
         let cols = Arc::new(kernels::im2col(self.gpu(), &g, self.buffer()));
         let out = kernels::conv2d_forward_from_cols(self.gpu(), &g, &cols, weight.buffer());
         // The patch matrix is kept for the weight gradient (first-order backward passes).

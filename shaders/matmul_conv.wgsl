@@ -1,0 +1,157 @@
+// Convolutions as implicit GEMM for matmul_subgroup.wgsl (the shader registry appends this file
+// to it). B is gathered from the source image's flat texture copy (b_tex, rows of 2^b_shift
+// texels) and C is stored straight into the NCHW result: no patch matrix, no col2im, no layout
+// swap. A lane's columns are two runs of four outputs along an image row (grid_w and the
+// source's rows are multiples of 4, so no run or texel straddles a row), and each texel fetched
+// serves a whole run: four fetches per four k, as many as B_MODE 3 spends on a patch matrix's
+// texture copy, without building the matrix or its copy.
+//
+// B_MODE 6, a convolution with a 4x4 kernel at stride 2 (stride 1 never has runs of four:
+// its output rows are w + 2 pad - 3 wide, an odd number):
+//   y[b, o, oy, ox] = sum_{c, ky, kx} W[o, 16c + 4ky + kx] · x[b, c, s*oy - pad + ky, s*ox - pad + kx]
+// M = output channels, K = 16 * input channels (W as stored), N = batch * oh * ow. A panel of
+// four k is one kernel row, whose four taps all read one window of the source row.
+//
+// B_MODE 5, a transposed convolution (a convolution's input gradient) whose kernel is two strides
+// wide (DCGAN's 4x4 at stride 2), by output phase (y % s, x % s): each phase is an ordinary
+// product over 2x2 taps,
+//   dx[b, i, s*qy + py, s*qx + px] = sum_{c, ty, tx} A[i, 4c + 2ty + tx] · dy[b, c, qy + oy - ty, qx + ox - tx]
+// with A = W[c, i, ry + s*ty, rx + s*tx] (conv2d.wgsl's phase_weights), taps ry, rx and offsets
+// oy, ox fixed by the phase (phase_of). M = dx's channels, K = 4 * dy's channels,
+// N = batch * grid_h * grid_w (one phase's outputs); workgroup z is the phase. K is a multiple
+// of 64 there (A's rows are texture lines), so there is no tail.
+
+// B_MODE 6's padding, as a constant: it fixes which texel components feed which tap.
+override CONV_PAD: u32 = 0u;
+
+// Output column n, the first of a run of four, as (offset of its image in the source, output
+// row, output column / 4, image).
+fn run_of_column(n: u32) -> vec4<u32> {
+    let column = n % p.grid_w;
+    let rest = n / p.grid_w;
+    let image = rest / p.grid_h;
+    return vec4<u32>(image * p.src_c * p.src_h * p.src_w, rest % p.grid_h, column / 4u, image);
+}
+
+// Texel x of the source row starting at texel `line`, zero outside the row (padding).
+fn src_texel(line: u32, x: i32, row_ok: bool) -> vec4<f32> {
+    let inside = row_ok && x >= 0 && x < i32(p.src_w / 4u);
+    let q = select(0u, line + u32(x), inside);
+    let v = textureLoad(b_tex, vec2<u32>(q & ((1u << p.b_shift) - 1u), q >> p.b_shift));
+    return select(vec4<f32>(0.0), v, inside);
+}
+
+// ---- B_MODE 6: convolution ----
+
+// B at k0 .. k0 + 3 (input channel k0 / 16, kernel row (k0 / 4) % 4, its four taps) for the
+// lane's two runs, in load_b_panel's layout.
+fn conv_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
+    let plane = (k0 / 16u) * p.src_h * p.src_w;
+    let ky = (k0 / 4u) & 3u;
+    let lo = conv_taps(pl.cols_lo, plane, ky);
+    let hi = conv_taps(pl.cols_hi, plane, ky);
+    return array<vec4<f32>, 8>(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3]);
+}
+
+// A run's four outputs at taps (ky, 0..3): source row 2 oy - pad + ky, columns
+// 2 (ox + j) - pad + kx. The run's window starts at column 8 (ox / 4) - pad: component `lead` of
+// texel 2 (ox / 4) - ceil(pad / 4), and spans 10 floats from lead <= 3, so four texels hold it.
+fn conv_taps(run: vec4<u32>, plane: u32, ky: u32) -> array<vec4<f32>, 4> {
+    let y = i32(2u * run.y + ky) - i32(CONV_PAD);
+    let row_ok = y >= 0 && y < i32(p.src_h);
+    let line = (run.x + plane + u32(max(y, 0)) * p.src_w) / 4u;
+    let x0 = i32(2u * run.z) - i32((CONV_PAD + 3u) / 4u);
+    let window = array<vec4<f32>, 4>(src_texel(line, x0, row_ok), src_texel(line, x0 + 1, row_ok),
+                                     src_texel(line, x0 + 2, row_ok), src_texel(line, x0 + 3, row_ok));
+    let lead = (4u - CONV_PAD % 4u) % 4u;
+    return array<vec4<f32>, 4>(window_run(window, lead), window_run(window, lead + 1u),
+                               window_run(window, lead + 2u), window_run(window, lead + 3u));
+}
+
+// Window floats e, e + 2, e + 4, e + 6 (constant indices once CONV_PAD is set).
+fn window_run(window: array<vec4<f32>, 4>, e: u32) -> vec4<f32> {
+    return vec4<f32>(window[e / 4u][e % 4u], window[(e + 2u) / 4u][(e + 2u) % 4u],
+                     window[(e + 4u) / 4u][(e + 4u) % 4u], window[(e + 6u) / 4u][(e + 6u) % 4u]);
+}
+
+// ---- B_MODE 5: transposed convolution by output phase ----
+
+// Phase z = ry * s + rx as (py, px, oy, ox): the kernel rows r = ry + s*t feed output rows of
+// phase py = (ry - pad) mod s from dy row qy + oy - t, with oy = (py + pad - ry) / s.
+fn phase_of(z: u32) -> vec4<u32> {
+    let s = p.stride;
+    let ry = z / s;
+    let rx = z % s;
+    let py = (ry + s - p.pad % s) % s;
+    let px = (rx + s - p.pad % s) % s;
+    return vec4<u32>(py, px, (py + p.pad - ry) / s, (px + p.pad - rx) / s);
+}
+
+// B at k0 .. k0 + 3 (channel k0 / 4, its four taps) for the lane's two runs, in load_b_panel's
+// layout.
+fn conv_phase_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
+    let plane = (k0 / 4u) * p.src_h * p.src_w;
+    let lo0 = phase_taps(pl.cols_lo, plane, pl.phase, 0u);
+    let hi0 = phase_taps(pl.cols_hi, plane, pl.phase, 0u);
+    let lo1 = phase_taps(pl.cols_lo, plane, pl.phase, 1u);
+    let hi1 = phase_taps(pl.cols_hi, plane, pl.phase, 1u);
+    return array<vec4<f32>, 8>(lo0[0], hi0[0], lo0[1], hi0[1], lo1[0], hi1[0], lo1[1], hi1[1]);
+}
+
+// A run's four values at taps (ty, 0) and (ty, 1): dy row qy + oy - ty, columns qx + ox - tx
+// for tx = 0, 1. ox is 0 or 1 (pad <= s), so both windows lie in the two texels from
+// qx / 4 + ox - 1: with ox = 0 they are (second) and (first.w, second.xyz); with ox = 1
+// (first.yzw, second.x) and (first).
+fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<f32>, 2> {
+    let y = i32(run.y + ph.z) - i32(ty);
+    let row_ok = y >= 0 && y < i32(p.src_h);
+    let line = (run.x + plane + u32(max(y, 0)) * p.src_w) / 4u;
+    let x0 = i32(run.z + ph.w) - 1;
+    let first = src_texel(line, x0, row_ok);
+    let second = src_texel(line, x0 + 1, row_ok);
+    if (ph.w == 0u) {
+        return array<vec4<f32>, 2>(second, vec4<f32>(first.w, second.xyz));
+    }
+    return array<vec4<f32>, 2>(vec4<f32>(first.yzw, second.x), first);
+}
+
+// ---- NCHW stores ----
+
+// Rows i0 .. i0 + 7 of the block into the result: each run's four outputs lie `step` apart in
+// their row (1 for a convolution, s for a phase of a transposed one), channels a plane apart.
+fn store_runs(t: Block, pl: Plan, i0: u32, j0: u32) {
+    let step = select(1u, p.stride, B_MODE == 5u);
+    let out_w = p.grid_w * step;
+    let out_plane = p.grid_h * step * out_w;
+    let lo = run_output(pl.cols_lo, pl.phase, step, out_w, out_plane);
+    let hi = run_output(pl.cols_hi, pl.phase, step, out_w, out_plane);
+    let hi_ok = j0 + 32u < p.n;
+    store_run_row(i0 + 0u, lo, hi, hi_ok, step, out_plane, t.lo0, t.hi0);
+    store_run_row(i0 + 1u, lo, hi, hi_ok, step, out_plane, t.lo1, t.hi1);
+    store_run_row(i0 + 2u, lo, hi, hi_ok, step, out_plane, t.lo2, t.hi2);
+    store_run_row(i0 + 3u, lo, hi, hi_ok, step, out_plane, t.lo3, t.hi3);
+    store_run_row(i0 + 4u, lo, hi, hi_ok, step, out_plane, t.lo4, t.hi4);
+    store_run_row(i0 + 5u, lo, hi, hi_ok, step, out_plane, t.lo5, t.hi5);
+    store_run_row(i0 + 6u, lo, hi, hi_ok, step, out_plane, t.lo6, t.hi6);
+    store_run_row(i0 + 7u, lo, hi, hi_ok, step, out_plane, t.lo7, t.hi7);
+}
+
+// Where a run's first output lands in the result's channel 0 (ph: phase_of, zero for B_MODE 6).
+fn run_output(run: vec4<u32>, ph: vec4<u32>, step: u32, out_w: u32, out_plane: u32) -> u32 {
+    let y = step * run.y + ph.x;
+    let x = step * 4u * run.z + ph.y;
+    return run.w * p.m * out_plane + y * out_w + x;
+}
+
+fn store_run_row(i: u32, lo: u32, hi: u32, hi_ok: bool, step: u32, out_plane: u32, vlo: vec4<f32>,
+                 vhi: vec4<f32>) {
+    if (i >= p.m) {
+        return;
+    }
+    for (var t = 0u; t < 4u; t = t + 1u) {
+        c[lo + i * out_plane + step * t] = vlo[t];
+        if (hi_ok) {
+            c[hi + i * out_plane + step * t] = vhi[t];
+        }
+    }
+}
