@@ -48,14 +48,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> runs_out: array<vec4<f32>>;
 @group(0) @binding(2) var runs_in: texture_storage_2d<rgba32float, read>;
 
-// n / d for n < 2^24, exactly: f32 holds n, and the rounded quotient is within one of the true
-// one. (llvmpipe has no vector integer division: a u32 `/` or `%` runs once per lane.)
-fn quot(n: u32, d: u32) -> u32 {
-    var q = u32(f32(n) / f32(d));
-    let r = i32(n) - i32(q * d);
-    q = select(q, q - 1u, r < 0);
-    return select(q, q + 1u, r >= i32(d));
-}
+// (`quot`, exact f32-based division, comes from index_math.wgsl, which the registry appends.)
 
 // Floats 4q + shift .. 4q + shift + 3 of a line from its texels q (t0) and q + 1 (t1).
 fn run_of_four(t0: vec4<f32>, t1: vec4<f32>, shift: i32) -> vec4<f32> {

@@ -21,7 +21,15 @@
 // N = batch * grid_h * grid_w (one phase's outputs); workgroup z is the phase. K is a multiple
 // of 64 there (A's rows are texture lines), so there is no tail.
 
-// B_MODE 6's padding, as a constant: it fixes which texel components feed which tap.
+//
+// A_MODE 3, a convolution's weight gradient dW^T = cols · dy_rows with the patch matrix cols
+// [16 c_in, batch * oh * ow] gathered from x (4x4 kernel, stride 2): row 16c + 4ky + kx,
+// column (b, oy, ox) holds x[b, c, 2 oy - pad + ky, 2 ox - pad + kx]. A subgroup's sixteen rows
+// are one input channel's taps, lane 2j + h's rows those with kx = j (ky = 0..3), and its four
+// k a run of four positions along an output row: three texels hold each run (patch_run).
+
+// B_MODE 6's and A_MODE 3's padding, as a constant: it fixes which texel components feed which
+// tap.
 override CONV_PAD: u32 = 0u;
 
 // Output column n, the first of a run of four, as (offset of its image in the source, output
@@ -33,12 +41,56 @@ fn run_of_column(n: u32) -> vec4<u32> {
     return vec4<u32>(image * p.src_c * p.src_h * p.src_w, rest % p.grid_h, column / 4u, image);
 }
 
-// Texel x of the source row starting at texel `line`, zero outside the row (padding).
+// Texel x of the source row starting at texel `line` of B's texture, zero outside the row
+// (padding).
 fn src_texel(line: u32, x: i32, row_ok: bool) -> vec4<f32> {
+    return row_texel(b_tex, p.b_shift, line, x, row_ok);
+}
+
+// The same in texture t (a flat copy with rows of 2^shift texels).
+fn row_texel(t: texture_storage_2d<rgba32float, read>, shift: u32, line: u32, x: i32, row_ok: bool) -> vec4<f32> {
     let inside = row_ok && x >= 0 && x < i32(p.src_w / 4u);
     let q = select(0u, line + u32(x), inside);
-    let v = textureLoad(b_tex, vec2<u32>(q & ((1u << p.b_shift) - 1u), q >> p.b_shift));
+    let v = textureLoad(t, vec2<u32>(q & ((1u << shift) - 1u), q >> shift));
     return select(vec4<f32>(0.0), v, inside);
+}
+
+// ---- A_MODE 3: the patch matrix of a convolution's weight gradient ----
+
+// Where lane `lane`'s rows (r0 + lane / 2 + 4 ky) read x: (offset of their channel's plane,
+// the texel and component their window starts at relative to 2 (ox / 4) - ceil(pad / 4)).
+// Subgroups past the last row read the last channel (never stored).
+fn patch_lane(r0: u32, lane: u32) -> vec4<u32> {
+    let channel = min(r0 / 16u, p.src_c - 1u);
+    // Column 2 ox - pad + kx of a run starting at ox = 4r is float e of the texels from
+    // 2r - ceil(pad / 4), with e = kx + 4 ceil(pad / 4) - pad in 0..6.
+    let e = lane / 2u + 4u * ((CONV_PAD + 3u) / 4u) - CONV_PAD;
+    return vec4<u32>(channel * p.src_h * p.src_w, e / 4u, e % 4u, 0u);
+}
+
+// Position `pos` (a multiple of 4) as (offset of its image in x, output row, output column / 4).
+fn position_run(pos: u32) -> vec3<u32> {
+    let per_image = p.grid_h * p.grid_w;
+    let image = quot(pos, per_image);
+    let rest = pos - image * per_image;
+    let row = quot(rest, p.grid_w);
+    return vec3<u32>(image * p.src_c * p.src_h * p.src_w, row, (rest - row * p.grid_w) / 4u);
+}
+
+// The lane's row with kernel row ky at the run's four positions: x row 2 oy - pad + ky, columns
+// 2 (ox + t) - pad + kx: floats lead, lead + 2, lead + 4, lead + 6 of three texels.
+fn patch_run(lane_rows: vec4<u32>, run: vec3<u32>, ky: u32) -> vec4<f32> {
+    let y = i32(2u * run.y + ky) - i32(CONV_PAD);
+    let row_ok = y >= 0 && y < i32(p.src_h);
+    let line = (run.x + lane_rows.x + u32(max(y, 0)) * p.src_w) / 4u;
+    let x0 = i32(2u * run.z + lane_rows.y) - i32((CONV_PAD + 3u) / 4u);
+    let w0 = row_texel(a_tex, p.a_shift, line, x0, row_ok);
+    let w1 = row_texel(a_tex, p.a_shift, line, x0 + 1, row_ok);
+    let w2 = row_texel(a_tex, p.a_shift, line, x0 + 2, row_ok);
+    let lead = lane_rows.z;
+    let even = select(vec4<f32>(w0.x, w0.z, w1.x, w1.z), vec4<f32>(w0.z, w1.x, w1.z, w2.x), lead == 2u);
+    let odd = select(vec4<f32>(w0.y, w0.w, w1.y, w1.w), vec4<f32>(w0.w, w1.y, w1.w, w2.y), lead == 3u);
+    return select(even, odd, (lead & 1u) == 1u);
 }
 
 // ---- B_MODE 6: convolution ----

@@ -35,7 +35,9 @@ override B_MODE: u32 = 0u;
 // of A whose texel rows are A's contiguous lines: 1 when A is contiguous along K (in whole
 // blocks of 8 k the lanes fetch the block's 32 texels, four each, and broadcast components; in
 // the tail a lane reads one texel per row and keeps its own k's component), 2 when contiguous
-// along M (one texel holds four rows at the lane's k; A's lines are whole tiles of rows there).
+// along M (one texel holds four rows at the lane's k; A's lines are whole tiles of rows there);
+// 3 a convolution's patch matrix gathered from x's texture copy in a_tex as A_MODE 1 would
+// read it (implicit GEMM for weight gradients, matmul_conv.wgsl; K has no tail there).
 override A_MODE: u32 = 0u;
 
 struct Params {
@@ -140,8 +142,10 @@ struct Plan {
     tex_start: u32,
     // A_MODE 1: first float of the lines in a_tex (the rows hold texel rows). A_MODE 2: the
     // texel row of k = 0 (the rows hold the texel columns of rows 0-3, 4-7, 8-11, 12-15).
+    // A_MODE 3: the position (column of the patch matrix) of k = 0.
     a_base: u32,
     // A_MODE 1: texel rows of this lane's rows lane / 2 + 4q (q = 0..3) in the whole blocks.
+    // A_MODE 3: where those rows read x (patch_lane).
     a_lines: vec4<u32>,
     // B_MODE 5: the workgroup's output phase (phase_of).
     phase: vec4<u32>,
@@ -165,6 +169,9 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
         a_base = a_off % p.a_row;
         let lane_rows = vec4<u32>(r0 + lane / 2u) + vec4<u32>(0u, 4u, 8u, 12u);
         a_lines = first + min(lane_rows, vec4<u32>(p.m - 1u));
+    } else if (A_MODE == 3u) {
+        a_base = a_off;
+        a_lines = patch_lane(r0, lane);
     } else if (A_MODE == 2u) {
         // Element a_off + k * a_col + row is float a_off % a_col + row of texel row a_off / a_col + k.
         let x0 = (a_off % p.a_col + r0) / 4u;
@@ -397,6 +404,18 @@ struct ABlock {
 }
 
 fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
+    if (A_MODE == 3u) {
+        // As A_MODE 1, with each lane's four runs gathered from x.
+        let run = position_run(pl.a_base + kb + 4u * (lane & 1u));
+        let q0 = patch_run(pl.a_lines, run, 0u);
+        let q1 = patch_run(pl.a_lines, run, 1u);
+        let q2 = patch_run(pl.a_lines, run, 2u);
+        let q3 = patch_run(pl.a_lines, run, 3u);
+        return ABlock(
+            array(even_lanes(q0), even_lanes(q1), even_lanes(q2), even_lanes(q3)),
+            array(odd_lanes(q0), odd_lanes(q1), odd_lanes(q2), odd_lanes(q3)),
+        );
+    }
     if (A_MODE == 1u) {
         // Lane 2j + h holds k kb + 4h .. kb + 4h + 3 of row j + 4q in quads[q]: four texel
         // fetches per 8 k where one per row would use a quarter of each texel.

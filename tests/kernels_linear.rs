@@ -434,8 +434,9 @@ fn transposed_convolutions_by_phases_match_the_reference() {
 fn convolutions_as_implicit_products_match_the_reference() {
     // 4x4 stride-2 convolutions with more than four output channels run as one product that
     // gathers x's patches as it goes and stores y as NCHW (matmul_subgroup.wgsl, B_MODE 6);
-    // so does the input gradient of a transposed convolution. Checked against the CPU
-    // reference with and without texture operands (the patch-matrix path), with the path
+    // so does the input gradient of a transposed convolution. With a multiple of 64 output
+    // channels the weight gradient gathers its patches too (A_MODE 3). Checked against the
+    // CPU reference with and without texture operands (the patch-matrix path), with the path
     // each run took read from the profile.
     let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
     let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
@@ -446,6 +447,8 @@ fn convolutions_as_implicit_products_match_the_reference() {
         // (x shape, c_out, kernel, pad, eligible): a 16-row tile; two row tiles, the second
         // partial, with W read from storage (16 * c_in not a texture line) and a partial column
         // tile; padding 3; non-square planes; then a 3x3 kernel and too few output channels.
+        // The weight gradient: 64 channels with padding 1 and 3, and split-K (16 rows, 1024
+        // positions).
         for (xs, co, k, pad, eligible) in [
             ([2, 8, 16, 16], 16, 4, 1, true),
             ([3, 3, 8, 8], 70, 4, 1, true),
@@ -453,6 +456,9 @@ fn convolutions_as_implicit_products_match_the_reference() {
             ([2, 5, 8, 24], 8, 4, 1, true),
             ([2, 4, 8, 8], 8, 3, 1, false),
             ([2, 4, 8, 8], 3, 4, 1, false),
+            ([2, 3, 8, 8], 64, 4, 1, true),
+            ([1, 4, 12, 12], 128, 4, 3, true),
+            ([4, 1, 32, 32], 64, 4, 1, true),
         ] {
             let implicit = implicit && eligible;
             let what = format!("{xs:?} c_out {co} k{k} p{pad} implicit={implicit}");
@@ -469,9 +475,22 @@ fn convolutions_as_implicit_products_match_the_reference() {
             assert_eq!(took_implicit(&used), implicit, "{what}: {used:?}");
             assert_close(&format!("conv2d {what}"), &got, &cpu::conv2d(&x, xs, &w, ws, 2, pad), 1e-4, 1e-5);
 
+            // The weight gradient, implicit where the channels are a multiple of 64.
+            let ys: [usize; 4] = y.shape().try_into().unwrap();
+            let implicit_dw = implicit && co % 64 == 0;
+            let took_implicit_dw =
+                |used: &[String]| used.iter().any(|key| key.contains("weight grad") && key.contains("A_MODE=3"));
+            let dy = f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0)));
+            gpu.profile_start();
+            let dw = shadergan::grad(&y, &[&wt], Some(&common::tensor(&gpu, &ys, &dy)), false).remove(0).to_vec();
+            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            assert_eq!(took_implicit_dw(&used), implicit_dw, "{what} (weight gradient): {used:?}");
+            let want_dw = cpu::conv2d_weight_grad(&x, xs, &dy, ys, k, k, 2, pad);
+            assert_close(&format!("conv2d dw {what}"), &dw, &want_dw, 1e-4, 1e-4);
+
             // conv_transpose2d(z, W) with z shaped like y: its input gradient is conv2d(seed, W),
             // its weight gradient conv2d's weight gradient of (seed, z).
-            let zs: [usize; 4] = y.shape().try_into().unwrap();
+            let zs = ys;
             let z = f64s(&f32s(&uniform(&mut rng, zs.iter().product(), -1.0, 1.0)));
             let zt = common::tensor(&gpu, &zs, &z).requires_grad();
             let t = zt.conv_transpose2d(&wt, 2, pad, xs[2] - ((zs[2] - 1) * 2 + k - 2 * pad));
@@ -481,6 +500,7 @@ fn convolutions_as_implicit_products_match_the_reference() {
             let grads = shadergan::grad(&t, &[&zt, &wt], Some(&seed), false);
             let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
             assert_eq!(took_implicit(&used), implicit, "{what} (transposed): {used:?}");
+            assert_eq!(took_implicit_dw(&used), implicit_dw, "{what} (transposed): {used:?}");
             let want_dz = cpu::conv2d(&x, xs, &w, ws, 2, pad);
             assert_close(&format!("conv_transpose2d dz {what}"), &grads[0].to_vec(), &want_dz, 1e-4, 1e-5);
             let want_dw = cpu::conv2d_weight_grad(&x, xs, &z, zs, k, k, 2, pad);

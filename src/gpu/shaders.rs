@@ -48,23 +48,26 @@ impl Shader {
             Shader::Binary => include_str!("../../shaders/binary.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
+            Shader::Conv2d => {
+                concat!(include_str!("../../shaders/conv2d.wgsl"), include_str!("../../shaders/index_math.wgsl"))
+            }
             Shader::Movement => include_str!("../../shaders/movement.wgsl"),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             // The convolution operands (implicit GEMM) ride on the subgroup matmul.
             Shader::MatmulSubgroup => concat!(
                 include_str!("../../shaders/matmul_subgroup.wgsl"),
-                include_str!("../../shaders/matmul_conv.wgsl")
+                include_str!("../../shaders/matmul_conv.wgsl"),
+                include_str!("../../shaders/index_math.wgsl")
             ),
         }
     }
 
-    /// The files `source` joins (the one of `file_name`, plus matmul_conv.wgsl for the
-    /// subgroup matmul).
+    /// The files `source` joins: the one of `file_name`, then shared parts.
     pub fn file_names(self) -> Vec<&'static str> {
         match self {
-            Shader::MatmulSubgroup => vec![self.file_name(), "matmul_conv.wgsl"],
+            Shader::Conv2d => vec![self.file_name(), "index_math.wgsl"],
+            Shader::MatmulSubgroup => vec![self.file_name(), "matmul_conv.wgsl", "index_math.wgsl"],
             _ => vec![self.file_name()],
         }
     }

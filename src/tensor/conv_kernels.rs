@@ -3,7 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::kernels::{copy, gather, grid_1d, matmul, subgroup_tile_rows, transpose, MatmulParams};
+use super::kernels::{
+    copy, gather, grid_1d, matmul, reduce, split_k, subgroup_tile_rows, transpose, MatmulParams, ReduceOp,
+};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 /// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].
@@ -200,7 +202,78 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
 }
 
 pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
-    conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy)
+    backward_weight_implicit(gpu, g, x, dy)
+        .unwrap_or_else(|| conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy))
+}
+
+/// The weight gradient as dW^T = cols · dy_rows (as `conv2d_backward_weight_from_cols` takes it
+/// for 64-multiple channel counts) with cols gathered from x as the product goes (implicit
+/// GEMM: matmul_subgroup.wgsl's A_MODE 3): no patch matrix and no texture copy of one. Serves
+/// the shapes `conv2d_forward_implicit` does, with whole blocks of 8 positions; None elsewhere.
+fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> Option<GpuBuffer> {
+    let (c_out, spatial) = (g.c_out as usize, (g.oh * g.ow) as usize);
+    let (m, k) = (g.patch_rows(), g.patch_cols());
+    let fits = gpu.uniform_subgroup_width() == Some(8)
+        && g.kh == 4
+        && g.kw == 4
+        && g.stride == 2
+        && g.w.is_multiple_of(4)
+        && g.ow.is_multiple_of(4)
+        && c_out.is_multiple_of(64)
+        && k.is_multiple_of(8)
+        // Positions are divided in f32 (index_math.wgsl's quot).
+        && k < 1 << 24;
+    if !fits {
+        return None;
+    }
+    let (x_texture, a_shift) = gpu.flat_texture_any_size(x)?;
+    let dy_rows = transpose(gpu, dy, g.batch as usize, c_out, spatial);
+    let b_texture = gpu.buffer_texture(&dy_rows, c_out)?;
+    gpu.count_matmul_flops(2 * (m * k * c_out) as u64);
+    let (splits, k_chunk) = split_k(1, m.div_ceil(64) * c_out.div_ceil(64), false, k);
+    let params = MatmulParams {
+        m: m as u32,
+        n: c_out as u32,
+        k: k_chunk.min(k) as u32,
+        batch: splits as u32,
+        // Chunk i of K starts at position i * k_chunk and at dy_rows' row of that position.
+        a_batch: k_chunk as u32,
+        a_row: 1,
+        a_col: 1,
+        b_batch: (k_chunk * c_out) as u32,
+        b_row: c_out as u32,
+        b_col: 1,
+        k_last: (k - (splits - 1) * k_chunk) as u32,
+        a_shift,
+        src_c: g.c_in,
+        src_h: g.h,
+        src_w: g.w,
+        grid_h: g.oh,
+        grid_w: g.ow,
+        stride: g.stride,
+        pad: g.pad,
+        ..MatmulParams::default()
+    };
+    let tile_rows = subgroup_tile_rows(m);
+    let mut kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
+        .with("B_MODE", 3)
+        .with("A_MODE", 3)
+        .with("ROW_GROUPS", (tile_rows / 16) as u32)
+        .with("CONV_PAD", g.pad);
+    kernel.note = format!("conv weight grad {m}x{k}x{c_out} split{splits} implicit");
+    let dw_t = gpu.alloc(splits * m * c_out);
+    let groups = [c_out.div_ceil(64) as u32, m.div_ceil(tile_rows) as u32, splits as u32];
+    gpu.dispatch_with_textures(
+        &kernel,
+        &params,
+        &[x, &dy_rows],
+        &[b_texture.view(), x_texture.view()],
+        &[&dw_t],
+        groups,
+    );
+    drop((x_texture, b_texture));
+    let dw_t = if splits > 1 { reduce(gpu, ReduceOp::Sum, &dw_t, &[splits, m * c_out], &[0]) } else { dw_t };
+    Some(transpose(gpu, &dw_t, 1, m, c_out))
 }
 
 pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {

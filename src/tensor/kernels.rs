@@ -354,6 +354,24 @@ pub(super) fn subgroup_tile_rows(m: usize) -> usize {
     }
 }
 
+/// How many chunks of K a product runs as, and their length, for a product of `tiles` output
+/// tiles. Split-K: a small output with a long reduction (a weight gradient summed over every
+/// position of the batch) would occupy a handful of invocations; instead each chunk runs as a
+/// batch entry and a sum over the chunks finishes the job.
+pub(super) fn split_k(batch: usize, tiles: usize, skinny: bool, k: usize) -> (usize, usize) {
+    let mut splits = if batch == 1 && !skinny && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
+    // llvmpipe ends an invocation's loops after 65535 steps in all (silently): K chunks stay
+    // well below that.
+    const MAX_K: usize = 32768;
+    if k > MAX_K {
+        assert_eq!(batch, 1, "batched matmul with K = {k} > {MAX_K} is not supported");
+        splits = splits.max(k.div_ceil(MAX_K));
+    }
+    // Chunks of a multiple of 8 keep every chunk of a K-contiguous operand vec4-aligned.
+    let k_chunk = k.div_ceil(splits).next_multiple_of(8);
+    (k.div_ceil(k_chunk), k_chunk)
+}
+
 /// C[batch, m, n] = op(A) · op(B) where A is stored [batch, m, k] ([batch, k, m] if
 /// `trans_a`) and B is stored [batch, k, n] ([batch, n, k] if `trans_b`).
 #[allow(clippy::too_many_arguments)]
@@ -377,21 +395,7 @@ pub fn matmul(
     let (b_row, b_col) = if trans_b { (1, k) } else { (n, 1) };
     // A 64x64 tile of a product with at most four rows would leave most of its lanes idle.
     let skinny = m <= 4;
-    let tiles = m.div_ceil(64) * n.div_ceil(64) * batch;
-    // Split-K: a small output with a long reduction (a weight gradient summed over every
-    // position of the batch) would occupy a handful of invocations; instead each of `splits`
-    // workgroup columns reduces one chunk of K and a sum over the chunks finishes the job.
-    let mut splits = if batch == 1 && !skinny && tiles < 16 && k >= 1024 { (16 / tiles).clamp(2, k / 256) } else { 1 };
-    // llvmpipe ends an invocation's loops after 65535 steps in all (silently): K chunks stay
-    // well below that.
-    const MAX_K: usize = 32768;
-    if k > MAX_K {
-        assert_eq!(batch, 1, "batched matmul with K = {k} > {MAX_K} is not supported");
-        splits = splits.max(k.div_ceil(MAX_K));
-    }
-    // Chunks of a multiple of 8 keep every chunk of a K-contiguous operand vec4-aligned.
-    let k_chunk = k.div_ceil(splits).next_multiple_of(8);
-    let splits = k.div_ceil(k_chunk);
+    let (splits, k_chunk) = split_k(batch, m.div_ceil(64) * n.div_ceil(64) * batch, skinny, k);
     let (a_batch, b_batch, runs) =
         if splits > 1 { (k_chunk * a_col, k_chunk * b_row, splits) } else { (m * k, k * n, batch) };
     let mut params = MatmulParams {
