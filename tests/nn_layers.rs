@@ -473,6 +473,12 @@ fn batch_norm_with_a_fused_activation_matches_the_separate_layers() {
             let fused = fused_net.forward(&x, Mode::Train);
             let apart = act().forward(&apart_bn.forward(&x, Mode::Train), Mode::Train);
             assert_close(&format!("{what} forward"), &fused.to_vec(), &f64s(&apart.to_vec()), 1e-5, 1e-6);
+            // forward_all fuses too, reporting the activated output in both layers' slots.
+            let all = fused_net.forward_all(&x, Mode::Train);
+            assert_eq!(all.len(), 2, "{what}");
+            for out in &all {
+                assert_close(&format!("{what} forward_all"), &out.to_vec(), &f64s(&apart.to_vec()), 1e-5, 1e-6);
+            }
             let s = common::tensor(&gpu, &shape, &seed);
             let Layer::BatchNorm(bn) = &fused_net.layers[0] else { unreachable!() };
             let gf = grad(&fused, &[&x, &bn.weight, &bn.bias], Some(&s), create_graph);
@@ -483,14 +489,16 @@ fn batch_norm_with_a_fused_activation_matches_the_separate_layers() {
             }
         }
     }
-    // The fused forward runs no elementwise pass for the activation (a private device, so no
-    // other test's dispatches join the profile).
+    // The fused forward (and forward_all) runs no elementwise pass for the activation (a
+    // private device, so no other test's dispatches join the profile).
     let own = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
     let net = Sequential::new(vec![Layer::BatchNorm(BatchNorm::new(&own, 3)), Layer::LeakyRelu(0.2)]);
     let x = Tensor::from_vec(&own, &[4, 3, 8, 8], &f32s(&uniform(&mut rng, 4 * 3 * 64, -1.0, 1.0)));
     own.profile_start();
     let y = net.forward(&x, Mode::Train).to_vec();
+    let y_all = net.forward_all(&x, Mode::Train).pop().unwrap().to_vec();
     let used: Vec<String> = own.profile_report().into_iter().map(|r| r.0).collect();
+    assert!(y_all.iter().all(|v| v.is_finite()));
     assert!(y.iter().all(|v| v.is_finite()));
     assert!(used.iter().any(|k| k.starts_with("batchnorm.wgsl::forward")), "{used:?}");
     // (OP=8 is the leaky ReLU; the counter of batches tracked still takes an affine pass.)

@@ -320,36 +320,42 @@ impl Sequential {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        let mut h = x.clone();
-        let mut i = 0;
-        while i < self.layers.len() {
-            // Batch norm followed by a (leaky) ReLU runs as one fused layer: no pass of its own
-            // for the activation. (`forward_all` keeps them apart: it returns every output.)
-            if let (Layer::BatchNorm(bn), Some(slope)) = (&self.layers[i], self.layers.get(i + 1).and_then(fusable)) {
-                h = bn.forward_leaky(&h, mode, slope);
-                i += 2;
-                continue;
-            }
-            h = self.layers[i].forward(&h, mode);
-            i += 1;
-        }
-        h
+        self.run(0, x, mode, |_, _| {})
     }
 
-    /// Output of every layer (feature matching and diagnostics read intermediate features).
+    /// Output of every layer (feature matching and diagnostics read intermediate features). A
+    /// batch norm fused with the activation after it (see `run`) reports the activated output
+    /// in its own slot too: its pre-activation output is never formed.
     pub fn forward_all(&self, x: &Tensor, mode: Mode) -> Vec<Tensor> {
         self.forward_all_from(0, x, mode)
     }
 
-    /// Outputs of layers `start..` given the input of layer `start`.
+    /// Outputs of layers `start..` given the input of layer `start` (as `forward_all`).
     pub fn forward_all_from(&self, start: usize, x: &Tensor, mode: Mode) -> Vec<Tensor> {
         let mut outs = Vec::with_capacity(self.layers.len() - start);
-        let mut h = x.clone();
-        for layer in &self.layers[start..] {
-            h = layer.forward(&h, mode);
-            outs.push(h.clone());
-        }
+        self.run(start, x, mode, |_, out| outs.push(out.clone()));
         outs
+    }
+
+    /// Layers `start..` in order, `visit(i, output)` after each. Batch norm followed by a
+    /// (leaky) ReLU runs as one fused layer, with no pass of its own for the activation; both
+    /// layers are visited with the fused output.
+    fn run(&self, start: usize, x: &Tensor, mode: Mode, mut visit: impl FnMut(usize, &Tensor)) -> Tensor {
+        let mut h = x.clone();
+        let mut i = start;
+        while i < self.layers.len() {
+            if let (Layer::BatchNorm(bn), Some(slope)) = (&self.layers[i], self.layers.get(i + 1).and_then(fusable)) {
+                h = bn.forward_leaky(&h, mode, slope);
+                visit(i, &h);
+                visit(i + 1, &h);
+                i += 2;
+                continue;
+            }
+            h = self.layers[i].forward(&h, mode);
+            visit(i, &h);
+            i += 1;
+        }
+        h
     }
 
     pub fn named_tensors(&self) -> Vec<(String, Tensor, Role)> {
