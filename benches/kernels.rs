@@ -1,7 +1,7 @@
 //! Kernel throughput on the current adapter, one benchmark per kernel family: matmul 1024^3
 //! (subgroup and portable), a skinny product (one output row, as a conv to one channel), one
 //! DCGAN layer of each kind (conv 64->128 at 16x16 and transposed conv 128->64 to 16x16, batch
-//! 64) forward and backward, batch norm and leaky ReLU forward and backward, a reduction, and
+//! 64) forward and backward, as implicit GEMM and through explicit patch matrices, batch norm and leaky ReLU forward and backward, a reduction, and
 //! an Adam update. Run: cargo bench --bench kernels
 //! (GFLOP/s = criterion's "thrpt" in elements/s / 1e9 where FLOPs are given; else bytes/s.)
 
@@ -73,6 +73,34 @@ fn kernels(c: &mut Criterion) {
             let y = xt.conv_transpose2d(&wt, 2, 1, 0);
             let g = grad(&y, &[&xt, &wt], Some(&y.detach()), false);
             gpu.synchronize();
+            g
+        })
+    });
+
+    // The same two layers through explicit patch matrices (im2col / col2im around the matmul),
+    // what the implicit products replace, on a device of their own.
+    let explicit = Gpu::new(&GpuOptions { patch_matrix_convs: true, ..GpuOptions::from_env() }).expect("second device");
+    let (xe, we) = (
+        random(&explicit, &[64, 64, 16, 16], 3).requires_grad(),
+        random(&explicit, &[128, 64, 4, 4], 4).requires_grad(),
+    );
+    group.bench_function("conv_64_128_16x16_fwd_bwd_patch_matrix", |bench| {
+        bench.iter(|| {
+            let y = xe.conv2d(&we, 2, 1);
+            let g = grad(&y, &[&xe, &we], Some(&y.detach()), false);
+            explicit.synchronize();
+            g
+        })
+    });
+    let (xte, wte) = (
+        random(&explicit, &[64, 128, 8, 8], 5).requires_grad(),
+        random(&explicit, &[128, 64, 4, 4], 6).requires_grad(),
+    );
+    group.bench_function("conv_transpose_128_64_16x16_fwd_bwd_patch_matrix", |bench| {
+        bench.iter(|| {
+            let y = xte.conv_transpose2d(&wte, 2, 1, 0);
+            let g = grad(&y, &[&xte, &wte], Some(&y.detach()), false);
+            explicit.synchronize();
             g
         })
     });

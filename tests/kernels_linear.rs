@@ -381,15 +381,13 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
 fn transposed_convolutions_by_phases_match_the_reference() {
     // Kernels two strides wide (DCGAN's 4x4 at stride 2) run as one product per output phase
     // that reads x in place (matmul_subgroup.wgsl, B_MODE 5) where channels and rows allow;
-    // the same shapes without texture operands take the patch-matrix path. Both are checked
-    // against the CPU reference, forward and as conv2d's input gradient, with the path each
-    // run took read from the profile.
-    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
-    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
+    // the same shapes with `patch_matrix_convs` or without texture operands take the
+    // patch-matrix path. All are checked against the CPU reference, forward and as conv2d's
+    // input gradient, with the path each run took read from the profile.
     let mut rng = rng("conv_transpose2d by phases");
-    for options in [with_textures, without] {
+    for options in implicit_and_patch_matrix_options() {
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        let phases = !options.no_texture_operands && gpu.uniform_subgroup_width() == Some(8);
+        let phases = !options.no_texture_operands && gpu.implicit_convs();
         // (x shape, c_out, kernel, stride, pad, eligible): 64-row tiles with a partial second
         // one, 32-row tiles with clamped rows, partial column tiles; then shapes the phases do
         // not serve: a 3x3 kernel, and too few input channels for a texture line of A.
@@ -436,14 +434,12 @@ fn convolutions_as_implicit_products_match_the_reference() {
     // gathers x's patches as it goes and stores y as NCHW (matmul_subgroup.wgsl, B_MODE 6);
     // so does the input gradient of a transposed convolution. With a multiple of 64 output
     // channels the weight gradient gathers its patches too (A_MODE 3). Checked against the
-    // CPU reference with and without texture operands (the patch-matrix path), with the path
-    // each run took read from the profile.
-    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
-    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
+    // CPU reference, and so are the patch-matrix paths (`patch_matrix_convs`, or no texture
+    // operands), with the path each run took read from the profile.
     let mut rng = rng("implicit conv2d");
-    for options in [with_textures, without] {
+    for options in implicit_and_patch_matrix_options() {
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        let implicit = !options.no_texture_operands && gpu.uniform_subgroup_width() == Some(8);
+        let implicit = !options.no_texture_operands && gpu.implicit_convs();
         // (x shape, c_out, kernel, pad, eligible): a 16-row tile; two row tiles, the second
         // partial, with W read from storage (16 * c_in not a texture line) and a partial column
         // tile; padding 3; non-square planes; then a 3x3 kernel and too few output channels.
@@ -507,4 +503,17 @@ fn convolutions_as_implicit_products_match_the_reference() {
             assert_close(&format!("conv_transpose2d dw {what}"), &grads[1].to_vec(), &want_dw, 1e-4, 1e-4);
         }
     }
+}
+
+/// Devices for the implicit-GEMM tests: the default (implicit where shapes allow), explicit
+/// patch matrices with texture operands, and storage operands only.
+fn implicit_and_patch_matrix_options() -> [shadergan::GpuOptions; 3] {
+    let implicit = shadergan::GpuOptions {
+        no_texture_operands: false,
+        patch_matrix_convs: false,
+        ..shadergan::GpuOptions::from_env()
+    };
+    let patch_matrix = shadergan::GpuOptions { patch_matrix_convs: true, ..implicit.clone() };
+    let storage_only = shadergan::GpuOptions { no_texture_operands: true, ..implicit.clone() };
+    [implicit, patch_matrix, storage_only]
 }

@@ -17,6 +17,9 @@ pub struct GpuOptions {
     /// Read every operand from storage buffers, never from texture copies (for comparisons,
     /// or a driver whose textures misbehave): `SHADERGAN_NO_TEXTURES=1`.
     pub no_texture_operands: bool,
+    /// Run every convolution through an explicit patch matrix (im2col / col2im around the
+    /// matmul), never as implicit GEMM (for comparisons): `SHADERGAN_PATCH_MATRIX_CONVS=1`.
+    pub patch_matrix_convs: bool,
     /// Folder of the on-disk pipeline cache (None: no cache); see `pipeline_cache::default_dir`.
     pub pipeline_cache_dir: Option<std::path::PathBuf>,
 }
@@ -27,8 +30,17 @@ impl GpuOptions {
         let force_cpu = matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes"));
         let portable_kernels = matches!(std::env::var("SHADERGAN_PORTABLE_KERNELS").as_deref(), Ok("1") | Ok("true"));
         let no_texture_operands = matches!(std::env::var("SHADERGAN_NO_TEXTURES").as_deref(), Ok("1") | Ok("true"));
+        let patch_matrix_convs =
+            matches!(std::env::var("SHADERGAN_PATCH_MATRIX_CONVS").as_deref(), Ok("1") | Ok("true"));
         let pipeline_cache_dir = super::pipeline_cache::default_dir();
-        GpuOptions { adapter_name, force_cpu, portable_kernels, no_texture_operands, pipeline_cache_dir }
+        GpuOptions {
+            adapter_name,
+            force_cpu,
+            portable_kernels,
+            no_texture_operands,
+            patch_matrix_convs,
+            pipeline_cache_dir,
+        }
     }
 }
 

@@ -96,6 +96,7 @@ pub struct GpuInner {
     profile: Mutex<Option<Profiler>>,
     portable_kernels: bool,
     no_texture_operands: bool,
+    patch_matrix_convs: bool,
     pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     textures: Mutex<texture::TextureCache>,
 }
@@ -178,6 +179,7 @@ impl GpuInner {
             profile: Mutex::new(None),
             portable_kernels: options.portable_kernels,
             no_texture_operands: options.no_texture_operands,
+            patch_matrix_convs: options.patch_matrix_convs,
             pipeline_cache,
             textures: Mutex::new(texture::TextureCache::default()),
         }
@@ -208,6 +210,12 @@ impl Gpu {
             && info.subgroup_min_size == info.subgroup_max_size
             && !self.0.portable_kernels;
         on.then_some(info.subgroup_min_size)
+    }
+
+    /// Whether convolutions may run as implicit GEMM (the subgroup matmul gathering patches as
+    /// it goes); `GpuOptions::patch_matrix_convs` turns it off.
+    pub fn implicit_convs(&self) -> bool {
+        self.uniform_subgroup_width() == Some(8) && !self.0.patch_matrix_convs
     }
 
     pub fn limits(&self) -> &wgpu::Limits {

@@ -106,7 +106,7 @@ pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer)
 /// copy of one, no layout swap. Serves 4x4 kernels at stride 2 whose input and output rows
 /// hold runs of four; None where the shape or the device does not allow it.
 pub fn conv2d_forward_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> Option<GpuBuffer> {
-    let fits = gpu.uniform_subgroup_width() == Some(8)
+    let fits = gpu.implicit_convs()
         && g.kh == 4
         && g.kw == 4
         && g.stride == 2
@@ -213,7 +213,7 @@ pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &G
 fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> Option<GpuBuffer> {
     let (c_out, spatial) = (g.c_out as usize, (g.oh * g.ow) as usize);
     let (m, k) = (g.patch_rows(), g.patch_cols());
-    let fits = gpu.uniform_subgroup_width() == Some(8)
+    let fits = gpu.implicit_convs()
         && g.kh == 4
         && g.kw == 4
         && g.stride == 2
@@ -313,7 +313,7 @@ struct PhaseWeightParams {
 /// and rows of runs of four; None where the shape or the device does not allow it.
 fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> Option<GpuBuffer> {
     let s = g.stride;
-    let fits = gpu.uniform_subgroup_width() == Some(8)
+    let fits = gpu.implicit_convs()
         && g.kh == 2 * s
         && g.kw == 2 * s
         && g.pad <= s
