@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::gpu::GpuBuffer;
-use crate::tensor::kernels::{self, BatchNormParams, ReflectGeometry};
+use crate::tensor::kernels::{self, BatchNormParams, LossKind, ReflectGeometry};
 use crate::tensor::ops::conv_geometry;
 use crate::tensor::{enable_grad, no_grad, BinaryOp, Tensor, UnaryOp};
 
@@ -42,6 +42,12 @@ pub(crate) enum Op {
     Conv2dWeightGrad {
         stride: usize,
         pad: usize,
+    },
+    /// Elementwise loss terms of (prediction, target), with d terms / d prediction saved from
+    /// the same pass.
+    LossTerms {
+        kind: LossKind,
+        grad: Arc<GpuBuffer>,
     },
     /// Fused normalisation of inputs (x, gamma, beta) over the view [batch, channels, spatial]
     /// (batch, instance and layer norm), with its statistics saved.
@@ -302,6 +308,26 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
             let dx = want(0).then(|| g.conv2d(w, *stride, *pad));
             let dw = want(1).then(|| g.conv2d_weight_grad(x, *stride, *pad, w.shape()[2], w.shape()[3]));
             vec![dx, dw]
+        }
+        Op::LossTerms { kind, grad: saved } => {
+            let t = &node.inputs[1];
+            let bce = *kind == LossKind::BceWithLogits;
+            // d terms / dx: the saved values, or for a second order the formula as ops (the
+            // saved buffer is a constant to autodiff). The distances' dt is its negation.
+            let dx = (want(0) || (want(1) && !bce)).then(|| {
+                let d = if create_graph {
+                    match kind {
+                        LossKind::BceWithLogits => x.sigmoid().sub(t),
+                        LossKind::SquaredError => x.sub(t).scale(2.0),
+                        LossKind::AbsoluteError => x.sub(t).sign(),
+                    }
+                } else {
+                    Tensor::from_parts(x.gpu(), x.shape().to_vec(), saved.clone(), None)
+                };
+                d.mul(g)
+            });
+            let dt = want(1).then(|| if bce { x.mul(g).neg() } else { dx.as_ref().expect("computed for dt").neg() });
+            vec![dx.filter(|_| want(0)), dt]
         }
         Op::BatchNorm { params, stats } => {
             let (gamma, beta, c) = (&node.inputs[1], &node.inputs[2], params.channels as usize);

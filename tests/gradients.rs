@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use shadergan::reference as cpu;
+use shadergan::tensor::kernels::LossKind;
 use shadergan::tensor::{BinaryOp, UnaryOp};
 use shadergan::{grad, Tensor};
 
@@ -352,4 +353,43 @@ fn fused_normalisation_second_order() {
         |t| t.layer_norm(1e-5).tanh(),
         |v| cpu::unary(UnaryOp::Tanh, 0.0, 0.0, &cpu::normalize_groups(v, 12, 1e-5)),
     );
+}
+
+/// CPU terms of the fused losses (loss.wgsl), in f64.
+fn loss_terms_cpu(kind: LossKind, x: &[f64], t: &[f64]) -> Vec<f64> {
+    x.iter()
+        .zip(t)
+        .map(|(&v, &t)| match kind {
+            LossKind::BceWithLogits => v.max(0.0) + (-v.abs()).exp().ln_1p() - v * t,
+            LossKind::SquaredError => (v - t) * (v - t),
+            LossKind::AbsoluteError => (v - t).abs(),
+        })
+        .collect()
+}
+
+#[test]
+fn fused_loss_terms_first_and_second_order() {
+    // Each loss's terms and gradient come from one pass; its backward scales the saved
+    // gradient (first order) or differentiates the formula as ops (second order). Logits reach
+    // +-6 (where a naive softplus or sigmoid loses precision); targets are soft labels.
+    let mut rng = rng("fused losses");
+    let shape = vec![3usize, 5];
+    for kind in [LossKind::BceWithLogits, LossKind::SquaredError, LossKind::AbsoluteError] {
+        let x = away_from_zero(uniform(&mut rng, 15, -6.0, 6.0));
+        let t = uniform(&mut rng, 15, 0.0, 1.0);
+        // |x - t| has a kink at x = t: keep the points apart from it.
+        let x: Vec<f64> = x.iter().zip(&t).map(|(&v, &t)| if (v - t).abs() < 0.05 { v + 0.1 } else { v }).collect();
+        let what = format!("{kind:?}");
+        check_first_order(
+            &what,
+            &[(shape.clone(), x.clone()), (shape.clone(), t.clone())],
+            |l| l[0].loss_terms(kind, &l[1]),
+            |v| loss_terms_cpu(kind, &v[0], &v[1]),
+            1e-4,
+            1e-5,
+        );
+        let tt = common::tensor(&gpu(), &shape, &f64s(&f32s(&t)));
+        let t32 = f64s(&f32s(&t));
+        check_second_order(&what, &shape, &x, |l| l.loss_terms(kind, &tt), |v| loss_terms_cpu(kind, v, &t32));
+    }
 }

@@ -13,10 +13,11 @@ pub enum Shader {
     Optim,
     BatchNorm,
     MatmulSubgroup,
+    Loss,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Unary,
         Shader::Binary,
         Shader::Reduce,
@@ -26,6 +27,7 @@ impl Shader {
         Shader::Optim,
         Shader::BatchNorm,
         Shader::MatmulSubgroup,
+        Shader::Loss,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
+            Shader::Loss => "loss.wgsl",
         }
     }
 
@@ -60,6 +63,7 @@ impl Shader {
                 include_str!("../../shaders/matmul_conv.wgsl"),
                 include_str!("../../shaders/index_math.wgsl")
             ),
+            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
         }
     }
 

@@ -1,20 +1,22 @@
-//! Losses as compositions of differentiable ops, each numerically stable for any logits.
+//! Losses, each numerically stable for any logits. The elementwise ones compute their terms and
+//! gradient in one pass (`Tensor::loss_terms`), then take the mean.
 
+use crate::tensor::kernels::LossKind;
 use crate::tensor::Tensor;
 
 /// mean(softplus(x) - x * t): BCE of sigmoid(x) against t without overflow or log(0).
 pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Tensor {
-    logits.softplus().sub(&logits.mul(target)).mean_all()
+    logits.loss_terms(LossKind::BceWithLogits, target).mean_all()
 }
 
 /// mean((x - t)^2), the least-squares GAN loss.
 pub fn mse(x: &Tensor, target: &Tensor) -> Tensor {
-    x.sub(target).square().mean_all()
+    x.loss_terms(LossKind::SquaredError, target).mean_all()
 }
 
 /// mean(|x - t|), CycleGAN's cycle and identity loss.
 pub fn l1(x: &Tensor, target: &Tensor) -> Tensor {
-    x.sub(target).abs().mean_all()
+    x.loss_terms(LossKind::AbsoluteError, target).mean_all()
 }
 
 /// The critic's mean score; WGAN losses are differences of these.

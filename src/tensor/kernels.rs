@@ -110,6 +110,33 @@ pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> Gp
     y
 }
 
+/// The losses whose elementwise terms and gradient one pass computes (loss.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LossKind {
+    BceWithLogits = 0,
+    SquaredError = 1,
+    AbsoluteError = 2,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct LossParams {
+    n: u32,
+    _pad: [u32; 3],
+}
+
+/// (terms, dterms/dx) of a loss between predictions x and targets t of the same length.
+pub fn loss_terms(gpu: &Gpu, kind: LossKind, x: &GpuBuffer, t: &GpuBuffer) -> (GpuBuffer, GpuBuffer) {
+    let n = x.len();
+    assert_eq!(t.len(), n, "loss: predictions and targets differ in length");
+    let (terms, grad) = (gpu.alloc(n), gpu.alloc(n));
+    let kernel = Kernel::new(Shader::Loss, "terms_and_grad").with("KIND", kind as u32);
+    let params = LossParams { n: n as u32, _pad: [0; 3] };
+    gpu.dispatch(&kernel, &params, &[x, t], &[&terms, &grad], grid_1d(gpu, n, WG_1D));
+    (terms, grad)
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct BinaryParams {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::kernels::{self, contiguous_strides, BatchNormParams, ConvGeometry, ReflectGeometry};
+use super::kernels::{self, contiguous_strides, BatchNormParams, ConvGeometry, LossKind, ReflectGeometry};
 use super::{grad_enabled, BinaryOp, ReduceOp, Tensor, UnaryOp};
 use crate::autograd::{Node, Op};
 use crate::gpu::GpuBuffer;
@@ -521,6 +521,24 @@ impl Tensor {
         let var = centered.square().mean(&[0, 2], true);
         let x_hat = centered.mul(&var.add_scalar(params.eps).powf(-0.5));
         x_hat.mul(&gamma.reshape(&[1, groups, 1])).add(&beta.reshape(&[1, groups, 1])).reshape(self.shape())
+    }
+
+    // ---- losses ----
+
+    /// The elementwise terms of a loss of predictions `self` against `target` (same shape):
+    /// BCE with logits, squared or absolute error. One pass computes them together with their
+    /// gradient, which the backward pass then only scales (loss.wgsl).
+    pub fn loss_terms(&self, kind: LossKind, target: &Tensor) -> Tensor {
+        self.check_device(target);
+        assert_eq!(
+            self.shape(),
+            target.shape(),
+            "loss: predictions {:?} and targets {:?} differ",
+            self.shape(),
+            target.shape()
+        );
+        let (terms, grad) = kernels::loss_terms(self.gpu(), kind, self.buffer(), target.buffer());
+        self.record(&[self, target], self.shape().to_vec(), terms, Op::LossTerms { kind, grad: Arc::new(grad) }, false)
     }
 
     // ---- linear algebra ----
