@@ -110,6 +110,8 @@ pub struct GpuBuffer {
     buffer: Option<wgpu::Buffer>,
     len: usize,
     epoch: AtomicU64,
+    /// Texture copies of the current contents (`Gpu::buffer_texture`); cleared by every write.
+    copies: texture::BufferCopies,
     gpu: Arc<GpuInner>,
 }
 
@@ -265,7 +267,13 @@ impl Gpu {
         };
         pool.live_bytes += bytes;
         pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.pooled_bytes);
-        GpuBuffer { buffer: Some(buffer), len, epoch: AtomicU64::new(epoch), gpu: self.0.clone() }
+        GpuBuffer {
+            buffer: Some(buffer),
+            len,
+            epoch: AtomicU64::new(epoch),
+            copies: texture::BufferCopies::default(),
+            gpu: self.0.clone(),
+        }
     }
 
     /// Copies host data into a new buffer.
@@ -406,6 +414,11 @@ impl Gpu {
         );
         let param_bytes = bytemuck::bytes_of(params);
         assert!(param_bytes.len() as u64 <= PARAM_SLOT, "parameter block larger than {PARAM_SLOT} bytes");
+        // The outputs' texture copies go stale with this dispatch (before any lock is taken:
+        // dropping a copy locks the texture cache).
+        for out in outputs {
+            out.copies.invalidate();
+        }
         if workgroups.iter().any(|&w| w == 0) {
             return;
         }
@@ -555,6 +568,7 @@ impl Gpu {
         if src.len == 0 {
             return;
         }
+        dst.copies.invalidate();
         let mut rec = self.0.recorder.lock().unwrap();
         rec.pass = None;
         src.epoch.store(rec.epoch, Ordering::Relaxed);

@@ -11,37 +11,62 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use super::{Gpu, GpuBuffer};
 
-/// Free textures by size. A texture is checked out from its copy until the dispatch reading it
-/// is recorded (threads sharing a device record in between); after that the next copy may
-/// reuse it, since wgpu orders a copy after the recorded reads of the texture.
+/// Free textures by size. A texture is checked out from its copy until its last handle goes:
+/// the buffer's own (dropped when the buffer is written again or freed) and the readers' (held
+/// until their dispatches are recorded; threads sharing a device record in between). After that
+/// the next copy may reuse it, since wgpu orders a copy after the recorded reads of the texture.
 #[derive(Default)]
 pub(super) struct TextureCache {
     free: HashMap<(u32, u32), Vec<wgpu::TextureView>>,
     placeholder: Option<wgpu::TextureView>,
 }
 
-/// A buffer's copy as a texture; the texture returns to the cache when this is dropped, which
-/// must happen only after the dispatches reading it are recorded.
-pub struct OperandTexture {
-    view: Option<wgpu::TextureView>,
+/// A buffer's copy as a texture, shared by every kernel that reads the buffer until the buffer
+/// is written again or dropped (so a tensor read by several kernels is copied once); the
+/// texture returns to the cache when the last handle is dropped, which must happen only after
+/// the dispatches reading it are recorded.
+#[derive(Clone)]
+pub struct OperandTexture(Arc<TextureSlot>);
+
+struct TextureSlot {
+    view: wgpu::TextureView,
     size: (u32, u32),
     gpu: Gpu,
 }
 
 impl OperandTexture {
     pub fn view(&self) -> &wgpu::TextureView {
-        self.view.as_ref().expect("texture already returned")
+        &self.0.view
     }
 }
 
-impl Drop for OperandTexture {
+impl Drop for TextureSlot {
     fn drop(&mut self) {
-        if let Some(view) = self.view.take() {
-            self.gpu.0.textures.lock().unwrap().free.entry(self.size).or_default().push(view);
-        }
+        self.gpu.0.textures.lock().unwrap().free.entry(self.size).or_default().push(self.view.clone());
+    }
+}
+
+/// The texture copies of one buffer's current contents, by line length (floats per texel row).
+#[derive(Default)]
+pub(super) struct BufferCopies(Mutex<Vec<(usize, OperandTexture)>>);
+
+impl BufferCopies {
+    fn find(&self, line: usize) -> Option<OperandTexture> {
+        self.0.lock().unwrap().iter().find(|(l, _)| *l == line).map(|(_, t)| t.clone())
+    }
+
+    fn keep(&self, line: usize, texture: &OperandTexture) {
+        self.0.lock().unwrap().push((line, texture.clone()));
+    }
+
+    /// Forgets the copies: the buffer is about to be written.
+    pub(super) fn invalidate(&self) {
+        let stale = std::mem::take(&mut *self.0.lock().unwrap());
+        drop(stale);
     }
 }
 
@@ -53,7 +78,8 @@ const FLAT_MIN: usize = 4096;
 
 impl Gpu {
     /// Records a copy of `buf`, read as rows of `line` floats, into an Rgba32Float texture
-    /// whose texel (x, y) holds the row's floats 4x..4x+3, and returns the texture.
+    /// whose texel (x, y) holds the row's floats 4x..4x+3, and returns the texture; or returns
+    /// the copy made earlier, if `buf` has not been written since.
     /// None where the copy is impossible: `line` not a multiple of 64 floats, `buf` not whole
     /// rows, or a side past the device's texture size limit; always None with
     /// `GpuOptions::no_texture_operands`.
@@ -70,6 +96,9 @@ impl Gpu {
         let (width, height) = (line / 4, buf.len / line);
         if width > max || height > max {
             return None;
+        }
+        if let Some(copy) = buf.copies.find(line) {
+            return Some(copy);
         }
         let size = wgpu::Extent3d { width: width as u32, height: height as u32, depth_or_array_layers: 1 };
         let view = self.take_texture(size);
@@ -111,7 +140,9 @@ impl Gpu {
                 self.read_timestamps(profile.as_mut().expect("stamped only while profiling"));
             }
         }
-        Some(OperandTexture { view: Some(view), size: (size.width, size.height), gpu: self.clone() })
+        let copy = OperandTexture(Arc::new(TextureSlot { view, size: (size.width, size.height), gpu: self.clone() }));
+        buf.copies.keep(line, &copy);
+        Some(copy)
     }
 
     /// A copy of a whole buffer read as one flat run of floats, for elementwise kernels: rows of
