@@ -3,8 +3,13 @@
 //   batch_stats     x -> stats, and running_mean/var <- (1-m)*running + m*(mean, unbiased var)
 //   forward         x, stats, gamma, beta -> y = (x - mean) / sqrt(var + eps) * gamma + beta,
 //                   then max(y, slope * y) (a fused ReLU or leaky ReLU; slope 1: none)
-//   backward_stats  x, stats, dy -> grad_stats [2, channels]: sum(dy), sum(dy * x_hat)
-//   backward        x, stats, gamma, dy, grad_stats -> dx
+//   backward_stats  x, stats, dy, gamma, beta -> grad_stats [2, channels]: sum(g), sum(g * x_hat)
+//   backward        x, stats, gamma, dy, grad_stats, beta -> dx
+// where g is dy through the fused activation: dy where the normalised value is positive, slope
+// * dy elsewhere (the mask recomputed from x, stats, gamma and beta as the forward pass formed
+// it, so no pass of its own and no saved output is needed).
+//   stats and flat passes: one entry point each, plus `_serial` (one invocation per channel)
+//   and `4` (vec4s) variants.
 // Batch norm is this layout directly; instance norm is [1, N*C, HW], layer norm [1, N, rest].
 // First order: for a gradient of a gradient the autodiff layer uses the composite formula.
 
@@ -37,26 +42,29 @@ struct Params {
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
-// backward_stats: x, stats, dy -> grad_stats
+// backward_stats: x, stats, dy, gamma, beta -> grad_stats
 @group(0) @binding(3) var<storage, read> dy_for_stats: array<f32>;
-@group(0) @binding(4) var<storage, read_write> grad_stats_out: array<f32>;
-// backward: x, stats, gamma, dy, grad_stats -> dx
+@group(0) @binding(4) var<storage, read> gamma_for_stats: array<f32>;
+@group(0) @binding(5) var<storage, read> beta_for_stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> grad_stats_out: array<f32>;
+// backward: x, stats, gamma, dy, grad_stats, beta -> dx
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read> grad_stats: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read> beta_for_backward: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
 // forward4 and backward4: the same buffers as vec4s where a plane holds a multiple of 4 values
 // (four neighbours share a channel: one set of per-channel loads serves four values).
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dx4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> dy4_stats: array<vec4<f32>>;
 
 // The vec4 entry points read x and dy from flat texture copies (`Gpu::flat_texture`) when
 // X_TEXTURE / DY_TEXTURE: llvmpipe fetches a texel for all lanes at once but loads storage lane
 // by lane (see unary.wgsl). Otherwise 1x1 placeholders are bound.
-@group(0) @binding(7) var x_tex: texture_storage_2d<rgba32float, read>;
-@group(0) @binding(8) var dy_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(8) var x_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(9) var dy_tex: texture_storage_2d<rgba32float, read>;
 
 const WIDE: u32 = 256u;
 override WG: u32 = 256u;
@@ -139,35 +147,54 @@ fn store_stats(c: u32, mean: f32, var_biased: f32, count: u32) {
     }
 }
 
-// Channel c's values, loaded once per invocation (storage loads are loops over the lanes); `b`
-// is beta[c] in the forward pass, (mean(dy), mean(dy * x_hat)) in the backward one.
+// Channel c's values, loaded once per invocation (storage loads are loops over the lanes):
+// `means` is (mean(g), mean(g * x_hat)) in the backward pass (unused forward).
 //   forward   y = (x - mean) * inv_std * gamma + beta, then max(y, slope * y)
-//   backward  dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+//   backward  dx = gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
 struct Channel {
     mean: f32,
     inv_std: f32,
     gamma: f32,
-    b: vec2<f32>,
+    beta: f32,
+    means: vec2<f32>,
 }
 
 fn forward_channel(c: u32) -> Channel {
-    return Channel(stats[c], inverseSqrt(stats[p.channels + c] + p.eps), gamma[c], vec2<f32>(beta[c], 0.0));
+    return Channel(stats[c], inverseSqrt(stats[p.channels + c] + p.eps), gamma[c], beta[c], vec2<f32>(0.0));
 }
 
 fn backward_channel(c: u32) -> Channel {
     let count = f32(p.batch * p.spatial);
     let means = vec2<f32>(grad_stats[c], grad_stats[p.channels + c]) / count;
-    return Channel(stats[c], inverseSqrt(stats[p.channels + c] + p.eps), gamma[c], means);
+    return Channel(stats[c], inverseSqrt(stats[p.channels + c] + p.eps), gamma[c], beta_for_backward[c], means);
+}
+
+fn stats_channel(c: u32) -> Channel {
+    return Channel(stats[c], inverseSqrt(stats[p.channels + c] + p.eps), gamma_for_stats[c], beta_for_stats[c],
+                   vec2<f32>(0.0));
+}
+
+// The normalised value before the activation (the same arithmetic in both directions, so the
+// backward pass sees the forward pass's signs exactly).
+fn affine(ch: Channel, v: vec4<f32>) -> vec4<f32> {
+    return (v - ch.mean) * (ch.inv_std * ch.gamma) + ch.beta;
 }
 
 fn normalize(ch: Channel, v: vec4<f32>) -> vec4<f32> {
-    let y = (v - ch.mean) * (ch.inv_std * ch.gamma) + ch.b.x;
+    let y = affine(ch, v);
     return max(y, p.slope * y);
 }
 
-fn input_grad(ch: Channel, v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+// dy through the fused activation: the slope where the normalised value is not positive (the
+// forward pass's max(y, slope * y) picks slope * y there; slope 1 leaves dy as it is).
+fn through_activation(ch: Channel, v: vec4<f32>, dy: vec4<f32>) -> vec4<f32> {
+    return select(p.slope * dy, dy, affine(ch, v) > vec4<f32>(0.0));
+}
+
+fn input_grad(ch: Channel, v: vec4<f32>, dy: vec4<f32>) -> vec4<f32> {
+    let g = through_activation(ch, v, dy);
     let x_hat = (v - ch.mean) * ch.inv_std;
-    return ch.gamma * ch.inv_std * (g - ch.b.x - x_hat * ch.b.y);
+    return ch.gamma * ch.inv_std * (g - ch.means.x - x_hat * ch.means.y);
 }
 
 @compute @workgroup_size(WG)
@@ -196,15 +223,14 @@ fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn backward_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
     let count = p.batch * p.spatial;
-    let mean = stats[c];
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    let ch = stats_channel(c);
     var sg = 0.0;
     var sgx = 0.0;
     for (var j = lid; j < count; j = j + WIDE) {
         let k = at(c, j);
-        let g = dy_for_stats[k];
+        let g = through_activation(ch, vec4<f32>(x[k]), vec4<f32>(dy_for_stats[k])).x;
         sg = sg + g;
-        sgx = sgx + g * (x[k] - mean) * inv_std;
+        sgx = sgx + g * (x[k] - ch.mean) * ch.inv_std;
     }
     part_a[lid] = sg;
     part_b[lid] = sgx;
@@ -216,7 +242,7 @@ fn backward_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     }
 }
 
-// dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
+// dx = gamma * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * WG;
@@ -269,15 +295,14 @@ fn backward_stats_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
         return;
     }
     let count = p.batch * p.spatial;
-    let mean = stats[c];
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    let ch = stats_channel(c);
     var sg = 0.0;
     var sgx = 0.0;
     for (var j = 0u; j < count; j = j + 1u) {
         let k = at(c, j);
-        let g = dy_for_stats[k];
+        let g = through_activation(ch, vec4<f32>(x[k]), vec4<f32>(dy_for_stats[k])).x;
         sg = sg + g;
-        sgx = sgx + g * (x[k] - mean) * inv_std;
+        sgx = sgx + g * (x[k] - ch.mean) * ch.inv_std;
     }
     grad_stats_out[c] = sg;
     grad_stats_out[p.channels + c] = sgx;
@@ -320,16 +345,16 @@ fn backward_stats_serial4(@builtin(global_invocation_id) gid: vec3<u32>, @builti
         return;
     }
     let quads = p.spatial / 4u;
-    let mean = stats[c];
-    let inv_std = inverseSqrt(stats[p.channels + c] + p.eps);
+    let ch = stats_channel(c);
     var sg = vec4<f32>(0.0);
     var sgx = vec4<f32>(0.0);
     for (var n = 0u; n < p.batch; n = n + 1u) {
         let base = (n * p.channels + c) * quads;
         for (var q = 0u; q < quads; q = q + 1u) {
-            let g = dy4_for_stats(base + q);
+            let v = x_vec4(base + q);
+            let g = through_activation(ch, v, dy4_for_stats(base + q));
             sg = sg + g;
-            sgx = sgx + g * (x_vec4(base + q) - mean) * inv_std;
+            sgx = sgx + g * (v - ch.mean) * ch.inv_std;
         }
     }
     grad_stats_out[c] = sg.x + sg.y + sg.z + sg.w;

@@ -338,16 +338,15 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
                 let mut grads = grad(&y, &wrt, Some(g), true).into_iter();
                 return (0..3).map(|i| want(i).then(|| grads.next().expect("one gradient per input"))).collect();
             }
-            // Through the fused activation first: its slope where the output is negative.
-            let g_affine = if params.slope == 1.0 {
-                g.clone()
-            } else {
-                let y = saved_output(node, output, false, || unreachable!("the output is kept"));
-                g.mul(&y.leaky_slope(params.slope))
-            };
-            let g = &g_affine;
-            let (dx, grad_stats) =
-                kernels::batch_norm_backward(x.gpu(), params, x.buffer(), stats, gamma.buffer(), g.buffer());
+            // (The kernels take g through the fused activation themselves.)
+            let (dx, grad_stats) = kernels::batch_norm_backward(
+                x.gpu(),
+                params,
+                x.buffer(),
+                stats,
+                [gamma.buffer(), beta.buffer()],
+                g.buffer(),
+            );
             let grad_stats = Tensor::from_buffer(x.gpu(), &[2, c], grad_stats);
             let dgamma = want(1).then(|| grad_stats.narrow(0, 1, 1).reshape(gamma.shape()));
             let dbeta = want(2).then(|| grad_stats.narrow(0, 0, 1).reshape(beta.shape()));

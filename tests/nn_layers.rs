@@ -452,8 +452,16 @@ fn batch_norm_with_a_fused_activation_matches_the_separate_layers() {
     use shadergan::nn::{Layer, Sequential};
     let gpu = gpu();
     let mut rng = rng("fused bn activation");
-    // Planes of 64 (vec4 runs), 6 (scalar) and 1 value.
-    for (shape, leaky) in [([4usize, 3, 8, 8], Some(0.2)), ([3, 5, 2, 3], None), ([6, 4, 1, 1], None)] {
+    // Planes of 64 (vec4 runs), 6 (scalar, one invocation per channel), 1 value, and 2295
+    // (statistics by a workgroup per channel): every pair of statistics and apply kernels,
+    // with ReLU and leaky ReLU (whose backward recomputes the activation's mask).
+    for (shape, leaky) in [
+        ([4usize, 3, 8, 8], Some(0.2)),
+        ([3, 5, 2, 3], Some(0.1)),
+        ([3, 5, 2, 3], None),
+        ([6, 4, 1, 1], None),
+        ([2, 2, 45, 51], Some(0.3)),
+    ] {
         let act = || leaky.map_or(Layer::Relu, Layer::LeakyRelu);
         let c = shape[1];
         let n: usize = shape.iter().product();

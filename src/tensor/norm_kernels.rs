@@ -133,14 +133,14 @@ pub fn batch_norm_backward(
     p: &BatchNormParams,
     x: &GpuBuffer,
     stats: &GpuBuffer,
-    gamma: &GpuBuffer,
+    [gamma, beta]: [&GpuBuffer; 2],
     dy: &GpuBuffer,
 ) -> (GpuBuffer, GpuBuffer) {
     let grad_stats = gpu.alloc(2 * p.channels as usize);
     let (kernel, grid) = p.stats_kernel(gpu, ["backward_stats", "backward_stats_serial", "backward_stats_serial4"]);
-    dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, dy], &[&grad_stats], grid);
+    dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, dy, gamma, beta], &[&grad_stats], grid);
     let dx = gpu.alloc(p.len());
     let (kernel, grid) = p.apply_kernel(gpu, "backward", "backward4");
-    dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, gamma, dy, &grad_stats], &[&dx], grid);
+    dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, gamma, dy, &grad_stats, beta], &[&dx], grid);
     (dx, grad_stats)
 }

@@ -497,9 +497,8 @@ impl Tensor {
             running.map(|r| (r.0.buffer(), r.1.buffer())),
         ));
         let y = kernels::batch_norm_forward(gpu, &params, self.buffer(), &stats, gamma.buffer(), beta.buffer());
-        // A fused activation's gradient reads the output (y > 0 exactly where its input is).
-        let keep_output = slope != 1.0;
-        self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, keep_output)
+        // (A fused activation's gradient recomputes its mask from x, stats, gamma and beta.)
+        self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, false)
     }
 
     /// The same normalisation from differentiable ops: what the fused kernels compute, used
