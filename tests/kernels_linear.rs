@@ -27,6 +27,10 @@ fn matmul_all_transpose_combinations() {
         (1, 1, 4096, 8),
         (2, 4, 1024, 96),
         (1, 4096, 16, 1),
+        // a vector times a matrix of few columns with a long reduction (products and a sum)
+        (1, 1, 1500, 70),
+        (1, 70, 1500, 1),
+        (1, 1, 1024, 512),
     ] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);

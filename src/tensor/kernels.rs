@@ -418,6 +418,15 @@ pub fn matmul(
         return matmul(gpu, b, a, batch, n, k, m, !trans_b, !trans_a);
     }
     gpu.count_matmul_flops(2 * (batch * m * n * k) as u64);
+    if m == 1 && batch == 1 && n <= 512 && k >= 1024 && n * k <= 1 << 24 {
+        // A vector times a matrix with few columns and a long reduction (DCGAN's last
+        // discriminator layer: 64 outputs of 4096 products each). The skinny kernel would run
+        // it as one workgroup of long serial loops; as a product of B with a broadcast A and a
+        // sum over K it is two passes at memory speed.
+        let (b_shape, a_shape, axis) = if trans_b { ([n, k], [1, k], 1) } else { ([k, n], [k, 1], 0) };
+        let products = binary(gpu, BinaryOp::Mul, b, &b_shape, a, &a_shape, &b_shape);
+        return reduce(gpu, ReduceOp::Sum, &products, &b_shape, &[axis]);
+    }
     let (a_row, a_col) = if trans_a { (1, m) } else { (k, 1) };
     let (b_row, b_col) = if trans_b { (1, k) } else { (n, 1) };
     // A 64x64 tile of a product with at most four rows would leave most of its lanes idle.
