@@ -317,25 +317,26 @@ fn batch_stats_serial4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     if (c >= p.channels) {
         return;
     }
+    // One pass over values shifted by the channel's first one: var = E[d^2] - E[d]^2 with
+    // d = x - x_0. The shift keeps the difference accurate when |mean| >> std (x_0 is a
+    // sample, a few deviations from the mean), as a second pass around the mean would, at
+    // half the reads.
     let quads = p.spatial / 4u;
+    let shift = x_vec4(c * quads).x;
     var s = vec4<f32>(0.0);
-    for (var n = 0u; n < p.batch; n = n + 1u) {
-        let base = (n * p.channels + c) * quads;
-        for (var q = 0u; q < quads; q = q + 1u) {
-            s = s + x_vec4(base + q);
-        }
-    }
-    let count = p.batch * p.spatial;
-    let mean = (s.x + s.y + s.z + s.w) / f32(count);
     var sq = vec4<f32>(0.0);
     for (var n = 0u; n < p.batch; n = n + 1u) {
         let base = (n * p.channels + c) * quads;
         for (var q = 0u; q < quads; q = q + 1u) {
-            let d = x_vec4(base + q) - mean;
+            let d = x_vec4(base + q) - shift;
+            s = s + d;
             sq = sq + d * d;
         }
     }
-    store_stats(c, mean, (sq.x + sq.y + sq.z + sq.w) / f32(count), count);
+    let count = f32(p.batch * p.spatial);
+    let mean_d = (s.x + s.y + s.z + s.w) / count;
+    let var_biased = max((sq.x + sq.y + sq.z + sq.w) / count - mean_d * mean_d, 0.0);
+    store_stats(c, shift + mean_d, var_biased, p.batch * p.spatial);
 }
 
 @compute @workgroup_size(WG)

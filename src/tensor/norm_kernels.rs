@@ -51,7 +51,8 @@ impl BatchNormParams {
         // all but one core idle for the usual 64-512 channels.
         const SERIAL_WG: u32 = 16;
         let grid = grid_1d(gpu, self.channels as usize, SERIAL_WG);
-        // Two passes over batch * (spatial / 4 + 1) loop steps within llvmpipe's 65535.
+        // One pass over batch * (spatial / 4 + 1) loop steps within llvmpipe's 65535 (with
+        // room to spare).
         let vec4_steps = 2 * self.batch as usize * (self.spatial as usize / 4 + 1) + 64;
         if self.spatial.is_multiple_of(4) && vec4_steps <= 65535 {
             (Kernel::new(Shader::BatchNorm, serial4_entry).with("WG", SERIAL_WG), grid)
