@@ -106,3 +106,45 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     y[i] = apply(OP, x_vec4(i));
 }
+
+// ---- first-order gradients of the activations ----
+// dx = g * f'(v) in one pass, where the composite rule (src/autograd.rs) takes two or three:
+// v is the input x for ReLU (OP 7) and leaky ReLU (OP 8, slope alpha), the output y for tanh
+// (OP 5: 1 - y^2) and sigmoid (OP 6: y - y^2). A second-order gradient uses the composite
+// rule, whose ops are differentiable. Same layout as forward: four values per invocation,
+// v and g from their flat texture copies when FROM_TEXTURE (the same row length: same size).
+@group(0) @binding(2) var<storage, read> upstream: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(4) var v_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(5) var upstream_tex: texture_storage_2d<rgba32float, read>;
+
+fn derivative(op: u32, v: vec4<f32>) -> vec4<f32> {
+    let zero = vec4<f32>(0.0);
+    let one = vec4<f32>(1.0);
+    switch op {
+        case 5u: { return one - v * v; }
+        case 6u: { return v - v * v; }
+        case 7u: { return select(zero, one, v > zero); }
+        case 8u: { return select(vec4<f32>(p.alpha), one, v > zero); }
+        default: { return zero; }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (4u * i >= p.n) {
+        return;
+    }
+    var v: vec4<f32>;
+    var g: vec4<f32>;
+    if (FROM_TEXTURE) {
+        let at = vec2<u32>(i & ((1u << p.x_shift) - 1u), i >> p.x_shift);
+        v = textureLoad(v_tex, at);
+        g = textureLoad(upstream_tex, at);
+    } else {
+        v = x[i];
+        g = upstream[i];
+    }
+    dx[i] = g * derivative(OP, v);
+}

@@ -188,6 +188,13 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
         Op::Unary { op, alpha, beta } => {
             let (alpha, beta) = (*alpha, *beta);
             let y = || saved_output(node, output, create_graph, || x.unary(*op, alpha, beta));
+            if !create_graph && matches!(op, UnaryOp::Relu | UnaryOp::LeakyRelu | UnaryOp::Tanh | UnaryOp::Sigmoid) {
+                // First order: the activation's gradient in one fused pass (its value from x
+                // for the ReLUs, from the output for tanh and sigmoid).
+                let v = if matches!(op, UnaryOp::Tanh | UnaryOp::Sigmoid) { y() } else { x.clone() };
+                let dx = kernels::unary_backward(x.gpu(), *op, alpha, v.buffer(), g.buffer());
+                return vec![Some(Tensor::from_buffer(x.gpu(), x.shape(), dx))];
+            }
             let dx = match op {
                 UnaryOp::Neg => g.neg(),
                 UnaryOp::Exp => g.mul(&y()),

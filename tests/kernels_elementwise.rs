@@ -344,3 +344,25 @@ fn pipeline_cache_is_written_and_read_back() {
     let third = shadergan::Gpu::new(&options).expect("a device despite a corrupt cache file");
     assert_eq!(shadergan::Tensor::from_vec(&third, &[2], &[-3.0, 3.0]).relu().to_vec(), vec![0.0, 3.0]);
 }
+
+#[test]
+fn fused_activation_gradients_match_the_composite_rule() {
+    // First-order gradients of ReLU, leaky ReLU, tanh and sigmoid run as one pass (from
+    // storage below 4096 values, from texture copies above); with create_graph the composite
+    // rule runs instead. Both must agree, at sizes with and without a whole last vec4.
+    let gpu = gpu();
+    let mut rng = rng("fused activation gradients");
+    for n in [7usize, 4099, 8192] {
+        let x = f64s(&f32s(&uniform(&mut rng, n, -3.0, 3.0)));
+        let seed = common::tensor(&gpu, &[n], &f64s(&f32s(&uniform(&mut rng, n, -1.0, 1.0))));
+        for (op, alpha) in
+            [(UnaryOp::Relu, 0.0), (UnaryOp::LeakyRelu, 0.2), (UnaryOp::Tanh, 0.0), (UnaryOp::Sigmoid, 0.0)]
+        {
+            let xt = common::tensor(&gpu, &[n], &x).requires_grad();
+            let y = xt.unary_for_tests(op, alpha, 0.0);
+            let fused = shadergan::grad(&y, &[&xt], Some(&seed), false).remove(0).to_vec();
+            let composite = shadergan::grad(&y, &[&xt], Some(&seed), true).remove(0).to_vec();
+            assert_close(&format!("{op:?} n={n}"), &fused, &f64s(&composite), 1e-5, 1e-6);
+        }
+    }
+}

@@ -137,6 +137,34 @@ pub fn loss_terms(gpu: &Gpu, kind: LossKind, x: &GpuBuffer, t: &GpuBuffer) -> (G
     (terms, grad)
 }
 
+/// dx = g * f'(v) for the activations with a fused first-order gradient (unary.wgsl's
+/// `backward`): v is the input for ReLU and leaky ReLU (slope `alpha`), the output for tanh and
+/// sigmoid.
+pub fn unary_backward(gpu: &Gpu, op: UnaryOp, alpha: f32, v: &GpuBuffer, g: &GpuBuffer) -> GpuBuffer {
+    assert!(matches!(op, UnaryOp::Relu | UnaryOp::LeakyRelu | UnaryOp::Tanh | UnaryOp::Sigmoid));
+    let n = v.len();
+    assert_eq!(g.len(), n, "gradient and values differ in length");
+    let dx = gpu.alloc(n);
+    // Same length, so both copies have the same row length.
+    let textures = gpu.flat_texture(v).zip(gpu.flat_texture(g));
+    let params = UnaryParams { n: n as u32, alpha, beta: 0.0, x_shift: textures.as_ref().map_or(0, |t| t.0 .1) };
+    let kernel =
+        Kernel::new(Shader::Unary, "backward").with("FROM_TEXTURE", textures.is_some() as u32).with("OP", op as u32);
+    let views = [
+        gpu.texture_or_placeholder(textures.as_ref().map(|t| &t.0 .0)),
+        gpu.texture_or_placeholder(textures.as_ref().map(|t| &t.1 .0)),
+    ];
+    gpu.dispatch_with_textures(
+        &kernel,
+        &params,
+        &[v, g],
+        &[&views[0], &views[1]],
+        &[&dx],
+        grid_1d(gpu, n.div_ceil(4), WG_1D),
+    );
+    dx
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct BinaryParams {
