@@ -1,26 +1,38 @@
-//! Device time of the matrix products that dominate the DCGAN-32 width-64 step, one shape at a
-//! time, so a change to the matmul kernel can be judged without the noise of a whole step.
+//! Device time of the matrix products that dominate the DCGAN-32 width-64 step, one product at
+//! a time, so a change to the matmul kernel can be judged without the noise of a whole step.
 //!
 //!     cargo run --release --example matmul_probe [rounds]
 //!
-//! Each shape (batch x M x K x N, A or B transposed as in the step's profile) runs `rounds`
-//! times (default 7) on fresh random operands; the kernel's own time comes from the device
-//! timestamps around its dispatch (texture copies of the operands excluded) and the median is
-//! printed with the spread. Compare two builds by running their probes one after the other,
-//! twice, on a quiet machine.
+//! The step's products are its convolutions run as implicit GEMM (matmul_subgroup.wgsl with
+//! matmul_conv.wgsl): the discriminator's 4x4 stride-2 convolutions forward (B_MODE 6), their
+//! input gradients, which are the generator's transposed convolutions too (by output phase,
+//! B_MODE 5), and their weight gradients (A_MODE 3). Each runs `rounds` times (default 7) on
+//! fresh random operands; the kernel's own time comes from the device timestamps around its
+//! dispatch (texture copies and the small passes around it excluded) and the median is printed
+//! with the spread. Compare two builds by running their probes one after the other, twice, on a
+//! quiet machine.
 
 use rand::{Rng, SeedableRng};
-use shadergan::{Gpu, GpuOptions, Tensor};
+use shadergan::{grad, Gpu, GpuOptions, Tensor};
 
-/// (M, K, N, A transposed, B transposed): the products of the width-64 step that take 80% of
-/// its matmul time (`SHADERGAN_PROFILE_DETAIL=1 shadergan bench --width 64`).
-const SHAPES: [(usize, usize, usize, bool, bool); 6] = [
-    (128, 1024, 4096, false, false),
-    (256, 2048, 1024, false, false),
-    (1024, 128, 4096, true, false),
-    (256, 1024, 2048, false, true),
-    (2048, 256, 1024, true, false),
-    (128, 4096, 1024, false, true),
+#[derive(Clone, Copy)]
+enum Product {
+    /// conv2d(x, w), stride 2, padding 1.
+    Conv,
+    /// conv_transpose2d(x, w), stride 2, padding 1.
+    ConvTranspose,
+    /// The weight gradient of conv2d(x, w).
+    WeightGrad,
+}
+
+/// (product, input shape, weight shape): the width-64 step's layers at batch 64.
+const PRODUCTS: [(Product, [usize; 4], [usize; 4]); 6] = [
+    (Product::Conv, [64, 64, 16, 16], [128, 64, 4, 4]),
+    (Product::Conv, [64, 128, 8, 8], [256, 128, 4, 4]),
+    (Product::ConvTranspose, [64, 128, 8, 8], [128, 64, 4, 4]),
+    (Product::ConvTranspose, [64, 256, 4, 4], [256, 128, 4, 4]),
+    (Product::WeightGrad, [64, 64, 16, 16], [128, 64, 4, 4]),
+    (Product::WeightGrad, [64, 128, 8, 8], [256, 128, 4, 4]),
 ];
 
 fn main() {
@@ -41,31 +53,48 @@ fn main() {
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut total = 0.0;
-    println!("{:<28} {:>10} {:>18} {:>9}", "product (M x K x N, t)", "median", "min-max", "GFLOP/s");
-    for (m, k, n, ta, tb) in SHAPES {
-        let mut random = |len: usize| (0..len).map(|_| rng.random_range(-1.0..1.0)).collect::<Vec<f32>>();
-        let a_shape = if ta { [k, m] } else { [m, k] };
-        let b_shape = if tb { [n, k] } else { [k, n] };
+    println!("{:<48} {:>10} {:>18} {:>9}", "product (as the profile names it)", "median", "min-max", "GFLOP/s");
+    for (product, xs, ws) in PRODUCTS {
+        let mut random = |shape: &[usize]| {
+            let data: Vec<f32> = (0..shape.iter().product()).map(|_| rng.random_range(-1.0..1.0)).collect();
+            Tensor::from_vec(&gpu, shape, &data)
+        };
         let mut times = Vec::with_capacity(rounds);
+        let mut name = String::new();
         for _ in 0..=rounds {
-            let a = Tensor::from_vec(&gpu, &a_shape, &random(m * k));
-            let b = Tensor::from_vec(&gpu, &b_shape, &random(k * n));
-            gpu.profile_start();
-            let c = a.matmul_t(&b, ta, tb);
+            let (x, w) = (random(&xs), random(&ws).requires_grad());
+            // The weight gradient's upstream gradient, made before the timing starts.
+            let y = matches!(product, Product::WeightGrad).then(|| x.conv2d(&w, 2, 1));
+            let seed = y.as_ref().map(|y| random(y.shape()));
             gpu.synchronize();
-            let seconds: f64 = gpu.profile_report().iter().filter(|r| r.0.starts_with("matmul")).map(|r| r.2).sum();
-            drop(c);
-            times.push(seconds);
+            gpu.profile_start();
+            let out = match product {
+                Product::Conv => x.conv2d(&w, 2, 1),
+                Product::ConvTranspose => x.conv_transpose2d(&w, 2, 1, 0),
+                Product::WeightGrad => grad(y.as_ref().unwrap(), &[&w], seed.as_ref(), false).remove(0),
+            };
+            gpu.synchronize();
+            let report = gpu.profile_report();
+            let products: Vec<_> = report.iter().filter(|r| r.0.starts_with("matmul")).collect();
+            name = products.iter().map(|r| r.0.split(']').nth(1).unwrap_or("").trim().to_string()).collect();
+            times.push(products.iter().map(|r| r.2).sum::<f64>());
+            drop(out);
         }
         // The first round compiles the pipeline and warms the caches.
         let mut times = times.split_off(1);
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         total += median;
-        let gflops = 2.0 * (m * k * n) as f64 / median / 1e9;
+        let (c_out, c_in, k) = (ws[0], ws[1], ws[2] * ws[3]);
+        let conv_positions = match product {
+            Product::ConvTranspose => xs[0] * xs[2] * xs[3],
+            _ => xs[0] * xs[2] * xs[3] / 4,
+        };
+        let gflops = 2.0 * (c_out * c_in * k * conv_positions) as f64 / median / 1e9;
+        let short: String = name.split(" B_MODE").next().unwrap_or("").chars().take(48).collect();
         println!(
-            "{:<28} {:>8.1}ms {:>8.1}-{:<8.1}ms {:>8.1}",
-            format!("{m}x{k}x{n} t{}{}", ta as u8, tb as u8),
+            "{:<48} {:>8.1}ms {:>8.1}-{:<8.1}ms {:>8.1}",
+            short,
             median * 1e3,
             times[0] * 1e3,
             times[times.len() - 1] * 1e3,

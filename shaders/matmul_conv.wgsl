@@ -161,10 +161,11 @@ fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<
     let x0 = i32(run.z + ph.w) - 1;
     let first = src_texel(line, x0, row_ok);
     let second = src_texel(line, x0 + 1, row_ok);
-    if (ph.w == 0u) {
-        return array<vec4<f32>, 2>(second, vec4<f32>(first.w, second.xyz));
-    }
-    return array<vec4<f32>, 2>(vec4<f32>(first.yzw, second.x), first);
+    // Selects rather than a branch: llvmpipe cannot tell that ox is the same in every lane,
+    // and runs a branch with returns in it under execution masks.
+    let right = ph.w == 1u;
+    return array<vec4<f32>, 2>(select(second, vec4<f32>(first.yzw, second.x), right),
+                               select(vec4<f32>(first.w, second.xyz), first, right));
 }
 
 // ---- NCHW stores ----
