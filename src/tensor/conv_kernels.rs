@@ -1,10 +1,14 @@
-//! Convolutions as matrix products: patch matrices (im2col/col2im) around the fast matmul,
-//! and layout swaps between NCHW and the products' channel-major layout.
+//! Convolutions as matrix products. Where shapes allow (DCGAN's 4x4 stride-2 layers), as
+//! implicit GEMM: the subgroup matmul gathers its operand from the image as it goes and stores
+//! NCHW (matmul_conv.wgsl), forward, input gradient (by output phase) and weight gradient.
+//! Elsewhere, patch matrices (im2col/col2im) around the fast matmul, with layout swaps between
+//! NCHW and the products' channel-major layout.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels::{
-    copy, gather, grid_1d, matmul, reduce, split_k, subgroup_tile_rows, transpose, MatmulParams, ReduceOp,
+    copy, gather, grid_1d, matmul, reduce, split_k, subgroup_kernel, subgroup_tile_rows, transpose, MatmulParams,
+    ReduceOp,
 };
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
@@ -43,6 +47,11 @@ impl ConvGeometry {
     /// discriminator layer, and the input gradient of the generator's first layer.
     pub fn one_patch_per_image(&self) -> bool {
         self.oh == 1 && self.ow == 1 && self.pad == 0 && self.kh == self.h && self.kw == self.w
+    }
+    /// A 4x4 kernel at stride 2 whose input and output rows hold runs of four: the convolutions
+    /// whose patches the implicit products gather (forward and weight gradient).
+    fn gathers_in_runs(&self) -> bool {
+        self.kh == 4 && self.kw == 4 && self.stride == 2 && self.w.is_multiple_of(4) && self.ow.is_multiple_of(4)
     }
     fn patch_rows(&self) -> usize {
         (self.c_in * self.kh * self.kw) as usize
@@ -106,14 +115,8 @@ pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer)
 /// copy of one, no layout swap. Serves 4x4 kernels at stride 2 whose input and output rows
 /// hold runs of four; None where the shape or the device does not allow it.
 pub fn conv2d_forward_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> Option<GpuBuffer> {
-    let fits = gpu.implicit_convs()
-        && g.kh == 4
-        && g.kw == 4
-        && g.stride == 2
-        && g.w.is_multiple_of(4)
-        && g.ow.is_multiple_of(4)
-        // Fewer output channels leave a 16-row tile mostly idle: the skinny product serves them.
-        && g.c_out > 4;
+    // Fewer output channels would leave a 16-row tile mostly idle: the skinny product serves them.
+    let fits = gpu.implicit_convs() && g.gathers_in_runs() && g.c_out > 4;
     if !fits {
         return None;
     }
@@ -134,21 +137,10 @@ pub fn conv2d_forward_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &G
         b_col: 1,
         k_last: k as u32,
         b_shift,
-        src_c: g.c_in,
-        src_h: g.h,
-        src_w: g.w,
-        grid_h: g.oh,
-        grid_w: g.ow,
-        stride: g.stride,
-        pad: g.pad,
-        ..MatmulParams::default()
+        ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
     };
     let tile_rows = subgroup_tile_rows(m);
-    let mut kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
-        .with("B_MODE", 6)
-        .with("A_MODE", a_texture.is_some() as u32)
-        .with("ROW_GROUPS", (tile_rows / 16) as u32)
-        .with("CONV_PAD", g.pad);
+    let mut kernel = subgroup_kernel(6, a_texture.is_some() as u32, m).with("CONV_PAD", g.pad);
     kernel.note = format!("conv {m}x{k}x{n} implicit");
     let y = gpu.alloc(g.y_shape().iter().product());
     let a_view = gpu.texture_or_placeholder(a_texture.as_ref());
@@ -214,11 +206,7 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
     let (c_out, spatial) = (g.c_out as usize, (g.oh * g.ow) as usize);
     let (m, k) = (g.patch_rows(), g.patch_cols());
     let fits = gpu.implicit_convs()
-        && g.kh == 4
-        && g.kw == 4
-        && g.stride == 2
-        && g.w.is_multiple_of(4)
-        && g.ow.is_multiple_of(4)
+        && g.gathers_in_runs()
         && c_out.is_multiple_of(64)
         && k.is_multiple_of(8)
         // Positions are divided in f32 (index_math.wgsl's quot).
@@ -245,21 +233,10 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
         b_col: 1,
         k_last: (k - (splits - 1) * k_chunk) as u32,
         a_shift,
-        src_c: g.c_in,
-        src_h: g.h,
-        src_w: g.w,
-        grid_h: g.oh,
-        grid_w: g.ow,
-        stride: g.stride,
-        pad: g.pad,
-        ..MatmulParams::default()
+        ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
     };
     let tile_rows = subgroup_tile_rows(m);
-    let mut kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
-        .with("B_MODE", 3)
-        .with("A_MODE", 3)
-        .with("ROW_GROUPS", (tile_rows / 16) as u32)
-        .with("CONV_PAD", g.pad);
+    let mut kernel = subgroup_kernel(3, 3, m).with("CONV_PAD", g.pad);
     kernel.note = format!("conv weight grad {m}x{k}x{c_out} split{splits} implicit");
     let dw_t = gpu.alloc(splits * m * c_out);
     let groups = [c_out.div_ceil(64) as u32, m.div_ceil(tile_rows) as u32, splits as u32];
@@ -332,16 +309,18 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
     let (m, k) = (c_in, 4 * c_out);
     let (q_h, q_w) = (g.h / s, g.w / s);
     let n = g.batch as usize * (q_h * q_w) as usize;
+    let (w_texture, weight_shift) = gpu.flat_texture_any_size(w)?;
+    let (b_texture, b_shift) = gpu.flat_texture_any_size(dy)?;
     // A for phase (ry, rx): [c_in, 4 c_out] with A[i, 4c + 2ty + tx] = W[c, i, ry + s ty, rx + s tx].
     let a = gpu.alloc(su * su * c_in * k);
-    let (w_texture, weight_shift) = gpu.flat_texture_any_size(w)?;
     let params =
         PhaseWeightParams { c_in: g.c_in, c_out: g.c_out, kh: g.kh, kw: g.kw, stride: s, weight_shift, _pad: [0; 2] };
     let kernel = Kernel::new(Shader::Conv2d, "phase_weights").with("WG", 64);
     let groups = [g.c_out.div_ceil(64), g.c_in, s * s];
     gpu.dispatch_with_textures(&kernel, &params, &[], &[w_texture.view()], &[&a], groups);
+    // (Rows of 4 c_out floats, a multiple of 64: a texture line each, within the size limit
+    // unless the layer is enormous.)
     let a_texture = gpu.buffer_texture(&a, k)?;
-    let (b_texture, b_shift) = gpu.flat_texture_any_size(dy)?;
     let phases = su * su;
     gpu.count_matmul_flops(2 * (phases * m * n * k) as u64);
     let params = MatmulParams {
@@ -356,23 +335,21 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
         b_col: 1,
         k_last: k as u32,
         b_shift,
-        src_c: g.c_out,
-        src_h: g.oh,
-        src_w: g.ow,
-        grid_h: q_h,
-        grid_w: q_w,
-        stride: s,
-        pad: g.pad,
-        ..MatmulParams::default()
+        ..conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g)
     };
     let tile_rows = subgroup_tile_rows(m);
-    let mut kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
-        .with("B_MODE", 5)
-        .with("A_MODE", 1)
-        .with("ROW_GROUPS", (tile_rows / 16) as u32);
+    let mut kernel = subgroup_kernel(5, 1, m);
     kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
     let dx = gpu.alloc(g.x_shape().iter().product());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, phases as u32];
     gpu.dispatch_with_textures(&kernel, &params, &[&a, dy], &[b_texture.view(), a_texture.view()], &[&dx], groups);
     Some(dx)
+}
+
+/// MatmulParams' convolution fields (matmul_conv.wgsl): the source image's channels and plane,
+/// the grid of outputs the product covers, and g's stride and padding.
+fn conv_fields(source: [u32; 3], grid: [u32; 2], g: &ConvGeometry) -> MatmulParams {
+    let [src_c, src_h, src_w] = source;
+    let [grid_h, grid_w] = grid;
+    MatmulParams { src_c, src_h, src_w, grid_h, grid_w, stride: g.stride, pad: g.pad, ..MatmulParams::default() }
 }

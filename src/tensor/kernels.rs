@@ -409,6 +409,15 @@ pub(super) fn subgroup_tile_rows(m: usize) -> usize {
     }
 }
 
+/// The subgroup matmul reading B and A as `b_mode` and `a_mode` say (matmul_subgroup.wgsl),
+/// with tiles of `subgroup_tile_rows(m)` rows.
+pub(super) fn subgroup_kernel(b_mode: u32, a_mode: u32, m: usize) -> Kernel {
+    Kernel::new(Shader::MatmulSubgroup, "forward")
+        .with("B_MODE", b_mode)
+        .with("A_MODE", a_mode)
+        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32)
+}
+
 /// How many chunks of K a product runs as, and their length, for a product of `tiles` output
 /// tiles. Split-K: a small output with a long reduction (a weight gradient summed over every
 /// position of the batch) would occupy a handful of invocations; instead each chunk runs as a
@@ -518,10 +527,7 @@ pub fn matmul(
             };
             a_texture = if a_mode > 0 { gpu.buffer_texture(a, a_shift) } else { None };
             let a_mode = if a_texture.is_some() { a_mode } else { 0 };
-            Kernel::new(Shader::MatmulSubgroup, "forward")
-                .with("B_MODE", b_mode)
-                .with("A_MODE", a_mode)
-                .with("ROW_GROUPS", (tile_rows / 16) as u32)
+            subgroup_kernel(b_mode, a_mode, m)
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };
