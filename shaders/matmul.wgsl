@@ -22,7 +22,7 @@ struct Params {
     // B_TEXTURE; see unary.wgsl for why textures).
     a_shift: u32,
     b_shift: u32,
-    // Convolution geometry of matmul_subgroup.wgsl's B_MODE 5 and 6 (unused here).
+    // Convolution geometry of matmul_subgroup.wgsl's implicit GEMM (unused here).
     src_c: u32,
     src_h: u32,
     src_w: u32,

@@ -52,11 +52,12 @@ struct Params {
     b_row: u32,
     b_col: u32,
     k_last: u32,
-    // Row lengths (log2 texels) of flat texture copies, for matmul.wgsl's skinny entry.
+    // Row lengths (log2 texels) of flat texture copies: the images A_MODE 3 (a_shift) and
+    // B_MODE 5 and 6 (b_shift) gather from; matmul.wgsl's skinny entry's operands.
     a_shift: u32,
     b_shift: u32,
-    // B_MODE 5 and 6 (convolutions as implicit GEMM, matmul_conv.wgsl): the source image's
-    // channels and plane (src_c x src_h x src_w), the grid of outputs a product covers
+    // B_MODE 5 and 6, A_MODE 3 (convolutions as implicit GEMM, matmul_conv.wgsl): the source
+    // image's channels and plane (src_c x src_h x src_w), the grid of outputs a product covers
     // (grid_h x grid_w), stride and padding.
     src_c: u32,
     src_h: u32,
@@ -407,27 +408,15 @@ fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
     if (A_MODE == 3u) {
         // As A_MODE 1, with each lane's four runs gathered from x.
         let run = position_run(pl.a_base + kb + 4u * (lane & 1u));
-        let q0 = patch_run(pl.a_lines, run, 0u);
-        let q1 = patch_run(pl.a_lines, run, 1u);
-        let q2 = patch_run(pl.a_lines, run, 2u);
-        let q3 = patch_run(pl.a_lines, run, 3u);
-        return ABlock(
-            array(even_lanes(q0), even_lanes(q1), even_lanes(q2), even_lanes(q3)),
-            array(odd_lanes(q0), odd_lanes(q1), odd_lanes(q2), odd_lanes(q3)),
-        );
+        return quads_block(patch_run(pl.a_lines, run, 0u), patch_run(pl.a_lines, run, 1u),
+                           patch_run(pl.a_lines, run, 2u), patch_run(pl.a_lines, run, 3u));
     }
     if (A_MODE == 1u) {
         // Lane 2j + h holds k kb + 4h .. kb + 4h + 3 of row j + 4q in quads[q]: four texel
         // fetches per 8 k where one per row would use a quarter of each texel.
         let x = (pl.a_base + kb) / 4u + (lane & 1u);
-        let q0 = a_texel(x, pl.a_lines.x);
-        let q1 = a_texel(x, pl.a_lines.y);
-        let q2 = a_texel(x, pl.a_lines.z);
-        let q3 = a_texel(x, pl.a_lines.w);
-        return ABlock(
-            array(even_lanes(q0), even_lanes(q1), even_lanes(q2), even_lanes(q3)),
-            array(odd_lanes(q0), odd_lanes(q1), odd_lanes(q2), odd_lanes(q3)),
-        );
+        return quads_block(a_texel(x, pl.a_lines.x), a_texel(x, pl.a_lines.y), a_texel(x, pl.a_lines.z),
+                           a_texel(x, pl.a_lines.w));
     }
     // Lane l holds the rows at k = kb + l.
     let at = load_a(pl.rows03, pl.rows47, pl.a_base, kb + lane);
@@ -435,6 +424,15 @@ fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
     return ABlock(
         array(by_row(lanes_0_3(at[0])), by_row(lanes_0_3(at[1])), by_row(lanes_0_3(ab[0])), by_row(lanes_0_3(ab[1]))),
         array(by_row(lanes_4_7(at[0])), by_row(lanes_4_7(at[1])), by_row(lanes_4_7(ab[0])), by_row(lanes_4_7(ab[1]))),
+    );
+}
+
+// The block from each lane's four quads (lane 2j + h: k kb + 4h .. kb + 4h + 3 of row j + 4q
+// in quad q).
+fn quads_block(q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) -> ABlock {
+    return ABlock(
+        array(even_lanes(q0), even_lanes(q1), even_lanes(q2), even_lanes(q3)),
+        array(odd_lanes(q0), odd_lanes(q1), odd_lanes(q2), odd_lanes(q3)),
     );
 }
 
