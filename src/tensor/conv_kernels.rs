@@ -125,20 +125,7 @@ pub fn conv2d_forward_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &G
     gpu.count_matmul_flops(2 * (m * n * k) as u64);
     // W [c_out, 16 c_in] is A as stored; from a texture when its rows are whole texture lines.
     let a_texture = gpu.buffer_texture(w, k);
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        batch: 1,
-        a_batch: (m * k) as u32,
-        a_row: k as u32,
-        a_col: 1,
-        b_row: n as u32,
-        b_col: 1,
-        k_last: k as u32,
-        b_shift,
-        ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
-    };
+    let params = gathered_b_params([1, m, k, n], b_shift, conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g));
     let tile_rows = subgroup_tile_rows(m);
     let mut kernel = subgroup_kernel(6, a_texture.is_some() as u32, m).with("CONV_PAD", g.pad);
     kernel.note = format!("conv {m}x{k}x{n} implicit");
@@ -323,20 +310,7 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
     let a_texture = gpu.buffer_texture(&a, k)?;
     let phases = su * su;
     gpu.count_matmul_flops(2 * (phases * m * n * k) as u64);
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        batch: phases as u32,
-        a_batch: (m * k) as u32,
-        a_row: k as u32,
-        a_col: 1,
-        b_row: n as u32,
-        b_col: 1,
-        k_last: k as u32,
-        b_shift,
-        ..conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g)
-    };
+    let params = gathered_b_params([phases, m, k, n], b_shift, conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g));
     let tile_rows = subgroup_tile_rows(m);
     let mut kernel = subgroup_kernel(5, 1, m);
     kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
@@ -352,4 +326,24 @@ fn conv_fields(source: [u32; 3], grid: [u32; 2], g: &ConvGeometry) -> MatmulPara
     let [src_c, src_h, src_w] = source;
     let [grid_h, grid_w] = grid;
     MatmulParams { src_c, src_h, src_w, grid_h, grid_w, stride: g.stride, pad: g.pad, ..MatmulParams::default() }
+}
+
+/// Parameters of an implicit product whose A is [batch, m, k] as stored (rows along K) and
+/// whose B is gathered along N from the image in the flat texture of rows of 2^b_shift texels
+/// (B_MODE 5 and 6), with `conv`'s convolution fields.
+fn gathered_b_params([batch, m, k, n]: [usize; 4], b_shift: u32, conv: MatmulParams) -> MatmulParams {
+    MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        batch: batch as u32,
+        a_batch: (m * k) as u32,
+        a_row: k as u32,
+        a_col: 1,
+        b_row: n as u32,
+        b_col: 1,
+        k_last: k as u32,
+        b_shift,
+        ..conv
+    }
 }
