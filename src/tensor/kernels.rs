@@ -388,7 +388,7 @@ pub(super) struct MatmulParams {
     pub k_last: u32,
     pub a_shift: u32,
     pub b_shift: u32,
-    /// Convolution geometry for matmul_subgroup.wgsl's B_MODE 5 and 6 (conv_kernels.rs): the
+    /// Convolution geometry for the subgroup matmul's implicit GEMM (conv_kernels.rs): the
     /// source image's channels and plane, the grid of outputs, stride and padding.
     pub src_c: u32,
     pub src_h: u32,
