@@ -30,6 +30,10 @@ struct Params {
     grid_w: u32,
     stride: u32,
     pad: u32,
+    slope: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -31,6 +31,10 @@
 // B_MODE 6's and A_MODE 3's padding, as a constant: it fixes which texel components feed which
 // tap.
 override CONV_PAD: u32 = 0u;
+// B_MODE 6's epilogue, applied as C is stored: a per-channel bias (BIAS) and a (leaky) ReLU
+// max(y, slope * y) (ACTIVATE), so neither takes a pass of its own.
+override BIAS: bool = false;
+override ACTIVATE: bool = false;
 
 // Output column n, the first of a run of four, as (offset of its image in the source, output
 // row, output column / 4, image).
@@ -201,10 +205,24 @@ fn store_run_row(i: u32, lo: u32, hi: u32, hi_ok: bool, step: u32, out_plane: u3
     if (i >= p.m) {
         return;
     }
+    let out_lo = epilogue(i, vlo);
+    let out_hi = epilogue(i, vhi);
     for (var t = 0u; t < 4u; t = t + 1u) {
-        c[lo + i * out_plane + step * t] = vlo[t];
+        c[lo + i * out_plane + step * t] = out_lo[t];
         if (hi_ok) {
-            c[hi + i * out_plane + step * t] = vhi[t];
+            c[hi + i * out_plane + step * t] = out_hi[t];
         }
     }
+}
+
+// Row i's values with the bias and activation B_MODE 6 asks for.
+fn epilogue(i: u32, v: vec4<f32>) -> vec4<f32> {
+    var y = v;
+    if (BIAS) {
+        y = y + bias[i];
+    }
+    if (ACTIVATE) {
+        y = max(y, p.slope * y);
+    }
+    return y;
 }

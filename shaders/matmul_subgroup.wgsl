@@ -66,17 +66,25 @@ struct Params {
     grid_w: u32,
     stride: u32,
     pad: u32,
+    // B_MODE 6 with ACTIVATE: the slope of the (leaky) ReLU applied as C is stored.
+    slope: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// B_MODE 6 with BIAS: one value per row of C (output channel), added as C is stored; a
+// placeholder otherwise.
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 // B_MODE 3 and 4: texel (x, y) holds B's elements 4x..4x+3 of contiguous line y (a 1x1
 // placeholder in the other modes).
-@group(0) @binding(4) var b_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(5) var b_tex: texture_storage_2d<rgba32float, read>;
 
-@group(0) @binding(5) var a_tex: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(6) var a_tex: texture_storage_2d<rgba32float, read>;
 
 fn a_texel(x: u32, y: u32) -> vec4<f32> {
     return textureLoad(a_tex, vec2<u32>(x, y));

@@ -39,6 +39,13 @@ pub(crate) enum Op {
         stride: usize,
         pad: usize,
     },
+    /// max(y, slope * y) of y = conv2d(x, w) (+ bias): inputs x, w and optionally the bias;
+    /// one product with the bias and activation applied as it stores (its output is kept).
+    Conv2dActivated {
+        stride: usize,
+        pad: usize,
+        slope: f32,
+    },
     Conv2dWeightGrad {
         stride: usize,
         pad: usize,
@@ -293,20 +300,42 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
             });
             vec![dx, dw]
         }
+        Op::Conv2dActivated { stride, pad, slope } => {
+            let (w, bias, (s, p)) = (&node.inputs[1], node.inputs.get(2), (*stride, *pad));
+            if create_graph {
+                // The fused rule below is first order: differentiate the ops apart instead.
+                let pre = x.conv2d(w, s, p);
+                let pre = bias.map_or(pre.clone(), |b| pre.add(&b.reshape(&[1, b.numel(), 1, 1])));
+                let y = pre.leaky_relu(*slope);
+                let wrt: Vec<&Tensor> = (0..node.inputs.len()).filter(|&i| want(i)).map(|i| &node.inputs[i]).collect();
+                let mut grads = grad(&y, &wrt, Some(g), true).into_iter();
+                return (0..node.inputs.len()).map(|i| want(i).then(|| grads.next().expect("one per input"))).collect();
+            }
+            // Through the activation first: the output is positive exactly where its input is.
+            let y = saved_output(node, output, false, || unreachable!("the output is kept"));
+            let g_pre = kernels::unary_backward(x.gpu(), UnaryOp::LeakyRelu, *slope, y.buffer(), g.buffer());
+            let g_pre = Tensor::from_buffer(x.gpu(), g.shape(), g_pre);
+            let (h, wd, kh, kw) = (x.shape()[2], x.shape()[3], w.shape()[2], w.shape()[3]);
+            let dx = want(0).then(|| g_pre.conv_transpose2d_to(w, s, p, h, wd));
+            let dw = want(1).then(|| x.conv2d_weight_grad(&g_pre, s, p, kh, kw));
+            let db = bias.filter(|_| want(2)).map(|b| g_pre.sum(&[0, 2, 3], false).reshape(b.shape()));
+            vec![dx, dw, db]
+        }
         Op::ConvTranspose2d { stride, pad } => {
             let w = &node.inputs[1];
             if !create_graph && want(0) && want(1) {
                 // dx reads g in place where the implicit product serves the shape; otherwise
                 // both gradients read the patch matrix of g, built once.
                 let (gpu, geo) = (x.gpu(), conv_geometry(g.shape(), w.shape(), *stride, *pad));
-                let (dx, dw) = match kernels::conv2d_forward_implicit(gpu, &geo, g.buffer(), w.buffer()) {
-                    Some(dx) => (dx, kernels::conv2d_backward_weight(gpu, &geo, g.buffer(), x.buffer())),
-                    None => {
-                        let cols = kernels::im2col(gpu, &geo, g.buffer());
-                        let dx = kernels::conv2d_forward_from_cols(gpu, &geo, &cols, w.buffer());
-                        (dx, kernels::conv2d_backward_weight_from_cols(gpu, &geo, &cols, x.buffer()))
-                    }
-                };
+                let (dx, dw) =
+                    match kernels::conv2d_forward_implicit(gpu, &geo, g.buffer(), w.buffer(), Default::default()) {
+                        Some(dx) => (dx, kernels::conv2d_backward_weight(gpu, &geo, g.buffer(), x.buffer())),
+                        None => {
+                            let cols = kernels::im2col(gpu, &geo, g.buffer());
+                            let dx = kernels::conv2d_forward_from_cols(gpu, &geo, &cols, w.buffer());
+                            (dx, kernels::conv2d_backward_weight_from_cols(gpu, &geo, &cols, x.buffer()))
+                        }
+                    };
                 return vec![
                     Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)),
                     Some(Tensor::from_buffer(x.gpu(), w.shape(), dw)),

@@ -516,3 +516,59 @@ fn batch_norm_with_a_fused_activation_matches_the_separate_layers() {
     let leaky = |k: &String| k.starts_with("unary.wgsl") && k.contains(" OP=8");
     assert!(!used.iter().any(leaky), "the activation ran apart: {used:?}");
 }
+
+#[test]
+fn convolution_with_a_fused_activation_matches_the_separate_layers() {
+    // Sequential runs a convolution followed by a (leaky) ReLU as one product whose stores add
+    // the bias and apply the activation (where the implicit convolution serves the shape: 4x4,
+    // stride 2); values and gradients (first order, and with create_graph) must match the
+    // layers applied apart. A 3x3 convolution takes the ops apart inside the same call.
+    use rand::SeedableRng;
+    use shadergan::nn::{Conv2d, Init, Layer, Sequential};
+    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
+    let mut rng = rng("fused conv activation");
+    for (xs, c_out, k, bias, slope) in [
+        ([2usize, 3, 16, 16], 8usize, 4usize, true, 0.2f32),
+        ([3, 4, 8, 8], 70, 4, false, 0.0),
+        ([2, 3, 8, 8], 6, 3, true, 0.2),
+    ] {
+        let what = format!("{xs:?} c_out {c_out} k{k} bias {bias} slope {slope}");
+        let mut init_rng = rand::rngs::StdRng::seed_from_u64(5);
+        let conv = Conv2d::new(&gpu, xs[1], c_out, k, 2, 1, bias, Init::Normal(0.3), &mut init_rng);
+        let act = if slope == 0.0 { Layer::Relu } else { Layer::LeakyRelu(slope) };
+        let (weight, b) = (conv.weight.clone(), conv.bias.clone());
+        let fused_net = Sequential::new(vec![Layer::Conv2d(conv), act]);
+        let x0 = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
+        let x = common::tensor(&gpu, &xs, &x0).requires_grad();
+        gpu.profile_start();
+        let fused = fused_net.forward(&x, Mode::Train);
+        let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+        let apart = {
+            let y = x.conv2d(&weight, 2, 1);
+            let y = b.as_ref().map_or(y.clone(), |b| y.add(&b.reshape(&[1, c_out, 1, 1])));
+            y.leaky_relu(slope)
+        };
+        assert_close(&format!("{what} forward"), &fused.to_vec(), &f64s(&apart.to_vec()), 1e-5, 1e-5);
+        if gpu.implicit_convs() && k == 4 {
+            assert!(used.iter().any(|key| key.contains("ACTIVATE=1")), "{what}: {used:?}");
+            assert!(
+                !used.iter().any(|key| key.starts_with("unary.wgsl") || key.starts_with("binary.wgsl")),
+                "{what}: {used:?}"
+            );
+        }
+        let all = fused_net.forward_all(&x, Mode::Train);
+        assert_close(&format!("{what} forward_all"), &all[0].to_vec(), &f64s(&apart.to_vec()), 1e-5, 1e-5);
+        let ys = fused.shape().to_vec();
+        let seed = common::tensor(&gpu, &ys, &f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0))));
+        let mut wrt = vec![&x, &weight];
+        wrt.extend(b.as_ref());
+        for create_graph in [false, true] {
+            let gf = grad(&fused, &wrt, Some(&seed), create_graph);
+            let ga = grad(&apart, &wrt, Some(&seed), create_graph);
+            for (i, (f, a)) in gf.iter().zip(&ga).enumerate() {
+                let label = format!("{what} d/d input {i} create_graph={create_graph}");
+                assert_close(&label, &f.to_vec(), &f64s(&a.to_vec()), 1e-4, 1e-5);
+            }
+        }
+    }
+}

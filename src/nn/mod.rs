@@ -145,6 +145,12 @@ impl Conv2d {
             None => y,
         }
     }
+
+    /// The layer followed by a (leaky) ReLU of `slope`, fused where the convolution allows
+    /// (`Tensor::conv2d_bias_activation`).
+    pub fn forward_activated(&self, x: &Tensor, slope: f32) -> Tensor {
+        x.conv2d_bias_activation(&self.weight, self.bias.as_ref(), self.stride, self.pad, slope)
+    }
 }
 
 /// Transposed 2-d convolution, weight [in, out, k, k] as in PyTorch.
@@ -324,8 +330,8 @@ impl Sequential {
     }
 
     /// Output of every layer (feature matching and diagnostics read intermediate features). A
-    /// batch norm fused with the activation after it (see `run`) reports the activated output
-    /// in its own slot too: its pre-activation output is never formed.
+    /// batch norm or convolution fused with the activation after it (see `run`) reports the
+    /// activated output in its own slot too: its pre-activation output is never formed.
     pub fn forward_all(&self, x: &Tensor, mode: Mode) -> Vec<Tensor> {
         self.forward_all_from(0, x, mode)
     }
@@ -337,15 +343,20 @@ impl Sequential {
         outs
     }
 
-    /// Layers `start..` in order, `visit(i, output)` after each. Batch norm followed by a
-    /// (leaky) ReLU runs as one fused layer, with no pass of its own for the activation; both
-    /// layers are visited with the fused output.
+    /// Layers `start..` in order, `visit(i, output)` after each. Batch norm or a convolution
+    /// followed by a (leaky) ReLU runs as one fused layer, with no pass of its own for the
+    /// activation; both layers are visited with the fused output.
     fn run(&self, start: usize, x: &Tensor, mode: Mode, mut visit: impl FnMut(usize, &Tensor)) -> Tensor {
         let mut h = x.clone();
         let mut i = start;
         while i < self.layers.len() {
-            if let (Layer::BatchNorm(bn), Some(slope)) = (&self.layers[i], self.layers.get(i + 1).and_then(fusable)) {
-                h = bn.forward_leaky(&h, mode, slope);
+            let fused = match (&self.layers[i], self.layers.get(i + 1).and_then(fusable)) {
+                (Layer::BatchNorm(bn), Some(slope)) => Some(bn.forward_leaky(&h, mode, slope)),
+                (Layer::Conv2d(conv), Some(slope)) => Some(conv.forward_activated(&h, slope)),
+                _ => None,
+            };
+            if let Some(out) = fused {
+                h = out;
                 visit(i, &h);
                 visit(i + 1, &h);
                 i += 2;

@@ -7,8 +7,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels::{
-    copy, gather, grid_1d, matmul, reduce, split_k, subgroup_kernel, subgroup_tile_rows, transpose, MatmulParams,
-    ReduceOp,
+    copy, gather, grid_1d, matmul, no_bias, reduce, split_k, subgroup_kernel, subgroup_tile_rows, transpose,
+    MatmulParams, ReduceOp,
 };
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
@@ -107,14 +107,29 @@ fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> Gp
 }
 
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    conv2d_forward_implicit(gpu, g, x, w).unwrap_or_else(|| conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w))
+    conv2d_forward_implicit(gpu, g, x, w, ConvEpilogue::default())
+        .unwrap_or_else(|| conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w))
+}
+
+/// What the implicit forward product applies to its outputs as it stores them: a per-channel
+/// bias, then a (leaky) ReLU max(y, slope * y).
+#[derive(Clone, Copy, Default)]
+pub struct ConvEpilogue<'a> {
+    pub bias: Option<&'a GpuBuffer>,
+    pub slope: Option<f32>,
 }
 
 /// conv2d as one product that gathers x's patches as it goes and stores y as NCHW (implicit
 /// GEMM: matmul_subgroup.wgsl with matmul_conv.wgsl, B_MODE 6): no patch matrix, no texture
 /// copy of one, no layout swap. Serves 4x4 kernels at stride 2 whose input and output rows
 /// hold runs of four; None where the shape or the device does not allow it.
-pub fn conv2d_forward_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> Option<GpuBuffer> {
+pub fn conv2d_forward_implicit(
+    gpu: &Gpu,
+    g: &ConvGeometry,
+    x: &GpuBuffer,
+    w: &GpuBuffer,
+    epilogue: ConvEpilogue,
+) -> Option<GpuBuffer> {
     // Fewer output channels would leave a 16-row tile mostly idle: the skinny product serves them.
     let fits = gpu.implicit_convs() && g.gathers_in_runs() && g.c_out > 4;
     if !fits {
@@ -125,14 +140,20 @@ pub fn conv2d_forward_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &G
     gpu.count_matmul_flops(2 * (m * n * k) as u64);
     // W [c_out, 16 c_in] is A as stored; from a texture when its rows are whole texture lines.
     let a_texture = gpu.buffer_texture(w, k);
-    let params = gathered_b_params([1, m, k, n], b_shift, conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g));
+    let mut params = gathered_b_params([1, m, k, n], b_shift, conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g));
+    params.slope = epilogue.slope.unwrap_or(1.0);
     let tile_rows = subgroup_tile_rows(m);
-    let mut kernel = subgroup_kernel(6, a_texture.is_some() as u32, m).with("CONV_PAD", g.pad);
+    let mut kernel = subgroup_kernel(6, a_texture.is_some() as u32, m)
+        .with("CONV_PAD", g.pad)
+        .with("BIAS", epilogue.bias.is_some() as u32)
+        .with("ACTIVATE", epilogue.slope.is_some() as u32);
     kernel.note = format!("conv {m}x{k}x{n} implicit");
     let y = gpu.alloc(g.y_shape().iter().product());
     let a_view = gpu.texture_or_placeholder(a_texture.as_ref());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, 1];
-    gpu.dispatch_with_textures(&kernel, &params, &[w, x], &[x_texture.view(), &a_view], &[&y], groups);
+    let placeholder = no_bias(gpu);
+    let bias = epilogue.bias.unwrap_or(&placeholder);
+    gpu.dispatch_with_textures(&kernel, &params, &[w, x, bias], &[x_texture.view(), &a_view], &[&y], groups);
     Some(y)
 }
 
@@ -230,7 +251,7 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
     gpu.dispatch_with_textures(
         &kernel,
         &params,
-        &[x, &dy_rows],
+        &[x, &dy_rows, &no_bias(gpu)],
         &[b_texture.view(), x_texture.view()],
         &[&dw_t],
         groups,
@@ -316,7 +337,8 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
     kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
     let dx = gpu.alloc(g.x_shape().iter().product());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, phases as u32];
-    gpu.dispatch_with_textures(&kernel, &params, &[&a, dy], &[b_texture.view(), a_texture.view()], &[&dx], groups);
+    let inputs = [&a, dy, &no_bias(gpu)];
+    gpu.dispatch_with_textures(&kernel, &params, &inputs, &[b_texture.view(), a_texture.view()], &[&dx], groups);
     Some(dx)
 }
 

@@ -7,7 +7,7 @@ use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 pub use super::conv_kernels::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_from_cols, conv2d_forward,
-    conv2d_forward_from_cols, conv2d_forward_implicit, im2col, ConvGeometry,
+    conv2d_forward_from_cols, conv2d_forward_implicit, im2col, ConvEpilogue, ConvGeometry,
 };
 pub use super::norm_kernels::{batch_norm_backward, batch_norm_forward, batch_norm_stats, BatchNormParams};
 pub use super::optim_kernels::{
@@ -397,6 +397,14 @@ pub(super) struct MatmulParams {
     pub grid_w: u32,
     pub stride: u32,
     pub pad: u32,
+    /// The slope of B_MODE 6's fused (leaky) ReLU.
+    pub slope: f32,
+    pub _pad: [u32; 3],
+}
+
+/// The subgroup matmul's bias input where it adds none (one value, never read).
+pub(super) fn no_bias(gpu: &Gpu) -> GpuBuffer {
+    gpu.alloc(1)
 }
 
 /// Rows per tile of the subgroup matmul: 64, or 16 or 32 for products with no more rows, whose
@@ -537,7 +545,7 @@ pub fn matmul(
     if kernel.shader == Shader::MatmulSubgroup {
         let (b_view, a_view) =
             (gpu.texture_or_placeholder(b_texture.as_ref()), gpu.texture_or_placeholder(a_texture.as_ref()));
-        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&b_view, &a_view], &[&c], groups);
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b, &no_bias(gpu)], &[&b_view, &a_view], &[&c], groups);
     } else if kernel.entry == "skinny" {
         let a_view = gpu.texture_or_placeholder(flat.0.as_ref().map(|t| &t.0));
         let b_view = gpu.texture_or_placeholder(flat.1.as_ref().map(|t| &t.0));

@@ -585,7 +585,9 @@ impl Tensor {
         if let Some(rows) = self.batch_rows_per_piece(patch_per_sample) {
             return self.map_batch_pieces(rows, |piece| piece.conv2d(weight, stride, pad));
         }
-        if let Some(out) = kernels::conv2d_forward_implicit(self.gpu(), &g, self.buffer(), weight.buffer()) {
+        if let Some(out) =
+            kernels::conv2d_forward_implicit(self.gpu(), &g, self.buffer(), weight.buffer(), Default::default())
+        {
             // No patch matrix built: the weight gradient builds its own if one is taken.
             return self.record(&[self, weight], g.y_shape(), out, Op::Conv2d { stride, pad, cols: None }, false);
         }
@@ -594,6 +596,38 @@ impl Tensor {
         // The patch matrix is kept for the weight gradient (first-order backward passes).
         let keep = (grad_enabled() && weight.tracks_grad()).then_some(cols);
         self.record(&[self, weight], g.y_shape(), out, Op::Conv2d { stride, pad, cols: keep }, false)
+    }
+
+    /// act(conv2d(x, weight) + bias) with act the (leaky) ReLU max(y, slope * y) (slope 0: ReLU):
+    /// where the implicit convolution serves the shape, one product whose stores add the bias
+    /// and apply the activation; elsewhere the three ops apart.
+    pub fn conv2d_bias_activation(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        pad: usize,
+        slope: f32,
+    ) -> Tensor {
+        self.check_device(weight);
+        assert!((0.0..=1.0).contains(&slope), "conv2d_bias_activation: slope {slope} outside [0, 1]");
+        let g = conv_geometry(self.shape(), weight.shape(), stride, pad);
+        if let Some(b) = bias {
+            self.check_device(b);
+            assert_eq!(b.numel(), g.c_out as usize, "conv2d bias: {:?} for {} output channels", b.shape(), g.c_out);
+        }
+        let epilogue = kernels::ConvEpilogue { bias: bias.map(|b| b.buffer()), slope: Some(slope) };
+        if let Some(out) = kernels::conv2d_forward_implicit(self.gpu(), &g, self.buffer(), weight.buffer(), epilogue) {
+            let inputs: Vec<&Tensor> = [self, weight].into_iter().chain(bias).collect();
+            // The output is kept: the activation's gradient masks by its sign.
+            return self.record(&inputs, g.y_shape(), out, Op::Conv2dActivated { stride, pad, slope }, true);
+        }
+        let y = self.conv2d(weight, stride, pad);
+        let y = match bias {
+            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])),
+            None => y,
+        };
+        y.leaky_relu(slope)
     }
 
     /// Samples per piece when a batch's patch matrix (`per_sample` values each) would not fit
