@@ -90,6 +90,11 @@ pub fn bench_steps(
     writeln!(out, "dispatches/iter:    {}", (after.dispatches - before.dispatches) / n)?;
     writeln!(out, "submits/iter:       {}", (after.submits - before.submits) / n)?;
     writeln!(out, "buffers created:    {} in the timed iterations", after.buffers_created - before.buffers_created)?;
+    writeln!(
+        out,
+        "bind groups made:   {} in the timed iterations",
+        after.bind_groups_created - before.bind_groups_created
+    )?;
     writeln!(out, "peak GPU memory:    {:.1} MiB allocated", after.peak_bytes as f64 / (1 << 20) as f64)?;
     let total: f64 = profile.iter().map(|r| r.2).sum();
     let how = if gpu.profile_uses_timestamps() {

@@ -366,3 +366,23 @@ fn fused_activation_gradients_match_the_composite_rule() {
         }
     }
 }
+
+#[test]
+fn repeated_work_reuses_its_bind_groups() {
+    // Bind groups are cached by what they bind: the same work on pooled buffers, repeated,
+    // finds every one it needs (a private device, so no other test's work interferes).
+    let gpu = shadergan::Gpu::new(&shadergan::GpuOptions::from_env()).expect("a second device");
+    let mut rng = rng("bind groups");
+    let a = shadergan::Tensor::from_vec(&gpu, &[64, 96], &f32s(&uniform(&mut rng, 64 * 96, -1.0, 1.0)));
+    let b = shadergan::Tensor::from_vec(&gpu, &[96, 80], &f32s(&uniform(&mut rng, 96 * 80, -1.0, 1.0)));
+    let step = || a.matmul(&b).relu().sum_all().to_vec();
+    let first = step();
+    step();
+    let before = gpu.stats();
+    for _ in 0..3 {
+        assert_close("the same work again", &step(), &f64s(&first), 1e-6, 1e-6);
+    }
+    let after = gpu.stats();
+    assert!(after.dispatches - before.dispatches >= 9, "{} dispatches", after.dispatches - before.dispatches);
+    assert_eq!(after.bind_groups_created, before.bind_groups_created, "repeated work made new bind groups");
+}

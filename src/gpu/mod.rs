@@ -72,6 +72,7 @@ pub struct GpuStats {
     pub dispatches: u64,
     pub submits: u64,
     pub buffers_created: u64,
+    pub bind_groups_created: u64,
     /// Floating-point operations of the matrix products dispatched (2·M·N·K each): every
     /// convolution, transposed convolution and linear layer, forward and backward.
     pub matmul_flops: u64,
@@ -91,6 +92,7 @@ pub struct GpuInner {
     dispatches: AtomicU64,
     submits: AtomicU64,
     buffers_created: AtomicU64,
+    bind_groups_created: AtomicU64,
     matmul_flops: AtomicU64,
     /// When set, every dispatch is timed (see profile.rs).
     profile: Mutex<Option<Profiler>>,
@@ -99,7 +101,23 @@ pub struct GpuInner {
     patch_matrix_convs: bool,
     pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     textures: Mutex<texture::TextureCache>,
+    /// Bind groups by what they bind: pooled buffers and textures come back step after step,
+    /// so a training step's dispatches find theirs from the second step on.
+    bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
 }
+
+/// A bind group's identity: its pipeline (pipelines are never evicted, so the address is
+/// stable), each buffer with its bound size, and each texture view.
+#[derive(PartialEq, Eq, Hash)]
+struct BindGroupKey {
+    pipeline: usize,
+    buffers: Vec<(wgpu::Buffer, u64)>,
+    textures: Vec<wgpu::TextureView>,
+}
+
+/// Past this many cached bind groups the cache starts over (a run whose buffers keep changing
+/// would otherwise grow it without bound).
+const BIND_GROUP_CACHE_MAX: usize = 8192;
 
 /// A handle to the device; cheap to clone.
 #[derive(Clone)]
@@ -177,6 +195,7 @@ impl GpuInner {
             dispatches: AtomicU64::new(0),
             submits: AtomicU64::new(0),
             buffers_created: AtomicU64::new(0),
+            bind_groups_created: AtomicU64::new(0),
             matmul_flops: AtomicU64::new(0),
             profile: Mutex::new(None),
             portable_kernels: options.portable_kernels,
@@ -184,6 +203,7 @@ impl GpuInner {
             patch_matrix_convs: options.patch_matrix_convs,
             pipeline_cache,
             textures: Mutex::new(texture::TextureCache::default()),
+            bind_groups: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -230,6 +250,7 @@ impl Gpu {
             dispatches: self.0.dispatches.load(Ordering::Relaxed),
             submits: self.0.submits.load(Ordering::Relaxed),
             buffers_created: self.0.buffers_created.load(Ordering::Relaxed),
+            bind_groups_created: self.0.bind_groups_created.load(Ordering::Relaxed),
             matmul_flops: self.0.matmul_flops.load(Ordering::Relaxed),
             live_bytes: pool.live_bytes,
             peak_bytes: pool.peak_bytes,
@@ -438,39 +459,33 @@ impl Gpu {
         rec.uniforms.resize(offset as usize + PARAM_SLOT as usize, 0);
         let epoch = rec.epoch;
 
-        let mut entries = Vec::with_capacity(1 + inputs.len() + outputs.len());
-        if let Some(b) = pipe.bindings.uniform {
-            entries.push(wgpu::BindGroupEntry {
-                binding: b,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &self.0.uniform_arena,
-                    offset: 0,
-                    size: std::num::NonZeroU64::new(PARAM_SLOT),
-                }),
-            });
-        }
-        let bound = pipe.bindings.inputs.iter().zip(inputs).chain(pipe.bindings.outputs.iter().zip(outputs));
-        for (&binding, buf) in bound {
+        let bound: Vec<(u32, &GpuBuffer)> = pipe
+            .bindings
+            .inputs
+            .iter()
+            .zip(inputs)
+            .chain(pipe.bindings.outputs.iter().zip(outputs))
+            .map(|(&binding, &buf)| (binding, buf))
+            .collect();
+        // Whole 16-byte groups, so a vec4 view of the buffer sees its last values (pooled
+        // buffers are multiples of 64 bytes: this never passes their end).
+        let bound_size = |buf: &GpuBuffer| (buf.len.max(1) * 4).next_multiple_of(16) as u64;
+        for (_, buf) in &bound {
             buf.epoch.store(epoch, Ordering::Relaxed);
-            entries.push(wgpu::BindGroupEntry {
-                binding,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: buf.raw(),
-                    offset: 0,
-                    // Whole 16-byte groups, so a vec4 view of the buffer sees its last values
-                    // (pooled buffers are multiples of 64 bytes: this never passes their end).
-                    size: std::num::NonZeroU64::new((buf.len.max(1) * 4).next_multiple_of(16) as u64),
-                }),
-            });
         }
-        for (&binding, view) in pipe.bindings.textures.iter().zip(textures) {
-            entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::TextureView(view) });
+        let key = BindGroupKey {
+            pipeline: Arc::as_ptr(&pipe) as usize,
+            buffers: bound.iter().map(|(_, buf)| (buf.raw().clone(), bound_size(buf))).collect(),
+            textures: textures.iter().map(|&view| view.clone()).collect(),
+        };
+        let mut bind_groups = self.0.bind_groups.lock().unwrap();
+        if bind_groups.len() >= BIND_GROUP_CACHE_MAX && !bind_groups.contains_key(&key) {
+            bind_groups.clear();
         }
-        let bind_group = self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipe.layout,
-            entries: &entries,
-        });
+        let bind_group =
+            bind_groups.entry(key).or_insert_with(|| self.create_bind_group(&pipe, &bound, bound_size, textures));
+        let bind_group = bind_group.clone();
+        drop(bind_groups);
         let stamped = match profile.as_mut().and_then(|p| p.timestamps.as_mut()) {
             Some(ts) => {
                 // A pass of its own, stamped at its start and end.
@@ -559,6 +574,47 @@ impl Gpu {
         let mut rows: Vec<(String, u64, f64)> = table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
         rows.sort_by(|a, b| b.2.total_cmp(&a.2));
         rows
+    }
+
+    /// The bind group of one dispatch: the uniform arena (at a dynamic offset), the buffers in
+    /// binding order, then the textures.
+    fn create_bind_group(
+        &self,
+        pipe: &Pipeline,
+        bound: &[(u32, &GpuBuffer)],
+        bound_size: impl Fn(&GpuBuffer) -> u64,
+        textures: &[&wgpu::TextureView],
+    ) -> wgpu::BindGroup {
+        self.0.bind_groups_created.fetch_add(1, Ordering::Relaxed);
+        let mut entries = Vec::with_capacity(1 + bound.len() + textures.len());
+        if let Some(b) = pipe.bindings.uniform {
+            entries.push(wgpu::BindGroupEntry {
+                binding: b,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &self.0.uniform_arena,
+                    offset: 0,
+                    size: std::num::NonZeroU64::new(PARAM_SLOT),
+                }),
+            });
+        }
+        for &(binding, buf) in bound {
+            entries.push(wgpu::BindGroupEntry {
+                binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: buf.raw(),
+                    offset: 0,
+                    size: std::num::NonZeroU64::new(bound_size(buf)),
+                }),
+            });
+        }
+        for (&binding, view) in pipe.bindings.textures.iter().zip(textures) {
+            entries.push(wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::TextureView(view) });
+        }
+        self.0.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipe.layout,
+            entries: &entries,
+        })
     }
 
     /// Records dst <- src for buffers of the same length, in order with the recorded work: a
