@@ -101,8 +101,9 @@ pub struct GpuInner {
     patch_matrix_convs: bool,
     pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     textures: Mutex<texture::TextureCache>,
-    /// Bind groups by what they bind: pooled buffers and textures come back step after step,
-    /// so a training step's dispatches find theirs from the second step on.
+    /// Bind groups by what they bind: pooled buffers and textures come back, so repeated work
+    /// finds its bind groups again (a training step more of them as the cache fills: the
+    /// pool's free buffers come back in a varying order).
     bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
 }
 
