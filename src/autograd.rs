@@ -186,6 +186,15 @@ fn saved_output(node: &Node, output: &Tensor, create_graph: bool, recompute: imp
     }
 }
 
+/// The gradients of `node`'s needed inputs, with a graph, through `composite`: the node's output
+/// recomputed from differentiable ops (for fused ops whose own rule is first order).
+fn through_composite(composite: &Tensor, node: &Node, g: &Tensor, needed: &[bool]) -> Vec<Option<Tensor>> {
+    let wanted = |i: &usize| needed.get(*i).copied().unwrap_or(false);
+    let wrt: Vec<&Tensor> = (0..node.inputs.len()).filter(wanted).map(|i| &node.inputs[i]).collect();
+    let mut grads = grad(composite, &wrt, Some(g), true).into_iter();
+    (0..node.inputs.len()).map(|i| wanted(&i).then(|| grads.next().expect("one gradient per input"))).collect()
+}
+
 /// The gradient of each input of `node` given the output gradient `g`; `None` where the input
 /// is not `needed`.
 fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_graph: bool) -> Vec<Option<Tensor>> {
@@ -195,10 +204,9 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
         Op::Unary { op, alpha, beta } => {
             let (alpha, beta) = (*alpha, *beta);
             let y = || saved_output(node, output, create_graph, || x.unary(*op, alpha, beta));
-            if !create_graph && matches!(op, UnaryOp::Relu | UnaryOp::LeakyRelu | UnaryOp::Tanh | UnaryOp::Sigmoid) {
-                // First order: the activation's gradient in one fused pass (its value from x
-                // for the ReLUs, from the output for tanh and sigmoid).
-                let v = if matches!(op, UnaryOp::Tanh | UnaryOp::Sigmoid) { y() } else { x.clone() };
+            if let (false, Some(reads_output)) = (create_graph, op.fused_gradient_reads_output()) {
+                // First order: the activation's gradient in one fused pass.
+                let v = if reads_output { y() } else { x.clone() };
                 let dx = kernels::unary_backward(x.gpu(), *op, alpha, v.buffer(), g.buffer());
                 return vec![Some(Tensor::from_buffer(x.gpu(), x.shape(), dx))];
             }
@@ -304,12 +312,7 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
             let (w, bias, (s, p)) = (&node.inputs[1], node.inputs.get(2), (*stride, *pad));
             if create_graph {
                 // The fused rule below is first order: differentiate the ops apart instead.
-                let pre = x.conv2d(w, s, p);
-                let pre = bias.map_or(pre.clone(), |b| pre.add(&b.reshape(&[1, b.numel(), 1, 1])));
-                let y = pre.leaky_relu(*slope);
-                let wrt: Vec<&Tensor> = (0..node.inputs.len()).filter(|&i| want(i)).map(|i| &node.inputs[i]).collect();
-                let mut grads = grad(&y, &wrt, Some(g), true).into_iter();
-                return (0..node.inputs.len()).map(|i| want(i).then(|| grads.next().expect("one per input"))).collect();
+                return through_composite(&x.conv2d_bias_activation_apart(w, bias, s, p, *slope), node, g, needed);
             }
             // Through the activation first: the output is positive exactly where its input is.
             let y = saved_output(node, output, false, || unreachable!("the output is kept"));
@@ -324,18 +327,10 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
         Op::ConvTranspose2d { stride, pad } => {
             let w = &node.inputs[1];
             if !create_graph && want(0) && want(1) {
-                // dx reads g in place where the implicit product serves the shape; otherwise
-                // both gradients read the patch matrix of g, built once.
+                // Both gradients read g's patches: a patch matrix, where dx builds one, serves dw too.
                 let (gpu, geo) = (x.gpu(), conv_geometry(g.shape(), w.shape(), *stride, *pad));
-                let (dx, dw) =
-                    match kernels::conv2d_forward_implicit(gpu, &geo, g.buffer(), w.buffer(), Default::default()) {
-                        Some(dx) => (dx, kernels::conv2d_backward_weight(gpu, &geo, g.buffer(), x.buffer())),
-                        None => {
-                            let cols = kernels::im2col(gpu, &geo, g.buffer());
-                            let dx = kernels::conv2d_forward_from_cols(gpu, &geo, &cols, w.buffer());
-                            (dx, kernels::conv2d_backward_weight_from_cols(gpu, &geo, &cols, x.buffer()))
-                        }
-                    };
+                let (dx, cols) = kernels::conv2d_forward_with_cols(gpu, &geo, g.buffer(), w.buffer());
+                let dw = kernels::conv2d_backward_weight_reusing(gpu, &geo, cols.as_ref(), g.buffer(), x.buffer());
                 return vec![
                     Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)),
                     Some(Tensor::from_buffer(x.gpu(), w.shape(), dw)),
@@ -369,10 +364,7 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
             let (gamma, beta, c) = (&node.inputs[1], &node.inputs[2], params.channels as usize);
             if create_graph {
                 // The fused backward is first order: differentiate the composite formula instead.
-                let y = x.normalize_composite(params, gamma, beta);
-                let wrt: Vec<&Tensor> = (0..3).filter(|&i| want(i)).map(|i| &node.inputs[i]).collect();
-                let mut grads = grad(&y, &wrt, Some(g), true).into_iter();
-                return (0..3).map(|i| want(i).then(|| grads.next().expect("one gradient per input"))).collect();
+                return through_composite(&x.normalize_composite(params, gamma, beta), node, g, needed);
             }
             // (The kernels take g through the fused activation themselves.)
             let (dx, grad_stats) = kernels::batch_norm_backward(

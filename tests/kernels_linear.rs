@@ -348,9 +348,9 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
             let ws = [co, xs[1], k, k];
             let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
             let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
-            gpu.profile_start();
-            let got = common::tensor(&gpu, &xs, &x).conv2d(&common::tensor(&gpu, &ws, &w), stride, pad).to_vec();
-            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            let (got, used) = profiled(&gpu, || {
+                common::tensor(&gpu, &xs, &x).conv2d(&common::tensor(&gpu, &ws, &w), stride, pad).to_vec()
+            });
             assert!(used.iter().any(|key| key.starts_with(entry) && key.ends_with(&expect)), "{what}: {used:?}");
             assert_close(&format!("conv2d {what}"), &got, &cpu::conv2d(&x, xs, &w, ws, stride, pad), 1e-4, 1e-5);
 
@@ -369,11 +369,9 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
             } else {
                 ("conv2d.wgsl::col2im", format!("FROM_TEXTURE={}", u32::from(textures && row_fits)))
             };
-            gpu.profile_start();
-            let got = common::tensor(&gpu, &xs, &x)
-                .conv_transpose2d(&common::tensor(&gpu, &tw, &wt), stride, pad, 0)
-                .to_vec();
-            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            let (got, used) = profiled(&gpu, || {
+                common::tensor(&gpu, &xs, &x).conv_transpose2d(&common::tensor(&gpu, &tw, &wt), stride, pad, 0).to_vec()
+            });
             assert!(used.iter().any(|key| key.starts_with(entry) && key.ends_with(&expect)), "{what}: {used:?}");
             let want = cpu::conv_transpose2d(&x, xs, &wt, tw, stride, pad, out(xs[2]), out(xs[3]));
             assert_close(&format!("conv_transpose2d {what}"), &got, &want, 1e-4, 1e-5);
@@ -409,10 +407,8 @@ fn transposed_convolutions_by_phases_match_the_reference() {
             let x = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
             let w = f64s(&f32s(&uniform(&mut rng, ws.iter().product(), -1.0, 1.0)));
             let wt = common::tensor(&gpu, &ws, &w);
-            gpu.profile_start();
-            let out = common::tensor(&gpu, &xs, &x).conv_transpose2d(&wt, stride, pad, 0);
+            let (out, used) = profiled(&gpu, || common::tensor(&gpu, &xs, &x).conv_transpose2d(&wt, stride, pad, 0));
             let got = out.to_vec();
-            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
             let by_phases = used.iter().any(|key| key.contains("by phases") && key.contains("B_MODE=5"));
             assert_eq!(by_phases, phases, "{what}: {used:?}");
             let (oh, ow) = (out.shape()[2], out.shape()[3]);
@@ -468,10 +464,8 @@ fn convolutions_as_implicit_products_match_the_reference() {
             let wt = common::tensor(&gpu, &ws, &w).requires_grad();
             let took_implicit =
                 |used: &[String]| used.iter().any(|key| key.contains("implicit") && key.contains("B_MODE=6"));
-            gpu.profile_start();
-            let y = common::tensor(&gpu, &xs, &x).conv2d(&wt, 2, pad);
+            let (y, used) = profiled(&gpu, || common::tensor(&gpu, &xs, &x).conv2d(&wt, 2, pad));
             let got = y.to_vec();
-            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
             assert_eq!(took_implicit(&used), implicit, "{what}: {used:?}");
             assert_close(&format!("conv2d {what}"), &got, &cpu::conv2d(&x, xs, &w, ws, 2, pad), 1e-4, 1e-5);
 
@@ -481,9 +475,8 @@ fn convolutions_as_implicit_products_match_the_reference() {
             let took_implicit_dw =
                 |used: &[String]| used.iter().any(|key| key.contains("weight grad") && key.contains("A_MODE=3"));
             let dy = f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0)));
-            gpu.profile_start();
-            let dw = shadergan::grad(&y, &[&wt], Some(&common::tensor(&gpu, &ys, &dy)), false).remove(0).to_vec();
-            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            let dy_t = common::tensor(&gpu, &ys, &dy);
+            let (dw, used) = profiled(&gpu, || shadergan::grad(&y, &[&wt], Some(&dy_t), false).remove(0).to_vec());
             assert_eq!(took_implicit_dw(&used), implicit_dw, "{what} (weight gradient): {used:?}");
             let want_dw = cpu::conv2d_weight_grad(&x, xs, &dy, ys, k, k, 2, pad);
             assert_close(&format!("conv2d dw {what}"), &dw, &want_dw, 1e-4, 1e-4);
@@ -496,9 +489,7 @@ fn convolutions_as_implicit_products_match_the_reference() {
             let t = zt.conv_transpose2d(&wt, 2, pad, xs[2] - ((zs[2] - 1) * 2 + k - 2 * pad));
             assert_eq!(t.shape(), xs, "{what}");
             let seed = common::tensor(&gpu, &xs, &x);
-            gpu.profile_start();
-            let grads = shadergan::grad(&t, &[&zt, &wt], Some(&seed), false);
-            let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+            let (grads, used) = profiled(&gpu, || shadergan::grad(&t, &[&zt, &wt], Some(&seed), false));
             assert_eq!(took_implicit(&used), implicit, "{what} (transposed): {used:?}");
             assert_eq!(took_implicit_dw(&used), implicit_dw, "{what} (transposed): {used:?}");
             let want_dz = cpu::conv2d(&x, xs, &w, ws, 2, pad);

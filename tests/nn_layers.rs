@@ -540,9 +540,7 @@ fn convolution_with_a_fused_activation_matches_the_separate_layers() {
         let fused_net = Sequential::new(vec![Layer::Conv2d(conv), act]);
         let x0 = f64s(&f32s(&uniform(&mut rng, xs.iter().product(), -1.0, 1.0)));
         let x = common::tensor(&gpu, &xs, &x0).requires_grad();
-        gpu.profile_start();
-        let fused = fused_net.forward(&x, Mode::Train);
-        let used: Vec<String> = gpu.profile_report().into_iter().map(|r| r.0).collect();
+        let (fused, used) = profiled(&gpu, || fused_net.forward(&x, Mode::Train));
         let apart = {
             let y = x.conv2d(&weight, 2, 1);
             let y = b.as_ref().map_or(y.clone(), |b| y.add(&b.reshape(&[1, c_out, 1, 1])));

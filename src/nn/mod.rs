@@ -139,11 +139,7 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let y = x.conv2d(&self.weight, self.stride, self.pad);
-        match &self.bias {
-            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])),
-            None => y,
-        }
+        x.conv2d(&self.weight, self.stride, self.pad).add_channel_bias(self.bias.as_ref())
     }
 
     /// The layer followed by a (leaky) ReLU of `slope`, fused where the convolution allows
@@ -184,11 +180,8 @@ impl ConvTranspose2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let y = x.conv_transpose2d(&self.weight, self.stride, self.pad, self.output_padding);
-        match &self.bias {
-            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])),
-            None => y,
-        }
+        x.conv_transpose2d(&self.weight, self.stride, self.pad, self.output_padding)
+            .add_channel_bias(self.bias.as_ref())
     }
 }
 

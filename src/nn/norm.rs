@@ -63,12 +63,7 @@ impl BatchNorm {
                 x.sub(&mean).mul(&inv_std)
             }
         };
-        let y = normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs));
-        if slope == 1.0 {
-            y
-        } else {
-            y.leaky_relu(slope)
-        }
+        normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs)).activated(slope)
     }
 
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {

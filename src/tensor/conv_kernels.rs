@@ -7,8 +7,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels::{
-    copy, gather, grid_1d, matmul, no_bias, reduce, split_k, subgroup_kernel, subgroup_tile_rows, transpose,
-    MatmulParams, ReduceOp,
+    copy, gather, grid_1d, matmul, reduce, split_k, subgroup_kernel, subgroup_tile_rows, transpose, MatmulParams,
+    ReduceOp,
 };
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
@@ -107,8 +107,37 @@ fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> Gp
 }
 
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
-    conv2d_forward_implicit(gpu, g, x, w, ConvEpilogue::default())
-        .unwrap_or_else(|| conv2d_forward_from_cols(gpu, g, &im2col(gpu, g, x), w))
+    conv2d_forward_with_cols(gpu, g, x, w).0
+}
+
+/// conv2d, as implicit GEMM where the shape allows, else through x's patch matrix, which is
+/// returned too: the weight gradient can reuse it rather than build it again.
+pub fn conv2d_forward_with_cols(
+    gpu: &Gpu,
+    g: &ConvGeometry,
+    x: &GpuBuffer,
+    w: &GpuBuffer,
+) -> (GpuBuffer, Option<GpuBuffer>) {
+    if let Some(y) = conv2d_forward_implicit(gpu, g, x, w, ConvEpilogue::default()) {
+        return (y, None);
+    }
+    let cols = im2col(gpu, g, x);
+    (conv2d_forward_from_cols(gpu, g, &cols, w), Some(cols))
+}
+
+/// The weight gradient of conv2d(x, w) given dy, from x's patch matrix where the forward pass
+/// built one (`conv2d_forward_with_cols`).
+pub fn conv2d_backward_weight_reusing(
+    gpu: &Gpu,
+    g: &ConvGeometry,
+    cols: Option<&GpuBuffer>,
+    x: &GpuBuffer,
+    dy: &GpuBuffer,
+) -> GpuBuffer {
+    match cols {
+        Some(cols) => conv2d_backward_weight_from_cols(gpu, g, cols, dy),
+        None => conv2d_backward_weight(gpu, g, x, dy),
+    }
 }
 
 /// What the implicit forward product applies to its outputs as it stores them: a per-channel
@@ -151,8 +180,8 @@ pub fn conv2d_forward_implicit(
     let y = gpu.alloc(g.y_shape().iter().product());
     let a_view = gpu.texture_or_placeholder(a_texture.as_ref());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, 1];
-    let placeholder = no_bias(gpu);
-    let bias = epilogue.bias.unwrap_or(&placeholder);
+    // Without a bias, W stands in for it (never read; see `matmul`).
+    let bias = epilogue.bias.unwrap_or(w);
     gpu.dispatch_with_textures(&kernel, &params, &[w, x, bias], &[x_texture.view(), &a_view], &[&y], groups);
     Some(y)
 }
@@ -251,7 +280,7 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
     gpu.dispatch_with_textures(
         &kernel,
         &params,
-        &[x, &dy_rows, &no_bias(gpu)],
+        &[x, &dy_rows, x],
         &[b_texture.view(), x_texture.view()],
         &[&dw_t],
         groups,
@@ -337,7 +366,7 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
     kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
     let dx = gpu.alloc(g.x_shape().iter().product());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, phases as u32];
-    let inputs = [&a, dy, &no_bias(gpu)];
+    let inputs = [&a, dy, &a];
     gpu.dispatch_with_textures(&kernel, &params, &inputs, &[b_texture.view(), a_texture.view()], &[&dx], groups);
     Some(dx)
 }

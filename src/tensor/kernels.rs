@@ -6,8 +6,8 @@ use bytemuck::{Pod, Zeroable};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 pub use super::conv_kernels::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_from_cols, conv2d_forward,
-    conv2d_forward_from_cols, conv2d_forward_implicit, im2col, ConvEpilogue, ConvGeometry,
+    conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_from_cols, conv2d_backward_weight_reusing,
+    conv2d_forward, conv2d_forward_implicit, conv2d_forward_with_cols, ConvEpilogue, ConvGeometry,
 };
 pub use super::norm_kernels::{batch_norm_backward, batch_norm_forward, batch_norm_stats, BatchNormParams};
 pub use super::optim_kernels::{
@@ -72,6 +72,19 @@ pub enum UnaryOp {
     Sign = 15,
     Clamp = 16,
     InRange = 17,
+}
+
+impl UnaryOp {
+    /// For the activations whose first-order gradient one pass computes (`unary_backward`):
+    /// whether that pass reads the output (tanh, sigmoid) rather than the input (the ReLUs).
+    /// None for every other op.
+    pub fn fused_gradient_reads_output(self) -> Option<bool> {
+        match self {
+            UnaryOp::Relu | UnaryOp::LeakyRelu => Some(false),
+            UnaryOp::Tanh | UnaryOp::Sigmoid => Some(true),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,7 +154,7 @@ pub fn loss_terms(gpu: &Gpu, kind: LossKind, x: &GpuBuffer, t: &GpuBuffer) -> (G
 /// `backward`): v is the input for ReLU and leaky ReLU (slope `alpha`), the output for tanh and
 /// sigmoid.
 pub fn unary_backward(gpu: &Gpu, op: UnaryOp, alpha: f32, v: &GpuBuffer, g: &GpuBuffer) -> GpuBuffer {
-    assert!(matches!(op, UnaryOp::Relu | UnaryOp::LeakyRelu | UnaryOp::Tanh | UnaryOp::Sigmoid));
+    assert!(op.fused_gradient_reads_output().is_some(), "{op:?} has no fused gradient");
     let n = v.len();
     assert_eq!(g.len(), n, "gradient and values differ in length");
     let dx = gpu.alloc(n);
@@ -402,11 +415,6 @@ pub(super) struct MatmulParams {
     pub _pad: [u32; 3],
 }
 
-/// The subgroup matmul's bias input where it adds none (one value, never read).
-pub(super) fn no_bias(gpu: &Gpu) -> GpuBuffer {
-    gpu.alloc(1)
-}
-
 /// Rows per tile of the subgroup matmul: 64, or 16 or 32 for products with no more rows, whose
 /// 64-row tiles would compute clamped copies of their last row.
 pub(super) fn subgroup_tile_rows(m: usize) -> usize {
@@ -545,7 +553,9 @@ pub fn matmul(
     if kernel.shader == Shader::MatmulSubgroup {
         let (b_view, a_view) =
             (gpu.texture_or_placeholder(b_texture.as_ref()), gpu.texture_or_placeholder(a_texture.as_ref()));
-        gpu.dispatch_with_textures(&kernel, &params, &[a, b, &no_bias(gpu)], &[&b_view, &a_view], &[&c], groups);
+        // (A stands in for the bias, which only B_MODE 6 reads: no buffer to allocate, and the
+        // bind group stays the same from call to call.)
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b, a], &[&b_view, &a_view], &[&c], groups);
     } else if kernel.entry == "skinny" {
         let a_view = gpu.texture_or_placeholder(flat.0.as_ref().map(|t| &t.0));
         let b_view = gpu.texture_or_placeholder(flat.1.as_ref().map(|t| &t.0));

@@ -87,6 +87,15 @@ impl Tensor {
     pub fn leaky_relu(&self, slope: f32) -> Tensor {
         self.unary(UnaryOp::LeakyRelu, slope, 0.0)
     }
+
+    /// A fused activation's slope applied as ops: the leaky ReLU of `slope`, nothing at 1.
+    pub(crate) fn activated(&self, slope: f32) -> Tensor {
+        if slope == 1.0 {
+            self.clone()
+        } else {
+            self.leaky_relu(slope)
+        }
+    }
     /// log(1 + e^x), computed without overflow.
     pub fn softplus(&self) -> Tensor {
         self.unary(UnaryOp::Softplus, 0.0, 0.0)
@@ -504,22 +513,14 @@ impl Tensor {
     /// The same normalisation from differentiable ops: what the fused kernels compute, used
     /// where a gradient of the gradient is needed.
     pub(crate) fn normalize_composite(&self, params: &BatchNormParams, gamma: &Tensor, beta: &Tensor) -> Tensor {
-        let y = self.normalize_composite_affine(params, gamma, beta);
-        if params.slope == 1.0 {
-            y
-        } else {
-            y.leaky_relu(params.slope)
-        }
-    }
-
-    fn normalize_composite_affine(&self, params: &BatchNormParams, gamma: &Tensor, beta: &Tensor) -> Tensor {
         let (outer, groups, inner) = (params.batch as usize, params.channels as usize, params.spatial as usize);
         let x = self.reshape(&[outer, groups, inner]);
         let mean = x.mean(&[0, 2], true);
         let centered = x.sub(&mean);
         let var = centered.square().mean(&[0, 2], true);
         let x_hat = centered.mul(&var.add_scalar(params.eps).powf(-0.5));
-        x_hat.mul(&gamma.reshape(&[1, groups, 1])).add(&beta.reshape(&[1, groups, 1])).reshape(self.shape())
+        let y = x_hat.mul(&gamma.reshape(&[1, groups, 1])).add(&beta.reshape(&[1, groups, 1]));
+        y.reshape(self.shape()).activated(params.slope)
     }
 
     // ---- losses ----
@@ -585,16 +586,10 @@ impl Tensor {
         if let Some(rows) = self.batch_rows_per_piece(patch_per_sample) {
             return self.map_batch_pieces(rows, |piece| piece.conv2d(weight, stride, pad));
         }
-        if let Some(out) =
-            kernels::conv2d_forward_implicit(self.gpu(), &g, self.buffer(), weight.buffer(), Default::default())
-        {
-            // No patch matrix built: the weight gradient builds its own if one is taken.
-            return self.record(&[self, weight], g.y_shape(), out, Op::Conv2d { stride, pad, cols: None }, false);
-        }
-        let cols = Arc::new(kernels::im2col(self.gpu(), &g, self.buffer()));
-        let out = kernels::conv2d_forward_from_cols(self.gpu(), &g, &cols, weight.buffer());
-        // The patch matrix is kept for the weight gradient (first-order backward passes).
-        let keep = (grad_enabled() && weight.tracks_grad()).then_some(cols);
+        let (out, cols) = kernels::conv2d_forward_with_cols(self.gpu(), &g, self.buffer(), weight.buffer());
+        // A patch matrix, where one was built, is kept for the weight gradient (first-order
+        // backward passes).
+        let keep = cols.filter(|_| grad_enabled() && weight.tracks_grad()).map(Arc::new);
         self.record(&[self, weight], g.y_shape(), out, Op::Conv2d { stride, pad, cols: keep }, false)
     }
 
@@ -622,12 +617,32 @@ impl Tensor {
             // The output is kept: the activation's gradient masks by its sign.
             return self.record(&inputs, g.y_shape(), out, Op::Conv2dActivated { stride, pad, slope }, true);
         }
-        let y = self.conv2d(weight, stride, pad);
-        let y = match bias {
-            Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])),
-            None => y,
-        };
-        y.leaky_relu(slope)
+        self.conv2d_bias_activation_apart(weight, bias, stride, pad, slope)
+    }
+
+    /// `conv2d_bias_activation` as three differentiable ops (its fallback, and its rule for
+    /// gradients of gradients).
+    pub(crate) fn conv2d_bias_activation_apart(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        pad: usize,
+        slope: f32,
+    ) -> Tensor {
+        self.conv2d(weight, stride, pad).add_channel_bias(bias).leaky_relu(slope)
+    }
+
+    /// x [N, C, ...] plus bias [C] per channel; x itself without a bias.
+    pub fn add_channel_bias(&self, bias: Option<&Tensor>) -> Tensor {
+        match bias {
+            Some(b) => {
+                let mut shape = vec![1; self.rank()];
+                shape[1] = b.numel();
+                self.add(&b.reshape(&shape))
+            }
+            None => self.clone(),
+        }
     }
 
     /// Samples per piece when a batch's patch matrix (`per_sample` values each) would not fit

@@ -13,6 +13,15 @@ pub fn gpu() -> Gpu {
     }
 }
 
+/// What `f` returns, and the profile keys (shader::entry, grid, note, constants) of the
+/// dispatches it recorded, run to completion.
+pub fn profiled<T>(gpu: &Gpu, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    gpu.profile_start();
+    let out = f();
+    gpu.synchronize();
+    (out, gpu.profile_report().into_iter().map(|r| r.0).collect())
+}
+
 /// Fresh random values each run; the seed is printed so a failure can be replayed with
 /// SHADERGAN_TEST_SEED.
 pub fn rng(label: &str) -> ChaCha8Rng {
