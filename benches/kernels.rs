@@ -6,6 +6,7 @@
 //! (GFLOP/s = criterion's "thrpt" in elements/s / 1e9 where FLOPs are given; else bytes/s.)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use shadergan::gpu::KernelSwitches;
 use shadergan::{grad, Gpu, GpuOptions, Tensor};
 
 fn random(gpu: &Gpu, shape: &[usize], seed: u32) -> Tensor {
@@ -41,7 +42,11 @@ fn kernels(c: &mut Criterion) {
         })
     });
     // The portable kernel (what GPUs without 8-wide subgroups run), on its own device.
-    let portable = Gpu::new(&GpuOptions { portable_kernels: true, ..GpuOptions::from_env() }).expect("second device");
+    let portable = Gpu::new(&GpuOptions {
+        kernels: KernelSwitches { portable: true, ..Default::default() },
+        ..GpuOptions::from_env()
+    })
+    .expect("second device");
     let (pa, pb) = (random(&portable, &[n, n], 1), random(&portable, &[n, n], 2));
     group.bench_function("matmul_1024_portable", |bench| {
         bench.iter(|| {
@@ -79,7 +84,11 @@ fn kernels(c: &mut Criterion) {
 
     // The same two layers through explicit patch matrices (im2col / col2im around the matmul),
     // what the implicit products replace, on a device of their own.
-    let explicit = Gpu::new(&GpuOptions { patch_matrix_convs: true, ..GpuOptions::from_env() }).expect("second device");
+    let explicit = Gpu::new(&GpuOptions {
+        kernels: KernelSwitches { patch_matrix: true, ..Default::default() },
+        ..GpuOptions::from_env()
+    })
+    .expect("second device");
     let (xe, we) = (
         random(&explicit, &[64, 64, 16, 16], 3).requires_grad(),
         random(&explicit, &[128, 64, 4, 4], 4).requires_grad(),

@@ -29,7 +29,7 @@ struct Params {
 
 override WG: u32 = 256u;
 // The op, fixed per pipeline (see unary.wgsl).
-override OP: u32 = 0u;
+override OP: u32 = BINARY_ADD;
 override A_TEXTURE: bool = false;
 override B_TEXTURE: bool = false;
 
@@ -107,15 +107,16 @@ fn broadcast4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 fn apply4(op: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
     switch op {
-        case 0u: { return u + v; }
-        case 1u: { return u - v; }
-        case 2u: { return u * v; }
-        case 3u: { return u / v; }
-        case 4u: { return max(u, v); }
-        case 5u: { return min(u, v); }
-        case 6u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u > v); }
-        case 7u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u == v); }
-        default: { return u; }
+        case BINARY_ADD: { return u + v; }
+        case BINARY_SUB: { return u - v; }
+        case BINARY_MUL: { return u * v; }
+        case BINARY_DIV: { return u / v; }
+        case BINARY_MAX: { return max(u, v); }
+        case BINARY_MIN: { return min(u, v); }
+        case BINARY_GREATER: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u > v); }
+        case BINARY_EQUAL: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u == v); }
+        // Only a code without its case gets here: NaN, never a silent identity.
+        default: { return vec4<f32>(bitcast<f32>(0x7fc00000u)); }
     }
 }
 

@@ -1,10 +1,10 @@
 // The elementwise terms of a loss and their gradient with respect to the prediction, in one
 // pass ("loss + its gradient"): terms[i] = l(x[i], t[i]) and grad[i] = dl/dx at the same
 // point, which the first-order backward scales by the upstream gradient with no further math.
-// The mean over the terms is a separate reduction (reduce.wgsl). KIND:
-//   0 BCE with logits  l = softplus(x) - x t    dl/dx = sigmoid(x) - t
-//   1 squared error    l = (x - t)^2            dl/dx = 2 (x - t)
-//   2 absolute error   l = |x - t|              dl/dx = sign(x - t)
+// The mean over the terms is a separate reduction (reduce.wgsl). KIND (a LossKind code):
+//   BCE with logits  l = softplus(x) - x t    dl/dx = sigmoid(x) - t
+//   squared error    l = (x - t)^2            dl/dx = 2 (x - t)
+//   absolute error   l = |x - t|              dl/dx = sign(x - t)
 // Written to stay finite for any logits: softplus as max(x, 0) + log(1 + e^-|x|), sigmoid
 // through e^-|x| (as unary.wgsl does).
 
@@ -15,7 +15,7 @@ struct Params {
     _pad2: u32,
 }
 
-override KIND: u32 = 0u;
+override KIND: u32 = LOSS_BCE_WITH_LOGITS;
 override WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,17 +32,21 @@ fn terms_and_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
     let v = x[i];
     let target_value = t[i];
-    if (KIND == 0u) {
+    if (KIND == LOSS_BCE_WITH_LOGITS) {
         let e = exp(-abs(v));
         terms[i] = max(v, 0.0) + log(1.0 + e) - v * target_value;
         grad[i] = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0) - target_value;
-    } else if (KIND == 1u) {
+    } else if (KIND == LOSS_SQUARED_ERROR) {
         let d = v - target_value;
         terms[i] = d * d;
         grad[i] = 2.0 * d;
-    } else {
+    } else if (KIND == LOSS_ABSOLUTE_ERROR) {
         let d = v - target_value;
         terms[i] = abs(d);
         grad[i] = sign(d);
+    } else {
+        // Only a code without its case gets here: NaN, never a silent loss of zero.
+        terms[i] = bitcast<f32>(0x7fc00000u);
+        grad[i] = bitcast<f32>(0x7fc00000u);
     }
 }

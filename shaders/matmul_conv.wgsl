@@ -177,7 +177,7 @@ fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<
 // Rows i0 .. i0 + 7 of the block into the result: each run's four outputs lie `step` apart in
 // their row (1 for a convolution, s for a phase of a transposed one), channels a plane apart.
 fn store_runs(t: Block, pl: Plan, i0: u32, j0: u32) {
-    let step = select(1u, p.stride, B_MODE == 5u);
+    let step = select(1u, p.stride, B_MODE == B_MODE_CONV_PHASES);
     let out_w = p.grid_w * step;
     let out_plane = p.grid_h * step * out_w;
     let lo = run_output(pl.cols_lo, pl.phase, step, out_w, out_plane);

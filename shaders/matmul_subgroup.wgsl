@@ -1,19 +1,28 @@
-// The matmul of matmul.wgsl for devices whose subgroups are 8 invocations wide (lavapipe on
-// AVX2: one subgroup = one SIMD vector). Same parameters and results as matmul.wgsl; what
-// differs is how operands reach the lanes, shaped by how llvmpipe compiles loads: a storage load
-// whose address differs across lanes becomes a loop over the lanes (an exec-mask branch and a
-// bounds check each), paid once per load instruction however many components it fetches.
+// The matmul of matmul.wgsl for devices with subgroups of 8 or more invocations. Same
+// parameters and results as matmul.wgsl; what differs is how operands reach the lanes, shaped by
+// how llvmpipe compiles loads: a storage load whose address differs across lanes becomes a loop
+// over the lanes (an exec-mask branch and a bounds check each), paid once per load instruction
+// however many components it fetches.
+//
+// The kernel works in groups of eight consecutive invocations (a "group"): eight lanes of one
+// subgroup, whatever the subgroup's width (8 on lavapipe at 256 bits, 16 at 512 bits, 32 on
+// NVIDIA and Apple, 32 or 64 on AMD). GROUP_LANES says how a lane reads a value of another lane
+// of its group: SubgroupLanes.broadcast when the subgroup is the group (a broadcast from a
+// constant lane is an extract and a splat), .halves when it holds two (two broadcasts and a
+// select), .shuffle otherwise (one shuffle from a computed lane, the cheap form on hardware
+// GPUs). Subgroups are taken to be runs of consecutive local_invocation_index, as every driver
+// lays out a one-dimensional workgroup (tests/kernel_paths.rs checks each form's results).
 //
 // A workgroup of 8 * ROW_GROUPS invocations computes a (16 * ROW_GROUPS)x64 tile of C (64x64
-// unless the product has at most 32 rows); subgroup g = t / 8 owns rows r0..r0+15 (r0 = 16g
+// unless the product has at most 32 rows); group g = t / 8 owns rows r0..r0+15 (r0 = 16g
 // within the tile) and lane l eight columns of the tile chosen by B's layout. Each
 // block of 8 k adds eight rank-1 updates to the lane's 16x8 register block (two 8x8 halves),
 // applied row by row (row_four_k says why).
 // B's loads are two thirds of the time (measured by replacing them with register values), so
 // each B value loaded feeds 16 rows: 8 rows per lane measured ~8% slower despite fewer spills.
-// - A: a subgroup's rows are the same in all its lanes, so lane l loads A at its own
-//   k = kb + l and the values reach every lane by subgroupBroadcast from constant lanes (an
-//   extract and a splat; a shuffle with a variable lane is dearer and only serves the tails).
+// - A: a group's rows are the same in all its lanes, so lane l loads A at its own
+//   k = kb + l and the values reach every lane of the group from lanes fixed at compile time
+//   (a shuffle with a lane that varies in the loop is dearer and only serves the tails).
 //   Reading A as vec4s as well measured no faster.
 // - B_MODE picks how B is read: 0 any strides (lane l owns columns l + 8t, scalar loads);
 //   1 contiguous along N (lane l owns columns 4l..4l+3 and 32+4l..32+4l+3, two vec4 loads per
@@ -30,7 +39,7 @@
 //   from the source image and C stored as NCHW (matmul_conv.wgsl, appended to this file by the
 //   shader registry): 5 a transposed convolution by output phase, 6 a convolution.
 
-override B_MODE: u32 = 0u;
+override B_MODE: u32 = B_MODE_STRIDED;
 // A_MODE picks how A is read: 0 from storage (any strides); 1 and 2 from a_tex, a texture copy
 // of A whose texel rows are A's contiguous lines: 1 when A is contiguous along K (in whole
 // blocks of 8 k the lanes fetch the block's 32 texels, four each, and broadcast components; in
@@ -38,7 +47,7 @@ override B_MODE: u32 = 0u;
 // along M (one texel holds four rows at the lane's k; A's lines are whole tiles of rows there);
 // 3 a convolution's patch matrix gathered from x's texture copy in a_tex as A_MODE 1 would
 // read it (implicit GEMM for weight gradients, matmul_conv.wgsl; K has no tail there).
-override A_MODE: u32 = 0u;
+override A_MODE: u32 = A_MODE_STRIDED;
 
 struct Params {
     m: u32,
@@ -90,12 +99,17 @@ fn a_texel(x: u32, y: u32) -> vec4<f32> {
     return textureLoad(a_tex, vec2<u32>(x, y));
 }
 
+// B gathered from an image (a convolution as implicit GEMM, matmul_conv.wgsl).
+fn implicit_conv() -> bool {
+    return B_MODE == B_MODE_CONV_PHASES || B_MODE == B_MODE_CONV_PATCHES;
+}
+
 fn along_n() -> bool {
-    return B_MODE == 1u || B_MODE == 3u || B_MODE >= 5u;
+    return B_MODE == B_MODE_ROWS_VEC4 || B_MODE == B_MODE_ROWS_TEXTURE || implicit_conv();
 }
 
 fn along_k() -> bool {
-    return B_MODE == 2u || B_MODE == 4u;
+    return B_MODE == B_MODE_COLUMNS_VEC4 || B_MODE == B_MODE_COLUMNS_TEXTURE;
 }
 
 fn texel(x: u32, y: u32) -> vec4<f32> {
@@ -168,7 +182,7 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
     var rows_cf = row_starts(r0, 12u, a_off);
     var a_base = 0u;
     var a_lines = vec4<u32>(0u);
-    if (A_MODE == 1u) {
+    if (A_MODE == A_MODE_TEXTURE_ALONG_K) {
         // Element a_off + row * a_row + k is float a_off % a_row + k of texel row a_off / a_row + row.
         let first = vec4<u32>(a_off / p.a_row);
         rows03 = first + row_indices(r0, 0u);
@@ -178,10 +192,10 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
         a_base = a_off % p.a_row;
         let lane_rows = vec4<u32>(r0 + lane / 2u) + vec4<u32>(0u, 4u, 8u, 12u);
         a_lines = first + min(lane_rows, vec4<u32>(p.m - 1u));
-    } else if (A_MODE == 3u) {
+    } else if (A_MODE == A_MODE_CONV_PATCHES) {
         a_base = a_off;
         a_lines = patch_lane(r0, lane);
-    } else if (A_MODE == 2u) {
+    } else if (A_MODE == A_MODE_TEXTURE_ALONG_M) {
         // Element a_off + k * a_col + row is float a_off % a_col + row of texel row a_off / a_col + k.
         let x0 = (a_off % p.a_col + r0) / 4u;
         rows03 = vec4<u32>(x0);
@@ -206,7 +220,7 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
         tex_lo = vec4<u32>((line + min(j0, p.n - 4u)) / 4u);
         tex_hi = vec4<u32>((line + min(j0 + 32u, p.n - 4u)) / 4u);
         tex_start = b_off / p.b_row;
-    } else if (B_MODE == 4u) {
+    } else if (B_MODE == B_MODE_COLUMNS_TEXTURE) {
         // Element b_off + j * b_col + k is texel ((b_off % b_col + k) / 4, b_off / b_col + j).
         let first = b_off / p.b_col;
         tex_lo = vec4<u32>(first) + min(vec4<u32>(j0) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(last_j));
@@ -217,17 +231,17 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
     } else {
         cols_lo = min(vec4<u32>(j0) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(b_off);
         cols_hi = min(vec4<u32>(j0) + vec4<u32>(32u, 40u, 48u, 56u), vec4<u32>(last_j)) * p.b_col + vec4<u32>(b_off);
-        if (B_MODE == 2u) {
+        if (B_MODE == B_MODE_COLUMNS_VEC4) {
             cols_lo = cols_lo / 4u;
             cols_hi = cols_hi / 4u;
         }
     }
     var phase = vec4<u32>(0u);
-    if (B_MODE >= 5u) {
+    if (implicit_conv()) {
         // The lane's two runs of four outputs (run_of_column).
         cols_lo = run_of_column(min(j0, p.n - 4u));
         cols_hi = run_of_column(min(j0 + 32u, p.n - 4u));
-        if (B_MODE == 5u) {
+        if (B_MODE == B_MODE_CONV_PHASES) {
             phase = phase_of(bat);
         }
     }
@@ -250,7 +264,7 @@ fn lane_column(lane: u32) -> u32 {
 
 // Eight rows of A at k: rows starting at r03 and r47.
 fn load_a(r03: vec4<u32>, r47: vec4<u32>, a_base: u32, k: u32) -> array<vec4<f32>, 2> {
-    if (A_MODE == 1u) {
+    if (A_MODE == A_MODE_TEXTURE_ALONG_K) {
         let x = (a_base + k) / 4u;
         let c = (a_base + k) & 3u;
         return array<vec4<f32>, 2>(
@@ -258,7 +272,7 @@ fn load_a(r03: vec4<u32>, r47: vec4<u32>, a_base: u32, k: u32) -> array<vec4<f32
             vec4<f32>(a_texel(x, r47.x)[c], a_texel(x, r47.y)[c], a_texel(x, r47.z)[c], a_texel(x, r47.w)[c]),
         );
     }
-    if (A_MODE == 2u) {
+    if (A_MODE == A_MODE_TEXTURE_ALONG_M) {
         return array<vec4<f32>, 2>(a_texel(r03.x, a_base + k), a_texel(r47.x, a_base + k));
     }
     let ka = k * p.a_col;
@@ -270,13 +284,13 @@ fn load_a(r03: vec4<u32>, r47: vec4<u32>, a_base: u32, k: u32) -> array<vec4<f32
 
 // B's columns of this lane for the four k from k0: lo/hi of k0 + s in [2s], [2s + 1].
 fn load_b_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
-    if (B_MODE == 5u) {
+    if (B_MODE == B_MODE_CONV_PHASES) {
         return conv_phase_panel(pl, k0);
     }
-    if (B_MODE == 6u) {
+    if (B_MODE == B_MODE_CONV_PATCHES) {
         return conv_panel(pl, k0);
     }
-    if (B_MODE == 3u) {
+    if (B_MODE == B_MODE_ROWS_TEXTURE) {
         let y = pl.tex_start + k0;
         return array<vec4<f32>, 8>(
             texel(pl.tex_lo.x, y), texel(pl.tex_hi.x, y),
@@ -285,14 +299,14 @@ fn load_b_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
             texel(pl.tex_lo.x, y + 3u), texel(pl.tex_hi.x, y + 3u),
         );
     }
-    if (B_MODE == 4u) {
+    if (B_MODE == B_MODE_COLUMNS_TEXTURE) {
         let x = pl.tex_start + k0 / 4u;
         return transpose_panel(
             texel(x, pl.tex_lo.x), texel(x, pl.tex_lo.y), texel(x, pl.tex_lo.z), texel(x, pl.tex_lo.w),
             texel(x, pl.tex_hi.x), texel(x, pl.tex_hi.y), texel(x, pl.tex_hi.z), texel(x, pl.tex_hi.w),
         );
     }
-    if (B_MODE == 1u) {
+    if (B_MODE == B_MODE_ROWS_VEC4) {
         let r = p.b_row / 4u;
         let q = k0 * r;
         return array<vec4<f32>, 8>(
@@ -302,7 +316,7 @@ fn load_b_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
             b4[pl.cols_lo.x + q + 3u * r], b4[pl.cols_hi.x + q + 3u * r],
         );
     }
-    if (B_MODE == 2u) {
+    if (B_MODE == B_MODE_COLUMNS_VEC4) {
         let q = k0 / 4u;
         return transpose_panel(
             b4[pl.cols_lo.x + q], b4[pl.cols_lo.y + q], b4[pl.cols_lo.z + q], b4[pl.cols_lo.w + q],
@@ -346,21 +360,24 @@ fn b_at_k(pl: Plan, kk: u32) -> array<vec4<f32>, 2> {
             vec4<f32>(b_at(hi), b_at(hi + 1u), b_at(hi + 2u), b_at(hi + 3u)),
         );
     }
-    let scale = select(1u, 4u, B_MODE == 2u);
-    if (B_MODE == 4u) {
+    let scale = select(1u, 4u, B_MODE == B_MODE_COLUMNS_VEC4);
+    if (B_MODE == B_MODE_COLUMNS_TEXTURE) {
         return array<vec4<f32>, 2>(b_cols(pl.cols_lo, kk * p.b_row), b_cols(pl.cols_hi, kk * p.b_row));
     }
     let q = kk * p.b_row;
     return array<vec4<f32>, 2>(b_cols(pl.cols_lo * scale, q), b_cols(pl.cols_hi * scale, q));
 }
 
-// Subgroups per workgroup, 16 rows each: 4 (64-row tiles), or 1 or 2 for products with at most
+// Groups of eight lanes per workgroup, 16 rows each: 4 (64-row tiles), or 1 or 2 for products with at most
 // 16 or 32 rows, whose 64-row tiles would compute clamped copies of their last row.
 override ROW_GROUPS: u32 = 4u;
 
 @compute @workgroup_size(8u * ROW_GROUPS, 1, 1)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
-           @builtin(subgroup_invocation_id) lane: u32) {
+           @builtin(subgroup_invocation_id) sid: u32) {
+    subgroup_lane = sid;
+    group_first = sid & ~7u;
+    let lane = sid & 7u;
     let r0 = wid.y * 16u * ROW_GROUPS + 16u * (t / 8u);
     let bat = wid.z;
     let j0 = wid.x * 64u + lane_column(lane);
@@ -388,14 +405,14 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kk);
         for (var s = 0u; s < k_len - k_full; s = s + 1u) {
             let bv = b_at_k(pl, k_full + s);
-            top = rank1(top, subgroupShuffle(at[0], s), subgroupShuffle(at[1], s), bv[0], bv[1]);
-            bottom = rank1(bottom, subgroupShuffle(ab[0], s), subgroupShuffle(ab[1], s), bv[0], bv[1]);
+            top = rank1(top, subgroupShuffle(at[0], group_first + s), subgroupShuffle(at[1], group_first + s), bv[0], bv[1]);
+            bottom = rank1(bottom, subgroupShuffle(ab[0], group_first + s), subgroupShuffle(ab[1], group_first + s), bv[0], bv[1]);
         }
     }
     if (r0 >= p.m || j0 >= p.n) {
         return;
     }
-    if (B_MODE >= 5u) {
+    if (implicit_conv()) {
         store_runs(top, pl, r0, j0);
         store_runs(bottom, pl, r0 + 8u, j0);
         return;
@@ -413,13 +430,13 @@ struct ABlock {
 }
 
 fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
-    if (A_MODE == 3u) {
+    if (A_MODE == A_MODE_CONV_PATCHES) {
         // As A_MODE 1, with each lane's four runs gathered from x.
         let run = position_run(pl.a_base + kb + 4u * (lane & 1u));
         return quads_block(patch_run(pl.a_lines, run, 0u), patch_run(pl.a_lines, run, 1u),
                            patch_run(pl.a_lines, run, 2u), patch_run(pl.a_lines, run, 3u));
     }
-    if (A_MODE == 1u) {
+    if (A_MODE == A_MODE_TEXTURE_ALONG_K) {
         // Lane 2j + h holds k kb + 4h .. kb + 4h + 3 of row j + 4q in quads[q]: four texel
         // fetches per 8 k where one per row would use a quarter of each texel.
         let x = (pl.a_base + kb) / 4u + (lane & 1u);
@@ -444,22 +461,54 @@ fn quads_block(q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) -> AB
     );
 }
 
-// A lane's values in every lane, from lanes 0, 2, 4, 6 (even_lanes), 1, 3, 5, 7 (odd_lanes),
-// 0-3 or 4-7. Lanes are constants: a broadcast from a constant lane is an extract and a splat.
+// How a lane reads its group's lanes (see the top of this file): a GroupLanes code.
+override GROUP_LANES: u32 = GROUP_LANES_BROADCAST;
+
+// This invocation's lane in its subgroup and the subgroup lane of its group's lane 0 (set once
+// at the start of `forward`).
+var<private> subgroup_lane: u32;
+var<private> group_first: u32;
+
+// The value of v in lane `lane` of this invocation's group (lane: 0..7). `wide` is that lane's
+// value read from the subgroup's upper half (GROUP_LANES_HALVES), `narrow` from its lower half
+// or from the whole subgroup (GROUP_LANES_BROADCAST); callers pass broadcasts from constant
+// lanes, which are an extract and a splat.
+fn group_value(narrow: vec4<f32>, wide: vec4<f32>, lane: u32, v: vec4<f32>) -> vec4<f32> {
+    if (GROUP_LANES == GROUP_LANES_BROADCAST) {
+        return narrow;
+    }
+    if (GROUP_LANES == GROUP_LANES_HALVES) {
+        return select(narrow, wide, subgroup_lane >= 8u);
+    }
+    return subgroupShuffle(v, group_first + lane);
+}
+
+// Broadcast from group lane c in every subgroup layout (c + 8 is the upper half's copy of c).
+fn lane0(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 8u), 0u, v); }
+fn lane1(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 1u), subgroupBroadcast(v, 9u), 1u, v); }
+fn lane2(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 2u), subgroupBroadcast(v, 10u), 2u, v); }
+fn lane3(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 3u), subgroupBroadcast(v, 11u), 3u, v); }
+fn lane4(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 12u), 4u, v); }
+fn lane5(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 5u), subgroupBroadcast(v, 13u), 5u, v); }
+fn lane6(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 6u), subgroupBroadcast(v, 14u), 6u, v); }
+fn lane7(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 7u), subgroupBroadcast(v, 15u), 7u, v); }
+
+// A lane's values in every lane of its group, from lanes 0, 2, 4, 6 (even_lanes), 1, 3, 5, 7
+// (odd_lanes), 0-3 or 4-7.
 fn even_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 4u), subgroupBroadcast(v, 6u));
+    return array(lane0(v), lane2(v), lane4(v), lane6(v));
 }
 
 fn odd_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(subgroupBroadcast(v, 1u), subgroupBroadcast(v, 3u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 7u));
+    return array(lane1(v), lane3(v), lane5(v), lane7(v));
 }
 
 fn lanes_0_3(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u));
+    return array(lane0(v), lane1(v), lane2(v), lane3(v));
 }
 
 fn lanes_4_7(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+    return array(lane4(v), lane5(v), lane6(v), lane7(v));
 }
 
 // Four k of four rows (v[s][j]: row j at k + s) as four rows' values at four k (out[j][s]).

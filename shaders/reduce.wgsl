@@ -82,14 +82,14 @@ fn reduced_offset(j: u32) -> u32 {
 }
 
 fn identity() -> f32 {
-    if (p.op == 1u) {
+    if (p.op == REDUCE_MAX) {
         return -3.4028235e38;
     }
     return 0.0;
 }
 
 fn combine(acc: f32, v: f32) -> f32 {
-    if (p.op == 1u) {
+    if (p.op == REDUCE_MAX) {
         return max(acc, v);
     }
     return acc + v;
@@ -110,7 +110,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 fn combine4(acc: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
-    if (p.op == 1u) {
+    if (p.op == REDUCE_MAX) {
         return max(acc, v);
     }
     return acc + v;

@@ -26,7 +26,7 @@ override FROM_TEXTURE: bool = false;
 // The op, fixed per pipeline: llvmpipe compiled a switch on a uniform op code into code that
 // paid for many cases per dispatch (relu on 1M values: 3.45 ms with the code in the
 // uniform block).
-override OP: u32 = 0u;
+override OP: u32 = UNARY_NEG;
 
 fn x_vec4(i: u32) -> vec4<f32> {
     if (FROM_TEXTURE) {
@@ -71,29 +71,30 @@ fn apply(op: u32, v: vec4<f32>) -> vec4<f32> {
     let zero = vec4<f32>(0.0);
     let one = vec4<f32>(1.0);
     switch op {
-        case 0u: { return -v; }
-        case 1u: { return exp(v); }
-        case 2u: { return log(v); }
-        case 3u: { return sqrt(v); }
-        case 4u: { return abs(v); }
-        case 5u: { return stable_tanh(v); }
-        case 6u: { return stable_sigmoid(v); }
-        case 7u: { return max(v, zero); }
-        case 8u: { return select(p.alpha * v, v, v > zero); }
+        case UNARY_NEG: { return -v; }
+        case UNARY_EXP: { return exp(v); }
+        case UNARY_LOG: { return log(v); }
+        case UNARY_SQRT: { return sqrt(v); }
+        case UNARY_ABS: { return abs(v); }
+        case UNARY_TANH: { return stable_tanh(v); }
+        case UNARY_SIGMOID: { return stable_sigmoid(v); }
+        case UNARY_RELU: { return max(v, zero); }
+        case UNARY_LEAKY_RELU: { return select(p.alpha * v, v, v > zero); }
         // softplus(v) = max(v, 0) + log(1 + e^-|v|) stays finite for any v
-        case 9u: { return max(v, zero) + log(1.0 + exp(-abs(v))); }
-        case 10u: { return 1.0 / v; }
-        case 11u: {
+        case UNARY_SOFTPLUS: { return max(v, zero) + log(1.0 + exp(-abs(v))); }
+        case UNARY_RECIP: { return 1.0 / v; }
+        case UNARY_POW: {
             let e = p.alpha;
             return vec4<f32>(signed_pow(v.x, e), signed_pow(v.y, e), signed_pow(v.z, e), signed_pow(v.w, e));
         }
-        case 12u: { return p.alpha * v + p.beta; }
-        case 13u: { return select(zero, one, v > zero); }
-        case 14u: { return select(vec4<f32>(p.alpha), one, v > zero); }
-        case 15u: { return sign(v); }
-        case 16u: { return clamp(v, vec4<f32>(p.alpha), vec4<f32>(p.beta)); }
-        case 17u: { return select(zero, one, (v >= vec4<f32>(p.alpha)) & (v <= vec4<f32>(p.beta))); }
-        default: { return v; }
+        case UNARY_AFFINE: { return p.alpha * v + p.beta; }
+        case UNARY_STEP: { return select(zero, one, v > zero); }
+        case UNARY_LEAKY_SLOPE: { return select(vec4<f32>(p.alpha), one, v > zero); }
+        case UNARY_SIGN: { return sign(v); }
+        case UNARY_CLAMP: { return clamp(v, vec4<f32>(p.alpha), vec4<f32>(p.beta)); }
+        case UNARY_IN_RANGE: { return select(zero, one, (v >= vec4<f32>(p.alpha)) & (v <= vec4<f32>(p.beta))); }
+        // Only a code without its case gets here: NaN, never a silent identity.
+        default: { return vec4<f32>(bitcast<f32>(0x7fc00000u)); }
     }
 }
 
@@ -109,8 +110,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 // ---- first-order gradients of the activations ----
 // dx = g * f'(v) in one pass, where the composite rule (src/autograd.rs) takes two or three:
-// v is the input x for ReLU (OP 7) and leaky ReLU (OP 8, slope alpha), the output y for tanh
-// (OP 5: 1 - y^2) and sigmoid (OP 6: y - y^2). A second-order gradient uses the composite
+// v is the input x for ReLU and leaky ReLU (slope alpha), the output y for tanh (1 - y^2) and
+// sigmoid (y - y^2). A second-order gradient uses the composite
 // rule, whose ops are differentiable. Same layout as forward: four values per invocation,
 // v and g from their flat texture copies when FROM_TEXTURE (the same row length: same size).
 @group(0) @binding(2) var<storage, read> upstream: array<vec4<f32>>;
@@ -122,11 +123,11 @@ fn derivative(op: u32, v: vec4<f32>) -> vec4<f32> {
     let zero = vec4<f32>(0.0);
     let one = vec4<f32>(1.0);
     switch op {
-        case 5u: { return one - v * v; }
-        case 6u: { return v - v * v; }
-        case 7u: { return select(zero, one, v > zero); }
-        case 8u: { return select(vec4<f32>(p.alpha), one, v > zero); }
-        default: { return zero; }
+        case UNARY_TANH: { return one - v * v; }
+        case UNARY_SIGMOID: { return v - v * v; }
+        case UNARY_RELU: { return select(zero, one, v > zero); }
+        case UNARY_LEAKY_RELU: { return select(vec4<f32>(p.alpha), one, v > zero); }
+        default: { return vec4<f32>(bitcast<f32>(0x7fc00000u)); }
     }
 }
 

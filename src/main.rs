@@ -200,7 +200,7 @@ enum ClassifyAction {
 }
 
 fn gpu(cli: &Cli) -> Result<Gpu> {
-    let mut options = GpuOptions::from_env();
+    let mut options = GpuOptions::try_from_env()?;
     if let Some(a) = &cli.adapter {
         options.adapter_name = Some(a.clone());
     }
@@ -237,10 +237,16 @@ fn run_command(cli: &Cli) -> Result<()> {
             }
             let g = gpu(cli)?;
             println!("chosen: {}", describe(g.info()));
-            match g.uniform_subgroup_width() {
-                Some(w) => println!("subgroups: {w} invocations wide (subgroup kernels in use where written for {w})"),
-                None => println!("subgroups: not uniform or not available (portable kernels only)"),
-            }
+            let info = g.info();
+            println!("subgroups: {} to {} invocations wide", info.subgroup_min_size, info.subgroup_max_size);
+            let path = g.kernel_path();
+            let kernels = match path.group_lanes {
+                Some(lanes) => {
+                    format!("subgroup matmul ({lanes:?} lane exchange), implicit-GEMM convs: {}", path.implicit_convs)
+                }
+                None => "portable".to_string(),
+            };
+            println!("kernels: {kernels} ({})", path.reason);
             let l = g.limits();
             println!(
                 "limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}",

@@ -165,16 +165,16 @@ fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
     // along K (A_MODE 1) or along M (2, M a multiple of 64) under the same condition. A private device is
     // profiled so the mode each shape took is checked: K tails shorter than a block, K below
     // one block, edges inside a tile, batches, transposed A, split K. A device without texture
-    // operands (`SHADERGAN_NO_TEXTURES`) reads the same shapes from storage (modes 1 and 2).
-    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
-    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
-    for options in [with_textures, without] {
+    // operands (`SHADERGAN_KERNELS=storage-only`) reads the same shapes from storage (modes 1
+    // and 2), and so does a device whose lanes exchange values by shuffles (wide GPUs' path).
+    for switches in ["", "storage-only", "shuffle"] {
+        let options = options_with(switches);
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        if gpu.uniform_subgroup_width() != Some(8) {
-            eprintln!("no 8-wide subgroups here: the vec4 modes are not used on this adapter");
+        if gpu.kernel_path().group_lanes.is_none() {
+            eprintln!("this adapter runs the portable kernels: the vec4 modes are not used here");
             return;
         }
-        check_vec4_modes(&gpu, options.no_texture_operands);
+        check_vec4_modes(&gpu, options.kernels.storage_only);
     }
 }
 
@@ -234,10 +234,8 @@ fn check_vec4_modes(gpu: &shadergan::Gpu, no_textures: bool) {
 fn portable_and_subgroup_matmuls_agree_with_the_reference() {
     // The default device may use the subgroup-specialised matmul; a second device restricted
     // to portable kernels checks matmul.wgsl itself, as GPUs without 8-wide subgroups run it.
-    let portable =
-        shadergan::Gpu::new(&shadergan::GpuOptions { portable_kernels: true, ..shadergan::GpuOptions::from_env() })
-            .expect("a second device");
-    assert_eq!(portable.uniform_subgroup_width(), None);
+    let portable = shadergan::Gpu::new(&options_with("portable")).expect("a second device");
+    assert_eq!(portable.kernel_path().group_lanes, None);
     let mut rng = rng("portable matmul");
     for gpu in [gpu(), portable] {
         for &(m, k, n, ta, tb) in
@@ -249,7 +247,7 @@ fn portable_and_subgroup_matmuls_agree_with_the_reference() {
             let b_shape = if tb { [n, k] } else { [k, n] };
             let got = common::tensor(&gpu, &a_shape, &a).matmul_t(&common::tensor(&gpu, &b_shape, &b), ta, tb).to_vec();
             let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), 1, m, k, n, ta, tb);
-            let which = if gpu.uniform_subgroup_width().is_some() { "subgroup" } else { "portable" };
+            let which = if gpu.kernel_path().group_lanes.is_some() { "subgroup" } else { "portable" };
             assert_close(&format!("{which} matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-5 * (k as f64).sqrt());
         }
     }
@@ -320,12 +318,10 @@ fn im2col_and_col2im_read_texture_copies_where_lines_allow() {
     // (as runs of four pixels per phase, col2im_runs, where stride and width allow);
     // a device without texture operands reads storage. Checked against the CPU reference, with
     // the path each dispatch took read from the profile.
-    let with_textures = shadergan::GpuOptions { no_texture_operands: false, ..shadergan::GpuOptions::from_env() };
-    let without = shadergan::GpuOptions { no_texture_operands: true, ..with_textures.clone() };
     let mut rng = rng("im2col textures");
-    for options in [with_textures, without] {
+    for options in [options_with(""), options_with("storage-only")] {
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        let textures = !options.no_texture_operands;
+        let textures = !options.kernels.storage_only;
         // (x shape, c_out, k, stride, pad, whether the texture path applies)
         // (4 output channels: wider 4x4 stride-2 convolutions skip im2col, gathering as they
         // go; convolutions_as_implicit_products_match_the_reference checks those.)
@@ -389,7 +385,7 @@ fn transposed_convolutions_by_phases_match_the_reference() {
     let mut rng = rng("conv_transpose2d by phases");
     for options in implicit_and_patch_matrix_options() {
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        let phases = !options.no_texture_operands && gpu.implicit_convs();
+        let phases = !options.kernels.storage_only && gpu.implicit_convs();
         // (x shape, c_out, kernel, stride, pad, eligible): 64-row tiles with a partial second
         // one, 32-row tiles with clamped rows, partial column tiles; then shapes the phases do
         // not serve: a 3x3 kernel, and too few input channels for a texture line of A.
@@ -439,7 +435,7 @@ fn convolutions_as_implicit_products_match_the_reference() {
     let mut rng = rng("implicit conv2d");
     for options in implicit_and_patch_matrix_options() {
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        let implicit = !options.no_texture_operands && gpu.implicit_convs();
+        let implicit = !options.kernels.storage_only && gpu.implicit_convs();
         // (x shape, c_out, kernel, pad, eligible): a 16-row tile; two row tiles, the second
         // partial, with W read from storage (16 * c_in not a texture line) and a partial column
         // tile; padding 3; non-square planes; then a 3x3 kernel and too few output channels.
@@ -500,15 +496,9 @@ fn convolutions_as_implicit_products_match_the_reference() {
     }
 }
 
-/// Devices for the implicit-GEMM tests: the default (implicit where shapes allow), explicit
-/// patch matrices with texture operands, and storage operands only.
-fn implicit_and_patch_matrix_options() -> [shadergan::GpuOptions; 3] {
-    let implicit = shadergan::GpuOptions {
-        no_texture_operands: false,
-        patch_matrix_convs: false,
-        ..shadergan::GpuOptions::from_env()
-    };
-    let patch_matrix = shadergan::GpuOptions { patch_matrix_convs: true, ..implicit.clone() };
-    let storage_only = shadergan::GpuOptions { no_texture_operands: true, ..implicit.clone() };
-    [implicit, patch_matrix, storage_only]
+/// Devices for the implicit-GEMM tests: the default (implicit where shapes allow), the same
+/// with lanes exchanged by shuffles (wide GPUs' path), explicit patch matrices with texture
+/// operands, and storage operands only.
+fn implicit_and_patch_matrix_options() -> [shadergan::GpuOptions; 4] {
+    ["", "shuffle", "patch-matrix", "storage-only"].map(options_with)
 }

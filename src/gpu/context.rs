@@ -2,44 +2,49 @@
 
 use std::sync::Arc;
 
+use super::kernel_path::KernelSwitches;
 use super::pipeline_cache::DiskPipelineCache;
 use super::{GpuError, GpuInner};
 
-/// How to pick the adapter. `Default` reads `SHADERGAN_ADAPTER` (substring of the adapter name)
-/// and `SHADERGAN_CPU=1` (force the software adapter) so library users get the CLI's switches.
+/// How to pick the adapter and its kernels. `from_env` reads `SHADERGAN_ADAPTER` (substring of
+/// the adapter name), `SHADERGAN_CPU=1` (force the software adapter) and `SHADERGAN_KERNELS`
+/// (see [`KernelSwitches`]) so library users get the CLI's switches.
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
+    /// Use the first adapter whose name contains this (case-insensitive).
     pub adapter_name: Option<String>,
+    /// Use only the software (CPU) adapter.
     pub force_cpu: bool,
-    /// Use only kernels that run on any adapter (no subgroup-specialised variants):
-    /// `SHADERGAN_PORTABLE_KERNELS=1`.
-    pub portable_kernels: bool,
-    /// Read every operand from storage buffers, never from texture copies (for comparisons,
-    /// or a driver whose textures misbehave): `SHADERGAN_NO_TEXTURES=1`.
-    pub no_texture_operands: bool,
-    /// Run every convolution through an explicit patch matrix (im2col / col2im around the
-    /// matmul), never as implicit GEMM (for comparisons): `SHADERGAN_PATCH_MATRIX_CONVS=1`.
-    pub patch_matrix_convs: bool,
+    /// Switches that override the automatic kernel choice (`choose_kernel_path`).
+    pub kernels: KernelSwitches,
     /// Folder of the on-disk pipeline cache (None: no cache); see `pipeline_cache::default_dir`.
     pub pipeline_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl GpuOptions {
+    /// The options the environment asks for; an invalid `SHADERGAN_KERNELS` is an error that
+    /// lists the accepted words.
+    pub fn try_from_env() -> Result<Self, GpuError> {
+        let kernels = KernelSwitches::parse(&std::env::var("SHADERGAN_KERNELS").unwrap_or_default());
+        Ok(Self::from_env_with(kernels.map_err(GpuError::Options)?))
+    }
+
+    /// As `try_from_env`, with an invalid `SHADERGAN_KERNELS` logged and ignored (for tests and
+    /// benches, whose own options override it).
     pub fn from_env() -> Self {
-        let adapter_name = std::env::var("SHADERGAN_ADAPTER").ok().filter(|s| !s.is_empty());
-        let force_cpu = matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes"));
-        let portable_kernels = matches!(std::env::var("SHADERGAN_PORTABLE_KERNELS").as_deref(), Ok("1") | Ok("true"));
-        let no_texture_operands = matches!(std::env::var("SHADERGAN_NO_TEXTURES").as_deref(), Ok("1") | Ok("true"));
-        let patch_matrix_convs =
-            matches!(std::env::var("SHADERGAN_PATCH_MATRIX_CONVS").as_deref(), Ok("1") | Ok("true"));
-        let pipeline_cache_dir = super::pipeline_cache::default_dir();
+        let kernels = KernelSwitches::parse(&std::env::var("SHADERGAN_KERNELS").unwrap_or_default());
+        Self::from_env_with(kernels.unwrap_or_else(|e| {
+            log::warn!("{e}");
+            KernelSwitches::default()
+        }))
+    }
+
+    fn from_env_with(kernels: KernelSwitches) -> Self {
         GpuOptions {
-            adapter_name,
-            force_cpu,
-            portable_kernels,
-            no_texture_operands,
-            patch_matrix_convs,
-            pipeline_cache_dir,
+            adapter_name: std::env::var("SHADERGAN_ADAPTER").ok().filter(|s| !s.is_empty()),
+            force_cpu: matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes")),
+            kernels,
+            pipeline_cache_dir: super::pipeline_cache::default_dir(),
         }
     }
 }
@@ -61,9 +66,20 @@ fn rank(device_type: wgpu::DeviceType) -> u32 {
 }
 
 fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    quiet_device_select_layer();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends;
     wgpu::Instance::new(desc)
+}
+
+/// Mesa's implicit device-select layer asks the desktop session (Wayland, X11) which GPU is the
+/// default, and on a machine without one prints `XDG_RUNTIME_DIR is invalid or not set` for
+/// each Vulkan instance. shadergan ranks the adapters itself (`choose_adapter`), so the layer
+/// has nothing to add: it is turned off unless the user set `NODEVICE_SELECT` themselves.
+fn quiet_device_select_layer() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
 }
 
 /// Every adapter on the native backends; the GL fallback only when none is found there.

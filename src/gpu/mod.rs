@@ -2,10 +2,12 @@
 //! dispatch of a training step into one command buffer.
 
 mod context;
+pub mod kernel_path;
 mod pipeline_cache;
 mod profile;
 pub mod shaders;
 mod texture;
+pub mod wgsl_enum;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use profile::Profiler;
 
 pub use context::{describe, list_adapters, GpuOptions};
+pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
 pub use shaders::Shader;
 pub use texture::OperandTexture;
 
@@ -28,6 +31,8 @@ pub enum GpuError {
     NoMatchingAdapter { wanted: String, found: String },
     #[error("could not open the GPU device: {0}")]
     Device(String),
+    #[error("{0}")]
+    Options(String),
 }
 
 /// Bytes reserved per dispatch in the uniform arena; every parameter struct must fit.
@@ -96,9 +101,9 @@ pub struct GpuInner {
     matmul_flops: AtomicU64,
     /// When set, every dispatch is timed (see profile.rs).
     profile: Mutex<Option<Profiler>>,
-    portable_kernels: bool,
+    /// The matmul and convolution kernels, chosen once (kernel_path.rs).
+    kernel_path: KernelPath,
     no_texture_operands: bool,
-    patch_matrix_convs: bool,
     pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     textures: Mutex<texture::TextureCache>,
     /// Bind groups by what they bind: pooled buffers and textures come back, so repeated work
@@ -171,6 +176,10 @@ impl GpuInner {
         options: &GpuOptions,
         pipeline_cache: Option<pipeline_cache::DiskPipelineCache>,
     ) -> Self {
+        let subgroups = device.features().contains(wgpu::Features::SUBGROUP);
+        let kernel_path =
+            choose_kernel_path(subgroups.then_some((info.subgroup_min_size, info.subgroup_max_size)), options.kernels);
+        log::info!("kernels: {}", kernel_path.reason);
         let uniform_arena = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("uniform arena"),
             size: PARAM_SLOT * ARENA_SLOTS,
@@ -199,9 +208,8 @@ impl GpuInner {
             bind_groups_created: AtomicU64::new(0),
             matmul_flops: AtomicU64::new(0),
             profile: Mutex::new(None),
-            portable_kernels: options.portable_kernels,
-            no_texture_operands: options.no_texture_operands,
-            patch_matrix_convs: options.patch_matrix_convs,
+            kernel_path,
+            no_texture_operands: options.kernels.storage_only,
             pipeline_cache,
             textures: Mutex::new(texture::TextureCache::default()),
             bind_groups: Mutex::new(HashMap::new()),
@@ -219,26 +227,24 @@ impl Gpu {
     /// The process-wide device, chosen once from the environment (`SHADERGAN_ADAPTER`,
     /// `SHADERGAN_CPU`).
     pub fn default_device() -> Result<Gpu, String> {
-        DEFAULT_GPU.get_or_init(|| Gpu::new(&GpuOptions::from_env()).map_err(|e| e.to_string())).clone()
+        DEFAULT_GPU
+            .get_or_init(|| GpuOptions::try_from_env().and_then(|o| Gpu::new(&o)).map_err(|e| e.to_string()))
+            .clone()
     }
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
         &self.0.info
     }
 
-    /// The subgroup width when every subgroup has it (kernels specialised to it need that).
-    pub fn uniform_subgroup_width(&self) -> Option<u32> {
-        let info = &self.0.info;
-        let on = self.0.device.features().contains(wgpu::Features::SUBGROUP)
-            && info.subgroup_min_size == info.subgroup_max_size
-            && !self.0.portable_kernels;
-        on.then_some(info.subgroup_min_size)
+    /// The matmul and convolution kernels this device runs, and why (`choose_kernel_path`).
+    pub fn kernel_path(&self) -> KernelPath {
+        self.0.kernel_path
     }
 
     /// Whether convolutions may run as implicit GEMM (the subgroup matmul gathering patches as
-    /// it goes); `GpuOptions::patch_matrix_convs` turns it off.
+    /// it goes).
     pub fn implicit_convs(&self) -> bool {
-        self.uniform_subgroup_width() == Some(8) && !self.0.patch_matrix_convs
+        self.0.kernel_path.implicit_convs
     }
 
     pub fn limits(&self) -> &wgpu::Limits {

@@ -33,7 +33,10 @@ impl DiskPipelineCache {
         if !device.features().contains(wgpu::Features::PIPELINE_CACHE) {
             return None;
         }
-        let path = dir?.join(wgpu::util::pipeline_cache_key(info)?);
+        // The key names vendor, device and driver; lavapipe reports one device at every vector
+        // width (LP_NATIVE_VECTOR_WIDTH), whose pipelines differ, so the subgroup width joins it.
+        let key = format!("{}_sg{}", wgpu::util::pipeline_cache_key(info)?, info.subgroup_max_size);
+        let path = dir?.join(key);
         let data = std::fs::read(&path).ok();
         log::info!(
             "pipeline cache {} ({})",

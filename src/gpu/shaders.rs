@@ -45,7 +45,18 @@ impl Shader {
         }
     }
 
+    /// The shader as compiled: the generated constants (`wgsl_enum::prelude`), then the files.
     pub fn source(self) -> &'static str {
+        static SOURCES: std::sync::OnceLock<Vec<(Shader, String)>> = std::sync::OnceLock::new();
+        let sources = SOURCES.get_or_init(|| {
+            let prelude = super::wgsl_enum::prelude();
+            Shader::ALL.iter().map(|&s| (s, format!("{prelude}{}", s.files()))).collect()
+        });
+        &sources.iter().find(|(s, _)| *s == self).expect("every shader is in Shader::ALL").1
+    }
+
+    /// The files' text, joined.
+    fn files(self) -> &'static str {
         match self {
             Shader::Unary => include_str!("../../shaders/unary.wgsl"),
             Shader::Binary => include_str!("../../shaders/binary.wgsl"),

@@ -3,7 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::gpu::wgsl_enum::WgslEnum;
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+use crate::tensor::matmul_modes::{AOperand, BOperand};
 
 pub use super::conv_kernels::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_from_cols, conv2d_backward_weight_reusing,
@@ -51,27 +53,28 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     strides
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum UnaryOp {
-    Neg = 0,
-    Exp = 1,
-    Log = 2,
-    Sqrt = 3,
-    Abs = 4,
-    Tanh = 5,
-    Sigmoid = 6,
-    Relu = 7,
-    LeakyRelu = 8,
-    Softplus = 9,
-    Recip = 10,
-    Pow = 11,
-    Affine = 12,
-    Step = 13,
-    LeakySlope = 14,
-    Sign = 15,
-    Clamp = 16,
-    InRange = 17,
+crate::wgsl_enum! {
+    /// Elementwise functions of one tensor (unary.wgsl).
+    pub enum UnaryOp: "UNARY" {
+        Neg = 0,
+        Exp = 1,
+        Log = 2,
+        Sqrt = 3,
+        Abs = 4,
+        Tanh = 5,
+        Sigmoid = 6,
+        Relu = 7,
+        LeakyRelu = 8,
+        Softplus = 9,
+        Recip = 10,
+        Pow = 11,
+        Affine = 12,
+        Step = 13,
+        LeakySlope = 14,
+        Sign = 15,
+        Clamp = 16,
+        InRange = 17,
+    }
 }
 
 impl UnaryOp {
@@ -87,17 +90,18 @@ impl UnaryOp {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum BinaryOp {
-    Add = 0,
-    Sub = 1,
-    Mul = 2,
-    Div = 3,
-    Max = 4,
-    Min = 5,
-    Greater = 6,
-    Equal = 7,
+crate::wgsl_enum! {
+    /// Elementwise functions of two tensors, with broadcasting (binary.wgsl).
+    pub enum BinaryOp: "BINARY" {
+        Add = 0,
+        Sub = 1,
+        Mul = 2,
+        Div = 3,
+        Max = 4,
+        Min = 5,
+        Greater = 6,
+        Equal = 7,
+    }
 }
 
 #[repr(C)]
@@ -123,13 +127,13 @@ pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> Gp
     y
 }
 
-/// The losses whose elementwise terms and gradient one pass computes (loss.wgsl).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum LossKind {
-    BceWithLogits = 0,
-    SquaredError = 1,
-    AbsoluteError = 2,
+crate::wgsl_enum! {
+    /// The losses whose elementwise terms and gradient one pass computes (loss.wgsl).
+    pub enum LossKind: "LOSS" {
+        BceWithLogits = 0,
+        SquaredError = 1,
+        AbsoluteError = 2,
+    }
 }
 
 #[repr(C)]
@@ -295,11 +299,12 @@ fn runs_of_four(shape: &[usize], strides: &[Vec<usize>]) -> bool {
         && strides.iter().all(|s| s[last] == 0 || (s[last] == 1 && s[..last].iter().all(|t| t.is_multiple_of(4))))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ReduceOp {
-    Sum = 0,
-    Max = 1,
+crate::wgsl_enum! {
+    /// How a reduction combines values (reduce.wgsl).
+    pub enum ReduceOp: "REDUCE" {
+        Sum = 0,
+        Max = 1,
+    }
 }
 
 #[repr(C)]
@@ -425,13 +430,17 @@ pub(super) fn subgroup_tile_rows(m: usize) -> usize {
     }
 }
 
-/// The subgroup matmul reading B and A as `b_mode` and `a_mode` say (matmul_subgroup.wgsl),
-/// with tiles of `subgroup_tile_rows(m)` rows.
-pub(super) fn subgroup_kernel(b_mode: u32, a_mode: u32, m: usize) -> Kernel {
-    Kernel::new(Shader::MatmulSubgroup, "forward")
-        .with("B_MODE", b_mode)
-        .with("A_MODE", a_mode)
-        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32)
+/// The subgroup matmul reading B and A as `b` and `a` say (matmul_subgroup.wgsl), with tiles
+/// of `subgroup_tile_rows(m)` rows and the device's lane exchange; None on devices that run
+/// the portable kernels.
+pub(super) fn subgroup_kernel(gpu: &Gpu, b: BOperand, a: AOperand, m: usize) -> Option<Kernel> {
+    let lanes = gpu.kernel_path().group_lanes?;
+    let kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
+        .with("B_MODE", b.code())
+        .with("A_MODE", a.code())
+        .with("GROUP_LANES", lanes.code())
+        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32);
+    Some(kernel)
 }
 
 /// How many chunks of K a product runs as, and their length, for a product of `tiles` output
@@ -516,34 +525,36 @@ pub fn matmul(
             .with("B_TEXTURE", flat.1.is_some() as u32);
         (kernel, [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
-        let tile_rows = if gpu.uniform_subgroup_width() == Some(8) { subgroup_tile_rows(m) } else { 64 };
-        let kernel = if gpu.uniform_subgroup_width() == Some(8) {
+        let subgroup = gpu.kernel_path().group_lanes.is_some();
+        let tile_rows = if subgroup { subgroup_tile_rows(m) } else { 64 };
+        let kernel = if subgroup {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
             let aligned = |v: usize| v.is_multiple_of(4);
             let mut b_mode = if b_col == 1 && aligned(b_row) && aligned(b_batch) {
-                1
+                BOperand::RowsVec4
             } else if b_row == 1 && aligned(b_col) && aligned(b_batch) {
-                2
+                BOperand::ColumnsVec4
             } else {
-                0
+                BOperand::Strided
             };
-            if b_mode > 0 {
-                b_texture = gpu.buffer_texture(b, if b_mode == 1 { b_row } else { b_col });
+            if b_mode != BOperand::Strided {
+                let along_n = b_mode == BOperand::RowsVec4;
+                b_texture = gpu.buffer_texture(b, if along_n { b_row } else { b_col });
                 if b_texture.is_some() {
-                    b_mode += 2;
+                    b_mode = if along_n { BOperand::RowsTexture } else { BOperand::ColumnsTexture };
                 }
             }
             // A from a texture: its lines along K, or along M when they hold whole tiles of rows.
             let (a_mode, a_shift) = if a_col == 1 {
-                (1, a_row)
+                (AOperand::TextureAlongK, a_row)
             } else if a_row == 1 && m.is_multiple_of(tile_rows) {
-                (2, a_col)
+                (AOperand::TextureAlongM, a_col)
             } else {
-                (0, 0)
+                (AOperand::Strided, 0)
             };
-            a_texture = if a_mode > 0 { gpu.buffer_texture(a, a_shift) } else { None };
-            let a_mode = if a_texture.is_some() { a_mode } else { 0 };
-            subgroup_kernel(b_mode, a_mode, m)
+            a_texture = if a_mode != AOperand::Strided { gpu.buffer_texture(a, a_shift) } else { None };
+            let a_mode = if a_texture.is_some() { a_mode } else { AOperand::Strided };
+            subgroup_kernel(gpu, b_mode, a_mode, m).expect("the device runs the subgroup matmul")
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };

@@ -3,6 +3,7 @@
 
 mod conv_kernels;
 pub mod kernels;
+pub mod matmul_modes;
 mod norm_kernels;
 pub(crate) mod ops;
 mod optim_kernels;

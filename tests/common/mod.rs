@@ -13,6 +13,13 @@ pub fn gpu() -> Gpu {
     }
 }
 
+/// The environment's device options with these `SHADERGAN_KERNELS` switches (e.g.
+/// "storage-only,patch-matrix"), for a private device whose path a test chooses.
+pub fn options_with(switches: &str) -> shadergan::GpuOptions {
+    let kernels = shadergan::gpu::KernelSwitches::parse(switches).expect("test switches parse");
+    shadergan::GpuOptions { kernels, ..shadergan::GpuOptions::from_env() }
+}
+
 /// What `f` returns, and the profile keys (shader::entry, grid, note, constants) of the
 /// dispatches it recorded, run to completion.
 pub fn profiled<T>(gpu: &Gpu, f: impl FnOnce() -> T) -> (T, Vec<String>) {
