@@ -6,12 +6,12 @@
 //
 // The kernel works in groups of eight consecutive invocations (a "group"): eight lanes of one
 // subgroup, whatever the subgroup's width (8 on lavapipe at 256 bits, 16 at 512 bits, 32 on
-// NVIDIA and Apple, 32 or 64 on AMD). GROUP_LANES says how a lane reads a value of another lane
-// of its group: SubgroupLanes.broadcast when the subgroup is the group (a broadcast from a
-// constant lane is an extract and a splat), .halves when it holds two (two broadcasts and a
-// select), .shuffle otherwise (one shuffle from a computed lane, the cheap form on hardware
-// GPUs). Subgroups are taken to be runs of consecutive local_invocation_index, as every driver
-// lays out a one-dimensional workgroup (tests/kernel_paths.rs checks each form's results).
+// NVIDIA and Apple, 32 or 64 on AMD). A lane reads another lane of its group by a shuffle from
+// the group's first lane plus a constant (from_lane): on lavapipe that measured faster than
+// broadcasts from constant lanes, at 8 wide and at 16 (BENCHMARKS.md), and it is the cheap form
+// on hardware GPUs. Subgroups are taken to be runs of consecutive local_invocation_index, as
+// drivers lay out a one-dimensional workgroup (tests/kernels_linear.rs checks the results at
+// both lavapipe widths).
 //
 // A workgroup of 8 * ROW_GROUPS invocations computes a (16 * ROW_GROUPS)x64 tile of C (64x64
 // unless the product has at most 32 rows); group g = t / 8 owns rows r0..r0+15 (r0 = 16g
@@ -21,9 +21,8 @@
 // B's loads are two thirds of the time (measured by replacing them with register values), so
 // each B value loaded feeds 16 rows: 8 rows per lane measured ~8% slower despite fewer spills.
 // - A: a group's rows are the same in all its lanes, so lane l loads A at its own
-//   k = kb + l and the values reach every lane of the group from lanes fixed at compile time
-//   (a shuffle with a lane that varies in the loop is dearer and only serves the tails).
-//   Reading A as vec4s as well measured no faster.
+//   k = kb + l and the values reach every lane of the group by from_lane. Reading A as vec4s
+//   as well measured no faster.
 // - B_MODE picks how B is read: 0 any strides (lane l owns columns l + 8t, scalar loads);
 //   1 contiguous along N (lane l owns columns 4l..4l+3 and 32+4l..32+4l+3, two vec4 loads per
 //   k); 2 contiguous along K (columns l + 8t, a vec4 holds four k of a column).
@@ -375,7 +374,6 @@ override ROW_GROUPS: u32 = 4u;
 @compute @workgroup_size(8u * ROW_GROUPS, 1, 1)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
            @builtin(subgroup_invocation_id) sid: u32) {
-    subgroup_lane = sid;
     group_first = sid & ~7u;
     let lane = sid & 7u;
     let r0 = wid.y * 16u * ROW_GROUPS + 16u * (t / 8u);
@@ -405,8 +403,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kk);
         for (var s = 0u; s < k_len - k_full; s = s + 1u) {
             let bv = b_at_k(pl, k_full + s);
-            top = rank1(top, subgroupShuffle(at[0], group_first + s), subgroupShuffle(at[1], group_first + s), bv[0], bv[1]);
-            bottom = rank1(bottom, subgroupShuffle(ab[0], group_first + s), subgroupShuffle(ab[1], group_first + s), bv[0], bv[1]);
+            top = rank1(top, from_lane(at[0], s), from_lane(at[1], s), bv[0], bv[1]);
+            bottom = rank1(bottom, from_lane(ab[0], s), from_lane(ab[1], s), bv[0], bv[1]);
         }
     }
     if (r0 >= p.m || j0 >= p.n) {
@@ -461,54 +459,30 @@ fn quads_block(q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) -> AB
     );
 }
 
-// How a lane reads its group's lanes (see the top of this file): a GroupLanes code.
-override GROUP_LANES: u32 = GROUP_LANES_BROADCAST;
-
-// This invocation's lane in its subgroup and the subgroup lane of its group's lane 0 (set once
-// at the start of `forward`).
-var<private> subgroup_lane: u32;
+// The subgroup lane of this invocation's group's lane 0 (set once at the start of `forward`).
 var<private> group_first: u32;
 
-// The value of v in lane `lane` of this invocation's group (lane: 0..7). `wide` is that lane's
-// value read from the subgroup's upper half (GROUP_LANES_HALVES), `narrow` from its lower half
-// or from the whole subgroup (GROUP_LANES_BROADCAST); callers pass broadcasts from constant
-// lanes, which are an extract and a splat.
-fn group_value(narrow: vec4<f32>, wide: vec4<f32>, lane: u32, v: vec4<f32>) -> vec4<f32> {
-    if (GROUP_LANES == GROUP_LANES_BROADCAST) {
-        return narrow;
-    }
-    if (GROUP_LANES == GROUP_LANES_HALVES) {
-        return select(narrow, wide, subgroup_lane >= 8u);
-    }
+// The value of v in lane `lane` (0..7) of this invocation's group.
+fn from_lane(v: vec4<f32>, lane: u32) -> vec4<f32> {
     return subgroupShuffle(v, group_first + lane);
 }
-
-// Broadcast from group lane c in every subgroup layout (c + 8 is the upper half's copy of c).
-fn lane0(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 8u), 0u, v); }
-fn lane1(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 1u), subgroupBroadcast(v, 9u), 1u, v); }
-fn lane2(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 2u), subgroupBroadcast(v, 10u), 2u, v); }
-fn lane3(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 3u), subgroupBroadcast(v, 11u), 3u, v); }
-fn lane4(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 12u), 4u, v); }
-fn lane5(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 5u), subgroupBroadcast(v, 13u), 5u, v); }
-fn lane6(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 6u), subgroupBroadcast(v, 14u), 6u, v); }
-fn lane7(v: vec4<f32>) -> vec4<f32> { return group_value(subgroupBroadcast(v, 7u), subgroupBroadcast(v, 15u), 7u, v); }
 
 // A lane's values in every lane of its group, from lanes 0, 2, 4, 6 (even_lanes), 1, 3, 5, 7
 // (odd_lanes), 0-3 or 4-7.
 fn even_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(lane0(v), lane2(v), lane4(v), lane6(v));
+    return array(from_lane(v, 0u), from_lane(v, 2u), from_lane(v, 4u), from_lane(v, 6u));
 }
 
 fn odd_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(lane1(v), lane3(v), lane5(v), lane7(v));
+    return array(from_lane(v, 1u), from_lane(v, 3u), from_lane(v, 5u), from_lane(v, 7u));
 }
 
 fn lanes_0_3(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(lane0(v), lane1(v), lane2(v), lane3(v));
+    return array(from_lane(v, 0u), from_lane(v, 1u), from_lane(v, 2u), from_lane(v, 3u));
 }
 
 fn lanes_4_7(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(lane4(v), lane5(v), lane6(v), lane7(v));
+    return array(from_lane(v, 4u), from_lane(v, 5u), from_lane(v, 6u), from_lane(v, 7u));
 }
 
 // Four k of four rows (v[s][j]: row j at k + s) as four rows' values at four k (out[j][s]).

@@ -239,14 +239,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             println!("chosen: {}", describe(g.info()));
             let info = g.info();
             println!("subgroups: {} to {} invocations wide", info.subgroup_min_size, info.subgroup_max_size);
-            let path = g.kernel_path();
-            let kernels = match path.group_lanes {
-                Some(lanes) => {
-                    format!("subgroup matmul ({lanes:?} lane exchange), implicit-GEMM convs: {}", path.implicit_convs)
-                }
-                None => "portable".to_string(),
-            };
-            println!("kernels: {kernels} ({})", path.reason);
+            println!("kernels: {}", g.kernel_path().reason);
             let l = g.limits();
             println!(
                 "limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}",

@@ -166,11 +166,11 @@ fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
     // profiled so the mode each shape took is checked: K tails shorter than a block, K below
     // one block, edges inside a tile, batches, transposed A, split K. A device without texture
     // operands (`SHADERGAN_KERNELS=storage-only`) reads the same shapes from storage (modes 1
-    // and 2), and so does a device whose lanes exchange values by shuffles (wide GPUs' path).
-    for switches in ["", "storage-only", "shuffle"] {
+    // and 2).
+    for switches in ["", "storage-only"] {
         let options = options_with(switches);
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        if gpu.kernel_path().group_lanes.is_none() {
+        if !gpu.kernel_path().subgroup_matmul {
             eprintln!("this adapter runs the portable kernels: the vec4 modes are not used here");
             return;
         }
@@ -235,7 +235,7 @@ fn portable_and_subgroup_matmuls_agree_with_the_reference() {
     // The default device may use the subgroup-specialised matmul; a second device restricted
     // to portable kernels checks matmul.wgsl itself, as GPUs without 8-wide subgroups run it.
     let portable = shadergan::Gpu::new(&options_with("portable")).expect("a second device");
-    assert_eq!(portable.kernel_path().group_lanes, None);
+    assert!(!portable.kernel_path().subgroup_matmul);
     let mut rng = rng("portable matmul");
     for gpu in [gpu(), portable] {
         for &(m, k, n, ta, tb) in
@@ -247,7 +247,7 @@ fn portable_and_subgroup_matmuls_agree_with_the_reference() {
             let b_shape = if tb { [n, k] } else { [k, n] };
             let got = common::tensor(&gpu, &a_shape, &a).matmul_t(&common::tensor(&gpu, &b_shape, &b), ta, tb).to_vec();
             let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), 1, m, k, n, ta, tb);
-            let which = if gpu.kernel_path().group_lanes.is_some() { "subgroup" } else { "portable" };
+            let which = if gpu.kernel_path().subgroup_matmul { "subgroup" } else { "portable" };
             assert_close(&format!("{which} matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-5 * (k as f64).sqrt());
         }
     }
@@ -496,9 +496,8 @@ fn convolutions_as_implicit_products_match_the_reference() {
     }
 }
 
-/// Devices for the implicit-GEMM tests: the default (implicit where shapes allow), the same
-/// with lanes exchanged by shuffles (wide GPUs' path), explicit patch matrices with texture
-/// operands, and storage operands only.
-fn implicit_and_patch_matrix_options() -> [shadergan::GpuOptions; 4] {
-    ["", "shuffle", "patch-matrix", "storage-only"].map(options_with)
+/// Devices for the implicit-GEMM tests: the default (implicit where shapes allow), explicit
+/// patch matrices with texture operands, and storage operands only.
+fn implicit_and_patch_matrix_options() -> [shadergan::GpuOptions; 3] {
+    ["", "patch-matrix", "storage-only"].map(options_with)
 }

@@ -3,14 +3,12 @@
 //! switches. Every launcher asks [`Gpu::kernel_path`](super::Gpu::kernel_path); nothing else
 //! looks at the adapter.
 
-use crate::tensor::matmul_modes::GroupLanes;
-
 /// The kernels a device runs, with the reason they were chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelPath {
-    /// The subgroup matmul (matmul_subgroup.wgsl) with this way of exchanging values in a
-    /// group of eight lanes, or None for the portable kernels (matmul.wgsl, im2col).
-    pub group_lanes: Option<GroupLanes>,
+    /// The subgroup matmul (matmul_subgroup.wgsl, register-blocked, in groups of eight lanes);
+    /// false: the portable kernels (matmul.wgsl's workgroup tiles, im2col).
+    pub subgroup_matmul: bool,
     /// Convolutions as implicit GEMM on the subgroup matmul (no patch matrix).
     pub implicit_convs: bool,
     /// One line saying why.
@@ -26,18 +24,14 @@ pub struct KernelSwitches {
     pub storage_only: bool,
     /// Convolutions through explicit patch matrices (im2col / col2im): `patch-matrix`.
     pub patch_matrix: bool,
-    /// The shuffle lane exchange whatever the subgroup width (the path of wide and
-    /// varying-width GPUs, runnable on lavapipe): `shuffle`.
-    pub shuffle: bool,
 }
 
 impl KernelSwitches {
     /// The words accepted in `SHADERGAN_KERNELS`, with what each does.
-    pub const WORDS: [(&'static str, &'static str); 4] = [
+    pub const WORDS: [(&'static str, &'static str); 3] = [
         ("portable", "only kernels that run on any adapter (no subgroup operations)"),
         ("storage-only", "read every operand from storage buffers, never from texture copies"),
         ("patch-matrix", "run convolutions through explicit patch matrices, never as implicit GEMM"),
-        ("shuffle", "exchange lanes by shuffles whatever the subgroup width"),
     ];
 
     /// Parses a comma-separated list of `WORDS` (empty: the automatic choice).
@@ -48,7 +42,6 @@ impl KernelSwitches {
                 "portable" => switches.portable = true,
                 "storage-only" => switches.storage_only = true,
                 "patch-matrix" => switches.patch_matrix = true,
-                "shuffle" => switches.shuffle = true,
                 other => {
                     let known: Vec<String> = Self::WORDS.iter().map(|(w, what)| format!("  {w}: {what}")).collect();
                     return Err(format!(
@@ -62,10 +55,10 @@ impl KernelSwitches {
     }
 }
 
-/// The one place that picks kernels. `subgroups` is (min, max) width when the adapter has
-/// subgroup operations.
+/// The one place that picks kernels. `subgroups` is the (min, max) subgroup width when the
+/// adapter has subgroup operations.
 pub fn choose_kernel_path(subgroups: Option<(u32, u32)>, switches: KernelSwitches) -> KernelPath {
-    let portable = |reason| KernelPath { group_lanes: None, implicit_convs: false, reason };
+    let portable = |reason| KernelPath { subgroup_matmul: false, implicit_convs: false, reason };
     if switches.portable {
         return portable("SHADERGAN_KERNELS=portable");
     }
@@ -73,18 +66,21 @@ pub fn choose_kernel_path(subgroups: Option<(u32, u32)>, switches: KernelSwitche
         return portable("the adapter has no subgroup operations: workgroup-tiled portable kernels");
     };
     if min < 8 || !min.is_multiple_of(8) || !max.is_multiple_of(8) {
-        return portable("subgroups that are not multiples of 8 cannot hold the matmul's groups of eight lanes");
+        return portable("subgroups that are not multiples of 8 lanes cannot hold the matmul's groups of eight");
     }
-    let (group_lanes, reason) = if switches.shuffle {
-        (GroupLanes::Shuffle, "SHADERGAN_KERNELS=shuffle: subgroup matmul, lanes exchanged by shuffles")
-    } else if (min, max) == (8, 8) {
-        (GroupLanes::Broadcast, "8-wide subgroups are the matmul's groups: constant-lane broadcasts")
-    } else if (min, max) == (16, 16) {
-        (GroupLanes::Halves, "16-wide subgroups hold two groups: two constant-lane broadcasts and a select")
-    } else {
-        (GroupLanes::Shuffle, "subgroups wider than 16 or of varying width: lanes exchanged by shuffles")
-    };
-    KernelPath { group_lanes: Some(group_lanes), implicit_convs: !switches.patch_matrix, reason }
+    if switches.patch_matrix {
+        return KernelPath {
+            subgroup_matmul: true,
+            implicit_convs: false,
+            reason:
+                "subgroups of 8k lanes: subgroup matmul; SHADERGAN_KERNELS=patch-matrix: convolutions by patch matrices",
+        };
+    }
+    KernelPath {
+        subgroup_matmul: true,
+        implicit_convs: true,
+        reason: "subgroups of 8k lanes: subgroup matmul, convolutions as implicit GEMM",
+    }
 }
 
 #[cfg(test)]
@@ -94,26 +90,24 @@ mod tests {
     #[test]
     fn each_device_shape_gets_its_path() {
         let none = KernelSwitches::default();
-        assert_eq!(choose_kernel_path(None, none).group_lanes, None);
-        assert_eq!(choose_kernel_path(Some((4, 4)), none).group_lanes, None);
-        assert_eq!(choose_kernel_path(Some((8, 8)), none).group_lanes, Some(GroupLanes::Broadcast));
-        assert_eq!(choose_kernel_path(Some((16, 16)), none).group_lanes, Some(GroupLanes::Halves));
-        for wide in [(32, 32), (64, 64), (8, 32), (32, 64)] {
-            assert_eq!(choose_kernel_path(Some(wide), none).group_lanes, Some(GroupLanes::Shuffle), "{wide:?}");
+        assert!(!choose_kernel_path(None, none).subgroup_matmul);
+        assert!(!choose_kernel_path(Some((4, 4)), none).subgroup_matmul);
+        assert!(!choose_kernel_path(Some((4, 32)), none).subgroup_matmul);
+        for width in [(8, 8), (16, 16), (32, 32), (64, 64), (8, 32), (32, 64)] {
+            let path = choose_kernel_path(Some(width), none);
+            assert!(path.subgroup_matmul && path.implicit_convs, "{width:?}");
         }
-        assert!(choose_kernel_path(Some((32, 32)), none).implicit_convs);
         let patch = KernelSwitches { patch_matrix: true, ..none };
-        assert!(!choose_kernel_path(Some((8, 8)), patch).implicit_convs);
-        let shuffle = KernelSwitches { shuffle: true, ..none };
-        assert_eq!(choose_kernel_path(Some((8, 8)), shuffle).group_lanes, Some(GroupLanes::Shuffle));
+        let path = choose_kernel_path(Some((8, 8)), patch);
+        assert!(path.subgroup_matmul && !path.implicit_convs);
         let portable = KernelSwitches { portable: true, ..none };
-        assert_eq!(choose_kernel_path(Some((8, 8)), portable).group_lanes, None);
+        assert!(!choose_kernel_path(Some((8, 8)), portable).subgroup_matmul);
     }
 
     #[test]
     fn switches_parse_and_unknown_words_are_named() {
         let s = KernelSwitches::parse(" portable, patch-matrix ").unwrap();
-        assert!(s.portable && s.patch_matrix && !s.shuffle && !s.storage_only);
+        assert!(s.portable && s.patch_matrix && !s.storage_only);
         assert_eq!(KernelSwitches::parse("").unwrap(), KernelSwitches::default());
         let err = KernelSwitches::parse("portable,fast").unwrap_err();
         assert!(err.contains("'fast'") && err.contains("storage-only"), "{err}");

@@ -62,7 +62,7 @@ macro_rules! wgsl_enum {
 /// The constants of every shared enum, as the registry prepends them to each shader.
 pub fn prelude() -> String {
     use crate::tensor::kernels::{BinaryOp, LossKind, ReduceOp, UnaryOp};
-    use crate::tensor::matmul_modes::{AOperand, BOperand, GroupLanes};
+    use crate::tensor::matmul_modes::{AOperand, BOperand};
     let mut out = String::from("// Generated from the Rust enums (src/gpu/wgsl_enum.rs): names, not numbers.\n");
     out += &UnaryOp::wgsl_constants();
     out += &BinaryOp::wgsl_constants();
@@ -70,7 +70,6 @@ pub fn prelude() -> String {
     out += &LossKind::wgsl_constants();
     out += &AOperand::wgsl_constants();
     out += &BOperand::wgsl_constants();
-    out += &GroupLanes::wgsl_constants();
     out
 }
 

@@ -431,16 +431,12 @@ pub(super) fn subgroup_tile_rows(m: usize) -> usize {
 }
 
 /// The subgroup matmul reading B and A as `b` and `a` say (matmul_subgroup.wgsl), with tiles
-/// of `subgroup_tile_rows(m)` rows and the device's lane exchange; None on devices that run
-/// the portable kernels.
-pub(super) fn subgroup_kernel(gpu: &Gpu, b: BOperand, a: AOperand, m: usize) -> Option<Kernel> {
-    let lanes = gpu.kernel_path().group_lanes?;
-    let kernel = Kernel::new(Shader::MatmulSubgroup, "forward")
+/// of `subgroup_tile_rows(m)` rows.
+pub(super) fn subgroup_kernel(b: BOperand, a: AOperand, m: usize) -> Kernel {
+    Kernel::new(Shader::MatmulSubgroup, "forward")
         .with("B_MODE", b.code())
         .with("A_MODE", a.code())
-        .with("GROUP_LANES", lanes.code())
-        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32);
-    Some(kernel)
+        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32)
 }
 
 /// How many chunks of K a product runs as, and their length, for a product of `tiles` output
@@ -525,7 +521,7 @@ pub fn matmul(
             .with("B_TEXTURE", flat.1.is_some() as u32);
         (kernel, [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
-        let subgroup = gpu.kernel_path().group_lanes.is_some();
+        let subgroup = gpu.kernel_path().subgroup_matmul;
         let tile_rows = if subgroup { subgroup_tile_rows(m) } else { 64 };
         let kernel = if subgroup {
             // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
@@ -554,7 +550,7 @@ pub fn matmul(
             };
             a_texture = if a_mode != AOperand::Strided { gpu.buffer_texture(a, a_shift) } else { None };
             let a_mode = if a_texture.is_some() { a_mode } else { AOperand::Strided };
-            subgroup_kernel(gpu, b_mode, a_mode, m).expect("the device runs the subgroup matmul")
+            subgroup_kernel(b_mode, a_mode, m)
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };

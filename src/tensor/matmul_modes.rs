@@ -1,5 +1,5 @@
-//! The subgroup matmul's code-shaping choices (matmul_subgroup.wgsl's `A_MODE`, `B_MODE` and
-//! `GROUP_LANES` override constants), named once here; the shader sees the generated constants
+//! The subgroup matmul's code-shaping choices (matmul_subgroup.wgsl's `A_MODE` and `B_MODE`
+//! override constants), named once here; the shader sees the generated constants
 //! (`B_MODE_ROWS_TEXTURE`, ...).
 
 crate::wgsl_enum! {
@@ -33,18 +33,6 @@ crate::wgsl_enum! {
         TextureAlongM = 2,
         /// A convolution's patch matrix gathered from the image's texture copy (weight gradients).
         ConvPatches = 3,
-    }
-}
-
-crate::wgsl_enum! {
-    /// How a lane of the subgroup matmul reads the other lanes of its group of eight.
-    pub enum GroupLanes: "GROUP_LANES" {
-        /// The subgroup is the group (8 wide): broadcasts from constant lanes.
-        Broadcast = 0,
-        /// The subgroup holds two groups (16 wide): two constant-lane broadcasts and a select.
-        Halves = 1,
-        /// Any width that is a multiple of 8: a shuffle from the group's lane.
-        Shuffle = 2,
     }
 }
 
