@@ -7,6 +7,7 @@ mod pipeline_cache;
 mod profile;
 pub mod shaders;
 mod texture;
+pub mod uniform;
 pub mod wgsl_enum;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use profile::Profiler;
+use uniform::UniformLayout;
 
 pub use context::{describe, list_adapters, GpuOptions};
 pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
@@ -43,6 +45,8 @@ struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     bindings: shaders::EntryBindings,
+    /// Set once the Rust parameter block's layout matched the shader's (`uniform::check_layout`).
+    layout_checked: OnceLock<()>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -399,14 +403,14 @@ impl Gpu {
         if let Some(cache) = &self.0.pipeline_cache {
             cache.mark_dirty();
         }
-        let p = Arc::new(Pipeline { pipeline, layout, bindings });
+        let p = Arc::new(Pipeline { pipeline, layout, bindings, layout_checked: OnceLock::new() });
         self.0.pipelines.lock().unwrap().insert(key, p.clone());
         p
     }
 
     /// Records one dispatch. `params` goes to the entry point's uniform block; `inputs` bind to its
     /// read-only storage bindings and `outputs` to its read-write ones, in binding order.
-    pub fn dispatch<P: bytemuck::Pod>(
+    pub fn dispatch<P: UniformLayout>(
         &self,
         kernel: &Kernel,
         params: &P,
@@ -419,7 +423,7 @@ impl Gpu {
 
     /// [`Gpu::dispatch`] for entry points that also read textures (see [`Gpu::buffer_texture`]),
     /// bound in binding order after the buffer inputs.
-    pub fn dispatch_with_textures<P: bytemuck::Pod>(
+    pub fn dispatch_with_textures<P: UniformLayout>(
         &self,
         kernel: &Kernel,
         params: &P,
@@ -440,6 +444,13 @@ impl Gpu {
             b.textures.len(),
             b.outputs.len()
         );
+        pipe.layout_checked.get_or_init(|| {
+            if let Some(decl) = &b.uniform_decl {
+                if let Err(e) = uniform::check_layout::<P>(kernel.shader.file_name(), decl) {
+                    panic!("{}::{}: {e}", kernel.shader.file_name(), kernel.entry);
+                }
+            }
+        });
         let param_bytes = bytemuck::bytes_of(params);
         assert!(param_bytes.len() as u64 <= PARAM_SLOT, "parameter block larger than {PARAM_SLOT} bytes");
         // The outputs' texture copies go stale with this dispatch (before any lock is taken:

@@ -50,13 +50,13 @@ impl Shader {
         static SOURCES: std::sync::OnceLock<Vec<(Shader, String)>> = std::sync::OnceLock::new();
         let sources = SOURCES.get_or_init(|| {
             let prelude = super::wgsl_enum::prelude();
-            Shader::ALL.iter().map(|&s| (s, format!("{prelude}{}", s.files()))).collect()
+            Shader::ALL.iter().map(|&s| (s, format!("{prelude}{}", s.own_source()))).collect()
         });
         &sources.iter().find(|(s, _)| *s == self).expect("every shader is in Shader::ALL").1
     }
 
-    /// The files' text, joined.
-    fn files(self) -> &'static str {
+    /// The shader's own text: its files joined, without the generated prelude.
+    pub fn own_source(self) -> &'static str {
         match self {
             Shader::Unary => include_str!("../../shaders/unary.wgsl"),
             Shader::Binary => include_str!("../../shaders/binary.wgsl"),
@@ -105,7 +105,10 @@ pub fn validate(shader: Shader) -> Result<(naga::Module, naga::valid::ModuleInfo
 /// buffers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryBindings {
+    /// The uniform block's binding.
     pub uniform: Option<u32>,
+    /// The uniform block's struct as naga lays it out (checked against the Rust parameters).
+    pub uniform_decl: Option<super::uniform::UniformDecl>,
     pub inputs: Vec<u32>,
     pub textures: Vec<u32>,
     pub outputs: Vec<u32>,
@@ -119,7 +122,8 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
         .position(|ep| ep.name == entry)
         .ok_or_else(|| format!("{} has no entry point '{entry}'", shader.file_name()))?;
     let uses = info.get_entry_point(index);
-    let mut out = EntryBindings { uniform: None, inputs: vec![], textures: vec![], outputs: vec![] };
+    let mut out =
+        EntryBindings { uniform: None, uniform_decl: None, inputs: vec![], textures: vec![], outputs: vec![] };
     for (handle, var) in module.global_variables.iter() {
         if uses[handle].is_empty() {
             continue;
@@ -131,7 +135,10 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
             return Err(format!("{}::{entry}: only bind group 0 is used", shader.file_name()));
         }
         match var.space {
-            naga::AddressSpace::Uniform => out.uniform = Some(binding.binding),
+            naga::AddressSpace::Uniform => {
+                out.uniform = Some(binding.binding);
+                out.uniform_decl = uniform_decl(&module, var.ty);
+            }
             naga::AddressSpace::Storage { access } => {
                 if access.contains(naga::StorageAccess::STORE) {
                     out.outputs.push(binding.binding)
@@ -160,4 +167,17 @@ pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
     out.textures.sort_unstable();
     out.outputs.sort_unstable();
     Ok(out)
+}
+
+/// A uniform struct's name, size and member offsets.
+fn uniform_decl(module: &naga::Module, ty: naga::Handle<naga::Type>) -> Option<super::uniform::UniformDecl> {
+    let declared = &module.types[ty];
+    let naga::TypeInner::Struct { members, span } = &declared.inner else {
+        return None;
+    };
+    Some(super::uniform::UniformDecl {
+        name: declared.name.clone().unwrap_or_default(),
+        size: *span,
+        members: members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(),
+    })
 }

@@ -13,22 +13,24 @@ use super::kernels::{
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 use crate::tensor::matmul_modes::{AOperand, BOperand};
 
-/// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
-pub struct ConvGeometry {
-    pub batch: u32,
-    pub c_in: u32,
-    pub h: u32,
-    pub w: u32,
-    pub c_out: u32,
-    pub oh: u32,
-    pub ow: u32,
-    pub kh: u32,
-    pub kw: u32,
-    pub stride: u32,
-    pub pad: u32,
-    pub _pad0: u32,
+crate::uniform! {
+    /// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+    pub struct ConvGeometry {
+        pub batch: u32,
+        pub c_in: u32,
+        pub h: u32,
+        pub w: u32,
+        pub c_out: u32,
+        pub oh: u32,
+        pub ow: u32,
+        pub kh: u32,
+        pub kw: u32,
+        pub stride: u32,
+        pub pad: u32,
+        pub _pad0: u32,
+    }
 }
 
 impl ConvGeometry {
@@ -311,16 +313,18 @@ pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuB
     matmul(gpu, &dy_cm, cols, 1, c_out, g.patch_cols(), g.patch_rows(), false, true)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct PhaseWeightParams {
-    c_in: u32,
-    c_out: u32,
-    kh: u32,
-    kw: u32,
-    stride: u32,
-    weight_shift: u32,
-    _pad: [u32; 2],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct PhaseWeightParams {
+        c_in: u32,
+        c_out: u32,
+        kh: u32,
+        kw: u32,
+        stride: u32,
+        weight_shift: u32,
+        _pad: [u32; 2],
+    }
 }
 
 /// The input gradient as one product per output phase, reading dy in place (implicit GEMM:

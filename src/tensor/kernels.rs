@@ -104,13 +104,15 @@ crate::wgsl_enum! {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct UnaryParams {
-    n: u32,
-    alpha: f32,
-    beta: f32,
-    x_shift: u32,
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct UnaryParams {
+        n: u32,
+        alpha: f32,
+        beta: f32,
+        x_shift: u32,
+    }
 }
 
 pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
@@ -136,11 +138,13 @@ crate::wgsl_enum! {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct LossParams {
-    n: u32,
-    _pad: [u32; 3],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct LossParams {
+        n: u32,
+        _pad: [u32; 3],
+    }
 }
 
 /// (terms, dterms/dx) of a loss between predictions x and targets t of the same length.
@@ -182,16 +186,18 @@ pub fn unary_backward(gpu: &Gpu, op: UnaryOp, alpha: f32, v: &GpuBuffer, g: &Gpu
     dx
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BinaryParams {
-    n: u32,
-    rank: u32,
-    a_shift: u32,
-    b_shift: u32,
-    shape: [[u32; 4]; 2],
-    a_strides: [[u32; 4]; 2],
-    b_strides: [[u32; 4]; 2],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct BinaryParams {
+        n: u32,
+        rank: u32,
+        a_shift: u32,
+        b_shift: u32,
+        shape: [[u32; 4]; 2],
+        a_strides: [[u32; 4]; 2],
+        b_strides: [[u32; 4]; 2],
+    }
 }
 
 /// Strides that read a tensor of `shape` as if it had the broadcast shape `out` (0 along the
@@ -307,20 +313,22 @@ crate::wgsl_enum! {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ReduceParams {
-    n_out: u32,
-    n_reduce: u32,
-    kept_rank: u32,
-    reduced_rank: u32,
-    op: u32,
-    x_shift: u32,
-    _pad: [u32; 2],
-    kept_shape: [[u32; 4]; 2],
-    kept_strides: [[u32; 4]; 2],
-    reduced_shape: [[u32; 4]; 2],
-    reduced_strides: [[u32; 4]; 2],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct ReduceParams {
+        n_out: u32,
+        n_reduce: u32,
+        kept_rank: u32,
+        reduced_rank: u32,
+        op: u32,
+        x_shift: u32,
+        _pad: [u32; 2],
+        kept_shape: [[u32; 4]; 2],
+        kept_strides: [[u32; 4]; 2],
+        reduced_shape: [[u32; 4]; 2],
+        reduced_strides: [[u32; 4]; 2],
+    }
 }
 
 /// Reduces `axes` of a contiguous tensor; the result keeps the other axes in order.
@@ -390,34 +398,36 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
     out
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-pub(super) struct MatmulParams {
-    pub m: u32,
-    pub n: u32,
-    pub k: u32,
-    pub batch: u32,
-    pub a_batch: u32,
-    pub a_row: u32,
-    pub a_col: u32,
-    pub b_batch: u32,
-    pub b_row: u32,
-    pub b_col: u32,
-    pub k_last: u32,
-    pub a_shift: u32,
-    pub b_shift: u32,
-    /// Convolution geometry for the subgroup matmul's implicit GEMM (conv_kernels.rs): the
-    /// source image's channels and plane, the grid of outputs, stride and padding.
-    pub src_c: u32,
-    pub src_h: u32,
-    pub src_w: u32,
-    pub grid_h: u32,
-    pub grid_w: u32,
-    pub stride: u32,
-    pub pad: u32,
-    /// The slope of B_MODE 6's fused (leaky) ReLU.
-    pub slope: f32,
-    pub _pad: [u32; 3],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Default, Pod, Zeroable)]
+    pub(super) struct MatmulParams {
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        pub batch: u32,
+        pub a_batch: u32,
+        pub a_row: u32,
+        pub a_col: u32,
+        pub b_batch: u32,
+        pub b_row: u32,
+        pub b_col: u32,
+        pub k_last: u32,
+        pub a_shift: u32,
+        pub b_shift: u32,
+        /// Convolution geometry for the subgroup matmul's implicit GEMM (conv_kernels.rs): the
+        /// source image's channels and plane, the grid of outputs, stride and padding.
+        pub src_c: u32,
+        pub src_h: u32,
+        pub src_w: u32,
+        pub grid_h: u32,
+        pub grid_w: u32,
+        pub stride: u32,
+        pub pad: u32,
+        /// The slope of B_MODE 6's fused (leaky) ReLU.
+        pub slope: f32,
+        pub _pad: [u32; 3],
+    }
 }
 
 /// Rows per tile of the subgroup matmul: 64, or 16 or 32 for products with no more rows, whose
@@ -579,13 +589,15 @@ pub fn matmul(
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct TransposeParams {
-    batch: u32,
-    rows: u32,
-    cols: u32,
-    src_shift: u32,
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct TransposeParams {
+        batch: u32,
+        rows: u32,
+        cols: u32,
+        src_shift: u32,
+    }
 }
 
 /// [batch, rows, cols] -> [batch, cols, rows]: 4x4 blocks per invocation where both sides are
@@ -610,19 +622,21 @@ pub fn transpose(gpu: &Gpu, x: &GpuBuffer, batch: usize, rows: usize, cols: usiz
     out
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GatherParams {
-    n: u32,
-    rank: u32,
-    offset: u32,
-    chunk: u32,
-    src_shift: u32,
-    _pad: [u32; 3],
-    shape: [[u32; 4]; 2],
-    strides: [[u32; 4]; 2],
-    lead: [[i32; 4]; 2],
-    extent: [[u32; 4]; 2],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct GatherParams {
+        n: u32,
+        rank: u32,
+        offset: u32,
+        chunk: u32,
+        src_shift: u32,
+        _pad: [u32; 3],
+        shape: [[u32; 4]; 2],
+        strides: [[u32; 4]; 2],
+        lead: [[i32; 4]; 2],
+        extent: [[u32; 4]; 2],
+    }
 }
 
 /// out[c] = x[offset + sum_d (c_d - lead_d) * strides_d], zero where c_d - lead_d leaves
@@ -683,12 +697,14 @@ fn gather_into(
     gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[out], grid_1d(gpu, invocations, 64));
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct FillParams {
-    n: u32,
-    value: f32,
-    _pad: [u32; 2],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct FillParams {
+        n: u32,
+        value: f32,
+        _pad: [u32; 2],
+    }
 }
 
 pub fn fill(gpu: &Gpu, n: usize, value: f32) -> GpuBuffer {
@@ -698,17 +714,19 @@ pub fn fill(gpu: &Gpu, n: usize, value: f32) -> GpuBuffer {
     out
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct ReflectGeometry {
-    pub planes: u32,
-    pub h: u32,
-    pub w: u32,
-    pub top: u32,
-    pub left: u32,
-    pub oh: u32,
-    pub ow: u32,
-    pub _pad: u32,
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    pub struct ReflectGeometry {
+        pub planes: u32,
+        pub h: u32,
+        pub w: u32,
+        pub top: u32,
+        pub left: u32,
+        pub oh: u32,
+        pub ow: u32,
+        pub _pad: u32,
+    }
 }
 
 pub fn reflect_pad(gpu: &Gpu, g: &ReflectGeometry, x: &GpuBuffer) -> GpuBuffer {

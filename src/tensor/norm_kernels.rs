@@ -6,22 +6,26 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::{grid_1d, WG_1D};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct BatchNormParams {
-    pub batch: u32,
-    pub channels: u32,
-    pub spatial: u32,
-    pub update_running: u32,
-    pub eps: f32,
-    pub momentum: f32,
-    /// Row lengths (log2 texels) of x's and dy's texture copies: set by the kernel functions
-    /// below, zeros from callers.
-    pub texture_shifts: [u32; 2],
-    /// The forward pass's output is max(y, slope * y) for slope <= 1: a fused ReLU (0) or
-    /// leaky ReLU; 1 leaves y as it is.
-    pub slope: f32,
-    pub _pad: [u32; 3],
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Pod, Zeroable)]
+    pub struct BatchNormParams {
+        pub batch: u32,
+        pub channels: u32,
+        pub spatial: u32,
+        pub update_running: u32,
+        pub eps: f32,
+        pub momentum: f32,
+        /// Row length (log2 texels) of x's texture copy: set by the kernel functions below,
+        /// zero from callers.
+        pub x_shift: u32,
+        /// Row length (log2 texels) of dy's texture copy, as `x_shift`.
+        pub dy_shift: u32,
+        /// The forward pass's output is max(y, slope * y) for slope <= 1: a fused ReLU (0) or
+        /// leaky ReLU; 1 leaves y as it is.
+        pub slope: f32,
+        pub _pad: [u32; 3],
+    }
 }
 
 impl BatchNormParams {
@@ -83,7 +87,8 @@ fn dispatch_batch_norm(
     let x_tex = if vec4 { gpu.flat_texture(x) } else { None };
     let dy_tex = if vec4 { dy.and_then(|d| gpu.flat_texture(d)) } else { None };
     let mut params = *p;
-    params.texture_shifts = [x_tex.as_ref().map_or(0, |t| t.1), dy_tex.as_ref().map_or(0, |t| t.1)];
+    params.x_shift = x_tex.as_ref().map_or(0, |t| t.1);
+    params.dy_shift = dy_tex.as_ref().map_or(0, |t| t.1);
     let kernel = kernel.with("X_TEXTURE", x_tex.is_some() as u32).with("DY_TEXTURE", dy_tex.is_some() as u32);
     let views = [
         gpu.texture_or_placeholder(x_tex.as_ref().map(|t| &t.0)),

@@ -494,7 +494,8 @@ impl Tensor {
             update_running: running.is_some() as u32,
             eps,
             momentum: running.map_or(0.0, |r| r.2),
-            texture_shifts: [0; 2],
+            x_shift: 0,
+            dy_shift: 0,
             slope,
             _pad: [0; 3],
         };

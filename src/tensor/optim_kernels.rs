@@ -6,26 +6,30 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::{grid_1d, WG_1D};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct AdamParams {
-    pub n: u32,
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-    pub correction1: f32,
-    pub correction2: f32,
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    pub struct AdamParams {
+        pub n: u32,
+        pub lr: f32,
+        pub beta1: f32,
+        pub beta2: f32,
+        pub eps: f32,
+        pub weight_decay: f32,
+        pub correction1: f32,
+        pub correction2: f32,
+    }
 }
 
-/// adam4's parameters: Adam's, and the row length (log2 texels) of the four flat texture copies.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Adam4Params {
-    adam: AdamParams,
-    shift: u32,
-    _pad: [u32; 3],
+crate::uniform! {
+    /// adam4's parameters: Adam's, and the row length (log2 texels) of the four flat texture copies.
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct Adam4Params {
+        adam: AdamParams,
+        shift: u32,
+        _pad: [u32; 3],
+    }
 }
 
 /// One Adam update in place. Where the buffers have flat texture copies (`Gpu::flat_texture`),
@@ -47,26 +51,30 @@ pub fn adam_step(gpu: &Gpu, p: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer,
     gpu.dispatch(&Kernel::new(Shader::Optim, "adam"), p, &[grad], &[param, m, v], grid_1d(gpu, n, WG_1D));
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct SgdParams {
-    pub n: u32,
-    pub lr: f32,
-    pub momentum: f32,
-    pub weight_decay: f32,
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    pub struct SgdParams {
+        pub n: u32,
+        pub lr: f32,
+        pub momentum: f32,
+        pub weight_decay: f32,
+    }
 }
 
 pub fn sgd_step(gpu: &Gpu, p: &SgdParams, grad: &GpuBuffer, param: &GpuBuffer, momentum: &GpuBuffer) {
     gpu.dispatch(&Kernel::new(Shader::Optim, "sgd"), p, &[grad], &[param, momentum], grid_1d(gpu, p.n as usize, WG_1D));
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub struct RmspropParams {
-    pub n: u32,
-    pub lr: f32,
-    pub alpha: f32,
-    pub eps: f32,
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    pub struct RmspropParams {
+        pub n: u32,
+        pub lr: f32,
+        pub alpha: f32,
+        pub eps: f32,
+    }
 }
 
 pub fn rmsprop_step(gpu: &Gpu, p: &RmspropParams, grad: &GpuBuffer, param: &GpuBuffer, square_avg: &GpuBuffer) {
@@ -79,13 +87,15 @@ pub fn rmsprop_step(gpu: &Gpu, p: &RmspropParams, grad: &GpuBuffer, param: &GpuB
     );
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ClipParams {
-    n: u32,
-    low: f32,
-    high: f32,
-    _pad: u32,
+crate::uniform! {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct ClipParams {
+        n: u32,
+        low: f32,
+        high: f32,
+        _pad: u32,
+    }
 }
 
 pub fn clip_in_place(gpu: &Gpu, param: &GpuBuffer, low: f32, high: f32) {
