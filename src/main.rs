@@ -84,6 +84,10 @@ enum Command {
         /// Image size (32 or 64; DCGAN adds a layer on each side per doubling).
         #[arg(long)]
         image_size: Option<usize>,
+        /// Image channels: 3 times a colour network (PyTorch's DCGAN-64 is 3x64x64), fed the
+        /// grayscale data repeated in each channel.
+        #[arg(long)]
+        channels: Option<usize>,
         #[arg(long, default_value_t = 10)]
         iters: usize,
     },
@@ -249,7 +253,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Bench { config, batch, width, image_size, iters } => {
+        Command::Bench { config, batch, width, image_size, channels, iters } => {
             let g = gpu(cli)?;
             if is_cycle_config(config) {
                 let mut cfg = shadergan::config::CycleConfig::load(config)?;
@@ -271,8 +275,14 @@ fn run_command(cli: &Cli) -> Result<()> {
             if let Some(s) = image_size {
                 cfg.data.image_size = *s;
             }
+            let channels = channels.unwrap_or(cfg.data.channels);
             cfg.validate(config)?;
-            let data = run::load_dataset(&cfg)?;
+            let mut data = run::load_dataset(&cfg)?;
+            if channels != data.channels {
+                data = data.with_channels(channels).map_err(anyhow::Error::msg)?;
+                cfg.data.channels = channels;
+                cfg.validate(config)?;
+            }
             let report = shadergan::bench::bench_training(&g, &cfg, &data, *iters)?;
             print!("{report}");
             Ok(())

@@ -53,6 +53,21 @@ impl std::fmt::Debug for Dataset {
 }
 
 impl Dataset {
+    /// The grayscale images repeated in each of `channels` channels (for timing colour
+    /// networks on grayscale data); an error for colour data or other channel counts.
+    pub fn with_channels(&self, channels: usize) -> Result<Dataset, String> {
+        if self.channels != 1 || !(channels == 1 || channels == 3) {
+            return Err(format!(
+                "can repeat grayscale images into 1 or 3 channels, not {} into {channels}",
+                self.channels
+            ));
+        }
+        let plane = self.size * self.size;
+        let pixels =
+            self.pixels.chunks(plane).flat_map(|p| std::iter::repeat_n(p, channels).flatten()).copied().collect();
+        Ok(Dataset { pixels, channels, ..self.clone() })
+    }
+
     pub fn image_len(&self) -> usize {
         self.channels * self.size * self.size
     }
