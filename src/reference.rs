@@ -61,6 +61,24 @@ pub fn unary(op: UnaryOp, alpha: f64, beta: f64, x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// Where tests check a unary op: (alpha, beta, inputs from, inputs to), a range where the op is
+/// defined and smooth enough between its kinks for finite differences. The tests sweep
+/// `UnaryOp::ALL` through this, so a new op is tested once it has its formula above and its
+/// line here.
+pub fn unary_test_case(op: UnaryOp) -> (f64, f64, f64, f64) {
+    match op {
+        UnaryOp::Log | UnaryOp::Sqrt => (0.0, 0.0, 0.2, 3.0),
+        UnaryOp::Recip => (0.0, 0.0, 0.3, 3.0),
+        UnaryOp::Exp | UnaryOp::Tanh => (0.0, 0.0, -2.0, 2.0),
+        UnaryOp::Sigmoid | UnaryOp::Softplus => (0.0, 0.0, -4.0, 4.0),
+        UnaryOp::LeakyRelu | UnaryOp::LeakySlope => (0.2, 0.0, -2.0, 2.0),
+        UnaryOp::Pow => (3.0, 0.0, -2.0, 2.0),
+        UnaryOp::Affine => (-1.5, 0.3, -2.0, 2.0),
+        UnaryOp::Clamp | UnaryOp::InRange => (-0.5, 0.7, -2.0, 2.0),
+        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu | UnaryOp::Step | UnaryOp::Sign => (0.0, 0.0, -2.0, 2.0),
+    }
+}
+
 fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     let mut c = vec![0; shape.len()];
     for d in (0..shape.len()).rev() {

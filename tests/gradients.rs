@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use shadergan::gpu::wgsl_enum::WgslEnum;
 use shadergan::reference as cpu;
 use shadergan::tensor::kernels::LossKind;
 use shadergan::tensor::{BinaryOp, UnaryOp};
@@ -62,31 +63,19 @@ fn check_second_order(
     assert_close(&format!("{what}: second order"), &gg.to_vec(), &fd, 2e-3, 2e-3);
 }
 
-fn away_from_zero(v: Vec<f64>) -> Vec<f64> {
-    v.into_iter().map(|x| if x.abs() < 0.05 { x + 0.1 } else { x }).collect()
+/// Values within 0.05 of a kink (where a piecewise op's derivative jumps) moved 0.1 past it,
+/// so finite differences never straddle one.
+fn away_from_kinks(v: Vec<f64>, kinks: &[f64]) -> Vec<f64> {
+    v.into_iter().map(|x| if kinks.iter().any(|k| (x - k).abs() < 0.05) { x + 0.1 } else { x }).collect()
 }
 
 #[test]
 fn unary_gradients() {
     let mut rng = rng("unary grads");
     let shape = vec![3usize, 5];
-    let ops: [(UnaryOp, f64, f64, f64, f64); 13] = [
-        (UnaryOp::Neg, 0.0, 0.0, -2.0, 2.0),
-        (UnaryOp::Exp, 0.0, 0.0, -2.0, 2.0),
-        (UnaryOp::Log, 0.0, 0.0, 0.2, 3.0),
-        (UnaryOp::Sqrt, 0.0, 0.0, 0.2, 3.0),
-        (UnaryOp::Abs, 0.0, 0.0, -2.0, 2.0),
-        (UnaryOp::Tanh, 0.0, 0.0, -3.0, 3.0),
-        (UnaryOp::Sigmoid, 0.0, 0.0, -4.0, 4.0),
-        (UnaryOp::Relu, 0.0, 0.0, -2.0, 2.0),
-        (UnaryOp::LeakyRelu, 0.2, 0.0, -2.0, 2.0),
-        (UnaryOp::Softplus, 0.0, 0.0, -4.0, 4.0),
-        (UnaryOp::Recip, 0.0, 0.0, 0.3, 3.0),
-        (UnaryOp::Pow, 3.0, 0.0, -2.0, 2.0),
-        (UnaryOp::Affine, -1.5, 0.3, -2.0, 2.0),
-    ];
-    for (op, a, b, lo, hi) in ops {
-        let x = away_from_zero(uniform(&mut rng, 15, lo, hi));
+    for op in UnaryOp::ALL.iter().copied().filter(|op| op.has_gradient()) {
+        let (a, b, lo, hi) = cpu::unary_test_case(op);
+        let x = away_from_kinks(uniform(&mut rng, 15, lo, hi), &[0.0, a, b]);
         check_first_order(
             &format!("{op:?}"),
             &[(shape.clone(), x)],
@@ -101,23 +90,15 @@ fn unary_gradients() {
 #[test]
 fn unary_second_order() {
     let mut rng = rng("unary second order");
-    for (op, a, lo, hi) in [
-        (UnaryOp::Tanh, 0.0, -2.0, 2.0),
-        (UnaryOp::Sigmoid, 0.0, -3.0, 3.0),
-        (UnaryOp::Exp, 0.0, -1.0, 1.0),
-        (UnaryOp::LeakyRelu, 0.2, -2.0, 2.0),
-        (UnaryOp::Softplus, 0.0, -3.0, 3.0),
-        (UnaryOp::Sqrt, 0.0, 0.5, 2.0),
-        (UnaryOp::Log, 0.0, 0.5, 2.0),
-        (UnaryOp::Recip, 0.0, 0.5, 2.0),
-    ] {
-        let x = away_from_zero(uniform(&mut rng, 6, lo, hi));
+    for op in UnaryOp::ALL.iter().copied().filter(|op| op.has_gradient()) {
+        let (a, b, lo, hi) = cpu::unary_test_case(op);
+        let x = away_from_kinks(uniform(&mut rng, 6, lo, hi), &[0.0, a, b]);
         check_second_order(
             &format!("{op:?}"),
             &[2, 3],
             &x,
-            |t| t.unary_for_tests(op, a as f32, 0.0),
-            |v| cpu::unary(op, a, 0.0, v),
+            |t| t.unary_for_tests(op, a as f32, b as f32),
+            |v| cpu::unary(op, a, b, v),
         );
     }
 }
@@ -128,7 +109,7 @@ fn binary_broadcast_gradients() {
     let cases: [(Vec<usize>, Vec<usize>); 3] =
         [(vec![3, 4], vec![3, 4]), (vec![2, 3, 4], vec![3, 1]), (vec![1, 4], vec![3, 1])];
     for (sa, sb) in cases {
-        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max] {
+        for op in BinaryOp::ALL.iter().copied().filter(|op| op.has_gradient()) {
             let a = uniform(&mut rng, sa.iter().product(), -2.0, 2.0);
             let b = uniform(&mut rng, sb.iter().product(), 0.5, 2.0);
             let out_shape = shadergan::tensor::broadcast_shape(&sa, &sb).unwrap();
@@ -378,7 +359,7 @@ fn fused_loss_terms_first_and_second_order() {
     let shape = vec![3usize, 5];
     for kind in [LossKind::BceWithLogits, LossKind::SquaredError, LossKind::AbsoluteError] {
         let reach = if kind == LossKind::BceWithLogits { 6.0 } else { 1.5 };
-        let x = away_from_zero(uniform(&mut rng, 15, -reach, reach));
+        let x = away_from_kinks(uniform(&mut rng, 15, -reach, reach), &[0.0]);
         let t = uniform(&mut rng, 15, 0.0, 1.0);
         // |x - t| has a kink at x = t: keep the points apart from it.
         let x: Vec<f64> = x.iter().zip(&t).map(|(&v, &t)| if (v - t).abs() < 0.05 { v + 0.1 } else { v }).collect();

@@ -58,7 +58,7 @@ fn assert_every_variant_named<E: WgslEnum>(shader: Shader, pattern: impl Fn(&str
 #[test]
 fn every_shared_code_has_its_wgsl_case() {
     use shadergan::tensor::kernels::{BinaryOp, LossKind, ReduceOp, UnaryOp};
-    use shadergan::tensor::matmul_modes::{AOperand, BOperand};
+    use shadergan::tensor::matmul::{AOperand, BOperand};
     assert_every_variant_named::<UnaryOp>(Shader::Unary, |name| format!("case {name}:"));
     assert_every_variant_named::<BinaryOp>(Shader::Binary, |name| format!("case {name}:"));
     assert_every_variant_named::<LossKind>(Shader::Loss, |name| format!("KIND == {name}"));

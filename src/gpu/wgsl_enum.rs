@@ -62,7 +62,7 @@ macro_rules! wgsl_enum {
 /// The constants of every shared enum, as the registry prepends them to each shader.
 pub fn prelude() -> String {
     use crate::tensor::kernels::{BinaryOp, LossKind, ReduceOp, UnaryOp};
-    use crate::tensor::matmul_modes::{AOperand, BOperand};
+    use crate::tensor::matmul::{AOperand, BOperand};
     let mut out = String::from("// Generated from the Rust enums (src/gpu/wgsl_enum.rs): names, not numbers.\n");
     out += &UnaryOp::wgsl_constants();
     out += &BinaryOp::wgsl_constants();

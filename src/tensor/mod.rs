@@ -1,20 +1,30 @@
 //! GPU tensors (f32, contiguous, row-major) that remember how they were computed, so gradients
 //! can be taken of anything, gradients included.
+//!
+//! The ops live by family, each module beside its WGSL file with its launchers, its `Tensor`
+//! methods and its gradient rules (RECIPE.md says how to add one): `elementwise` (unary.wgsl,
+//! binary.wgsl), `reduce`, `movement`, `matmul` (matmul.wgsl, matmul_subgroup.wgsl), `conv`
+//! (conv2d.wgsl, matmul_conv.wgsl), `norm` (batchnorm.wgsl), `loss`, and `optim_kernels`
+//! (optim.wgsl, no gradients). `launch` holds what their launchers share.
 
-mod conv_kernels;
+pub(crate) mod conv;
+pub(crate) mod elementwise;
 pub mod kernels;
-pub mod matmul_modes;
-mod norm_kernels;
-pub(crate) mod ops;
+pub(crate) mod launch;
+pub(crate) mod loss;
+pub mod matmul;
+pub(crate) mod movement;
+pub(crate) mod norm;
 mod optim_kernels;
-pub use ops::broadcast_shape;
+pub(crate) mod reduce;
+pub use elementwise::broadcast_shape;
 
 use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::autograd::Node;
+use crate::autograd::{Node, Op};
 use crate::gpu::{Gpu, GpuBuffer};
 
 pub use kernels::{BinaryOp, ReduceOp, UnaryOp};
@@ -70,6 +80,21 @@ impl fmt::Debug for Tensor {
 }
 
 impl Tensor {
+    fn record(&self, inputs: &[&Tensor], shape: Vec<usize>, buffer: GpuBuffer, op: Op, keep_output: bool) -> Tensor {
+        let buffer = Arc::new(buffer);
+        let wants_grad = grad_enabled() && inputs.iter().any(|t| t.tracks_grad()) && op.is_differentiable();
+        let node = wants_grad.then(|| Node {
+            op,
+            inputs: inputs.iter().map(|&t| t.clone()).collect(),
+            output: keep_output.then(|| buffer.clone()),
+        });
+        Tensor::from_parts(self.gpu(), shape, buffer, node)
+    }
+
+    fn check_device(&self, other: &Tensor) {
+        assert!(self.gpu().same_device(other.gpu()), "tensors live on different devices");
+    }
+
     pub(crate) fn from_parts(gpu: &Gpu, shape: Vec<usize>, buffer: Arc<GpuBuffer>, node: Option<Node>) -> Tensor {
         debug_assert_eq!(shape.iter().product::<usize>(), buffer.len());
         let requires_grad = node.is_some();

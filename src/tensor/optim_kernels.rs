@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::kernels::{grid_1d, WG_1D};
+use super::launch::{grid_1d, WG_1D};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 crate::uniform! {

@@ -6,12 +6,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::kernels::{
-    copy, gather, grid_1d, matmul, reduce, split_k, subgroup_kernel, subgroup_tile_rows, transpose, MatmulParams,
-    ReduceOp,
-};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
-use crate::tensor::matmul_modes::{AOperand, BOperand};
+use crate::tensor::launch::grid_1d;
+use crate::tensor::matmul::{matmul, split_k, subgroup_kernel, subgroup_tile_rows, AOperand, BOperand, MatmulParams};
+use crate::tensor::movement::{copy, gather, transpose};
+use crate::tensor::reduce::{reduce, ReduceOp};
 
 crate::uniform! {
     /// Geometry of a 2-d convolution x [batch, c_in, h, w] -> y [batch, c_out, oh, ow].

@@ -1,9 +1,15 @@
-//! Launches of the fused normalisation kernels (shaders/batchnorm.wgsl): batch norm directly,
-//! instance and layer norm through views of the same [batch, channels, spatial] layout.
+//! Fused normalisation (batchnorm.wgsl): batch, instance and layer norm with an optional
+//! (leaky) ReLU, the launchers, the `Tensor` methods and the gradient rule (the fused backward
+//! at first order, the composite formula for second order). CPU reference:
+//! `reference::batch_norm_train`, `reference::normalize_groups`.
+
+use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::kernels::{grid_1d, WG_1D};
+use super::launch::{grid_1d, WG_1D};
+use super::Tensor;
+use crate::autograd::{Backward, Op};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 
 crate::uniform! {
@@ -152,4 +158,131 @@ pub fn batch_norm_backward(
     let (kernel, grid) = p.apply_kernel(gpu, "backward", "backward4");
     dispatch_batch_norm(gpu, kernel, p, Some(dy), &[x, stats, gamma, dy, &grad_stats, beta], &[&dx], grid);
     (dx, grad_stats)
+}
+
+impl Tensor {
+    // ---- fused normalisation ----
+
+    /// Training-mode batch norm over x [N, C, ...] with batch statistics (biased variance),
+    /// updating `running_mean`/`running_var` in place with `momentum` (unbiased variance).
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_train(
+        &self,
+        gamma: &Tensor,
+        beta: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f32,
+        eps: f32,
+    ) -> Tensor {
+        self.batch_norm_train_leaky([gamma, beta], [running_mean, running_var], momentum, eps, 1.0)
+    }
+
+    /// `batch_norm_train` (affine [gamma, beta], running [mean, var]) followed by a leaky ReLU
+    /// of `slope` (0: ReLU; 1: none), fused into its kernels: the activation costs no pass of
+    /// its own. Slopes outside [0, 1] are refused.
+    pub fn batch_norm_train_leaky(
+        &self,
+        [gamma, beta]: [&Tensor; 2],
+        [running_mean, running_var]: [&Tensor; 2],
+        momentum: f32,
+        eps: f32,
+        slope: f32,
+    ) -> Tensor {
+        assert!((0.0..=1.0).contains(&slope), "a fused activation's slope lies in [0, 1], got {slope}");
+        assert!(self.rank() >= 2, "batch norm needs [N, C, ...], got {:?}", self.shape());
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        for t in [gamma, beta, running_mean, running_var] {
+            assert_eq!(t.numel(), c, "batch norm over {c} channels given a tensor of shape {:?}", t.shape());
+        }
+        self.normalize_fused(
+            [n, c, self.numel() / (n * c)],
+            gamma,
+            beta,
+            Some((running_mean, running_var, momentum)),
+            eps,
+            slope,
+        )
+    }
+
+    /// Instance norm: every (sample, channel) plane of x [N, C, ...] normalised on its own,
+    /// without affine (callers add one). The batch-norm kernels over the view [1, N*C, rest].
+    pub fn instance_norm(&self, eps: f32) -> Tensor {
+        assert!(self.rank() >= 3, "instance norm needs [N, C, spatial...], got {:?}", self.shape());
+        let planes = self.shape()[0] * self.shape()[1];
+        let (ones, zeros) = (Tensor::ones(self.gpu(), &[planes]), Tensor::zeros(self.gpu(), &[planes]));
+        self.normalize_fused([1, planes, self.numel() / planes], &ones, &zeros, None, eps, 1.0)
+    }
+
+    /// Layer norm's normalisation: each sample of x [N, ...] over all its other entries, without
+    /// affine. The batch-norm kernels over the view [1, N, rest].
+    pub fn layer_norm(&self, eps: f32) -> Tensor {
+        assert!(self.rank() >= 2, "layer norm needs [N, ...], got {:?}", self.shape());
+        let n = self.shape()[0];
+        let (ones, zeros) = (Tensor::ones(self.gpu(), &[n]), Tensor::zeros(self.gpu(), &[n]));
+        self.normalize_fused([1, n, self.numel() / n], &ones, &zeros, None, eps, 1.0)
+    }
+
+    /// x viewed as [outer, groups, inner], normalised per group over outer and inner, then
+    /// gamma * x_hat + beta per group, then max(y, slope * y). Fused kernels; with
+    /// `create_graph` its backward is the composite formula, so second-order gradients pass
+    /// through.
+    #[allow(clippy::too_many_arguments)]
+    fn normalize_fused(
+        &self,
+        [outer, groups, inner]: [usize; 3],
+        gamma: &Tensor,
+        beta: &Tensor,
+        running: Option<(&Tensor, &Tensor, f32)>,
+        eps: f32,
+        slope: f32,
+    ) -> Tensor {
+        let params = BatchNormParams {
+            batch: outer as u32,
+            channels: groups as u32,
+            spatial: inner as u32,
+            update_running: running.is_some() as u32,
+            eps,
+            momentum: running.map_or(0.0, |r| r.2),
+            x_shift: 0,
+            dy_shift: 0,
+            slope,
+            _pad: [0; 3],
+        };
+        let gpu = self.gpu();
+        let stats =
+            Arc::new(batch_norm_stats(gpu, &params, self.buffer(), running.map(|r| (r.0.buffer(), r.1.buffer()))));
+        let y = batch_norm_forward(gpu, &params, self.buffer(), &stats, gamma.buffer(), beta.buffer());
+        // (A fused activation's gradient recomputes its mask from x, stats, gamma and beta.)
+        self.record(&[self, gamma, beta], self.shape().to_vec(), y, Op::BatchNorm { params, stats }, false)
+    }
+
+    /// The same normalisation from differentiable ops: what the fused kernels compute, used
+    /// where a gradient of the gradient is needed.
+    pub(crate) fn normalize_composite(&self, params: &BatchNormParams, gamma: &Tensor, beta: &Tensor) -> Tensor {
+        let (outer, groups, inner) = (params.batch as usize, params.channels as usize, params.spatial as usize);
+        let x = self.reshape(&[outer, groups, inner]);
+        let mean = x.mean(&[0, 2], true);
+        let centered = x.sub(&mean);
+        let var = centered.square().mean(&[0, 2], true);
+        let x_hat = centered.mul(&var.add_scalar(params.eps).powf(-0.5));
+        let y = x_hat.mul(&gamma.reshape(&[1, groups, 1])).add(&beta.reshape(&[1, groups, 1]));
+        y.reshape(self.shape()).activated(params.slope)
+    }
+}
+
+/// The normalisation's gradient: the fused backward (which takes g through the fused
+/// activation itself) at first order, the composite formula's for gradients of gradients.
+pub(crate) fn norm_grad(b: &Backward, params: &BatchNormParams, stats: &GpuBuffer) -> Vec<Option<Tensor>> {
+    let (x, gamma, beta, g) = (b.input(0), b.input(1), b.input(2), b.g);
+    if b.create_graph {
+        return b.through_composite(&x.normalize_composite(params, gamma, beta));
+    }
+    let c = params.channels as usize;
+    let (dx, grad_stats) =
+        batch_norm_backward(x.gpu(), params, x.buffer(), stats, [gamma.buffer(), beta.buffer()], g.buffer());
+    let grad_stats = Tensor::from_buffer(x.gpu(), &[2, c], grad_stats);
+    let dgamma = b.want(1).then(|| grad_stats.narrow(0, 1, 1).reshape(gamma.shape()));
+    let dbeta = b.want(2).then(|| grad_stats.narrow(0, 0, 1).reshape(beta.shape()));
+    vec![Some(Tensor::from_buffer(x.gpu(), x.shape(), dx)), dgamma, dbeta]
 }
