@@ -20,7 +20,7 @@ use uniform::UniformLayout;
 pub use context::{describe, list_adapters, GpuOptions};
 pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
 pub use shaders::Shader;
-pub use texture::OperandTexture;
+pub use texture::Operand;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
@@ -138,7 +138,7 @@ pub struct GpuBuffer {
     buffer: Option<wgpu::Buffer>,
     len: usize,
     epoch: AtomicU64,
-    /// Texture copies of the current contents (`Gpu::buffer_texture`); cleared by every write.
+    /// Texture copies of the current contents (see `Operand`); cleared by every write.
     copies: texture::BufferCopies,
     gpu: Arc<GpuInner>,
 }
@@ -168,6 +168,11 @@ impl Kernel {
     pub fn with(mut self, name: &'static str, value: u32) -> Self {
         self.constants.push((name, value));
         self
+    }
+    /// Sets the boolean constant `name` that tells the entry point to read `operand` from its
+    /// texture copy.
+    pub fn reading(self, name: &'static str, operand: &Operand) -> Self {
+        self.with(name, operand.textured() as u32)
     }
 }
 
@@ -421,21 +426,22 @@ impl Gpu {
         self.dispatch_with_textures(kernel, params, inputs, &[], outputs, workgroups)
     }
 
-    /// [`Gpu::dispatch`] for entry points that also read textures (see [`Gpu::buffer_texture`]),
-    /// bound in binding order after the buffer inputs.
+    /// [`Gpu::dispatch`] for entry points that also read textures: one per [`Operand`] (its
+    /// copy, or a placeholder where it is read from storage), bound in binding order after the
+    /// buffer inputs.
     pub fn dispatch_with_textures<P: UniformLayout>(
         &self,
         kernel: &Kernel,
         params: &P,
         inputs: &[&GpuBuffer],
-        textures: &[&wgpu::TextureView],
+        operands: &[&Operand],
         outputs: &[&GpuBuffer],
         workgroups: [u32; 3],
     ) {
         let pipe = self.pipeline(kernel);
         let b = &pipe.bindings;
         assert_eq!(
-            (inputs.len(), textures.len(), outputs.len()),
+            (inputs.len(), operands.len(), outputs.len()),
             (b.inputs.len(), b.textures.len(), b.outputs.len()),
             "{}::{} binds {} inputs, {} textures and {} outputs",
             kernel.shader.file_name(),
@@ -451,6 +457,7 @@ impl Gpu {
                 }
             }
         });
+        let textures = self.operand_views(operands);
         let param_bytes = bytemuck::bytes_of(params);
         assert!(param_bytes.len() as u64 <= PARAM_SLOT, "parameter block larger than {PARAM_SLOT} bytes");
         // The outputs' texture copies go stale with this dispatch (before any lock is taken:
@@ -494,14 +501,14 @@ impl Gpu {
         let key = BindGroupKey {
             pipeline: Arc::as_ptr(&pipe) as usize,
             buffers: bound.iter().map(|(_, buf)| (buf.raw().clone(), bound_size(buf))).collect(),
-            textures: textures.iter().map(|&view| view.clone()).collect(),
+            textures: textures.clone(),
         };
         let mut bind_groups = self.0.bind_groups.lock().unwrap();
         if bind_groups.len() >= BIND_GROUP_CACHE_MAX && !bind_groups.contains_key(&key) {
             bind_groups.clear();
         }
         let bind_group =
-            bind_groups.entry(key).or_insert_with(|| self.create_bind_group(&pipe, &bound, bound_size, textures));
+            bind_groups.entry(key).or_insert_with(|| self.create_bind_group(&pipe, &bound, bound_size, &textures));
         let bind_group = bind_group.clone();
         drop(bind_groups);
         let stamped = match profile.as_mut().and_then(|p| p.timestamps.as_mut()) {
@@ -601,7 +608,7 @@ impl Gpu {
         pipe: &Pipeline,
         bound: &[(u32, &GpuBuffer)],
         bound_size: impl Fn(&GpuBuffer) -> u64,
-        textures: &[&wgpu::TextureView],
+        textures: &[wgpu::TextureView],
     ) -> wgpu::BindGroup {
         self.0.bind_groups_created.fetch_add(1, Ordering::Relaxed);
         let mut entries = Vec::with_capacity(1 + bound.len() + textures.len());

@@ -76,14 +76,78 @@ const LINE_ALIGN: usize = (wgpu::COPY_BYTES_PER_ROW_ALIGNMENT / 4) as usize;
 /// Below this many floats an elementwise kernel reads storage: a copy costs more than it saves.
 const FLAT_MIN: usize = 4096;
 
+/// How a kernel reads one buffer operand: from a texture copy (a flat one has rows of
+/// 2^`shift` texels) or from its storage binding. The `Gpu::*_operand` methods are the one place
+/// that decides, from the device's switches and the buffer's size and shape; a launcher passes
+/// the operand to `Gpu::dispatch_with_textures` and sets its entry point's constant with
+/// `Kernel::reading`, and nothing else.
+pub struct Operand {
+    texture: Option<OperandTexture>,
+    shift: u32,
+}
+
+impl Operand {
+    /// Read from storage (the entry point binds the placeholder texture).
+    pub fn storage() -> Operand {
+        Operand { texture: None, shift: 0 }
+    }
+
+    /// Whether the kernel reads the texture copy.
+    pub fn textured(&self) -> bool {
+        self.texture.is_some()
+    }
+
+    /// The operand where it is read from a texture, None where from storage (for kernels that
+    /// read it only from its texture).
+    pub fn textured_only(self) -> Option<Operand> {
+        self.textured().then_some(self)
+    }
+
+    /// Row length of a flat copy, log2 texels (0 when read from storage).
+    pub fn shift(&self) -> u32 {
+        self.shift
+    }
+
+    fn view(&self, gpu: &Gpu) -> wgpu::TextureView {
+        self.texture.as_ref().map(|t| t.view().clone()).unwrap_or_else(|| gpu.placeholder_texture())
+    }
+}
+
 impl Gpu {
+    /// A flat operand for elementwise-style kernels (`flat_texture`): its copy where one is
+    /// worth making, else storage.
+    pub fn flat_operand(&self, buf: &GpuBuffer) -> Operand {
+        match self.flat_texture(buf) {
+            Some((texture, shift)) => Operand { texture: Some(texture), shift },
+            None => Operand::storage(),
+        }
+    }
+
+    /// A flat operand for kernels that read it only from its texture: None where no copy can
+    /// be made (the caller takes another path).
+    pub fn flat_operand_any_size(&self, buf: &GpuBuffer) -> Option<Operand> {
+        let (texture, shift) = self.flat_texture_any_size(buf)?;
+        Some(Operand { texture: Some(texture), shift })
+    }
+
+    /// An operand read as rows of `line` floats from its copy (`buffer_texture`), or from
+    /// storage where no copy can be made.
+    pub fn line_operand(&self, buf: &GpuBuffer, line: usize) -> Operand {
+        Operand { texture: self.buffer_texture(buf, line), shift: 0 }
+    }
+
+    /// The views to bind for `operands`, in order.
+    pub(super) fn operand_views(&self, operands: &[&Operand]) -> Vec<wgpu::TextureView> {
+        operands.iter().map(|o| o.view(self)).collect()
+    }
+
     /// Records a copy of `buf`, read as rows of `line` floats, into an Rgba32Float texture
     /// whose texel (x, y) holds the row's floats 4x..4x+3, and returns the texture; or returns
     /// the copy made earlier, if `buf` has not been written since.
     /// None where the copy is impossible: `line` not a multiple of 64 floats, `buf` not whole
     /// rows, or a side past the device's texture size limit; always None with
     /// `GpuOptions::no_texture_operands`.
-    pub fn buffer_texture(&self, buf: &GpuBuffer, line: usize) -> Option<OperandTexture> {
+    fn buffer_texture(&self, buf: &GpuBuffer, line: usize) -> Option<OperandTexture> {
         if self.0.no_texture_operands
             || line == 0
             || !line.is_multiple_of(LINE_ALIGN)
@@ -151,7 +215,7 @@ impl Gpu {
     /// shifts (llvmpipe has no vector integer division). Returns the copy and s; None for
     /// buffers below `FLAT_MIN` floats (storage reads cost less than the copy there) or of no
     /// such row length.
-    pub fn flat_texture(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
+    fn flat_texture(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
         if buf.len < FLAT_MIN {
             return None;
         }
@@ -160,7 +224,7 @@ impl Gpu {
 
     /// `flat_texture` for kernels that read the operand only from its texture, so small buffers
     /// get a copy too.
-    pub fn flat_texture_any_size(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
+    fn flat_texture_any_size(&self, buf: &GpuBuffer) -> Option<(OperandTexture, u32)> {
         if !buf.len.is_multiple_of(LINE_ALIGN) {
             return None;
         }
@@ -171,14 +235,8 @@ impl Gpu {
         Some((texture, shift))
     }
 
-    /// The view to bind for an optional operand texture: the copy, or the placeholder when the
-    /// entry point reads storage in this mode.
-    pub fn texture_or_placeholder(&self, texture: Option<&OperandTexture>) -> wgpu::TextureView {
-        texture.map(|t| t.view().clone()).unwrap_or_else(|| self.placeholder_texture())
-    }
-
     /// A 1x1 texture for entry points that bind a texture they do not read in their mode.
-    pub fn placeholder_texture(&self) -> wgpu::TextureView {
+    fn placeholder_texture(&self) -> wgpu::TextureView {
         let mut cache = self.0.textures.lock().unwrap();
         cache
             .placeholder

@@ -7,7 +7,7 @@ use super::launch::{broadcast_strides, collapse, grid_1d, pack, runs_of_four, u3
 use super::Tensor;
 use crate::autograd::{Backward, Op};
 use crate::gpu::wgsl_enum::WgslEnum;
-use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Operand, Shader};
 
 crate::wgsl_enum! {
     /// Elementwise functions of one tensor (unary.wgsl).
@@ -86,14 +86,11 @@ crate::uniform! {
 pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
     let n = x.len();
     let y = gpu.alloc(n);
-    let texture = gpu.flat_texture(x);
-    let x_shift = texture.as_ref().map_or(0, |t| t.1);
-    let params = UnaryParams { n: n as u32, alpha, beta, x_shift };
+    let x_read = gpu.flat_operand(x);
+    let params = UnaryParams { n: n as u32, alpha, beta, x_shift: x_read.shift() };
     // Four values per invocation (unary.wgsl).
-    let kernel =
-        Kernel::new(Shader::Unary, "forward").with("FROM_TEXTURE", texture.is_some() as u32).with("OP", op.code());
-    let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
-    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[&y], grid_1d(gpu, n.div_ceil(4), WG_1D));
+    let kernel = Kernel::new(Shader::Unary, "forward").reading("FROM_TEXTURE", &x_read).with("OP", op.code());
+    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&x_read], &[&y], grid_1d(gpu, n.div_ceil(4), WG_1D));
     y
 }
 
@@ -105,23 +102,15 @@ pub fn unary_backward(gpu: &Gpu, op: UnaryOp, alpha: f32, v: &GpuBuffer, g: &Gpu
     let n = v.len();
     assert_eq!(g.len(), n, "gradient and values differ in length");
     let dx = gpu.alloc(n);
-    // Same length, so both copies have the same row length.
-    let textures = gpu.flat_texture(v).zip(gpu.flat_texture(g));
-    let params = UnaryParams { n: n as u32, alpha, beta: 0.0, x_shift: textures.as_ref().map_or(0, |t| t.0 .1) };
-    let kernel =
-        Kernel::new(Shader::Unary, "backward").with("FROM_TEXTURE", textures.is_some() as u32).with("OP", op.code());
-    let views = [
-        gpu.texture_or_placeholder(textures.as_ref().map(|t| &t.0 .0)),
-        gpu.texture_or_placeholder(textures.as_ref().map(|t| &t.1 .0)),
-    ];
-    gpu.dispatch_with_textures(
-        &kernel,
-        &params,
-        &[v, g],
-        &[&views[0], &views[1]],
-        &[&dx],
-        grid_1d(gpu, n.div_ceil(4), WG_1D),
-    );
+    // Same length, so both copies have the same row length; the entry point reads both or neither.
+    let (mut v_read, mut g_read) = (gpu.flat_operand(v), gpu.flat_operand(g));
+    if !(v_read.textured() && g_read.textured()) {
+        (v_read, g_read) = (Operand::storage(), Operand::storage());
+    }
+    let params = UnaryParams { n: n as u32, alpha, beta: 0.0, x_shift: v_read.shift() };
+    let kernel = Kernel::new(Shader::Unary, "backward").reading("FROM_TEXTURE", &v_read).with("OP", op.code());
+    let grid = grid_1d(gpu, n.div_ceil(4), WG_1D);
+    gpu.dispatch_with_textures(&kernel, &params, &[v, g], &[&v_read, &g_read], &[&dx], grid);
     dx
 }
 
@@ -178,20 +167,15 @@ pub fn binary(
         );
         return out;
     };
-    // x * x and the like: one copy serves both operands.
-    let a_tex = gpu.flat_texture(a);
-    let b_tex = if std::ptr::eq(a, b) { None } else { gpu.flat_texture(b) };
-    let b_tex_ref = if std::ptr::eq(a, b) { a_tex.as_ref() } else { b_tex.as_ref() };
-    params.a_shift = a_tex.as_ref().map_or(0, |t| t.1);
-    params.b_shift = b_tex_ref.map_or(0, |t| t.1);
+    // (x * x and the like: the second request finds the first's copy.)
+    let (a_read, b_read) = (gpu.flat_operand(a), gpu.flat_operand(b));
+    (params.a_shift, params.b_shift) = (a_read.shift(), b_read.shift());
     let kernel = Kernel::new(Shader::Binary, entry)
         .with("OP", op.code())
-        .with("A_TEXTURE", a_tex.is_some() as u32)
-        .with("B_TEXTURE", b_tex_ref.is_some() as u32);
-    let views =
-        [gpu.texture_or_placeholder(a_tex.as_ref().map(|t| &t.0)), gpu.texture_or_placeholder(b_tex_ref.map(|t| &t.0))];
+        .reading("A_TEXTURE", &a_read)
+        .reading("B_TEXTURE", &b_read);
     let grid = grid_1d(gpu, n.div_ceil(4), WG_1D);
-    gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&views[0], &views[1]], &[&out], grid);
+    gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&a_read, &b_read], &[&out], grid);
     out
 }
 

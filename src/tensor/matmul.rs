@@ -9,7 +9,7 @@ use super::reduce::{reduce, ReduceOp};
 use super::Tensor;
 use crate::autograd::{Backward, Op};
 use crate::gpu::wgsl_enum::WgslEnum;
-use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Operand, Shader};
 
 crate::wgsl_enum! {
     /// How the subgroup matmul reads B.
@@ -171,24 +171,19 @@ pub fn matmul(
         ..MatmulParams::default()
     };
     let c = gpu.alloc(runs * m * n);
-    // The subgroup kernel reads B from a texture copy where B's lines allow one (B_MODE 3, 4).
-    let mut b_texture = None;
-    let mut a_texture = None;
-    let mut flat = (None, None);
+    // How A and B travel: texture copies where their lines allow one (see matmul_subgroup.wgsl).
+    let (mut a_read, mut b_read) = (Operand::storage(), Operand::storage());
     let (mut kernel, groups) = if skinny {
         // Every operand value through its flat texture copy, where it has one.
-        flat = (gpu.flat_texture(a), gpu.flat_texture(b));
-        params.a_shift = flat.0.as_ref().map_or(0, |t| t.1);
-        params.b_shift = flat.1.as_ref().map_or(0, |t| t.1);
-        let kernel = Kernel::new(Shader::Matmul, "skinny")
-            .with("A_TEXTURE", flat.0.is_some() as u32)
-            .with("B_TEXTURE", flat.1.is_some() as u32);
+        (a_read, b_read) = (gpu.flat_operand(a), gpu.flat_operand(b));
+        (params.a_shift, params.b_shift) = (a_read.shift(), b_read.shift());
+        let kernel = Kernel::new(Shader::Matmul, "skinny").reading("A_TEXTURE", &a_read).reading("B_TEXTURE", &b_read);
         (kernel, [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
         let subgroup = gpu.kernel_path().subgroup_matmul;
         let tile_rows = if subgroup { subgroup_tile_rows(m) } else { 64 };
         let kernel = if subgroup {
-            // B read as vec4s where its layout allows (see matmul_subgroup.wgsl).
+            // B read as vec4s where its layout allows.
             let aligned = |v: usize| v.is_multiple_of(4);
             let mut b_mode = if b_col == 1 && aligned(b_row) && aligned(b_batch) {
                 BOperand::RowsVec4
@@ -199,22 +194,23 @@ pub fn matmul(
             };
             if b_mode != BOperand::Strided {
                 let along_n = b_mode == BOperand::RowsVec4;
-                b_texture = gpu.buffer_texture(b, if along_n { b_row } else { b_col });
-                if b_texture.is_some() {
+                b_read = gpu.line_operand(b, if along_n { b_row } else { b_col });
+                if b_read.textured() {
                     b_mode = if along_n { BOperand::RowsTexture } else { BOperand::ColumnsTexture };
                 }
             }
             // A from a texture: its lines along K, or along M when they hold whole tiles of rows.
-            let (a_mode, a_shift) = if a_col == 1 {
+            let (a_mode, a_line) = if a_col == 1 {
                 (AOperand::TextureAlongK, a_row)
             } else if a_row == 1 && m.is_multiple_of(tile_rows) {
                 (AOperand::TextureAlongM, a_col)
             } else {
                 (AOperand::Strided, 0)
             };
-            a_texture = if a_mode != AOperand::Strided { gpu.buffer_texture(a, a_shift) } else { None };
-            let a_mode = if a_texture.is_some() { a_mode } else { AOperand::Strided };
-            subgroup_kernel(b_mode, a_mode, m)
+            if a_mode != AOperand::Strided {
+                a_read = gpu.line_operand(a, a_line);
+            }
+            subgroup_kernel(b_mode, if a_read.textured() { a_mode } else { AOperand::Strided }, m)
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };
@@ -222,20 +218,16 @@ pub fn matmul(
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
     if kernel.shader == Shader::MatmulSubgroup {
-        let (b_view, a_view) =
-            (gpu.texture_or_placeholder(b_texture.as_ref()), gpu.texture_or_placeholder(a_texture.as_ref()));
         // (A stands in for the bias, which only B_MODE 6 reads: no buffer to allocate, and the
         // bind group stays the same from call to call.)
-        gpu.dispatch_with_textures(&kernel, &params, &[a, b, a], &[&b_view, &a_view], &[&c], groups);
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b, a], &[&b_read, &a_read], &[&c], groups);
     } else if kernel.entry == "skinny" {
-        let a_view = gpu.texture_or_placeholder(flat.0.as_ref().map(|t| &t.0));
-        let b_view = gpu.texture_or_placeholder(flat.1.as_ref().map(|t| &t.0));
-        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&a_view, &b_view], &[&c], groups);
+        gpu.dispatch_with_textures(&kernel, &params, &[a, b], &[&a_read, &b_read], &[&c], groups);
     } else {
         gpu.dispatch(&kernel, &params, &[a, b], &[&c], groups);
     }
     // Only now, with their reader recorded, may other copies reuse the textures.
-    drop((a_texture, b_texture, flat));
+    drop((a_read, b_read));
     if splits > 1 {
         reduce(gpu, ReduceOp::Sum, &c, &[splits, m * n], &[0])
     } else {

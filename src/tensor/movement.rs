@@ -29,18 +29,12 @@ pub fn transpose(gpu: &Gpu, x: &GpuBuffer, batch: usize, rows: usize, cols: usiz
         return gather(gpu, x, &[batch, cols, rows], &[rows * cols, 1, cols], &[0, 0, 0], &[batch, cols, rows]);
     }
     let out = gpu.alloc(x.len());
-    let texture = gpu.flat_texture(x);
-    let params = TransposeParams {
-        batch: batch as u32,
-        rows: rows as u32,
-        cols: cols as u32,
-        src_shift: texture.as_ref().map_or(0, |t| t.1),
-    };
-    let kernel =
-        Kernel::new(Shader::Movement, "transpose4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-    let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
+    let x_read = gpu.flat_operand(x);
+    let params =
+        TransposeParams { batch: batch as u32, rows: rows as u32, cols: cols as u32, src_shift: x_read.shift() };
+    let kernel = Kernel::new(Shader::Movement, "transpose4").with("WG", 64).reading("FROM_TEXTURE", &x_read);
     let blocks = batch * (rows / 4) * (cols / 4);
-    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[&out], grid_1d(gpu, blocks, 64));
+    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&x_read], &[&out], grid_1d(gpu, blocks, 64));
     out
 }
 
@@ -96,13 +90,13 @@ fn gather_into(
     const CHUNK: usize = 4096;
     let invocations = (n / len) * len.div_ceil(CHUNK);
     let leads: Vec<i32> = lead.iter().map(|&l| i32::try_from(l).expect("pad exceeds i32")).collect();
-    let texture = gpu.flat_texture(x);
+    let x_read = gpu.flat_operand(x);
     let params = GatherParams {
         n: n as u32,
         rank: out_shape.len() as u32,
         offset: 0,
         chunk: CHUNK as u32,
-        src_shift: texture.as_ref().map_or(0, |t| t.1),
+        src_shift: x_read.shift(),
         _pad: [0; 3],
         shape: pack(&u32s(out_shape)),
         strides: pack(&u32s(strides)),
@@ -114,9 +108,8 @@ fn gather_into(
     let plain_last = r > 0 && strides[r - 1] == 1 && lead[r - 1] == 0 && extent[r - 1] == len;
     let aligned = len.is_multiple_of(4) && strides[..r.saturating_sub(1)].iter().all(|s| s.is_multiple_of(4));
     let entry = if plain_last && aligned { "gather4" } else { "gather" };
-    let kernel = Kernel::new(Shader::Movement, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-    let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
-    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[out], grid_1d(gpu, invocations, 64));
+    let kernel = Kernel::new(Shader::Movement, entry).with("WG", 64).reading("FROM_TEXTURE", &x_read);
+    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&x_read], &[out], grid_1d(gpu, invocations, 64));
 }
 
 crate::uniform! {

@@ -10,7 +10,7 @@ use bytemuck::{Pod, Zeroable};
 use super::launch::{grid_1d, WG_1D};
 use super::Tensor;
 use crate::autograd::{Backward, Op};
-use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Operand, Shader};
 
 crate::uniform! {
     #[repr(C)]
@@ -90,18 +90,15 @@ fn dispatch_batch_norm(
 ) {
     let x = inputs[0];
     let vec4 = kernel.entry.ends_with('4');
-    let x_tex = if vec4 { gpu.flat_texture(x) } else { None };
-    let dy_tex = if vec4 { dy.and_then(|d| gpu.flat_texture(d)) } else { None };
+    let flat = |buf: Option<&GpuBuffer>| buf.filter(|_| vec4).map_or_else(Operand::storage, |b| gpu.flat_operand(b));
+    let (x_read, dy_read) = (flat(Some(x)), flat(dy));
     let mut params = *p;
-    params.x_shift = x_tex.as_ref().map_or(0, |t| t.1);
-    params.dy_shift = dy_tex.as_ref().map_or(0, |t| t.1);
-    let kernel = kernel.with("X_TEXTURE", x_tex.is_some() as u32).with("DY_TEXTURE", dy_tex.is_some() as u32);
-    let views = [
-        gpu.texture_or_placeholder(x_tex.as_ref().map(|t| &t.0)),
-        gpu.texture_or_placeholder(dy_tex.as_ref().map(|t| &t.0)),
-    ];
-    let textures: Vec<&wgpu::TextureView> = views.iter().take(gpu.pipeline_texture_count(&kernel)).collect();
-    gpu.dispatch_with_textures(&kernel, &params, inputs, &textures, outputs, grid);
+    (params.x_shift, params.dy_shift) = (x_read.shift(), dy_read.shift());
+    let kernel = kernel.reading("X_TEXTURE", &x_read).reading("DY_TEXTURE", &dy_read);
+    // (Forward entry points bind x's texture only.)
+    let operands = [&x_read, &dy_read];
+    let operands = &operands[..gpu.pipeline_texture_count(&kernel)];
+    gpu.dispatch_with_textures(&kernel, &params, inputs, operands, outputs, grid);
 }
 
 /// Per-channel [mean; biased variance] of x, updating the running statistics when given

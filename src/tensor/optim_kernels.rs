@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::launch::{grid_1d, WG_1D};
-use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Operand, Shader};
 
 crate::uniform! {
     #[repr(C)]
@@ -32,21 +32,19 @@ crate::uniform! {
     }
 }
 
-/// One Adam update in place. Where the buffers have flat texture copies (`Gpu::flat_texture`),
+/// One Adam update in place. Where the buffers have flat texture copies (`Gpu::flat_operand`),
 /// adam4 reads all four from them and updates four values per invocation: on llvmpipe a
 /// storage load is a loop over the lanes, and the scalar kernel makes four per value.
 pub fn adam_step(gpu: &Gpu, p: &AdamParams, grad: &GpuBuffer, param: &GpuBuffer, m: &GpuBuffer, v: &GpuBuffer) {
     let n = p.n as usize;
-    if let Some((g_tex, shift)) = gpu.flat_texture(grad) {
-        // Same length, so the same row length; copied before the update overwrites them.
-        let copies = (gpu.flat_texture(param), gpu.flat_texture(m), gpu.flat_texture(v));
-        if let (Some(p_tex), Some(m_tex), Some(v_tex)) = copies {
-            let params = Adam4Params { adam: *p, shift, _pad: [0; 3] };
-            let views = [g_tex.view(), p_tex.0.view(), m_tex.0.view(), v_tex.0.view()];
-            let kernel = Kernel::new(Shader::Optim, "adam4");
-            gpu.dispatch_with_textures(&kernel, &params, &[], &views, &[param, m, v], grid_1d(gpu, n / 4, WG_1D));
-            return;
-        }
+    // Same length, so the same row length; copied before the update overwrites them.
+    let reads = [grad, param, m, v].map(|buf| gpu.flat_operand(buf));
+    if reads.iter().all(Operand::textured) {
+        let params = Adam4Params { adam: *p, shift: reads[0].shift(), _pad: [0; 3] };
+        let kernel = Kernel::new(Shader::Optim, "adam4");
+        let operands: Vec<&Operand> = reads.iter().collect();
+        gpu.dispatch_with_textures(&kernel, &params, &[], &operands, &[param, m, v], grid_1d(gpu, n / 4, WG_1D));
+        return;
     }
     gpu.dispatch(&Kernel::new(Shader::Optim, "adam"), p, &[grad], &[param, m, v], grid_1d(gpu, n, WG_1D));
 }

@@ -53,14 +53,14 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
     let n_out: usize = kept_shape.iter().product();
     let n_reduce: usize = red_shape.iter().product();
     let out = gpu.alloc(n_out);
-    let texture = gpu.flat_texture(x);
+    let x_read = gpu.flat_operand(x);
     let params = ReduceParams {
         n_out: n_out as u32,
         n_reduce: n_reduce as u32,
         kept_rank: kept_shape.len() as u32,
         reduced_rank: red_shape.len() as u32,
         op: op.code(),
-        x_shift: texture.as_ref().map_or(0, |t| t.1),
+        x_shift: x_read.shift(),
         _pad: [0; 2],
         kept_shape: pack(&u32s(&kept_shape)),
         kept_strides: pack(&u32s(&kept_strides[0])),
@@ -96,9 +96,8 @@ pub fn reduce(gpu: &Gpu, op: ReduceOp, x: &GpuBuffer, shape: &[usize], axes: &[u
         "rows" => grid_1d(gpu, n_out, WG_1D),
         _ => grid_1d(gpu, n_out, 1),
     };
-    kernel = kernel.with("FROM_TEXTURE", texture.is_some() as u32);
-    let view = gpu.texture_or_placeholder(texture.as_ref().map(|t| &t.0));
-    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&view], &[&out], grid);
+    kernel = kernel.reading("FROM_TEXTURE", &x_read);
+    gpu.dispatch_with_textures(&kernel, &params, &[x], &[&x_read], &[&out], grid);
     out
 }
 

@@ -80,19 +80,17 @@ pub fn im2col(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer) -> GpuBuffer {
     if g.ow.is_multiple_of(4) {
         // x's planes as texture lines where they are whole multiples of 64 floats (conv2d.wgsl).
         let plane = (g.h * g.w) as usize;
-        let texture = gpu.buffer_texture(x, plane);
-        let view = gpu.texture_or_placeholder(texture.as_ref());
+        let x_read = gpu.line_operand(x, plane);
         // (Its index arithmetic divides in f32, exact below 2^24 invocations.)
         let runs = (g.stride == 1 || g.stride == 2) && g.patch_rows() * (g.batch as usize) < 1 << 24;
-        if texture.is_some() && runs {
+        if x_read.textured() && runs {
             // Runs of texels, one invocation per (patch row, image): reads the texture alone.
             let kernel = Kernel::new(Shader::Conv2d, "im2col_runs").with("WG", 64).with("STRIDE", g.stride);
             let groups = grid_1d(gpu, g.patch_rows() * g.batch as usize, 64);
-            gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&cols], groups);
+            gpu.dispatch_with_textures(&kernel, g, &[], &[&x_read], &[&cols], groups);
         } else {
-            let kernel =
-                Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-            gpu.dispatch_with_textures(&kernel, g, &[x], &[&view], &[&cols], groups);
+            let kernel = Kernel::new(Shader::Conv2d, "im2col4").with("WG", 64).reading("FROM_TEXTURE", &x_read);
+            gpu.dispatch_with_textures(&kernel, g, &[x], &[&x_read], &[&cols], groups);
         }
     } else {
         gpu.dispatch(&Kernel::new(Shader::Conv2d, "im2col").with("WG", 64), g, &[x], &[&cols], groups);
@@ -166,26 +164,25 @@ pub fn conv2d_forward_implicit(
     if !fits {
         return None;
     }
-    let (x_texture, b_shift) = gpu.flat_texture_any_size(x)?;
+    let x_read = gpu.flat_operand_any_size(x)?;
     let (m, k, n) = (g.c_out as usize, g.patch_rows(), g.patch_cols());
     gpu.count_matmul_flops(2 * (m * n * k) as u64);
     // W [c_out, 16 c_in] is A as stored; from a texture when its rows are whole texture lines.
-    let a_texture = gpu.buffer_texture(w, k);
-    let mut params = gathered_b_params([1, m, k, n], b_shift, conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g));
+    let w_read = gpu.line_operand(w, k);
+    let mut params = gathered_b_params([1, m, k, n], x_read.shift(), conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g));
     params.slope = epilogue.slope.unwrap_or(1.0);
     let tile_rows = subgroup_tile_rows(m);
-    let a_mode = if a_texture.is_some() { AOperand::TextureAlongK } else { AOperand::Strided };
+    let a_mode = if w_read.textured() { AOperand::TextureAlongK } else { AOperand::Strided };
     let mut kernel = subgroup_kernel(BOperand::ConvPatches, a_mode, m)
         .with("CONV_PAD", g.pad)
         .with("BIAS", epilogue.bias.is_some() as u32)
         .with("ACTIVATE", epilogue.slope.is_some() as u32);
     kernel.note = format!("conv {m}x{k}x{n} implicit");
     let y = gpu.alloc(g.y_shape().iter().product());
-    let a_view = gpu.texture_or_placeholder(a_texture.as_ref());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, 1];
     // Without a bias, W stands in for it (never read; see `matmul`).
     let bias = epilogue.bias.unwrap_or(w);
-    gpu.dispatch_with_textures(&kernel, &params, &[w, x, bias], &[x_texture.view(), &a_view], &[&y], groups);
+    gpu.dispatch_with_textures(&kernel, &params, &[w, x, bias], &[&x_read, &w_read], &[&y], groups);
     Some(y)
 }
 
@@ -214,22 +211,24 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     let dcols = matmul(gpu, w, &dy_cm, 1, g.patch_rows(), g.c_out as usize, g.patch_cols(), true, false);
     let n: usize = g.x_shape().iter().product();
     let dx = gpu.alloc(n);
-    let texture = gpu.buffer_texture(&dcols, g.patch_cols());
-    let view = gpu.texture_or_placeholder(texture.as_ref());
+    let dcols_read = gpu.line_operand(&dcols, g.patch_cols());
     // Runs of four pixels per phase where the stride and rows allow it (conv2d.wgsl; it divides
     // its index in f32, exact below 2^24 invocations, and reads dcols from the texture alone),
     // else four pixels per store where rows allow that, else one row per invocation.
     let run_pixels = 4 * g.stride as usize;
-    if texture.is_some() && (1..=2).contains(&g.stride) && g.w.is_multiple_of(4 * g.stride) && n / run_pixels < 1 << 24
+    if dcols_read.textured()
+        && (1..=2).contains(&g.stride)
+        && g.w.is_multiple_of(4 * g.stride)
+        && n / run_pixels < 1 << 24
     {
         let kernel = Kernel::new(Shader::Conv2d, "col2im_runs").with("WG", 64).with("STRIDE", g.stride);
-        gpu.dispatch_with_textures(&kernel, g, &[], &[&view], &[&dx], grid_1d(gpu, n / run_pixels, 64));
+        gpu.dispatch_with_textures(&kernel, g, &[], &[&dcols_read], &[&dx], grid_1d(gpu, n / run_pixels, 64));
         return dx;
     }
     let (entry, invocations) =
         if g.w.is_multiple_of(4) { ("col2im4", n / 4) } else { ("col2im", (g.batch * g.c_in * g.h) as usize) };
-    let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).with("FROM_TEXTURE", texture.is_some() as u32);
-    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&view], &[&dx], grid_1d(gpu, invocations, 64));
+    let kernel = Kernel::new(Shader::Conv2d, entry).with("WG", 64).reading("FROM_TEXTURE", &dcols_read);
+    gpu.dispatch_with_textures(&kernel, g, &[&dcols], &[&dcols_read], &[&dx], grid_1d(gpu, invocations, 64));
     dx
 }
 
@@ -254,9 +253,9 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
     if !fits {
         return None;
     }
-    let (x_texture, a_shift) = gpu.flat_texture_any_size(x)?;
+    let x_read = gpu.flat_operand_any_size(x)?;
     let dy_rows = transpose(gpu, dy, g.batch as usize, c_out, spatial);
-    let b_texture = gpu.buffer_texture(&dy_rows, c_out)?;
+    let dy_read = gpu.line_operand(&dy_rows, c_out).textured_only()?;
     gpu.count_matmul_flops(2 * (m * k * c_out) as u64);
     let (splits, k_chunk) = split_k(1, m.div_ceil(64) * c_out.div_ceil(64), false, k);
     let params = MatmulParams {
@@ -272,7 +271,7 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
         b_row: c_out as u32,
         b_col: 1,
         k_last: (k - (splits - 1) * k_chunk) as u32,
-        a_shift,
+        a_shift: x_read.shift(),
         ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
     };
     let tile_rows = subgroup_tile_rows(m);
@@ -280,15 +279,8 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
     kernel.note = format!("conv weight grad {m}x{k}x{c_out} split{splits} implicit");
     let dw_t = gpu.alloc(splits * m * c_out);
     let groups = [c_out.div_ceil(64) as u32, m.div_ceil(tile_rows) as u32, splits as u32];
-    gpu.dispatch_with_textures(
-        &kernel,
-        &params,
-        &[x, &dy_rows, x],
-        &[b_texture.view(), x_texture.view()],
-        &[&dw_t],
-        groups,
-    );
-    drop((x_texture, b_texture));
+    gpu.dispatch_with_textures(&kernel, &params, &[x, &dy_rows, x], &[&dy_read, &x_read], &[&dw_t], groups);
+    drop((x_read, dy_read));
     let dw_t = if splits > 1 { reduce(gpu, ReduceOp::Sum, &dw_t, &[splits, m * c_out], &[0]) } else { dw_t };
     Some(transpose(gpu, &dw_t, 1, m, c_out))
 }
@@ -351,28 +343,36 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
     let (m, k) = (c_in, 4 * c_out);
     let (q_h, q_w) = (g.h / s, g.w / s);
     let n = g.batch as usize * (q_h * q_w) as usize;
-    let (w_texture, weight_shift) = gpu.flat_texture_any_size(w)?;
-    let (b_texture, b_shift) = gpu.flat_texture_any_size(dy)?;
+    let w_read = gpu.flat_operand_any_size(w)?;
+    let dy_read = gpu.flat_operand_any_size(dy)?;
     // A for phase (ry, rx): [c_in, 4 c_out] with A[i, 4c + 2ty + tx] = W[c, i, ry + s ty, rx + s tx].
     let a = gpu.alloc(su * su * c_in * k);
-    let params =
-        PhaseWeightParams { c_in: g.c_in, c_out: g.c_out, kh: g.kh, kw: g.kw, stride: s, weight_shift, _pad: [0; 2] };
+    let params = PhaseWeightParams {
+        c_in: g.c_in,
+        c_out: g.c_out,
+        kh: g.kh,
+        kw: g.kw,
+        stride: s,
+        weight_shift: w_read.shift(),
+        _pad: [0; 2],
+    };
     let kernel = Kernel::new(Shader::Conv2d, "phase_weights").with("WG", 64);
     let groups = [g.c_out.div_ceil(64), g.c_in, s * s];
-    gpu.dispatch_with_textures(&kernel, &params, &[], &[w_texture.view()], &[&a], groups);
+    gpu.dispatch_with_textures(&kernel, &params, &[], &[&w_read], &[&a], groups);
     // (Rows of 4 c_out floats, a multiple of 64: a texture line each, within the size limit
     // unless the layer is enormous.)
-    let a_texture = gpu.buffer_texture(&a, k)?;
+    let a_read = gpu.line_operand(&a, k).textured_only()?;
     let phases = su * su;
     gpu.count_matmul_flops(2 * (phases * m * n * k) as u64);
-    let params = gathered_b_params([phases, m, k, n], b_shift, conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g));
+    let params =
+        gathered_b_params([phases, m, k, n], dy_read.shift(), conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g));
     let tile_rows = subgroup_tile_rows(m);
     let mut kernel = subgroup_kernel(BOperand::ConvPhases, AOperand::TextureAlongK, m);
     kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
     let dx = gpu.alloc(g.x_shape().iter().product());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, phases as u32];
     let inputs = [&a, dy, &a];
-    gpu.dispatch_with_textures(&kernel, &params, &inputs, &[b_texture.view(), a_texture.view()], &[&dx], groups);
+    gpu.dispatch_with_textures(&kernel, &params, &inputs, &[&dy_read, &a_read], &[&dx], groups);
     Some(dx)
 }
 
