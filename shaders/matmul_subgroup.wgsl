@@ -1,17 +1,16 @@
-// The matmul of matmul.wgsl for devices with subgroups of 8 or more invocations. Same
-// parameters and results as matmul.wgsl; what differs is how operands reach the lanes, shaped by
+// The register-blocked matmul of every device (matmul.wgsl is the fallback `portable` path).
+// Same parameters and results as matmul.wgsl; what differs is how operands reach the lanes, shaped by
 // how llvmpipe compiles loads: a storage load whose address differs across lanes becomes a loop
 // over the lanes (an exec-mask branch and a bounds check each), paid once per load instruction
 // however many components it fetches.
 //
-// The kernel works in groups of eight consecutive invocations (a "group"): eight lanes of one
-// subgroup, whatever the subgroup's width (8 on lavapipe at 256 bits, 16 at 512 bits, 32 on
-// NVIDIA and Apple, 32 or 64 on AMD). A lane reads another lane of its group by a shuffle from
-// the group's first lane plus a constant (from_lane): on lavapipe that measured faster than
-// broadcasts from constant lanes, at 8 wide and at 16 (BENCHMARKS.md), and it is the cheap form
-// on hardware GPUs. Subgroups are taken to be runs of consecutive local_invocation_index, as
-// drivers lay out a one-dimensional workgroup (tests/kernels_linear.rs checks the results at
-// both lavapipe widths).
+// The kernel works in groups of eight consecutive invocations (a "group"). A lane reads the
+// values of its group's other lanes through group_values, which the registry appends from one
+// of two files, each with the entry point `forward`: matmul_lanes_subgroup.wgsl, where a group
+// is eight lanes of one subgroup of any width that is a multiple of 8 (8 on lavapipe at 256
+// bits, 16 at 512 bits, 32 on NVIDIA and Apple, 32 or 64 on AMD) and values move by shuffles;
+// and matmul_lanes_shared.wgsl, for adapters without subgroups, where they move through
+// workgroup memory between barriers.
 //
 // A workgroup of 8 * ROW_GROUPS invocations computes a (16 * ROW_GROUPS)x64 tile of C (64x64
 // unless the product has at most 32 rows); group g = t / 8 owns rows r0..r0+15 (r0 = 16g
@@ -21,8 +20,8 @@
 // B's loads are two thirds of the time (measured by replacing them with register values), so
 // each B value loaded feeds 16 rows: 8 rows per lane measured ~8% slower despite fewer spills.
 // - A: a group's rows are the same in all its lanes, so lane l loads A at its own
-//   k = kb + l and the values reach every lane of the group by from_lane. Reading A as vec4s
-//   as well measured no faster.
+//   k = kb + l and the values reach every lane of the group by group_values. Reading A as
+//   vec4s as well measured no faster.
 // - B_MODE picks how B is read: 0 any strides (lane l owns columns l + 8t, scalar loads);
 //   1 contiguous along N (lane l owns columns 4l..4l+3 and 32+4l..32+4l+3, two vec4 loads per
 //   k); 2 contiguous along K (columns l + 8t, a vec4 holds four k of a column).
@@ -371,11 +370,9 @@ fn b_at_k(pl: Plan, kk: u32) -> array<vec4<f32>, 2> {
 // 16 or 32 rows, whose 64-row tiles would compute clamped copies of their last row.
 override ROW_GROUPS: u32 = 4u;
 
-@compute @workgroup_size(8u * ROW_GROUPS, 1, 1)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32,
-           @builtin(subgroup_invocation_id) sid: u32) {
-    group_first = sid & ~7u;
-    let lane = sid & 7u;
+// The product for invocation t of workgroup wid, lane `lane` (0..7) of its group. The entry
+// point `forward` is in the lane-exchange file the registry appends (matmul_lanes_*.wgsl).
+fn product(wid: vec3<u32>, t: u32, lane: u32) {
     let r0 = wid.y * 16u * ROW_GROUPS + 16u * (t / 8u);
     let bat = wid.z;
     let j0 = wid.x * 64u + lane_column(lane);
@@ -403,8 +400,8 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kk);
         for (var s = 0u; s < k_len - k_full; s = s + 1u) {
             let bv = b_at_k(pl, k_full + s);
-            top = rank1(top, from_lane(at[0], s), from_lane(at[1], s), bv[0], bv[1]);
-            bottom = rank1(bottom, from_lane(ab[0], s), from_lane(ab[1], s), bv[0], bv[1]);
+            top = rank1(top, group_value(at[0], s), group_value(at[1], s), bv[0], bv[1]);
+            bottom = rank1(bottom, group_value(ab[0], s), group_value(ab[1], s), bv[0], bv[1]);
         }
     }
     if (r0 >= p.m || j0 >= p.n) {
@@ -444,45 +441,45 @@ fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
     // Lane l holds the rows at k = kb + l.
     let at = load_a(pl.rows03, pl.rows47, pl.a_base, kb + lane);
     let ab = load_a(pl.rows8b, pl.rows_cf, pl.a_base, kb + lane);
+    let r03 = group_values(at[0]);
+    let r47 = group_values(at[1]);
+    let r8b = group_values(ab[0]);
+    let rcf = group_values(ab[1]);
     return ABlock(
-        array(by_row(lanes_0_3(at[0])), by_row(lanes_0_3(at[1])), by_row(lanes_0_3(ab[0])), by_row(lanes_0_3(ab[1]))),
-        array(by_row(lanes_4_7(at[0])), by_row(lanes_4_7(at[1])), by_row(lanes_4_7(ab[0])), by_row(lanes_4_7(ab[1]))),
+        array(by_row(lanes_0_3(r03)), by_row(lanes_0_3(r47)), by_row(lanes_0_3(r8b)), by_row(lanes_0_3(rcf))),
+        array(by_row(lanes_4_7(r03)), by_row(lanes_4_7(r47)), by_row(lanes_4_7(r8b)), by_row(lanes_4_7(rcf))),
     );
 }
 
 // The block from each lane's four quads (lane 2j + h: k kb + 4h .. kb + 4h + 3 of row j + 4q
 // in quad q).
 fn quads_block(q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) -> ABlock {
+    let g0 = group_values(q0);
+    let g1 = group_values(q1);
+    let g2 = group_values(q2);
+    let g3 = group_values(q3);
     return ABlock(
-        array(even_lanes(q0), even_lanes(q1), even_lanes(q2), even_lanes(q3)),
-        array(odd_lanes(q0), odd_lanes(q1), odd_lanes(q2), odd_lanes(q3)),
+        array(even_lanes(g0), even_lanes(g1), even_lanes(g2), even_lanes(g3)),
+        array(odd_lanes(g0), odd_lanes(g1), odd_lanes(g2), odd_lanes(g3)),
     );
 }
 
-// The subgroup lane of this invocation's group's lane 0 (set once at the start of `forward`).
-var<private> group_first: u32;
-
-// The value of v in lane `lane` (0..7) of this invocation's group.
-fn from_lane(v: vec4<f32>, lane: u32) -> vec4<f32> {
-    return subgroupShuffle(v, group_first + lane);
+// A group's values (group_values: lane l's in [l]) from lanes 0, 2, 4, 6 (even_lanes),
+// 1, 3, 5, 7 (odd_lanes), 0-3 or 4-7.
+fn even_lanes(g: array<vec4<f32>, 8>) -> array<vec4<f32>, 4> {
+    return array(g[0], g[2], g[4], g[6]);
 }
 
-// A lane's values in every lane of its group, from lanes 0, 2, 4, 6 (even_lanes), 1, 3, 5, 7
-// (odd_lanes), 0-3 or 4-7.
-fn even_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(from_lane(v, 0u), from_lane(v, 2u), from_lane(v, 4u), from_lane(v, 6u));
+fn odd_lanes(g: array<vec4<f32>, 8>) -> array<vec4<f32>, 4> {
+    return array(g[1], g[3], g[5], g[7]);
 }
 
-fn odd_lanes(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(from_lane(v, 1u), from_lane(v, 3u), from_lane(v, 5u), from_lane(v, 7u));
+fn lanes_0_3(g: array<vec4<f32>, 8>) -> array<vec4<f32>, 4> {
+    return array(g[0], g[1], g[2], g[3]);
 }
 
-fn lanes_0_3(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(from_lane(v, 0u), from_lane(v, 1u), from_lane(v, 2u), from_lane(v, 3u));
-}
-
-fn lanes_4_7(v: vec4<f32>) -> array<vec4<f32>, 4> {
-    return array(from_lane(v, 4u), from_lane(v, 5u), from_lane(v, 6u), from_lane(v, 7u));
+fn lanes_4_7(g: array<vec4<f32>, 8>) -> array<vec4<f32>, 4> {
+    return array(g[4], g[5], g[6], g[7]);
 }
 
 // Four k of four rows (v[s][j]: row j at k + s) as four rows' values at four k (out[j][s]).

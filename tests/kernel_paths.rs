@@ -1,6 +1,6 @@
 //! Which kernels the device runs: lavapipe, at either vector width (8- or 16-wide subgroups),
-//! takes the subgroup matmul and implicit-GEMM convolutions; `SHADERGAN_KERNELS` switches
-//! change that, and the profile shows the path each dispatch took.
+//! takes the register-blocked matmul with subgroup shuffles and implicit-GEMM convolutions;
+//! `SHADERGAN_KERNELS` switches change that, and the profile shows the path each dispatch took.
 
 mod common;
 use common::*;
@@ -34,7 +34,8 @@ fn lavapipe_runs_the_subgroup_matmul_and_implicit_convolutions_at_its_width() {
         eprintln!("not lavapipe on Vulkan: its path is checked by choose_kernel_path's unit test");
         return;
     }
-    assert!(path.subgroup_matmul && path.implicit_convs, "{path:?}");
+    assert_eq!(path.blocked_matmul, Some(shadergan::gpu::Shader::MatmulSubgroup), "{path:?}");
+    assert!(path.implicit_convs, "{path:?}");
     let used = dispatched(&gpu);
     let has = |text: &str| used.iter().any(|k| k.contains(text));
     assert!(has("matmul_subgroup.wgsl::forward") && has("B_MODE=6"), "conv forward not implicit: {used:?}");
@@ -45,13 +46,23 @@ fn lavapipe_runs_the_subgroup_matmul_and_implicit_convolutions_at_its_width() {
 #[test]
 fn kernel_switches_take_the_paths_they_name() {
     let portable = shadergan::Gpu::new(&options_with("portable")).expect("a second device");
-    assert!(!portable.kernel_path().subgroup_matmul && !portable.kernel_path().implicit_convs);
+    assert!(portable.kernel_path().blocked_matmul.is_none() && !portable.kernel_path().implicit_convs);
     let used = dispatched(&portable);
     assert!(used.iter().all(|k| !k.contains("matmul_subgroup")), "subgroup kernel under `portable`: {used:?}");
     assert!(used.iter().any(|k| k.contains("matmul.wgsl::forward")), "{used:?}");
 
+    // Without subgroups: the same kernels, lanes exchanged through workgroup memory.
+    let shared = shadergan::Gpu::new(&options_with("no-subgroups")).expect("a second device");
+    let used = dispatched(&shared);
+    assert!(
+        used.iter().any(|k| k.contains("matmul_subgroup.wgsl+shared::forward") && k.contains("B_MODE=6")),
+        "{used:?}"
+    );
+    assert!(used.iter().any(|k| k.contains("+shared") && k.contains("A_MODE=3")), "{used:?}");
+    assert!(used.iter().all(|k| !k.contains("matmul_subgroup.wgsl::")), "a subgroup kernel ran: {used:?}");
+
     let patch = shadergan::Gpu::new(&options_with("patch-matrix")).expect("a second device");
-    if patch.kernel_path().subgroup_matmul {
+    if patch.kernel_path().blocked_matmul.is_some() {
         let used = dispatched(&patch);
         assert!(used.iter().any(|k| k.contains("im2col")), "no patch matrix under `patch-matrix`: {used:?}");
         assert!(used.iter().all(|k| !k.contains("B_MODE=6")), "{used:?}");

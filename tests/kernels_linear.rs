@@ -166,11 +166,12 @@ fn vec4_matmul_modes_agree_with_the_reference_at_ragged_shapes() {
     // profiled so the mode each shape took is checked: K tails shorter than a block, K below
     // one block, edges inside a tile, batches, transposed A, split K. A device without texture
     // operands (`SHADERGAN_KERNELS=storage-only`) reads the same shapes from storage (modes 1
-    // and 2).
-    for switches in ["", "storage-only"] {
+    // and 2), and so does a device whose lanes exchange values through workgroup memory (the
+    // path of adapters without subgroups).
+    for switches in ["", "storage-only", "no-subgroups"] {
         let options = options_with(switches);
         let gpu = shadergan::Gpu::new(&options).expect("a second device");
-        if !gpu.kernel_path().subgroup_matmul {
+        if gpu.kernel_path().blocked_matmul.is_none() {
             eprintln!("this adapter runs the portable kernels: the vec4 modes are not used here");
             return;
         }
@@ -221,8 +222,9 @@ fn check_vec4_modes(gpu: &shadergan::Gpu, no_textures: bool) {
         let a_mode = if no_textures { 0 } else { a_texture_mode };
         let mode = format!(" B_MODE={b_mode} A_MODE={a_mode}");
         assert!(
-            used.iter()
-                .any(|key| key.starts_with("matmul_subgroup.wgsl::forward ") && key.contains(&format!("{mode} "))),
+            used.iter().any(|key| key.starts_with("matmul_subgroup.wgsl")
+                && key.contains("::forward ")
+                && key.contains(&format!("{mode} "))),
             "{what} should run with{mode}; ran {used:?}"
         );
         let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), batch, m, k, n, ta, tb);
@@ -235,7 +237,7 @@ fn portable_and_subgroup_matmuls_agree_with_the_reference() {
     // The default device may use the subgroup-specialised matmul; a second device restricted
     // to portable kernels checks matmul.wgsl itself, as GPUs without 8-wide subgroups run it.
     let portable = shadergan::Gpu::new(&options_with("portable")).expect("a second device");
-    assert!(!portable.kernel_path().subgroup_matmul);
+    assert!(portable.kernel_path().blocked_matmul.is_none());
     let mut rng = rng("portable matmul");
     for gpu in [gpu(), portable] {
         for &(m, k, n, ta, tb) in
@@ -247,7 +249,7 @@ fn portable_and_subgroup_matmuls_agree_with_the_reference() {
             let b_shape = if tb { [n, k] } else { [k, n] };
             let got = common::tensor(&gpu, &a_shape, &a).matmul_t(&common::tensor(&gpu, &b_shape, &b), ta, tb).to_vec();
             let want = cpu::matmul(&f64s(&f32s(&a)), &f64s(&f32s(&b)), 1, m, k, n, ta, tb);
-            let which = if gpu.kernel_path().subgroup_matmul { "subgroup" } else { "portable" };
+            let which = if gpu.kernel_path().blocked_matmul.is_some() { "blocked" } else { "portable" };
             assert_close(&format!("{which} matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-5 * (k as f64).sqrt());
         }
     }
@@ -496,8 +498,9 @@ fn convolutions_as_implicit_products_match_the_reference() {
     }
 }
 
-/// Devices for the implicit-GEMM tests: the default (implicit where shapes allow), explicit
-/// patch matrices with texture operands, and storage operands only.
-fn implicit_and_patch_matrix_options() -> [shadergan::GpuOptions; 3] {
-    ["", "patch-matrix", "storage-only"].map(options_with)
+/// Devices for the implicit-GEMM tests: the default (implicit where shapes allow), the same with
+/// lanes through workgroup memory (adapters without subgroups), explicit patch matrices with
+/// texture operands, and storage operands only.
+fn implicit_and_patch_matrix_options() -> [shadergan::GpuOptions; 4] {
+    ["", "no-subgroups", "patch-matrix", "storage-only"].map(options_with)
 }

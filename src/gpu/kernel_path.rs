@@ -3,12 +3,15 @@
 //! switches. Every launcher asks [`Gpu::kernel_path`](super::Gpu::kernel_path); nothing else
 //! looks at the adapter.
 
+use super::Shader;
+
 /// The kernels a device runs, with the reason they were chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelPath {
-    /// The subgroup matmul (matmul_subgroup.wgsl, register-blocked, in groups of eight lanes);
-    /// false: the portable kernels (matmul.wgsl's workgroup tiles, im2col).
-    pub subgroup_matmul: bool,
+    /// The register-blocked matmul (matmul_subgroup.wgsl, in groups of eight lanes) with its
+    /// lane exchange: `Shader::MatmulSubgroup` (shuffles) or `Shader::MatmulShared` (workgroup
+    /// memory); None: the portable kernels (matmul.wgsl, im2col).
+    pub blocked_matmul: Option<Shader>,
     /// Convolutions as implicit GEMM on the subgroup matmul (no patch matrix).
     pub implicit_convs: bool,
     /// One line saying why.
@@ -24,14 +27,18 @@ pub struct KernelSwitches {
     pub storage_only: bool,
     /// Convolutions through explicit patch matrices (im2col / col2im): `patch-matrix`.
     pub patch_matrix: bool,
+    /// The workgroup-memory lane exchange even where subgroups exist (the path of adapters
+    /// without them, runnable on lavapipe): `no-subgroups`.
+    pub no_subgroups: bool,
 }
 
 impl KernelSwitches {
     /// The words accepted in `SHADERGAN_KERNELS`, with what each does.
-    pub const WORDS: [(&'static str, &'static str); 3] = [
-        ("portable", "only kernels that run on any adapter (no subgroup operations)"),
+    pub const WORDS: [(&'static str, &'static str); 4] = [
+        ("portable", "only the simplest kernels: matmul.wgsl and patch matrices"),
         ("storage-only", "read every operand from storage buffers, never from texture copies"),
         ("patch-matrix", "run convolutions through explicit patch matrices, never as implicit GEMM"),
+        ("no-subgroups", "exchange lane values through workgroup memory, as adapters without subgroups do"),
     ];
 
     /// Parses a comma-separated list of `WORDS` (empty: the automatic choice).
@@ -42,6 +49,7 @@ impl KernelSwitches {
                 "portable" => switches.portable = true,
                 "storage-only" => switches.storage_only = true,
                 "patch-matrix" => switches.patch_matrix = true,
+                "no-subgroups" => switches.no_subgroups = true,
                 other => {
                     let known: Vec<String> = Self::WORDS.iter().map(|(w, what)| format!("  {w}: {what}")).collect();
                     return Err(format!(
@@ -58,29 +66,27 @@ impl KernelSwitches {
 /// The one place that picks kernels. `subgroups` is the (min, max) subgroup width when the
 /// adapter has subgroup operations.
 pub fn choose_kernel_path(subgroups: Option<(u32, u32)>, switches: KernelSwitches) -> KernelPath {
-    let portable = |reason| KernelPath { subgroup_matmul: false, implicit_convs: false, reason };
     if switches.portable {
-        return portable("SHADERGAN_KERNELS=portable");
+        return KernelPath { blocked_matmul: None, implicit_convs: false, reason: "SHADERGAN_KERNELS=portable" };
     }
-    let Some((min, max)) = subgroups else {
-        return portable("the adapter has no subgroup operations: workgroup-tiled portable kernels");
+    let groups_of_eight = |(min, max): (u32, u32)| min >= 8 && min.is_multiple_of(8) && max.is_multiple_of(8);
+    let (shader, reason) = match subgroups {
+        _ if switches.no_subgroups => (
+            Shader::MatmulShared,
+            "SHADERGAN_KERNELS=no-subgroups: register-blocked matmul, lanes through workgroup memory",
+        ),
+        Some(widths) if groups_of_eight(widths) => {
+            (Shader::MatmulSubgroup, "subgroups of 8k lanes: register-blocked matmul, lanes by shuffles")
+        }
+        Some(_) => (
+            Shader::MatmulShared,
+            "subgroups not a multiple of 8 lanes: register-blocked matmul, lanes through workgroup memory",
+        ),
+        None => {
+            (Shader::MatmulShared, "no subgroup operations: register-blocked matmul, lanes through workgroup memory")
+        }
     };
-    if min < 8 || !min.is_multiple_of(8) || !max.is_multiple_of(8) {
-        return portable("subgroups that are not multiples of 8 lanes cannot hold the matmul's groups of eight");
-    }
-    if switches.patch_matrix {
-        return KernelPath {
-            subgroup_matmul: true,
-            implicit_convs: false,
-            reason:
-                "subgroups of 8k lanes: subgroup matmul; SHADERGAN_KERNELS=patch-matrix: convolutions by patch matrices",
-        };
-    }
-    KernelPath {
-        subgroup_matmul: true,
-        implicit_convs: true,
-        reason: "subgroups of 8k lanes: subgroup matmul, convolutions as implicit GEMM",
-    }
+    KernelPath { blocked_matmul: Some(shader), implicit_convs: !switches.patch_matrix, reason }
 }
 
 #[cfg(test)]
@@ -90,24 +96,29 @@ mod tests {
     #[test]
     fn each_device_shape_gets_its_path() {
         let none = KernelSwitches::default();
-        assert!(!choose_kernel_path(None, none).subgroup_matmul);
-        assert!(!choose_kernel_path(Some((4, 4)), none).subgroup_matmul);
-        assert!(!choose_kernel_path(Some((4, 32)), none).subgroup_matmul);
+        let blocked = |subgroups, switches| choose_kernel_path(subgroups, switches).blocked_matmul;
         for width in [(8, 8), (16, 16), (32, 32), (64, 64), (8, 32), (32, 64)] {
-            let path = choose_kernel_path(Some(width), none);
-            assert!(path.subgroup_matmul && path.implicit_convs, "{width:?}");
+            assert_eq!(blocked(Some(width), none), Some(Shader::MatmulSubgroup), "{width:?}");
+            assert!(choose_kernel_path(Some(width), none).implicit_convs, "{width:?}");
         }
+        for shape in [None, Some((4, 4)), Some((4, 32))] {
+            assert_eq!(blocked(shape, none), Some(Shader::MatmulShared), "{shape:?}");
+            assert!(choose_kernel_path(shape, none).implicit_convs, "{shape:?}");
+        }
+        let no_subgroups = KernelSwitches { no_subgroups: true, ..none };
+        assert_eq!(blocked(Some((8, 8)), no_subgroups), Some(Shader::MatmulShared));
         let patch = KernelSwitches { patch_matrix: true, ..none };
         let path = choose_kernel_path(Some((8, 8)), patch);
-        assert!(path.subgroup_matmul && !path.implicit_convs);
+        assert!(path.blocked_matmul.is_some() && !path.implicit_convs);
         let portable = KernelSwitches { portable: true, ..none };
-        assert!(!choose_kernel_path(Some((8, 8)), portable).subgroup_matmul);
+        assert_eq!(choose_kernel_path(Some((8, 8)), portable), choose_kernel_path(None, portable));
+        assert_eq!(blocked(Some((8, 8)), portable), None);
     }
 
     #[test]
     fn switches_parse_and_unknown_words_are_named() {
         let s = KernelSwitches::parse(" portable, patch-matrix ").unwrap();
-        assert!(s.portable && s.patch_matrix && !s.storage_only);
+        assert!(s.portable && s.patch_matrix && !s.storage_only && !s.no_subgroups);
         assert_eq!(KernelSwitches::parse("").unwrap(), KernelSwitches::default());
         let err = KernelSwitches::parse("portable,fast").unwrap_err();
         assert!(err.contains("'fast'") && err.contains("storage-only"), "{err}");

@@ -12,12 +12,17 @@ pub enum Shader {
     Movement,
     Optim,
     BatchNorm,
+    /// The register-blocked matmul (and implicit-GEMM convolutions) exchanging lane values by
+    /// subgroup shuffles.
     MatmulSubgroup,
+    /// The same kernel exchanging lane values through workgroup memory, for adapters without
+    /// subgroup operations.
+    MatmulShared,
     Loss,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Unary,
         Shader::Binary,
         Shader::Reduce,
@@ -27,6 +32,7 @@ impl Shader {
         Shader::Optim,
         Shader::BatchNorm,
         Shader::MatmulSubgroup,
+        Shader::MatmulShared,
         Shader::Loss,
     ];
 
@@ -41,6 +47,7 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::BatchNorm => "batchnorm.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
+            Shader::MatmulShared => "matmul_subgroup.wgsl+shared",
             Shader::Loss => "loss.wgsl",
         }
     }
@@ -68,9 +75,16 @@ impl Shader {
             Shader::Movement => include_str!("../../shaders/movement.wgsl"),
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
-            // The convolution operands (implicit GEMM) ride on the subgroup matmul.
+            // The convolution operands (implicit GEMM) ride on the register-blocked matmul.
             Shader::MatmulSubgroup => concat!(
                 include_str!("../../shaders/matmul_subgroup.wgsl"),
+                include_str!("../../shaders/matmul_lanes_subgroup.wgsl"),
+                include_str!("../../shaders/matmul_conv.wgsl"),
+                include_str!("../../shaders/index_math.wgsl")
+            ),
+            Shader::MatmulShared => concat!(
+                include_str!("../../shaders/matmul_subgroup.wgsl"),
+                include_str!("../../shaders/matmul_lanes_shared.wgsl"),
                 include_str!("../../shaders/matmul_conv.wgsl"),
                 include_str!("../../shaders/index_math.wgsl")
             ),
@@ -82,7 +96,12 @@ impl Shader {
     pub fn file_names(self) -> Vec<&'static str> {
         match self {
             Shader::Conv2d => vec![self.file_name(), "index_math.wgsl"],
-            Shader::MatmulSubgroup => vec![self.file_name(), "matmul_conv.wgsl", "index_math.wgsl"],
+            Shader::MatmulSubgroup => {
+                vec!["matmul_subgroup.wgsl", "matmul_lanes_subgroup.wgsl", "matmul_conv.wgsl", "index_math.wgsl"]
+            }
+            Shader::MatmulShared => {
+                vec!["matmul_subgroup.wgsl", "matmul_lanes_shared.wgsl", "matmul_conv.wgsl", "index_math.wgsl"]
+            }
             _ => vec![self.file_name()],
         }
     }

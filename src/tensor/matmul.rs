@@ -94,13 +94,16 @@ pub(super) fn subgroup_tile_rows(m: usize) -> usize {
     }
 }
 
-/// The subgroup matmul reading B and A as `b` and `a` say (matmul_subgroup.wgsl), with tiles
-/// of `subgroup_tile_rows(m)` rows.
-pub(super) fn subgroup_kernel(b: BOperand, a: AOperand, m: usize) -> Kernel {
-    Kernel::new(Shader::MatmulSubgroup, "forward")
+/// The register-blocked matmul (matmul_subgroup.wgsl with the device's lane exchange) reading
+/// B and A as `b` and `a` say, with tiles of `subgroup_tile_rows(m)` rows; None on a device
+/// that runs the portable kernels.
+pub(super) fn blocked_kernel(gpu: &Gpu, b: BOperand, a: AOperand, m: usize) -> Option<Kernel> {
+    let shader = gpu.kernel_path().blocked_matmul?;
+    let kernel = Kernel::new(shader, "forward")
         .with("B_MODE", b.code())
         .with("A_MODE", a.code())
-        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32)
+        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32);
+    Some(kernel)
 }
 
 /// How many chunks of K a product runs as, and their length, for a product of `tiles` output
@@ -180,9 +183,9 @@ pub fn matmul(
         let kernel = Kernel::new(Shader::Matmul, "skinny").reading("A_TEXTURE", &a_read).reading("B_TEXTURE", &b_read);
         (kernel, [(n as u32).div_ceil(512), m as u32, runs as u32])
     } else {
-        let subgroup = gpu.kernel_path().subgroup_matmul;
-        let tile_rows = if subgroup { subgroup_tile_rows(m) } else { 64 };
-        let kernel = if subgroup {
+        let blocked = gpu.kernel_path().blocked_matmul.is_some();
+        let tile_rows = if blocked { subgroup_tile_rows(m) } else { 64 };
+        let kernel = if blocked {
             // B read as vec4s where its layout allows.
             let aligned = |v: usize| v.is_multiple_of(4);
             let mut b_mode = if b_col == 1 && aligned(b_row) && aligned(b_batch) {
@@ -210,14 +213,15 @@ pub fn matmul(
             if a_mode != AOperand::Strided {
                 a_read = gpu.line_operand(a, a_line);
             }
-            subgroup_kernel(b_mode, if a_read.textured() { a_mode } else { AOperand::Strided }, m)
+            let a_mode = if a_read.textured() { a_mode } else { AOperand::Strided };
+            blocked_kernel(gpu, b_mode, a_mode, m).expect("the device runs the blocked matmul")
         } else {
             Kernel::new(Shader::Matmul, "forward")
         };
         (kernel, [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, runs as u32])
     };
     kernel.note = format!("{batch}x{m}x{k}x{n} t{}{} split{splits}", trans_a as u8, trans_b as u8);
-    if kernel.shader == Shader::MatmulSubgroup {
+    if matches!(kernel.shader, Shader::MatmulSubgroup | Shader::MatmulShared) {
         // (A stands in for the bias, which only B_MODE 6 reads: no buffer to allocate, and the
         // bind group stays the same from call to call.)
         gpu.dispatch_with_textures(&kernel, &params, &[a, b, a], &[&b_read, &a_read], &[&c], groups);

@@ -8,7 +8,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 use crate::tensor::launch::grid_1d;
-use crate::tensor::matmul::{matmul, split_k, subgroup_kernel, subgroup_tile_rows, AOperand, BOperand, MatmulParams};
+use crate::tensor::matmul::{blocked_kernel, matmul, split_k, subgroup_tile_rows, AOperand, BOperand, MatmulParams};
 use crate::tensor::movement::{copy, gather, transpose};
 use crate::tensor::reduce::{reduce, ReduceOp};
 
@@ -173,7 +173,7 @@ pub fn conv2d_forward_implicit(
     params.slope = epilogue.slope.unwrap_or(1.0);
     let tile_rows = subgroup_tile_rows(m);
     let a_mode = if w_read.textured() { AOperand::TextureAlongK } else { AOperand::Strided };
-    let mut kernel = subgroup_kernel(BOperand::ConvPatches, a_mode, m)
+    let mut kernel = blocked_kernel(gpu, BOperand::ConvPatches, a_mode, m)?
         .with("CONV_PAD", g.pad)
         .with("BIAS", epilogue.bias.is_some() as u32)
         .with("ACTIVATE", epilogue.slope.is_some() as u32);
@@ -275,7 +275,7 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
         ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
     };
     let tile_rows = subgroup_tile_rows(m);
-    let mut kernel = subgroup_kernel(BOperand::RowsTexture, AOperand::ConvPatches, m).with("CONV_PAD", g.pad);
+    let mut kernel = blocked_kernel(gpu, BOperand::RowsTexture, AOperand::ConvPatches, m)?.with("CONV_PAD", g.pad);
     kernel.note = format!("conv weight grad {m}x{k}x{c_out} split{splits} implicit");
     let dw_t = gpu.alloc(splits * m * c_out);
     let groups = [c_out.div_ceil(64) as u32, m.div_ceil(tile_rows) as u32, splits as u32];
@@ -367,7 +367,7 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
     let params =
         gathered_b_params([phases, m, k, n], dy_read.shift(), conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g));
     let tile_rows = subgroup_tile_rows(m);
-    let mut kernel = subgroup_kernel(BOperand::ConvPhases, AOperand::TextureAlongK, m);
+    let mut kernel = blocked_kernel(gpu, BOperand::ConvPhases, AOperand::TextureAlongK, m)?;
     kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
     let dx = gpu.alloc(g.x_shape().iter().product());
     let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, phases as u32];
