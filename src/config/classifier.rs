@@ -1,0 +1,79 @@
+//! `shadergan classify train`'s configuration.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// `shadergan classify train` configuration: data plus the classifier's training settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    pub data: DataConfig,
+    #[serde(default)]
+    pub classifier: ClassifierSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierSettings {
+    #[serde(default = "default_classifier_width")]
+    pub width: usize,
+    #[serde(default = "default_classifier_steps")]
+    pub steps: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_classifier_lr")]
+    pub lr: f32,
+    #[serde(default = "one_u64")]
+    pub seed: u64,
+}
+
+fn default_classifier_width() -> usize {
+    32
+}
+fn default_classifier_steps() -> usize {
+    600
+}
+fn default_classifier_lr() -> f32 {
+    1e-3
+}
+
+impl Default for ClassifierSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+impl ClassifierConfig {
+    pub fn load(path: &Path) -> Result<ClassifierConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let c: ClassifierConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
+            path: path.to_path_buf(),
+            key,
+            value,
+            problem: problem.to_string(),
+        };
+        let s = &c.classifier;
+        if s.steps == 0 {
+            return Err(bad("classifier.steps", "0".into(), "must be at least 1"));
+        }
+        if s.batch_size < 2 {
+            return Err(bad("classifier.batch_size", s.batch_size.to_string(), "must be at least 2"));
+        }
+        if !(s.lr > 0.0 && s.lr < 1.0) {
+            return Err(bad("classifier.lr", s.lr.to_string(), "must be in (0, 1)"));
+        }
+        if !(c.data.image_size >= 16 && c.data.image_size.is_power_of_two()) {
+            return Err(bad("data.image_size", c.data.image_size.to_string(), "must be a power of two >= 16"));
+        }
+        if c.data.labels.is_none() && c.data.kind == DataKind::Idx {
+            return Err(bad("data.labels", "(missing)".into(), "a classifier needs labels"));
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,160 @@
+//! CycleGAN's configuration: two unpaired domains and the networks between them.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// CycleGAN configuration: two unpaired domains and the networks between them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleConfig {
+    pub domain_x: DataConfig,
+    pub domain_y: DataConfig,
+    #[serde(default)]
+    pub model: CycleModel,
+    #[serde(default)]
+    pub train: CycleTrain,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleModel {
+    /// Generator width (channels after the first 7x7 conv) and residual blocks.
+    #[serde(default = "default_cycle_width")]
+    pub g_width: usize,
+    #[serde(default = "default_cycle_blocks")]
+    pub blocks: usize,
+    /// PatchGAN width and stride-2 layers (3 = the paper's 70x70 patches).
+    #[serde(default = "default_cycle_width")]
+    pub d_width: usize,
+    #[serde(default = "default_cycle_d_layers")]
+    pub d_layers: usize,
+}
+
+fn default_cycle_width() -> usize {
+    16
+}
+fn default_cycle_blocks() -> usize {
+    3
+}
+fn default_cycle_d_layers() -> usize {
+    2
+}
+
+impl Default for CycleModel {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleTrain {
+    #[serde(default = "default_steps")]
+    pub steps: u64,
+    #[serde(default = "default_cycle_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub lr: f32,
+    #[serde(default = "default_beta1")]
+    pub beta1: f32,
+    #[serde(default = "default_beta2")]
+    pub beta2: f32,
+    /// Weight of the cycle-consistency loss.
+    #[serde(default = "default_lambda_cycle")]
+    pub lambda_cycle: f32,
+    /// Identity loss weight as a fraction of lambda_cycle (0 = off; the paper uses 0.5).
+    #[serde(default = "default_identity")]
+    pub identity: f32,
+    /// Past generated images D also sees (the paper's history pool).
+    #[serde(default = "default_pool")]
+    pub pool_size: usize,
+    #[serde(default = "one_u64")]
+    pub seed: u64,
+    #[serde(default = "default_sample_every")]
+    pub sample_every: u64,
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+}
+
+fn default_cycle_batch() -> usize {
+    8
+}
+fn default_lambda_cycle() -> f32 {
+    10.0
+}
+fn default_identity() -> f32 {
+    0.5
+}
+fn default_pool() -> usize {
+    50
+}
+
+impl Default for CycleTrain {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+impl CycleConfig {
+    pub fn load(path: &Path) -> Result<CycleConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        CycleConfig::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<CycleConfig, ConfigError> {
+        let c: CycleConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
+            path: path.to_path_buf(),
+            key,
+            value,
+            problem: problem.to_string(),
+        };
+        for (key, d) in [("domain_x.image_size", &c.domain_x), ("domain_y.image_size", &c.domain_y)] {
+            if d.image_size < 16 || d.image_size % 4 != 0 || d.image_size > 512 {
+                return Err(bad(key, d.image_size.to_string(), "must be a multiple of 4 from 16 to 512"));
+            }
+        }
+        if (c.domain_x.image_size, c.domain_x.channels) != (c.domain_y.image_size, c.domain_y.channels) {
+            return Err(bad(
+                "domain_y.image_size",
+                c.domain_y.image_size.to_string(),
+                "both domains need the same image size and channels",
+            ));
+        }
+        let t = &c.train;
+        if t.batch_size == 0 || t.batch_size > 256 {
+            return Err(bad("train.batch_size", t.batch_size.to_string(), "must be between 1 and 256"));
+        }
+        if t.steps == 0 {
+            return Err(bad("train.steps", "0".into(), "must be at least 1"));
+        }
+        if !(t.lr > 0.0 && t.lr < 1.0) {
+            return Err(bad("train.lr", t.lr.to_string(), "must be in (0, 1)"));
+        }
+        if !(t.lambda_cycle >= 0.0 && t.identity >= 0.0) {
+            return Err(bad("train.lambda_cycle", t.lambda_cycle.to_string(), "weights must be >= 0"));
+        }
+        if c.model.blocks > 32
+            || c.model.d_layers == 0
+            || c.model.d_layers > 5
+            || c.model.g_width == 0
+            || c.model.d_width == 0
+        {
+            return Err(bad(
+                "model.d_layers",
+                c.model.d_layers.to_string(),
+                "need 1..=5 PatchGAN layers, at most 32 blocks and non-zero widths",
+            ));
+        }
+        Ok(c)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+}
