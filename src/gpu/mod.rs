@@ -1,10 +1,12 @@
 //! The GPU host: device, pipeline cache, buffer pool and the command recorder that batches every
 //! dispatch of a training step into one command buffer.
 
+mod buffer;
 mod context;
 pub mod kernel_path;
 mod pipeline_cache;
 mod profile;
+mod readback;
 pub mod shaders;
 mod texture;
 pub mod uniform;
@@ -17,6 +19,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use profile::Profiler;
 use uniform::UniformLayout;
 
+pub use buffer::GpuBuffer;
+use buffer::Pool;
 pub use context::{describe, list_adapters, GpuOptions};
 pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
 pub use shaders::Shader;
@@ -65,14 +69,6 @@ struct Recorder {
     /// by unsubmitted commands.
     epoch: u64,
     dispatches_since_submit: usize,
-}
-
-#[derive(Default)]
-struct Pool {
-    free: HashMap<u64, Vec<(wgpu::Buffer, u64)>>,
-    live_bytes: u64,
-    pooled_bytes: u64,
-    peak_bytes: u64,
 }
 
 /// Counters for benchmarks and tests of the allocator.
@@ -132,25 +128,6 @@ const BIND_GROUP_CACHE_MAX: usize = 8192;
 /// A handle to the device; cheap to clone.
 #[derive(Clone)]
 pub struct Gpu(pub(crate) Arc<GpuInner>);
-
-/// A pooled storage buffer of `len` f32 values; returns to the pool when dropped.
-pub struct GpuBuffer {
-    buffer: Option<wgpu::Buffer>,
-    len: usize,
-    epoch: AtomicU64,
-    /// Texture copies of the current contents (see `Operand`); cleared by every write.
-    copies: texture::BufferCopies,
-    gpu: Arc<GpuInner>,
-}
-
-/// Pool size classes: four per octave, so a reused buffer wastes at most ~19%.
-fn size_class(bytes: u64) -> u64 {
-    let bytes = bytes.max(256);
-    let pow = 63 - (bytes - 1).leading_zeros() as u64; // 2^pow < bytes <= 2^(pow+1)
-    let base = 1u64 << pow;
-    let step = (base / 4).max(64);
-    bytes.div_ceil(step) * step
-}
 
 pub struct Kernel {
     pub shader: Shader,
@@ -280,51 +257,6 @@ impl Gpu {
 
     pub fn same_device(&self, other: &Gpu) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
-    }
-
-    /// A buffer of `len` f32 with unspecified contents (a recycled one when the pool has it).
-    pub fn alloc(&self, len: usize) -> GpuBuffer {
-        let bytes = size_class(len as u64 * 4);
-        let mut pool = self.0.pool.lock().unwrap();
-        let (buffer, epoch) = match pool.free.get_mut(&bytes).and_then(|v| v.pop()) {
-            Some(found) => {
-                pool.pooled_bytes -= bytes;
-                found
-            }
-            None => {
-                self.0.buffers_created.fetch_add(1, Ordering::Relaxed);
-                let buffer = self.0.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: None,
-                    size: bytes,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                (buffer, 0)
-            }
-        };
-        pool.live_bytes += bytes;
-        pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.pooled_bytes);
-        GpuBuffer {
-            buffer: Some(buffer),
-            len,
-            epoch: AtomicU64::new(epoch),
-            copies: texture::BufferCopies::default(),
-            gpu: self.0.clone(),
-        }
-    }
-
-    /// Copies host data into a new buffer.
-    pub fn upload(&self, data: &[f32]) -> GpuBuffer {
-        let buf = self.alloc(data.len());
-        if !data.is_empty() {
-            // queue.write_buffer lands before the next submit's commands, so a recycled buffer
-            // that pending commands still read must see those commands submitted first.
-            if buf.epoch.load(Ordering::Relaxed) == self.0.recorder.lock().unwrap().epoch {
-                self.flush();
-            }
-            self.0.queue.write_buffer(buf.raw(), 0, bytemuck::cast_slice(data));
-        }
-        buf
     }
 
     /// How many textures the kernel's entry point binds (after its buffer inputs).
@@ -560,47 +492,6 @@ impl Gpu {
         }
     }
 
-    /// Resolves the timestamps written so far and adds their durations to the table.
-    fn read_timestamps(&self, profiler: &mut Profiler) {
-        let Some(ts) = profiler.timestamps.as_mut() else { return };
-        if ts.keys.is_empty() {
-            return;
-        }
-        let pairs = ts.keys.len() as u32;
-        {
-            let mut rec = self.0.recorder.lock().unwrap();
-            rec.pass = None;
-            rec.encoder_mut(&self.0.device).resolve_query_set(&ts.set, 0..2 * pairs, &ts.resolve, 0);
-        }
-        let bytes = self.read_raw(&ts.resolve, 16 * pairs as u64);
-        let ticks: Vec<u64> = bytemuck::cast_slice::<u8, u64>(&bytes).to_vec();
-        let keys = std::mem::take(&mut ts.keys);
-        profiler.add_ticks(keys, &ticks, self.0.queue.get_timestamp_period() as f64);
-    }
-
-    /// Starts timing every dispatch (see `profile_report`).
-    pub fn profile_start(&self) {
-        self.synchronize();
-        *self.0.profile.lock().unwrap() = Some(Profiler::new(&self.0.device));
-    }
-
-    /// Whether profiles come from device timestamps (else from waiting for each dispatch).
-    pub fn profile_uses_timestamps(&self) -> bool {
-        self.0.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
-    }
-
-    /// Stops profiling; returns (kernel, dispatch count, seconds), slowest first.
-    pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
-        let mut profile = self.0.profile.lock().unwrap();
-        if let Some(p) = profile.as_mut() {
-            self.read_timestamps(p);
-        }
-        let table = profile.take().map(|p| p.table).unwrap_or_default();
-        let mut rows: Vec<(String, u64, f64)> = table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
-        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
-        rows
-    }
-
     /// The bind group of one dispatch: the uniform arena (at a dynamic offset), the buffers in
     /// binding order, then the textures.
     fn create_bind_group(
@@ -642,21 +533,6 @@ impl Gpu {
         })
     }
 
-    /// Records dst <- src for buffers of the same length, in order with the recorded work: a
-    /// buffer copy (a memcpy on lavapipe), not a kernel pass.
-    pub fn copy_buffer(&self, src: &GpuBuffer, dst: &GpuBuffer) {
-        assert_eq!(src.len, dst.len, "copy between buffers of different lengths");
-        if src.len == 0 {
-            return;
-        }
-        dst.copies.invalidate();
-        let mut rec = self.0.recorder.lock().unwrap();
-        rec.pass = None;
-        src.epoch.store(rec.epoch, Ordering::Relaxed);
-        dst.epoch.store(rec.epoch, Ordering::Relaxed);
-        rec.encoder_mut(&self.0.device).copy_buffer_to_buffer(src.raw(), 0, dst.raw(), 0, (src.len * 4) as u64);
-    }
-
     /// Submits everything recorded so far (without waiting for it).
     pub fn flush(&self) {
         let mut rec = self.0.recorder.lock().unwrap();
@@ -674,62 +550,9 @@ impl Gpu {
         self.0.submits.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Submits pending work and waits for the device to finish it.
-    pub fn synchronize(&self) {
-        self.flush();
-        self.wait_idle();
-    }
-
-    /// Waits for everything submitted; pipelines compile at their first dispatch, so new ones
-    /// have reached the pipeline cache by now and it is written out.
-    fn wait_idle(&self) {
-        let _ = self.0.device.poll(wgpu::PollType::wait_indefinitely());
-        if let Some(cache) = &self.0.pipeline_cache {
-            cache.save_if_dirty();
-        }
-    }
-
     /// The on-disk pipeline cache file, where the device has one.
     pub fn pipeline_cache_path(&self) -> Option<&std::path::Path> {
         self.0.pipeline_cache.as_ref().map(|c| c.path())
-    }
-
-    /// Reads a buffer back to the host (submits pending work and waits).
-    pub fn read(&self, buf: &GpuBuffer) -> Vec<f32> {
-        if buf.len == 0 {
-            return vec![];
-        }
-        let bytes = self.read_raw(buf.raw(), (buf.len * 4) as u64);
-        bytemuck::cast_slice::<u8, f32>(&bytes).to_vec()
-    }
-
-    /// The first `bytes` of a COPY_SRC buffer, after everything recorded so far has run.
-    fn read_raw(&self, buffer: &wgpu::Buffer, bytes: u64) -> Vec<u8> {
-        let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        {
-            let mut rec = self.0.recorder.lock().unwrap();
-            rec.pass = None;
-            let encoder = rec.encoder_mut(&self.0.device);
-            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
-        }
-        self.flush();
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait_idle();
-        rx.recv().expect("map callback dropped").expect("mapping a readback buffer failed");
-        let data = {
-            let view = staging.slice(..).get_mapped_range().expect("readback buffer not mapped");
-            view.to_vec()
-        };
-        staging.unmap();
-        data
     }
 }
 
@@ -754,49 +577,4 @@ impl Recorder {
 fn profile_key(kernel: &Kernel, workgroups: [u32; 3]) -> String {
     let constants: String = kernel.constants.iter().map(|(name, value)| format!(" {name}={value}")).collect();
     format!("{}::{} {:?} {}{constants}", kernel.shader.file_name(), kernel.entry, workgroups, kernel.note)
-}
-
-impl std::fmt::Debug for GpuBuffer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GpuBuffer({} f32)", self.len)
-    }
-}
-
-impl GpuBuffer {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    pub fn raw(&self) -> &wgpu::Buffer {
-        self.buffer.as_ref().expect("buffer already released")
-    }
-}
-
-impl Drop for GpuBuffer {
-    fn drop(&mut self) {
-        if let Some(buffer) = self.buffer.take() {
-            let bytes = buffer.size();
-            let mut pool = self.gpu.pool.lock().unwrap();
-            pool.live_bytes -= bytes;
-            pool.pooled_bytes += bytes;
-            pool.free.entry(bytes).or_default().push((buffer, self.epoch.load(Ordering::Relaxed)));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::size_class;
-
-    #[test]
-    fn size_classes_cover_request_with_bounded_waste() {
-        for bytes in [1u64, 4, 255, 256, 257, 1000, 4096, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
-            let c = size_class(bytes);
-            assert!(c >= bytes, "{bytes} -> {c}");
-            assert!(c as f64 <= (bytes.max(256) as f64) * 1.26 + 64.0, "{bytes} -> {c}");
-            assert_eq!(c % 4, 0);
-        }
-    }
 }

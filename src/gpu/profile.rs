@@ -67,3 +67,46 @@ impl Profiler {
         }
     }
 }
+
+impl super::Gpu {
+    /// Resolves the timestamps written so far and adds their durations to the table.
+    pub(super) fn read_timestamps(&self, profiler: &mut Profiler) {
+        let Some(ts) = profiler.timestamps.as_mut() else { return };
+        if ts.keys.is_empty() {
+            return;
+        }
+        let pairs = ts.keys.len() as u32;
+        {
+            let mut rec = self.0.recorder.lock().unwrap();
+            rec.pass = None;
+            rec.encoder_mut(&self.0.device).resolve_query_set(&ts.set, 0..2 * pairs, &ts.resolve, 0);
+        }
+        let bytes = self.read_raw(&ts.resolve, 16 * pairs as u64);
+        let ticks: Vec<u64> = bytemuck::cast_slice::<u8, u64>(&bytes).to_vec();
+        let keys = std::mem::take(&mut ts.keys);
+        profiler.add_ticks(keys, &ticks, self.0.queue.get_timestamp_period() as f64);
+    }
+
+    /// Starts timing every dispatch (see `profile_report`).
+    pub fn profile_start(&self) {
+        self.synchronize();
+        *self.0.profile.lock().unwrap() = Some(Profiler::new(&self.0.device));
+    }
+
+    /// Whether profiles come from device timestamps (else from waiting for each dispatch).
+    pub fn profile_uses_timestamps(&self) -> bool {
+        self.0.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Stops profiling; returns (kernel, dispatch count, seconds), slowest first.
+    pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
+        let mut profile = self.0.profile.lock().unwrap();
+        if let Some(p) = profile.as_mut() {
+            self.read_timestamps(p);
+        }
+        let table = profile.take().map(|p| p.table).unwrap_or_default();
+        let mut rows: Vec<(String, u64, f64)> = table.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        rows
+    }
+}
