@@ -41,7 +41,7 @@ fn kernels(c: &mut Criterion) {
             c
         })
     });
-    // The portable kernel (what GPUs without 8-wide subgroups run), on its own device.
+    // The portable kernel (SHADERGAN_KERNELS=portable), on its own device.
     let portable = Gpu::new(&GpuOptions {
         kernels: KernelSwitches { portable: true, ..Default::default() },
         ..GpuOptions::from_env()

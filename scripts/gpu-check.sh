@@ -26,8 +26,10 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["executable"])' | while read -r exe; do cp "$exe" "$bundle/tests/"; done
-    strip "$bundle"/shadergan "$bundle"/tests/*
-    # Tests find fixtures through the manifest folder compiled into them.
+    # The binary the tests run (CARGO_BIN_EXE_shadergan: the test profile's, at a path compiled
+    # into them), and the manifest folder they find fixtures through.
+    mkdir -p "$bundle/bin" && cp target/debug/shadergan "$bundle/bin/"
+    strip "$bundle"/shadergan "$bundle"/tests/* "$bundle"/bin/shadergan
     pwd >"$bundle/manifest_dir"
     (cd "$bundle/gl" && apt-get download libvulkan1 >/dev/null 2>&1) || echo "prepare: could not download libvulkan1 (run will need a loader there)"
     tar -C "$bundle" -cJf "$bundle.tar.xz" . && rm -rf "$bundle" && mkdir "$bundle" && mv "$bundle.tar.xz" "$bundle/"
@@ -50,6 +52,7 @@ run() {
     local manifest
     manifest=$(cat "$bundle/manifest_dir")
     [ -e "$manifest" ] || { mkdir -p "$(dirname "$manifest")" && ln -s "$PWD" "$manifest"; }
+    [ -e "$manifest/target/debug/shadergan" ] || { mkdir -p "$manifest/target/debug" && cp "$bundle/bin/shadergan" "$manifest/target/debug/"; }
     export RUST_LOG=warn
     echo "== adapter"
     "$bundle/shadergan" info || { echo "run: no adapter"; exit 1; }
