@@ -1,0 +1,72 @@
+//! The first steps of a tiny DCGAN and a tiny CycleGAN give the losses recorded from the code of
+//! 2026-12-06 (the layers' positional constructors): a refactor of layers, models or trainers that changes
+//! what a step computes fails here. Relative tolerance 2e-3: both lavapipe widths and other
+//! adapters reassociate sums differently.
+
+mod common;
+use std::path::Path;
+
+use shadergan::config::{Config, CycleConfig};
+use shadergan::cyclegan::CycleTrainer;
+use shadergan::train::{run, GanTrainer};
+
+fn close(what: &str, got: &[f32], want: &[f32]) {
+    eprintln!("{what}: got {got:?}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 2e-3 * w.abs().max(0.1), "{what}[{i}]: got {g}, recorded {w} (all: {got:?})");
+    }
+}
+
+#[test]
+fn dcgan_steps_match_the_recorded_losses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/fixtures/tiny-dcgan.toml")).unwrap();
+    let mut config = Config::parse(&text, Path::new("tiny-dcgan.toml")).unwrap();
+    config.data.images = root.join(&config.data.images);
+    config.data.labels = config.data.labels.map(|l| root.join(l));
+    let gpu = common::gpu();
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    let got: Vec<f32> = (0..3)
+        .flat_map(|_| {
+            let s = t.train_step(&data);
+            [s.d_loss, s.g_loss, s.d_real, s.d_fake]
+        })
+        .collect();
+    close("DCGAN (d_loss, g_loss, d_real, d_fake) x 3 steps", &got, &RECORDED_DCGAN);
+}
+
+#[test]
+fn cyclegan_steps_match_the_recorded_losses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("configs/cyclegan-digits.toml")).unwrap();
+    let mut config = CycleConfig::parse(&text, Path::new("cyclegan-digits.toml")).unwrap();
+    for d in [&mut config.domain_x, &mut config.domain_y] {
+        d.images = root.join(&d.images);
+        d.labels = d.labels.as_ref().map(|l| root.join(l));
+        d.image_size = 16;
+        d.limit = 8;
+    }
+    (config.model.g_width, config.model.blocks, config.model.d_width, config.model.d_layers) = (4, 1, 4, 1);
+    config.train.batch_size = 8;
+    let gpu = common::gpu();
+    let x = run::load_data(&config.domain_x, 8).unwrap();
+    let y = run::load_data(&config.domain_y, 8).unwrap();
+    let mut t = CycleTrainer::new(&gpu, &config, x.len, y.len);
+    let got: Vec<f32> = (0..3)
+        .flat_map(|_| {
+            let s = t.train_step(&x, &y);
+            [s.g_adv, s.cycle, s.identity, s.d_x, s.d_y]
+        })
+        .collect();
+    close("CycleGAN (g_adv, cycle, identity, d_x, d_y) x 3 steps", &got, &RECORDED_CYCLEGAN);
+}
+
+const RECORDED_DCGAN: [f32; 12] = [
+    1.3540417, 0.6838849, 0.52177113, 0.50471026, 1.3696716, 0.6796063, 0.51616365, 0.5069436, 1.3511715, 0.67664295,
+    0.5278186, 0.5085391,
+];
+const RECORDED_CYCLEGAN: [f32; 15] = [
+    2.0175877, 1.566231, 1.5544361, 0.43528378, 0.58633494, 2.0043385, 1.5173113, 1.5354841, 0.42599794, 0.57577026,
+    1.990092, 1.4804878, 1.5167845, 0.41677868, 0.56511366,
+];
