@@ -23,3 +23,15 @@ pub mod viz;
 pub use autograd::grad;
 pub use gpu::{Gpu, GpuOptions};
 pub use tensor::{no_grad, Tensor};
+
+/// What a program that builds and trains its own networks needs: `use shadergan::prelude::*;`.
+pub mod prelude {
+    pub use crate::autograd::grad;
+    pub use crate::gpu::{Gpu, GpuOptions};
+    pub use crate::nn::{
+        manual_seed, BatchNorm, Conv2d, ConvTranspose2d, Init, InstanceNorm, Layer, LayerNorm, Linear, Mode, Module,
+        Role, Sequential,
+    };
+    pub use crate::optim::{Adam, Optimizer, RmsProp, Sgd};
+    pub use crate::tensor::{no_grad, Tensor};
+}

@@ -308,17 +308,10 @@ fn conditional_first_conv_equals_the_conv_of_class_planes() {
     let x = common::tensor(&gpu, &[n, c, s, s], &common::uniform(&mut rng, n * c * s * s, -1.0, 1.0)).requires_grad();
     let labels = [3u32, 0, 1, 3, 2];
     for (stride, pad) in [(2, 1), (1, 0)] {
-        let conv = shadergan::nn::Conv2d::new(
-            &gpu,
-            c + k,
-            out,
-            4,
-            stride,
-            pad,
-            true,
-            shadergan::nn::Init::Normal(0.3),
-            &mut rng,
-        );
+        let conv = shadergan::nn::Conv2d::new(&gpu, c + k, out, 4)
+            .stride(stride)
+            .padding(pad)
+            .init_with(shadergan::nn::Init::Normal(0.3), &mut rng);
         let planes = shadergan::nn::one_hot(&gpu, &labels, k).reshape(&[n, k, 1, 1]).expand(&[n, k, s, s]);
         let want = conv.forward(&Tensor::cat(&[&x, &planes], 1));
         let got = shadergan::train::codes::conditional_first_conv(&conv, &x, &labels, k);

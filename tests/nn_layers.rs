@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use rand::Rng;
-use shadergan::nn::{loss, BatchNorm, InstanceNorm, LayerNorm, Mode};
+use shadergan::nn::{loss, BatchNorm, InstanceNorm, LayerNorm, Mode, Module};
 use shadergan::optim::{clip_weights, Adam, Optimizer, RmsProp, Sgd};
 use shadergan::reference as cpu;
 use shadergan::tensor::UnaryOp;
@@ -401,8 +401,8 @@ fn conv_layers_with_bias_match_reference_gradients() {
     let gpu = gpu();
     let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let mut rng = rng("conv bias");
-    let conv = Conv2d::new(&gpu, 2, 3, 4, 2, 1, true, Init::PyTorchDefault, &mut r);
-    let convt = ConvTranspose2d::new(&gpu, 2, 3, 4, 2, 1, 0, true, Init::PyTorchDefault, &mut r);
+    let conv = Conv2d::new(&gpu, 2, 3, 4).stride(2).padding(1).init_with(Init::PyTorchDefault, &mut r);
+    let convt = ConvTranspose2d::new(&gpu, 2, 3, 4).stride(2).padding(1).init_with(Init::PyTorchDefault, &mut r);
     let xs = [2usize, 2, 6, 6];
     let x = f64s(&f32s(&uniform(&mut rng, 144, -1.0, 1.0)));
     let xt = common::tensor(&gpu, &xs, &x).requires_grad();
@@ -534,7 +534,11 @@ fn convolution_with_a_fused_activation_matches_the_separate_layers() {
     ] {
         let what = format!("{xs:?} c_out {c_out} k{k} bias {bias} slope {slope}");
         let mut init_rng = rand::rngs::StdRng::seed_from_u64(5);
-        let conv = Conv2d::new(&gpu, xs[1], c_out, k, 2, 1, bias, Init::Normal(0.3), &mut init_rng);
+        let conv = Conv2d::new(&gpu, xs[1], c_out, k)
+            .stride(2)
+            .padding(1)
+            .bias(bias)
+            .init_with(Init::Normal(0.3), &mut init_rng);
         let act = if slope == 0.0 { Layer::Relu } else { Layer::LeakyRelu(slope) };
         let (weight, b) = (conv.weight.clone(), conv.bias.clone());
         let fused_net = Sequential::new(vec![Layer::Conv2d(conv), act]);

@@ -10,7 +10,7 @@ use crate::nn::{Conv2d, ConvTranspose2d, Init, InstanceNorm, Layer, Sequential};
 const INIT: Init = Init::Normal(0.02);
 
 fn conv(gpu: &Gpu, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, rng: &mut impl Rng) -> Layer {
-    Layer::Conv2d(Conv2d::new(gpu, c_in, c_out, k, stride, pad, true, INIT, rng))
+    Layer::Conv2d(Conv2d::new(gpu, c_in, c_out, k).stride(stride).padding(pad).init_with(INIT, rng))
 }
 
 /// image [n, channels, s, s] -> image [n, channels, s, s] in [-1, 1]; s must be a multiple of 4.
@@ -40,7 +40,9 @@ pub fn generator(gpu: &Gpu, channels: usize, width: usize, blocks: usize, rng: &
         ])));
     }
     for m in [4, 2] {
-        layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, w * m, w * m / 2, 3, 2, 1, 1, true, INIT, rng)));
+        layers.push(Layer::ConvTranspose2d(
+            ConvTranspose2d::new(gpu, w * m, w * m / 2, 3).stride(2).padding(1).output_padding(1).init_with(INIT, rng),
+        ));
         layers.push(Layer::InstanceNorm(InstanceNorm::new(gpu, w * m / 2, false)));
         layers.push(Layer::Relu);
     }

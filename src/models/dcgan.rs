@@ -45,16 +45,21 @@ pub fn generator(
     };
     let n = stages(image_size);
     let mut c = width << (n - 1);
-    let mut layers = vec![Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, latent, c, 4, 1, 0, 0, false, INIT, rng))];
+    let mut layers =
+        vec![Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, latent, c, 4).bias(false).init_with(INIT, rng))];
     layers.push(norm_layer(c, rng));
     layers.push(Layer::Relu);
     for _ in 1..n {
-        layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, c, c / 2, 4, 2, 1, 0, false, INIT, rng)));
+        layers.push(Layer::ConvTranspose2d(
+            ConvTranspose2d::new(gpu, c, c / 2, 4).stride(2).padding(1).bias(false).init_with(INIT, rng),
+        ));
         c /= 2;
         layers.push(norm_layer(c, rng));
         layers.push(Layer::Relu);
     }
-    layers.push(Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, c, channels, 4, 2, 1, 0, false, INIT, rng)));
+    layers.push(Layer::ConvTranspose2d(
+        ConvTranspose2d::new(gpu, c, channels, 4).stride(2).padding(1).bias(false).init_with(INIT, rng),
+    ));
     layers.push(Layer::Tanh);
     Sequential::new(layers)
 }
@@ -73,11 +78,15 @@ pub fn discriminator(
     let n = stages(image_size);
     let mut c = width;
     let mut side = image_size / 2;
-    let mut layers =
-        vec![Layer::Conv2d(Conv2d::new(gpu, channels, c, 4, 2, 1, false, INIT, rng)), Layer::LeakyRelu(0.2)];
+    let mut layers = vec![
+        Layer::Conv2d(Conv2d::new(gpu, channels, c, 4).stride(2).padding(1).bias(false).init_with(INIT, rng)),
+        Layer::LeakyRelu(0.2),
+    ];
     for _ in 1..n {
         // Without batch norm the conv needs its own bias.
-        layers.push(Layer::Conv2d(Conv2d::new(gpu, c, c * 2, 4, 2, 1, norm != Norm::Batch, INIT, rng)));
+        layers.push(Layer::Conv2d(
+            Conv2d::new(gpu, c, c * 2, 4).stride(2).padding(1).bias(norm != Norm::Batch).init_with(INIT, rng),
+        ));
         c *= 2;
         side /= 2;
         match norm {
@@ -87,7 +96,7 @@ pub fn discriminator(
         }
         layers.push(Layer::LeakyRelu(0.2));
     }
-    layers.push(Layer::Conv2d(Conv2d::new(gpu, c, outputs, 4, 1, 0, false, INIT, rng)));
+    layers.push(Layer::Conv2d(Conv2d::new(gpu, c, outputs, 4).bias(false).init_with(INIT, rng)));
     layers.push(Layer::Flatten);
     Sequential::new(layers)
 }
@@ -105,5 +114,5 @@ pub fn add_minibatch_discrimination(d: &mut Sequential, gpu: &Gpu, kernels: usiz
     d.layers.truncate(d.layers.len() - 2);
     d.layers.push(Layer::Flatten);
     d.layers.push(Layer::MinibatchDiscrimination(MinibatchDiscrimination::new(gpu, features, kernels, dims, rng)));
-    d.layers.push(Layer::Linear(Linear::new(gpu, features + kernels, outputs, true, INIT, rng)));
+    d.layers.push(Layer::Linear(Linear::new(gpu, features + kernels, outputs).init_with(INIT, rng)));
 }

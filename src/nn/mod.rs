@@ -1,15 +1,17 @@
 //! Layers, normalisations and losses built from the differentiable op set, and a `Sequential`
 //! container whose parameter names match PyTorch's `nn.Sequential` state dict.
 
+mod layers;
 pub mod loss;
+mod module;
 mod norm;
 
+pub use layers::{
+    normal_tensor, one_hot, uniform_tensor, Conv2d, ConvTranspose2d, Embedding, Init, Linear, MinibatchDiscrimination,
+};
+pub use module::{manual_seed, Module};
 pub use norm::{BatchNorm, InstanceNorm, LayerNorm, VirtualBatchNorm};
 
-use rand::Rng;
-use rand_distr::{Distribution, Normal};
-
-use crate::gpu::Gpu;
 use crate::tensor::Tensor;
 
 /// Whether normalisation layers use batch statistics (and update running ones) or the running
@@ -28,194 +30,7 @@ pub enum Role {
     Buffer,
 }
 
-pub fn normal_tensor(gpu: &Gpu, shape: &[usize], mean: f32, std: f32, rng: &mut impl Rng) -> Tensor {
-    let dist = Normal::new(mean, std).expect("standard deviation must be finite and >= 0");
-    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| dist.sample(rng)).collect();
-    Tensor::from_vec(gpu, shape, &data)
-}
-
-pub fn uniform_tensor(gpu: &Gpu, shape: &[usize], bound: f32, rng: &mut impl Rng) -> Tensor {
-    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| rng.random_range(-bound..=bound)).collect();
-    Tensor::from_vec(gpu, shape, &data)
-}
-
-/// How weights start: DCGAN's N(0, 0.02), or PyTorch's default uniform(±1/sqrt(fan_in)).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Init {
-    Normal(f32),
-    PyTorchDefault,
-}
-
-fn init_weight(gpu: &Gpu, shape: &[usize], fan_in: usize, init: Init, rng: &mut impl Rng) -> Tensor {
-    match init {
-        Init::Normal(std) => normal_tensor(gpu, shape, 0.0, std, rng),
-        Init::PyTorchDefault => uniform_tensor(gpu, shape, 1.0 / (fan_in as f32).sqrt(), rng),
-    }
-    .requires_grad()
-}
-
-fn init_bias(gpu: &Gpu, n: usize, fan_in: usize, init: Init, rng: &mut impl Rng) -> Tensor {
-    match init {
-        Init::Normal(_) => Tensor::zeros(gpu, &[n]),
-        Init::PyTorchDefault => uniform_tensor(gpu, &[n], 1.0 / (fan_in as f32).sqrt(), rng),
-    }
-    .requires_grad()
-}
-
-/// y = x W^T + b, weight [out, in] as in PyTorch.
-pub struct Linear {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-}
-
-impl Linear {
-    pub fn new(gpu: &Gpu, inputs: usize, outputs: usize, bias: bool, init: Init, rng: &mut impl Rng) -> Self {
-        let weight = init_weight(gpu, &[outputs, inputs], inputs, init, rng);
-        let bias = bias.then(|| init_bias(gpu, outputs, inputs, init, rng));
-        Linear { weight, bias }
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        let x2 = if x.rank() == 2 { x.clone() } else { x.flatten_from(1) };
-        let y = x2.matmul_t(&self.weight, false, true);
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => y,
-        }
-    }
-}
-
-/// Rows of the identity: labels [batch] -> [batch, classes] (class conditioning, soft targets).
-pub fn one_hot(gpu: &Gpu, labels: &[u32], classes: usize) -> Tensor {
-    let mut data = vec![0.0f32; labels.len() * classes];
-    for (i, &l) in labels.iter().enumerate() {
-        assert!((l as usize) < classes, "label {l} out of range for {classes} classes");
-        data[i * classes + l as usize] = 1.0;
-    }
-    Tensor::from_vec(gpu, &[labels.len(), classes], &data)
-}
-
-/// A learned vector per class (PyTorch's nn.Embedding): one_hot(labels) · weight, so the
-/// gradient reaches exactly the rows that were used.
-pub struct Embedding {
-    pub weight: Tensor,
-}
-
-impl Embedding {
-    pub fn new(gpu: &Gpu, classes: usize, dim: usize, rng: &mut impl Rng) -> Self {
-        Embedding { weight: normal_tensor(gpu, &[classes, dim], 0.0, 1.0, rng).requires_grad() }
-    }
-
-    pub fn forward(&self, labels: &[u32]) -> Tensor {
-        one_hot(self.weight.gpu(), labels, self.weight.shape()[0]).matmul(&self.weight)
-    }
-}
-
-/// 2-d convolution, weight [out, in, k, k].
-pub struct Conv2d {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-    pub stride: usize,
-    pub pad: usize,
-}
-
-impl Conv2d {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        gpu: &Gpu,
-        c_in: usize,
-        c_out: usize,
-        kernel: usize,
-        stride: usize,
-        pad: usize,
-        bias: bool,
-        init: Init,
-        rng: &mut impl Rng,
-    ) -> Self {
-        let fan_in = c_in * kernel * kernel;
-        let weight = init_weight(gpu, &[c_out, c_in, kernel, kernel], fan_in, init, rng);
-        let bias = bias.then(|| init_bias(gpu, c_out, fan_in, init, rng));
-        Conv2d { weight, bias, stride, pad }
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv2d(&self.weight, self.stride, self.pad).add_channel_bias(self.bias.as_ref())
-    }
-
-    /// The layer followed by a (leaky) ReLU of `slope`, fused where the convolution allows
-    /// (`Tensor::conv2d_bias_activation`).
-    pub fn forward_activated(&self, x: &Tensor, slope: f32) -> Tensor {
-        x.conv2d_bias_activation(&self.weight, self.bias.as_ref(), self.stride, self.pad, slope)
-    }
-}
-
-/// Transposed 2-d convolution, weight [in, out, k, k] as in PyTorch.
-pub struct ConvTranspose2d {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
-    pub stride: usize,
-    pub pad: usize,
-    pub output_padding: usize,
-}
-
-impl ConvTranspose2d {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        gpu: &Gpu,
-        c_in: usize,
-        c_out: usize,
-        kernel: usize,
-        stride: usize,
-        pad: usize,
-        output_padding: usize,
-        bias: bool,
-        init: Init,
-        rng: &mut impl Rng,
-    ) -> Self {
-        // PyTorch computes fan_in of a transposed conv from weight.shape[1] * k * k.
-        let fan_in = c_out * kernel * kernel;
-        let weight = init_weight(gpu, &[c_in, c_out, kernel, kernel], fan_in, init, rng);
-        let bias = bias.then(|| init_bias(gpu, c_out, fan_in, init, rng));
-        ConvTranspose2d { weight, bias, stride, pad, output_padding }
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv_transpose2d(&self.weight, self.stride, self.pad, self.output_padding)
-            .add_channel_bias(self.bias.as_ref())
-    }
-}
-
-/// Minibatch discrimination (Salimans et al. 2016): features [n, A] are projected by T to
-/// `kernels` rows of `dims`, and each sample gets, per kernel, sum_j exp(-||M_i - M_j||_1) over
-/// the other samples; these closeness scores are appended to its features ([n, A + kernels]),
-/// so D can see a batch that lacks diversity.
-pub struct MinibatchDiscrimination {
-    pub t: Tensor,
-    pub kernels: usize,
-    pub dims: usize,
-}
-
-impl MinibatchDiscrimination {
-    pub fn new(gpu: &Gpu, features: usize, kernels: usize, dims: usize, rng: &mut impl Rng) -> Self {
-        MinibatchDiscrimination {
-            t: normal_tensor(gpu, &[features, kernels * dims], 0.0, 0.05, rng).requires_grad(),
-            kernels,
-            dims,
-        }
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Tensor {
-        let n = x.shape()[0];
-        let m = x.matmul(&self.t).reshape(&[n, self.kernels, self.dims]);
-        let diff = m.reshape(&[n, 1, self.kernels, self.dims]).sub(&m.reshape(&[1, n, self.kernels, self.dims]));
-        let closeness = diff.abs().sum(&[3], false).neg().exp();
-        // Each sample is at distance 0 from itself: drop that exp(0) = 1.
-        let o = closeness.sum(&[1], false).add_scalar(-1.0);
-        Tensor::cat(&[x, &o], 1)
-    }
-}
-
-/// One stage of a `Sequential`.
+/// One stage of a `Sequential`: a built-in layer, or any `Module` (`Layer::custom`).
 pub enum Layer {
     Linear(Linear),
     Conv2d(Conv2d),
@@ -236,17 +51,37 @@ pub enum Layer {
     ReflectionPad(usize),
     /// x + block(x): a residual block (its tensors are named "{i}.block.{j}.{name}").
     Residual(Sequential),
+    /// A module of your own (or any module, boxed).
+    Custom(Box<dyn Module>),
 }
 
 impl Layer {
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+    /// Any module as a stage of a `Sequential`.
+    pub fn custom(module: impl Module + 'static) -> Layer {
+        Layer::Custom(Box::new(module))
+    }
+
+    /// The module behind a layer with one (the activations and reshapes have none).
+    fn module(&self) -> Option<&dyn Module> {
+        Some(match self {
+            Layer::Linear(l) => l,
+            Layer::Conv2d(l) => l,
+            Layer::ConvTranspose2d(l) => l,
+            Layer::BatchNorm(l) => l,
+            Layer::LayerNorm(l) => l,
+            Layer::InstanceNorm(l) => l,
+            Layer::MinibatchDiscrimination(l) => l,
+            Layer::VirtualBatchNorm(l) => l,
+            Layer::Residual(block) => block,
+            Layer::Custom(m) => m.as_ref(),
+            _ => return None,
+        })
+    }
+}
+
+impl Module for Layer {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         match self {
-            Layer::Linear(l) => l.forward(x),
-            Layer::Conv2d(l) => l.forward(x),
-            Layer::ConvTranspose2d(l) => l.forward(x),
-            Layer::BatchNorm(l) => l.forward(x, mode),
-            Layer::LayerNorm(l) => l.forward(x),
-            Layer::InstanceNorm(l) => l.forward(x),
             Layer::LeakyRelu(slope) => x.leaky_relu(*slope),
             Layer::Relu => x.relu(),
             Layer::Tanh => x.tanh(),
@@ -257,53 +92,35 @@ impl Layer {
                 x.reshape(&full)
             }
             Layer::Flatten => x.flatten_from(1),
-            Layer::MinibatchDiscrimination(l) => l.forward(x),
-            Layer::VirtualBatchNorm(l) => l.forward(x),
             Layer::ReflectionPad(p) => x.reflect_pad2d(*p, *p, *p, *p),
             Layer::Residual(block) => x.add(&block.forward(x, mode)),
+            other => other.module().expect("every other layer is a module").forward(x, mode),
         }
     }
 
-    /// The tensors this layer owns, with PyTorch's attribute names (nested ones dotted).
-    pub fn named(&self) -> Vec<(String, Tensor, Role)> {
+    fn named_tensors(&self) -> Vec<(String, Tensor, Role)> {
         match self {
             Layer::Residual(block) => {
                 block.named_tensors().into_iter().map(|(n, t, r)| (format!("block.{n}"), t, r)).collect()
             }
-            other => other.tensors().into_iter().map(|(n, t, r)| (n.to_string(), t, r)).collect(),
+            other => other.module().map(|m| m.named_tensors()).unwrap_or_default(),
         }
     }
 
-    /// The tensors this layer owns directly, with PyTorch's attribute names.
-    pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
-        let weight_bias = |w: &Tensor, b: &Option<Tensor>| {
-            let mut v = vec![("weight", w.clone(), Role::Parameter)];
-            if let Some(b) = b {
-                v.push(("bias", b.clone(), Role::Parameter));
-            }
-            v
-        };
+    fn forward_activated(&self, x: &Tensor, mode: Mode, slope: f32) -> Option<Tensor> {
         match self {
-            Layer::Linear(l) => weight_bias(&l.weight, &l.bias),
-            Layer::Conv2d(l) => weight_bias(&l.weight, &l.bias),
-            Layer::ConvTranspose2d(l) => weight_bias(&l.weight, &l.bias),
-            Layer::BatchNorm(l) => l.tensors(),
-            Layer::LayerNorm(l) => l.tensors(),
-            Layer::InstanceNorm(l) => l.tensors(),
-            Layer::MinibatchDiscrimination(l) => vec![("T", l.t.clone(), Role::Parameter)],
-            Layer::VirtualBatchNorm(l) => l.tensors(),
-            _ => vec![],
+            Layer::Residual(_) => None,
+            other => other.module()?.forward_activated(x, mode, slope),
         }
     }
-}
 
-/// The slope of an activation that batch norm's kernels can apply (ReLU, or a leaky ReLU with
-/// a slope in [0, 1]).
-fn fusable(layer: &Layer) -> Option<f32> {
-    match layer {
-        Layer::Relu => Some(0.0),
-        Layer::LeakyRelu(slope) if (0.0..=1.0).contains(slope) => Some(*slope),
-        _ => None,
+    fn fusable_slope(&self) -> Option<f32> {
+        match self {
+            Layer::Relu => Some(0.0),
+            Layer::LeakyRelu(slope) if (0.0..=1.0).contains(slope) => Some(*slope),
+            Layer::Custom(m) => m.fusable_slope(),
+            _ => None,
+        }
     }
 }
 
@@ -314,12 +131,41 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// The layers in order.
     pub fn new(layers: Vec<Layer>) -> Self {
         Sequential { layers }
     }
 
+    /// The output (`Module::forward`, callable without the trait in scope).
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
-        self.run(0, x, mode, |_, _| {})
+        Module::forward(self, x, mode)
+    }
+
+    /// The layers' tensors as "{index}.{name}" (`Module::named_tensors`).
+    pub fn named_tensors(&self) -> Vec<(String, Tensor, Role)> {
+        Module::named_tensors(self)
+    }
+
+    /// The trainable parameters (`Module::parameters`).
+    pub fn parameters(&self) -> Vec<Tensor> {
+        Module::parameters(self)
+    }
+
+    /// How many trainable numbers the layers have.
+    pub fn parameter_count(&self) -> usize {
+        Module::parameter_count(self)
+    }
+
+    /// Appends a module (built-in or your own) as the next stage.
+    pub fn push(mut self, module: impl Module + 'static) -> Self {
+        self.layers.push(Layer::custom(module));
+        self
+    }
+
+    /// Appends a built-in layer (an activation, a reshape, ...) as the next stage.
+    pub fn then(mut self, layer: Layer) -> Self {
+        self.layers.push(layer);
+        self
     }
 
     /// Output of every layer (feature matching and diagnostics read intermediate features). A
@@ -343,11 +189,8 @@ impl Sequential {
         let mut h = x.clone();
         let mut i = start;
         while i < self.layers.len() {
-            let fused = match (&self.layers[i], self.layers.get(i + 1).and_then(fusable)) {
-                (Layer::BatchNorm(bn), Some(slope)) => Some(bn.forward_leaky(&h, mode, slope)),
-                (Layer::Conv2d(conv), Some(slope)) => Some(conv.forward_activated(&h, slope)),
-                _ => None,
-            };
+            let next_slope = self.layers.get(i + 1).and_then(Module::fusable_slope);
+            let fused = next_slope.and_then(|slope| self.layers[i].forward_activated(&h, mode, slope));
             if let Some(out) = fused {
                 h = out;
                 visit(i, &h);
@@ -361,20 +204,19 @@ impl Sequential {
         }
         h
     }
+}
 
-    pub fn named_tensors(&self) -> Vec<(String, Tensor, Role)> {
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
+        self.run(0, x, mode, |_, _| {})
+    }
+
+    /// Each layer's tensors as "{index}.{name}", like PyTorch's nn.Sequential.
+    fn named_tensors(&self) -> Vec<(String, Tensor, Role)> {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| l.named().into_iter().map(move |(n, t, r)| (format!("{i}.{n}"), t, r)))
+            .flat_map(|(i, l)| l.named_tensors().into_iter().map(move |(n, t, r)| (format!("{i}.{n}"), t, r)))
             .collect()
-    }
-
-    pub fn parameters(&self) -> Vec<Tensor> {
-        self.named_tensors().into_iter().filter(|(_, _, r)| *r == Role::Parameter).map(|(_, t, _)| t).collect()
-    }
-
-    pub fn parameter_count(&self) -> usize {
-        self.parameters().iter().map(|t| t.numel()).sum()
     }
 }
