@@ -92,10 +92,57 @@ pub(crate) struct Node {
     pub(crate) output: Option<Arc<GpuBuffer>>,
 }
 
+/// The tensors a gradient is taken with respect to: `&[&x, &w]`, `&net.parameters()`, a `Vec`
+/// of either, or an array.
+pub trait Wrt {
+    /// The tensors, in order.
+    fn tensors(&self) -> Vec<&Tensor>;
+}
+
+impl Wrt for [&Tensor] {
+    fn tensors(&self) -> Vec<&Tensor> {
+        self.to_vec()
+    }
+}
+
+impl Wrt for [Tensor] {
+    fn tensors(&self) -> Vec<&Tensor> {
+        self.iter().collect()
+    }
+}
+
+impl Wrt for Vec<&Tensor> {
+    fn tensors(&self) -> Vec<&Tensor> {
+        self.clone()
+    }
+}
+
+impl Wrt for Vec<Tensor> {
+    fn tensors(&self) -> Vec<&Tensor> {
+        self.iter().collect()
+    }
+}
+
+impl<const N: usize> Wrt for [&Tensor; N] {
+    fn tensors(&self) -> Vec<&Tensor> {
+        self.to_vec()
+    }
+}
+
+impl<const N: usize> Wrt for [Tensor; N] {
+    fn tensors(&self) -> Vec<&Tensor> {
+        self.iter().collect()
+    }
+}
+
 /// Gradients of `output` (seeded with `seed`, ones by default) with respect to each of `wrt`;
 /// zeros where `output` does not depend on it. With `create_graph` the results record their
 /// own graph and can be differentiated again.
-pub fn grad(output: &Tensor, wrt: &[&Tensor], seed: Option<&Tensor>, create_graph: bool) -> Vec<Tensor> {
+///
+/// `wrt` is anything [`Wrt`] takes: `grad(&loss, &[&x], None, false)` or
+/// `grad(&loss, &net.parameters(), None, false)`.
+pub fn grad<W: Wrt + ?Sized>(output: &Tensor, wrt: &W, seed: Option<&Tensor>, create_graph: bool) -> Vec<Tensor> {
+    let wrt = wrt.tensors();
     let _mode = if create_graph { enable_grad() } else { no_grad() };
     let order = topological_order(output);
     let wanted: HashSet<u64> = wrt.iter().map(|t| t.id()).collect();

@@ -20,7 +20,7 @@ pub mod toy;
 pub mod train;
 pub mod viz;
 
-pub use autograd::grad;
+pub use autograd::{grad, Wrt};
 pub use gpu::{Gpu, GpuOptions};
 pub use tensor::{no_grad, Tensor};
 

@@ -26,7 +26,8 @@ pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
 pub use shaders::Shader;
 pub use texture::Operand;
 
-#[derive(Debug, thiserror::Error)]
+/// Why no device could be opened.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum GpuError {
     #[error(
         "no GPU adapter found (Vulkan, Metal, DX12 or GL). On Linux without a GPU install the \
@@ -203,7 +204,7 @@ impl GpuInner {
     }
 }
 
-static DEFAULT_GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+static DEFAULT_GPU: OnceLock<Result<Gpu, GpuError>> = OnceLock::new();
 
 impl Gpu {
     pub fn new(options: &GpuOptions) -> Result<Gpu, GpuError> {
@@ -212,10 +213,8 @@ impl Gpu {
 
     /// The process-wide device, chosen once from the environment (`SHADERGAN_ADAPTER`,
     /// `SHADERGAN_CPU`).
-    pub fn default_device() -> Result<Gpu, String> {
-        DEFAULT_GPU
-            .get_or_init(|| GpuOptions::try_from_env().and_then(|o| Gpu::new(&o)).map_err(|e| e.to_string()))
-            .clone()
+    pub fn default_device() -> Result<Gpu, GpuError> {
+        DEFAULT_GPU.get_or_init(|| GpuOptions::try_from_env().and_then(|o| Gpu::new(&o))).clone()
     }
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
