@@ -434,25 +434,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             let g = gpu(cli)?;
             let (config, generator) = train::load_generator(&g, checkpoint)?;
             let latent = config.model.latent_dim;
-            let mut noise = noise::Noise::new(config.train.noise, *seed);
-            let mut z = Vec::new();
-            for row in 0..2 * rows {
-                let (a, b) = if row < *rows {
-                    (noise.sample(latent), noise.sample(latent))
-                } else {
-                    // The spherical rows walk between the same endpoints as the linear ones.
-                    let i = row - rows;
-                    let mut replay = noise::Noise::new(config.train.noise, *seed);
-                    for _ in 0..i {
-                        replay.sample(2 * latent);
-                    }
-                    (replay.sample(latent), replay.sample(latent))
-                };
-                for k in 0..*steps {
-                    let t = k as f32 / (*steps - 1) as f32;
-                    z.extend(if row < *rows { noise::lerp(&a, &b, t) } else { noise::slerp(&a, &b, t) });
-                }
-            }
+            let z = shadergan::eval::interpolation_codes(config.train.noise, *seed, latent, *rows, *steps);
             let k = label_count(&config);
             let labels: Vec<u32> = (0..z.len() / latent).map(|i| ((i / steps) % k) as u32).collect();
             let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });

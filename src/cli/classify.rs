@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 
+use shadergan::eval;
 use shadergan::train::{self, noise, run};
 
 use super::{check_classifier_fits, gpu, label_count, ClassifyAction, Cli};
@@ -59,20 +60,10 @@ pub(crate) fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let labels: Vec<u32> =
                 if train::codes::takes_labels(&config) { (0..*n).map(|i| (i % k) as u32).collect() } else { vec![] };
             let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
-            let probs = c.probabilities(&g, &images);
-            let mut counts = vec![0usize; c.classes];
-            let mut confident = 0;
-            for row in probs.chunks(c.classes) {
-                let (best, p) =
-                    row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, p)| (i, *p)).unwrap_or((0, 0.0));
-                counts[best] += 1;
-                if p > 0.9 {
-                    confident += 1;
-                }
-            }
-            println!("{n} samples: {:.1}% classified with confidence > 0.9", 100.0 * confident as f64 / *n as f64);
-            for (class, count) in counts.iter().enumerate() {
-                println!("  class {class}: {:>5.1}%", 100.0 * *count as f64 / *n as f64);
+            let coverage = eval::Coverage::from_probabilities(&c.probabilities(&g, &images), c.classes, 0.9);
+            println!("{n} samples: {:.1}% classified with confidence > 0.9", 100.0 * coverage.confident_fraction());
+            for class in 0..c.classes {
+                println!("  class {class}: {:>5.1}%", 100.0 * coverage.share(class));
             }
             Ok(())
         }
@@ -87,10 +78,7 @@ pub(crate) fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let Some(labels) = &x.labels else {
                 bail!("{}: domain_x has no labels to score translations against", checkpoint.display());
             };
-            let accuracy = |images: &[f32]| {
-                let pred = c.predict(&g, images);
-                pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64
-            };
+            let accuracy = |images: &[f32]| eval::accuracy(&c.predict(&g, images), labels);
             let before = accuracy(&x.pixels);
             let translated = shadergan::cyclegan::translate(&g, d.channels, d.image_size, &g_xy, &x.pixels);
             let after = accuracy(&translated);
@@ -116,7 +104,7 @@ pub(crate) fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let t = train::GanTrainer::resume(&g, &config, dir, data.len)?;
             let labels = test.labels.as_ref().expect("set above");
             let pred = t.classify(&test.pixels);
-            let gan_acc = pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
+            let gan_acc = eval::accuracy(&pred, labels);
             // The same network (D's architecture with K outputs) on the same labelled images only.
             let subset = labelled_subset(&data, config.train.labelled_per_class, config.train.seed.wrapping_add(3));
             let mut base = Classifier::new(
@@ -166,14 +154,8 @@ pub(crate) fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
                 .sample(labels.len() * config.model.info_continuous * infogan as usize);
             let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous });
             let pred = c.predict(&g, &images);
-            let counts: Vec<Vec<usize>> = (0..k)
-                .map(|code| {
-                    let mut hist = vec![0; c.classes];
-                    pred[code * n..(code + 1) * n].iter().for_each(|&p| hist[p as usize] += 1);
-                    hist
-                })
-                .collect();
-            print!("{}", shadergan::eval::conditional_report(&counts, *n, infogan));
+            let counts = eval::conditional_counts(&pred, k, *n, c.classes);
+            print!("{}", eval::conditional_report(&counts, *n, infogan));
             Ok(())
         }
     }
