@@ -103,12 +103,15 @@ impl std::fmt::Debug for GpuBuffer {
 }
 
 impl GpuBuffer {
+    /// Its length in f32 values.
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Whether it holds no values.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// The wgpu buffer (whole size classes: it may be longer than `len`).
     pub fn raw(&self) -> &wgpu::Buffer {
         self.buffer.as_ref().expect("buffer already released")
     }

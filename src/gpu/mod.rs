@@ -29,15 +29,24 @@ pub use texture::Operand;
 /// Why no device could be opened.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum GpuError {
+    /// No adapter on any backend.
     #[error(
         "no GPU adapter found (Vulkan, Metal, DX12 or GL). On Linux without a GPU install the \
          software rasterizer: `apt-get install mesa-vulkan-drivers libvulkan1`"
     )]
     NoAdapter,
+    /// Adapters exist, but none matches the options.
     #[error("no adapter matches: wanted {wanted}; found: {found}")]
-    NoMatchingAdapter { wanted: String, found: String },
+    NoMatchingAdapter {
+        /// What the options asked for.
+        wanted: String,
+        /// The adapters found.
+        found: String,
+    },
+    /// The adapter refused the device.
     #[error("could not open the GPU device: {0}")]
     Device(String),
+    /// An invalid option (`SHADERGAN_KERNELS`), with what would be accepted.
     #[error("{0}")]
     Options(String),
 }
@@ -75,21 +84,32 @@ struct Recorder {
 /// Counters for benchmarks and tests of the allocator.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GpuStats {
+    /// Kernels dispatched.
     pub dispatches: u64,
+    /// Command buffers submitted.
     pub submits: u64,
+    /// Storage buffers created (the pool reuses freed ones).
     pub buffers_created: u64,
+    /// Bind groups created (the cache reuses them).
     pub bind_groups_created: u64,
     /// Floating-point operations of the matrix products dispatched (2·M·N·K each): every
     /// convolution, transposed convolution and linear layer, forward and backward.
     pub matmul_flops: u64,
+    /// Bytes of buffers and textures in use now.
     pub live_bytes: u64,
+    /// The most bytes held at once, pooled ones included.
     pub peak_bytes: u64,
 }
 
+/// The device and everything the host keeps for it (shared by every `Gpu` handle).
 pub struct GpuInner {
+    /// The wgpu device.
     pub device: wgpu::Device,
+    /// Its queue.
     pub queue: wgpu::Queue,
+    /// The adapter it was opened on.
     pub info: wgpu::AdapterInfo,
+    /// The adapter's limits, all requested.
     pub limits: wgpu::Limits,
     uniform_arena: wgpu::Buffer,
     pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
@@ -130,8 +150,11 @@ const BIND_GROUP_CACHE_MAX: usize = 8192;
 #[derive(Clone)]
 pub struct Gpu(pub(crate) Arc<GpuInner>);
 
+/// One entry point of one shader, with its pipeline constants: what a dispatch runs.
 pub struct Kernel {
+    /// The shader (op family).
     pub shader: Shader,
+    /// The entry point's name.
     pub entry: &'static str,
     /// WGSL `override` constants (workgroup sizes, tile shapes).
     pub constants: Vec<(&'static str, u32)>,
@@ -140,9 +163,11 @@ pub struct Kernel {
 }
 
 impl Kernel {
+    /// The entry point `entry` of `shader`, with no constants set.
     pub fn new(shader: Shader, entry: &'static str) -> Self {
         Kernel { shader, entry, constants: vec![], note: String::new() }
     }
+    /// Sets the override constant `name`.
     pub fn with(mut self, name: &'static str, value: u32) -> Self {
         self.constants.push((name, value));
         self
@@ -207,6 +232,7 @@ impl GpuInner {
 static DEFAULT_GPU: OnceLock<Result<Gpu, GpuError>> = OnceLock::new();
 
 impl Gpu {
+    /// Opens the adapter `options` choose.
     pub fn new(options: &GpuOptions) -> Result<Gpu, GpuError> {
         context::create(options).map(Gpu)
     }
@@ -217,6 +243,7 @@ impl Gpu {
         DEFAULT_GPU.get_or_init(|| GpuOptions::try_from_env().and_then(|o| Gpu::new(&o))).clone()
     }
 
+    /// The adapter.
     pub fn info(&self) -> &wgpu::AdapterInfo {
         &self.0.info
     }
@@ -232,10 +259,12 @@ impl Gpu {
         self.0.kernel_path.implicit_convs
     }
 
+    /// The device's limits (the adapter's, all requested).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.0.limits
     }
 
+    /// Counters since the device opened.
     pub fn stats(&self) -> GpuStats {
         let pool = self.0.pool.lock().unwrap();
         GpuStats {
@@ -254,6 +283,7 @@ impl Gpu {
         self.0.matmul_flops.fetch_add(flops, Ordering::Relaxed);
     }
 
+    /// Whether two handles are the same device.
     pub fn same_device(&self, other: &Gpu) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
