@@ -2,19 +2,13 @@
 //! round-trip bit-exactly; resuming continues exactly like an uninterrupted run.
 
 mod common;
-use std::path::Path;
 
 use shadergan::checkpoint;
 use shadergan::config::Config;
 use shadergan::train::{run, GanTrainer};
 
 fn tiny() -> Config {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("tests/fixtures/tiny-dcgan.toml")).unwrap();
-    let mut c = Config::parse(&text, Path::new("tiny-dcgan.toml")).unwrap();
-    c.data.images = root.join(&c.data.images);
-    c.data.labels = c.data.labels.map(|l| root.join(l));
-    c
+    common::tiny_dcgan()
 }
 
 fn weights(t: &GanTrainer) -> Vec<(String, Vec<f32>)> {

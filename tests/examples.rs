@@ -5,7 +5,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shadergan::config::Config;
 use shadergan::train::{run, GanTrainer};
 
 /// An example's binary, built by `cargo test` into target/<profile>/examples.
@@ -38,11 +37,7 @@ fn toy_1d_walks_theta_to_the_data() {
 
 #[test]
 fn generate_writes_images_from_a_checkpoint() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("tests/fixtures/tiny-dcgan.toml")).unwrap();
-    let mut config = Config::parse(&text, Path::new("tiny-dcgan.toml")).unwrap();
-    config.data.images = root.join(&config.data.images);
-    config.data.labels = config.data.labels.map(|l| root.join(l));
+    let config = common::tiny_dcgan();
     let gpu = common::gpu();
     let data = run::load_dataset(&config).unwrap();
     let mut trainer = GanTrainer::new(&gpu, &config, data.len);

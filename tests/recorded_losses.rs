@@ -6,7 +6,7 @@
 mod common;
 use std::path::Path;
 
-use shadergan::config::{Config, CycleConfig};
+use shadergan::config::CycleConfig;
 use shadergan::cyclegan::CycleTrainer;
 use shadergan::train::{run, GanTrainer};
 
@@ -19,11 +19,7 @@ fn close(what: &str, got: &[f32], want: &[f32]) {
 
 #[test]
 fn dcgan_steps_match_the_recorded_losses() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("tests/fixtures/tiny-dcgan.toml")).unwrap();
-    let mut config = Config::parse(&text, Path::new("tiny-dcgan.toml")).unwrap();
-    config.data.images = root.join(&config.data.images);
-    config.data.labels = config.data.labels.map(|l| root.join(l));
+    let config = common::tiny_dcgan();
     let gpu = common::gpu();
     let data = run::load_dataset(&config).unwrap();
     let mut t = GanTrainer::new(&gpu, &config, data.len);

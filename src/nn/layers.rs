@@ -34,6 +34,21 @@ fn init_weight(gpu: &Gpu, shape: &[usize], fan_in: usize, init: Init, rng: &mut 
     .requires_grad()
 }
 
+/// A layer's weight of `shape` and (when `bias`) its bias of `outputs` values, drawn from `rng`
+/// in that order as `init` says, with `fan_in` inputs per output.
+fn draw(
+    gpu: &Gpu,
+    shape: &[usize],
+    fan_in: usize,
+    outputs: usize,
+    bias: bool,
+    init: Init,
+    rng: &mut impl Rng,
+) -> (Tensor, Option<Tensor>) {
+    let weight = init_weight(gpu, shape, fan_in, init, rng);
+    (weight, bias.then(|| init_bias(gpu, outputs, fan_in, init, rng)))
+}
+
 /// The bias a builder's `.bias(on)` leaves: none, the one there was, or zeros.
 fn bias_if(on: bool, bias: Option<Tensor>, gpu: &Gpu, n: usize) -> Option<Tensor> {
     match (on, bias) {
@@ -81,10 +96,9 @@ impl Linear {
 
     /// Weights (and bias) redrawn as `init` says, from `rng`: the weight first, then the bias.
     pub fn init_with(mut self, init: Init, rng: &mut impl Rng) -> Self {
-        let [outputs, inputs] = [self.weight.shape()[0], self.weight.shape()[1]];
+        let shape = self.weight.shape().to_vec();
         let gpu = self.weight.gpu().clone();
-        self.weight = init_weight(&gpu, &[outputs, inputs], inputs, init, rng);
-        self.bias = self.bias.map(|_| init_bias(&gpu, outputs, inputs, init, rng));
+        (self.weight, self.bias) = draw(&gpu, &shape, shape[1], shape[0], self.bias.is_some(), init, rng);
         self
     }
 
@@ -170,8 +184,7 @@ impl Conv2d {
         let shape = self.weight.shape().to_vec();
         let gpu = self.weight.gpu().clone();
         let fan_in = shape[1] * shape[2] * shape[3];
-        self.weight = init_weight(&gpu, &shape, fan_in, init, rng);
-        self.bias = self.bias.map(|_| init_bias(&gpu, shape[0], fan_in, init, rng));
+        (self.weight, self.bias) = draw(&gpu, &shape, fan_in, shape[0], self.bias.is_some(), init, rng);
         self
     }
 
@@ -242,8 +255,7 @@ impl ConvTranspose2d {
         let gpu = self.weight.gpu().clone();
         // PyTorch computes fan_in of a transposed conv from weight.shape[1] * k * k.
         let fan_in = shape[1] * shape[2] * shape[3];
-        self.weight = init_weight(&gpu, &shape, fan_in, init, rng);
-        self.bias = self.bias.map(|_| init_bias(&gpu, shape[1], fan_in, init, rng));
+        (self.weight, self.bias) = draw(&gpu, &shape, fan_in, shape[1], self.bias.is_some(), init, rng);
         self
     }
 

@@ -52,6 +52,17 @@ pub fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
+/// tests/fixtures/tiny-dcgan.toml with its data paths made absolute: a DCGAN small enough to
+/// train a few steps in a test.
+pub fn tiny_dcgan() -> shadergan::config::Config {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/fixtures/tiny-dcgan.toml")).unwrap();
+    let mut c = shadergan::config::Config::parse(&text, std::path::Path::new("tiny-dcgan.toml")).unwrap();
+    c.data.images = root.join(&c.data.images);
+    c.data.labels = c.data.labels.map(|l| root.join(l));
+    c
+}
+
 pub fn tensor(gpu: &Gpu, shape: &[usize], data: &[f64]) -> Tensor {
     Tensor::from_vec(gpu, shape, &f32s(data))
 }
