@@ -1,4 +1,4 @@
-//! Parameter blocks shared with WGSL: each Rust struct declared through [`uniform!`] knows its
+//! Parameter blocks shared with WGSL: each Rust struct declared through `uniform!` knows its
 //! fields' offsets, and the first dispatch of every pipeline checks them against the shader's
 //! declaration as naga lays it out (size and the offset of every named field), so a field
 //! added, moved or retyped on one side only is an error naming the field, not garbage math.

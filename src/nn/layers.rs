@@ -68,9 +68,9 @@ fn init_bias(gpu: &Gpu, n: usize, fan_in: usize, init: Init, rng: &mut impl Rng)
 
 /// y = x W^T + b, weight [out, in] as in PyTorch.
 pub struct Linear {
-    /// [outputs, inputs].
+    /// `[outputs, inputs]`.
     pub weight: Tensor,
-    /// [outputs], if the layer has one.
+    /// `[outputs]`, if the layer has one.
     pub bias: Option<Tensor>,
 }
 
@@ -112,7 +112,7 @@ impl Linear {
     }
 }
 
-/// Rows of the identity: labels [batch] -> [batch, classes] (class conditioning, soft targets).
+/// Rows of the identity: labels `[batch]` -> `[batch, classes]` (class conditioning, soft targets).
 pub fn one_hot(gpu: &Gpu, labels: &[u32], classes: usize) -> Tensor {
     let mut data = vec![0.0f32; labels.len() * classes];
     for (i, &l) in labels.iter().enumerate() {

@@ -55,7 +55,7 @@ crate::uniform! {
     }
 }
 
-/// out[c] = x[offset + sum_d (c_d - lead_d) * strides_d], zero where c_d - lead_d leaves
+/// `out[c] = x[offset + sum_d (c_d - lead_d) * strides_d]`, zero where c_d - lead_d leaves
 /// [0, extent_d). Permute, expand, slice and zero padding are all this one kernel.
 pub fn gather(
     gpu: &Gpu,

@@ -150,7 +150,7 @@ impl Tensor {
         self.sum(axes, keepdim).scale(1.0 / count as f32)
     }
 
-    /// Sum of every element, shape [1].
+    /// Sum of every element, shape `[1]`.
     pub fn sum_all(&self) -> Tensor {
         self.reshape(&[self.numel()]).sum(&[0], true)
     }

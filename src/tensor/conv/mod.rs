@@ -73,7 +73,7 @@ impl Tensor {
         self.conv2d(weight, stride, pad).add_channel_bias(bias).leaky_relu(slope)
     }
 
-    /// x [N, C, ...] plus bias [C] per channel; x itself without a bias.
+    /// x `[N, C, ...]` plus bias `[C]` per channel; x itself without a bias.
     pub fn add_channel_bias(&self, bias: Option<&Tensor>) -> Tensor {
         match bias {
             Some(b) => {
