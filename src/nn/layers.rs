@@ -8,12 +8,14 @@ use super::module::with_init_rng;
 use crate::gpu::Gpu;
 use crate::tensor::Tensor;
 
+/// A tensor of `shape` with values drawn from N(mean, std²).
 pub fn normal_tensor(gpu: &Gpu, shape: &[usize], mean: f32, std: f32, rng: &mut impl Rng) -> Tensor {
     let dist = Normal::new(mean, std).expect("standard deviation must be finite and >= 0");
     let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| dist.sample(rng)).collect();
     Tensor::from_vec(gpu, shape, &data)
 }
 
+/// A tensor of `shape` with values drawn uniformly from [-bound, bound].
 pub fn uniform_tensor(gpu: &Gpu, shape: &[usize], bound: f32, rng: &mut impl Rng) -> Tensor {
     let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| rng.random_range(-bound..=bound)).collect();
     Tensor::from_vec(gpu, shape, &data)
@@ -22,7 +24,9 @@ pub fn uniform_tensor(gpu: &Gpu, shape: &[usize], bound: f32, rng: &mut impl Rng
 /// How weights start: DCGAN's N(0, 0.02), or PyTorch's default uniform(±1/sqrt(fan_in)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
+    /// N(0, std²) weights and zero biases (DCGAN's 0.02).
     Normal(f32),
+    /// PyTorch's default: uniform within ±1/sqrt(fan_in), weights and biases.
     PyTorchDefault,
 }
 
@@ -102,6 +106,7 @@ impl Linear {
         self
     }
 
+    /// x W^T + b; inputs with more than two axes are flattened from the second.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let x2 = if x.rank() == 2 { x.clone() } else { x.flatten_from(1) };
         let y = x2.matmul_t(&self.weight, false, true);
@@ -125,14 +130,17 @@ pub fn one_hot(gpu: &Gpu, labels: &[u32], classes: usize) -> Tensor {
 /// A learned vector per class (PyTorch's nn.Embedding): one_hot(labels) · weight, so the
 /// gradient reaches exactly the rows that were used.
 pub struct Embedding {
+    /// One row per class, `[classes, dim]`.
     pub weight: Tensor,
 }
 
 impl Embedding {
+    /// `classes` vectors of `dim` values, drawn from N(0, 1) as PyTorch does.
     pub fn new(gpu: &Gpu, classes: usize, dim: usize, rng: &mut impl Rng) -> Self {
         Embedding { weight: normal_tensor(gpu, &[classes, dim], 0.0, 1.0, rng).requires_grad() }
     }
 
+    /// The vectors of `labels`, `[labels.len(), dim]`.
     pub fn forward(&self, labels: &[u32]) -> Tensor {
         one_hot(self.weight.gpu(), labels, self.weight.shape()[0]).matmul(&self.weight)
     }
@@ -140,9 +148,13 @@ impl Embedding {
 
 /// 2-d convolution, weight [out, in, k, k].
 pub struct Conv2d {
+    /// `[c_out, c_in, kernel, kernel]`.
     pub weight: Tensor,
+    /// `[c_out]`, if the layer has one.
     pub bias: Option<Tensor>,
+    /// Steps of the window.
     pub stride: usize,
+    /// Zeros added on every side.
     pub pad: usize,
 }
 
@@ -188,6 +200,7 @@ impl Conv2d {
         self
     }
 
+    /// conv2d(x, weight) + bias.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.conv2d(&self.weight, self.stride, self.pad).add_channel_bias(self.bias.as_ref())
     }
@@ -201,10 +214,15 @@ impl Conv2d {
 
 /// Transposed 2-d convolution, weight [in, out, k, k] as in PyTorch.
 pub struct ConvTranspose2d {
+    /// `[c_in, c_out, kernel, kernel]` (PyTorch's layout).
     pub weight: Tensor,
+    /// `[c_out]`, if the layer has one.
     pub bias: Option<Tensor>,
+    /// Steps of the window over the output.
     pub stride: usize,
+    /// The padding of the convolution this one transposes.
     pub pad: usize,
+    /// Rows and columns added at the bottom and right of the output.
     pub output_padding: usize,
 }
 
@@ -259,6 +277,7 @@ impl ConvTranspose2d {
         self
     }
 
+    /// conv_transpose2d(x, weight) + bias.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.conv_transpose2d(&self.weight, self.stride, self.pad, self.output_padding)
             .add_channel_bias(self.bias.as_ref())
@@ -270,12 +289,16 @@ impl ConvTranspose2d {
 /// the other samples; these closeness scores are appended to its features ([n, A + kernels]),
 /// so D can see a batch that lacks diversity.
 pub struct MinibatchDiscrimination {
+    /// The projection T, `[features, kernels * dims]`.
     pub t: Tensor,
+    /// Closeness scores appended per sample.
     pub kernels: usize,
+    /// Size of each projected row.
     pub dims: usize,
 }
 
 impl MinibatchDiscrimination {
+    /// T drawn from N(0, 0.05²) for `features` inputs.
     pub fn new(gpu: &Gpu, features: usize, kernels: usize, dims: usize, rng: &mut impl Rng) -> Self {
         MinibatchDiscrimination {
             t: normal_tensor(gpu, &[features, kernels * dims], 0.0, 0.05, rng).requires_grad(),
@@ -284,6 +307,7 @@ impl MinibatchDiscrimination {
         }
     }
 
+    /// x with each sample's closeness scores appended, `[n, features + kernels]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let n = x.shape()[0];
         let m = x.matmul(&self.t).reshape(&[n, self.kernels, self.dims]);

@@ -18,7 +18,9 @@ use crate::tensor::Tensor;
 /// statistics (sampling, evaluation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Batch statistics, updating the running ones.
     Train,
+    /// Running statistics (sampling, evaluation).
     Eval,
 }
 
@@ -26,26 +28,41 @@ pub enum Mode {
 /// saved in checkpoints but never trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Trained: gets gradients and optimizer updates.
     Parameter,
+    /// Saved but never trained (running statistics).
     Buffer,
 }
 
 /// One stage of a `Sequential`: a built-in layer, or any `Module` (`Layer::custom`).
 pub enum Layer {
+    /// A linear layer.
     Linear(Linear),
+    /// A convolution.
     Conv2d(Conv2d),
+    /// A transposed convolution.
     ConvTranspose2d(ConvTranspose2d),
+    /// Batch norm (fused with a following (leaky) ReLU).
     BatchNorm(BatchNorm),
+    /// Layer norm.
     LayerNorm(LayerNorm),
+    /// Instance norm.
     InstanceNorm(InstanceNorm),
+    /// max(x, slope x).
     LeakyRelu(f32),
+    /// max(x, 0).
     Relu,
+    /// tanh(x).
     Tanh,
+    /// 1 / (1 + e^-x).
     Sigmoid,
     /// Reshape to [batch, ...shape].
     Reshape(Vec<usize>),
+    /// `[batch, ...]` to `[batch, rest]`.
     Flatten,
+    /// Minibatch discrimination.
     MinibatchDiscrimination(MinibatchDiscrimination),
+    /// Virtual batch norm.
     VirtualBatchNorm(VirtualBatchNorm),
     /// Mirror padding of the spatial axes by this many pixels (CycleGAN's generators).
     ReflectionPad(usize),
@@ -127,6 +144,7 @@ impl Module for Layer {
 /// Layers applied in order; tensors are named "{index}.{name}" like PyTorch's nn.Sequential.
 #[derive(Default)]
 pub struct Sequential {
+    /// The stages, applied in order.
     pub layers: Vec<Layer>,
 }
 

@@ -17,16 +17,24 @@ fn channel_shape(x: &Tensor) -> Vec<usize> {
 /// Batch norm over [N, C] or [N, C, H, W]: batch statistics in training (updating the running
 /// ones with `momentum`, PyTorch's convention), running statistics in eval.
 pub struct BatchNorm {
+    /// Per-channel scale (gamma).
     pub weight: Tensor,
+    /// Per-channel shift (beta).
     pub bias: Tensor,
+    /// Running mean of the batch means.
     pub running_mean: Tensor,
+    /// Running mean of the batch variances (unbiased).
     pub running_var: Tensor,
+    /// Training batches seen (PyTorch's buffer, saved for compatibility).
     pub num_batches_tracked: Tensor,
+    /// Weight of a new batch in the running statistics.
     pub momentum: f32,
+    /// Added to the variance before the square root.
     pub eps: f32,
 }
 
 impl BatchNorm {
+    /// Batch norm over `channels`: gamma 1, beta 0, running statistics 0 and 1.
     pub fn new(gpu: &Gpu, channels: usize) -> Self {
         BatchNorm {
             weight: Tensor::ones(gpu, &[channels]).requires_grad(),
@@ -39,6 +47,7 @@ impl BatchNorm {
         }
     }
 
+    /// Normalised x (batch statistics in training, running ones in eval), scaled and shifted.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         self.forward_leaky(x, mode, 1.0)
     }
@@ -66,6 +75,7 @@ impl BatchNorm {
         normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs)).activated(slope)
     }
 
+    /// The layer's tensors with PyTorch's names.
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
         vec![
             ("weight", self.weight.clone(), Role::Parameter),
@@ -80,12 +90,16 @@ impl BatchNorm {
 /// Layer norm over every axis but the batch, with an elementwise affine of that shape
 /// (PyTorch's `nn.LayerNorm(x.shape[1:])`).
 pub struct LayerNorm {
+    /// Elementwise scale, of the normalised shape.
     pub weight: Tensor,
+    /// Elementwise shift, of the normalised shape.
     pub bias: Tensor,
+    /// Added to the variance before the square root.
     pub eps: f32,
 }
 
 impl LayerNorm {
+    /// Layer norm over `normalized_shape` (every axis but the batch): scale 1, shift 0.
     pub fn new(gpu: &Gpu, normalized_shape: &[usize]) -> Self {
         LayerNorm {
             weight: Tensor::ones(gpu, normalized_shape).requires_grad(),
@@ -94,6 +108,7 @@ impl LayerNorm {
         }
     }
 
+    /// Each sample normalised over its other axes, then scaled and shifted.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         assert_eq!(
             &x.shape()[1..],
@@ -105,6 +120,7 @@ impl LayerNorm {
         x.layer_norm(self.eps).mul(&self.weight).add(&self.bias)
     }
 
+    /// The layer's tensors with PyTorch's names.
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
         vec![("weight", self.weight.clone(), Role::Parameter), ("bias", self.bias.clone(), Role::Parameter)]
     }
@@ -113,11 +129,14 @@ impl LayerNorm {
 /// Instance norm: each (sample, channel) plane normalised on its own; optional per-channel
 /// affine (CycleGAN's reference uses none).
 pub struct InstanceNorm {
+    /// Per-channel (scale, shift), if the layer has them.
     pub affine: Option<(Tensor, Tensor)>,
+    /// Added to the variance before the square root.
     pub eps: f32,
 }
 
 impl InstanceNorm {
+    /// Instance norm over `channels`, with a learned affine if `affine`.
     pub fn new(gpu: &Gpu, channels: usize, affine: bool) -> Self {
         InstanceNorm {
             affine: affine.then(|| {
@@ -127,6 +146,7 @@ impl InstanceNorm {
         }
     }
 
+    /// Each (sample, channel) plane normalised on its own.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         assert!(x.rank() >= 3, "instance norm needs [N, C, spatial...], got {:?}", x.shape());
         let y = x.instance_norm(self.eps);
@@ -139,6 +159,7 @@ impl InstanceNorm {
         }
     }
 
+    /// The layer's tensors with PyTorch's names.
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
         match &self.affine {
             Some((w, b)) => vec![("weight", w.clone(), Role::Parameter), ("bias", b.clone(), Role::Parameter)],
@@ -153,13 +174,18 @@ impl InstanceNorm {
 /// goes through the network beside every batch, so its statistics follow the weights); the
 /// reference rows are normalised with their own statistics.
 pub struct VirtualBatchNorm {
+    /// Per-channel scale.
     pub weight: Tensor,
+    /// Per-channel shift.
     pub bias: Tensor,
+    /// How many samples of each batch form the reference batch.
     pub reference: usize,
+    /// Added to the variance before the square root.
     pub eps: f32,
 }
 
 impl VirtualBatchNorm {
+    /// Virtual batch norm over `channels`, normalising by the first `reference` samples' statistics.
     pub fn new(gpu: &Gpu, channels: usize, reference: usize) -> Self {
         VirtualBatchNorm {
             weight: Tensor::ones(gpu, &[channels]).requires_grad(),
@@ -169,6 +195,7 @@ impl VirtualBatchNorm {
         }
     }
 
+    /// x normalised with the reference batch's statistics, scaled and shifted.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let (r, rows) = (self.reference, x.shape()[0]);
         assert!(rows > r, "virtual batch norm needs the {r} reference rows first, got {:?}", x.shape());
@@ -193,6 +220,7 @@ impl VirtualBatchNorm {
         y.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs))
     }
 
+    /// The layer's tensors with PyTorch's names.
     pub fn tensors(&self) -> Vec<(&'static str, Tensor, Role)> {
         vec![("weight", self.weight.clone(), Role::Parameter), ("bias", self.bias.clone(), Role::Parameter)]
     }
