@@ -6,16 +6,23 @@ use crate::tensor::Tensor;
 
 /// Named state tensors of an optimizer, in parameter order, plus its step count.
 pub struct OptimizerState {
+    /// Updates taken.
     pub step: u64,
+    /// Named moment buffers, one per parameter and kind.
     pub tensors: Vec<(String, Vec<f32>)>,
 }
 
+/// A rule that updates parameters from their gradients, with state that checkpoints save.
 pub trait Optimizer {
     /// Updates each parameter in place from its gradient.
     fn step(&mut self, params: &[Tensor], grads: &[Tensor]);
+    /// The state to checkpoint.
     fn state(&self) -> OptimizerState;
+    /// Restores `state` saved for `params`; an error says what does not match.
     fn load_state(&mut self, params: &[Tensor], state: &OptimizerState) -> Result<(), String>;
+    /// Sets the learning rate.
     fn set_lr(&mut self, lr: f32);
+    /// The learning rate.
     fn lr(&self) -> f32;
 }
 
@@ -63,10 +70,15 @@ fn import(prefix: &str, params: &[Tensor], state: &OptimizerState) -> Result<Vec
 
 /// Adam (PyTorch semantics; weight decay added to the gradient). GANs use beta1 = 0.5.
 pub struct Adam {
+    /// Learning rate.
     pub lr: f32,
+    /// Decay of the first moment.
     pub beta1: f32,
+    /// Decay of the second moment.
     pub beta2: f32,
+    /// Added to the second moment's square root.
     pub eps: f32,
+    /// L2 penalty added to the gradient.
     pub weight_decay: f32,
     t: u64,
     m: Vec<Tensor>,
@@ -74,6 +86,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// Adam with PyTorch's defaults for eps (1e-8) and no weight decay.
     pub fn new(lr: f32, beta1: f32, beta2: f32) -> Self {
         Adam { lr, beta1, beta2, eps: 1e-8, weight_decay: 0.0, t: 0, m: vec![], v: vec![] }
     }
@@ -124,14 +137,18 @@ impl Optimizer for Adam {
 
 /// SGD with momentum (PyTorch's form: buf = momentum * buf + g; p -= lr * buf).
 pub struct Sgd {
+    /// Learning rate.
     pub lr: f32,
+    /// Momentum (0: plain SGD).
     pub momentum: f32,
+    /// L2 penalty added to the gradient.
     pub weight_decay: f32,
     t: u64,
     buf: Vec<Tensor>,
 }
 
 impl Sgd {
+    /// SGD with momentum and no weight decay.
     pub fn new(lr: f32, momentum: f32) -> Self {
         Sgd { lr, momentum, weight_decay: 0.0, t: 0, buf: vec![] }
     }
@@ -173,14 +190,18 @@ impl Optimizer for Sgd {
 
 /// RMSprop (PyTorch's defaults: alpha 0.99, eps 1e-8), the WGAN paper's optimizer.
 pub struct RmsProp {
+    /// Learning rate.
     pub lr: f32,
+    /// Decay of the running mean of squares.
     pub alpha: f32,
+    /// Added to the root of the running mean.
     pub eps: f32,
     t: u64,
     square_avg: Vec<Tensor>,
 }
 
 impl RmsProp {
+    /// RMSprop with PyTorch's defaults (alpha 0.99, eps 1e-8).
     pub fn new(lr: f32) -> Self {
         RmsProp { lr, alpha: 0.99, eps: 1e-8, t: 0, square_avg: vec![] }
     }

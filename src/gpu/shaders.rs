@@ -4,13 +4,21 @@
 /// One WGSL file per op family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
+    /// unary.wgsl: elementwise functions of one tensor.
     Unary,
+    /// binary.wgsl: elementwise functions of two, with broadcasting.
     Binary,
+    /// reduce.wgsl: sums and maxima over axes.
     Reduce,
+    /// matmul.wgsl: the portable matrix product and the skinny one.
     Matmul,
+    /// conv2d.wgsl: patch matrices and the phase weights of implicit convolutions.
     Conv2d,
+    /// movement.wgsl: gathers, transposes, fills, reflection padding.
     Movement,
+    /// optim.wgsl: optimizer updates.
     Optim,
+    /// batchnorm.wgsl: fused normalisation.
     BatchNorm,
     /// The register-blocked matmul (and implicit-GEMM convolutions) exchanging lane values by
     /// subgroup shuffles.
@@ -18,10 +26,12 @@ pub enum Shader {
     /// The same kernel exchanging lane values through workgroup memory, for adapters without
     /// subgroup operations.
     MatmulShared,
+    /// loss.wgsl: a loss's terms and gradient in one pass.
     Loss,
 }
 
 impl Shader {
+    /// Every shader.
     pub const ALL: [Shader; 11] = [
         Shader::Unary,
         Shader::Binary,
@@ -36,6 +46,7 @@ impl Shader {
         Shader::Loss,
     ];
 
+    /// The shader's main file (a label in profiles and errors).
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Unary => "unary.wgsl",
@@ -128,11 +139,15 @@ pub struct EntryBindings {
     pub uniform: Option<u32>,
     /// The uniform block's struct as naga lays it out (checked against the Rust parameters).
     pub uniform_decl: Option<super::uniform::UniformDecl>,
+    /// Read-only storage bindings.
     pub inputs: Vec<u32>,
+    /// Read-only storage textures.
     pub textures: Vec<u32>,
+    /// Read-write storage bindings.
     pub outputs: Vec<u32>,
 }
 
+/// What entry point `entry` of `shader` binds (validated with naga).
 pub fn reflect(shader: Shader, entry: &str) -> Result<EntryBindings, String> {
     let (module, info) = validate(shader)?;
     let index = module

@@ -12,23 +12,41 @@ use crate::gpu::{Gpu, GpuBuffer, Kernel, Operand, Shader};
 crate::wgsl_enum! {
     /// Elementwise functions of one tensor (unary.wgsl).
     pub enum UnaryOp: "UNARY" {
+        /// -x.
         Neg = 0,
+        /// e^x.
         Exp = 1,
+        /// ln x.
         Log = 2,
+        /// sqrt(x).
         Sqrt = 3,
+        /// |x|.
         Abs = 4,
+        /// tanh(x).
         Tanh = 5,
+        /// 1 / (1 + e^-x).
         Sigmoid = 6,
+        /// max(x, 0).
         Relu = 7,
+        /// x where positive, alpha x elsewhere.
         LeakyRelu = 8,
+        /// ln(1 + e^x).
         Softplus = 9,
+        /// 1 / x.
         Recip = 10,
+        /// x^alpha.
         Pow = 11,
+        /// alpha x + beta.
         Affine = 12,
+        /// 1 where x > 0, else 0.
         Step = 13,
+        /// 1 where x > 0, else alpha (leaky ReLU's derivative).
         LeakySlope = 14,
+        /// -1, 0 or 1.
         Sign = 15,
+        /// x clamped into `[alpha, beta]`.
         Clamp = 16,
+        /// 1 where alpha <= x <= beta, else 0.
         InRange = 17,
     }
 }
@@ -54,13 +72,21 @@ impl UnaryOp {
 crate::wgsl_enum! {
     /// Elementwise functions of two tensors, with broadcasting (binary.wgsl).
     pub enum BinaryOp: "BINARY" {
+        /// a + b.
         Add = 0,
+        /// a - b.
         Sub = 1,
+        /// a b.
         Mul = 2,
+        /// a / b.
         Div = 3,
+        /// max(a, b).
         Max = 4,
+        /// min(a, b).
         Min = 5,
+        /// 1 where a > b, else 0.
         Greater = 6,
+        /// 1 where a == b, else 0.
         Equal = 7,
     }
 }
@@ -83,6 +109,7 @@ crate::uniform! {
     }
 }
 
+/// y = op(x) elementwise, with op's parameters alpha and beta.
 pub fn unary(gpu: &Gpu, op: UnaryOp, alpha: f32, beta: f32, x: &GpuBuffer) -> GpuBuffer {
     let n = x.len();
     let y = gpu.alloc(n);
@@ -128,6 +155,7 @@ crate::uniform! {
     }
 }
 
+/// a op b elementwise with numpy broadcasting to `out_shape`.
 pub fn binary(
     gpu: &Gpu,
     op: BinaryOp,
@@ -216,30 +244,39 @@ impl Tensor {
         self.record(&[self], self.shape().to_vec(), out, Op::Unary { op, alpha, beta }, keep)
     }
 
+    /// -x.
     pub fn neg(&self) -> Tensor {
         self.unary(UnaryOp::Neg, 0.0, 0.0)
     }
+    /// e^x.
     pub fn exp(&self) -> Tensor {
         self.unary(UnaryOp::Exp, 0.0, 0.0)
     }
+    /// ln x.
     pub fn log(&self) -> Tensor {
         self.unary(UnaryOp::Log, 0.0, 0.0)
     }
+    /// sqrt(x).
     pub fn sqrt(&self) -> Tensor {
         self.unary(UnaryOp::Sqrt, 0.0, 0.0)
     }
+    /// |x|.
     pub fn abs(&self) -> Tensor {
         self.unary(UnaryOp::Abs, 0.0, 0.0)
     }
+    /// tanh(x).
     pub fn tanh(&self) -> Tensor {
         self.unary(UnaryOp::Tanh, 0.0, 0.0)
     }
+    /// 1 / (1 + e^-x), stable for any x.
     pub fn sigmoid(&self) -> Tensor {
         self.unary(UnaryOp::Sigmoid, 0.0, 0.0)
     }
+    /// max(x, 0).
     pub fn relu(&self) -> Tensor {
         self.unary(UnaryOp::Relu, 0.0, 0.0)
     }
+    /// max(x, slope x) for slope in `[0, 1]` (x where positive, slope x elsewhere).
     pub fn leaky_relu(&self, slope: f32) -> Tensor {
         self.unary(UnaryOp::LeakyRelu, slope, 0.0)
     }
@@ -256,12 +293,15 @@ impl Tensor {
     pub fn softplus(&self) -> Tensor {
         self.unary(UnaryOp::Softplus, 0.0, 0.0)
     }
+    /// 1 / x.
     pub fn recip(&self) -> Tensor {
         self.unary(UnaryOp::Recip, 0.0, 0.0)
     }
+    /// x^exponent (signed for odd integer exponents).
     pub fn powf(&self, exponent: f32) -> Tensor {
         self.unary(UnaryOp::Pow, exponent, 0.0)
     }
+    /// x².
     pub fn square(&self) -> Tensor {
         self.powf(2.0)
     }
@@ -269,9 +309,11 @@ impl Tensor {
     pub fn affine(&self, scale: f32, shift: f32) -> Tensor {
         self.unary(UnaryOp::Affine, scale, shift)
     }
+    /// factor · x.
     pub fn scale(&self, factor: f32) -> Tensor {
         self.affine(factor, 0.0)
     }
+    /// x + value.
     pub fn add_scalar(&self, value: f32) -> Tensor {
         self.affine(1.0, value)
     }
@@ -287,6 +329,7 @@ impl Tensor {
     pub fn leaky_slope(&self, slope: f32) -> Tensor {
         self.unary(UnaryOp::LeakySlope, slope, 0.0)
     }
+    /// -1, 0 or 1 (no gradient).
     pub fn sign(&self) -> Tensor {
         self.unary(UnaryOp::Sign, 0.0, 0.0)
     }
@@ -304,21 +347,27 @@ impl Tensor {
         self.record(&[self, other], shape, out, Op::Binary(op), false)
     }
 
+    /// self + other, broadcasting.
     pub fn add(&self, other: &Tensor) -> Tensor {
         self.binary(BinaryOp::Add, other)
     }
+    /// self - other, broadcasting.
     pub fn sub(&self, other: &Tensor) -> Tensor {
         self.binary(BinaryOp::Sub, other)
     }
+    /// self · other, broadcasting.
     pub fn mul(&self, other: &Tensor) -> Tensor {
         self.binary(BinaryOp::Mul, other)
     }
+    /// self / other, broadcasting.
     pub fn div(&self, other: &Tensor) -> Tensor {
         self.binary(BinaryOp::Div, other)
     }
+    /// The larger of the two, broadcasting (ties send the gradient to self).
     pub fn maximum(&self, other: &Tensor) -> Tensor {
         self.binary(BinaryOp::Max, other)
     }
+    /// The smaller of the two, broadcasting (ties send the gradient to self).
     pub fn minimum(&self, other: &Tensor) -> Tensor {
         self.binary(BinaryOp::Min, other)
     }

@@ -2,6 +2,7 @@
 
 use crate::gpu::Gpu;
 
+/// The most axes a kernel's shape and strides hold.
 pub const MAX_RANK: usize = 8;
 pub(super) const WG_1D: u32 = 256;
 
@@ -31,6 +32,7 @@ pub(super) fn u32s(v: &[usize]) -> Vec<u32> {
     v.iter().map(|&x| u32::try_from(x).expect("tensor extent exceeds u32")).collect()
 }
 
+/// Row-major strides of `shape`.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![1; shape.len()];
     for d in (0..shape.len().saturating_sub(1)).rev() {

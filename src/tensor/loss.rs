@@ -15,8 +15,11 @@ use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 crate::wgsl_enum! {
     /// The losses whose elementwise terms and gradient one pass computes (loss.wgsl).
     pub enum LossKind: "LOSS" {
+        /// Binary cross-entropy of sigmoid(x) against t: softplus(x) - x t.
         BceWithLogits = 0,
+        /// (x - t)².
         SquaredError = 1,
+        /// |x - t|.
         AbsoluteError = 2,
     }
 }

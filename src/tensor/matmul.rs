@@ -271,6 +271,7 @@ impl Tensor {
         self.record(&[self, other], shape, out, Op::Matmul { trans_a, trans_b }, false)
     }
 
+    /// The matrix product self · other.
     pub fn matmul(&self, other: &Tensor) -> Tensor {
         self.matmul_t(other, false, false)
     }

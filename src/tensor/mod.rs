@@ -40,6 +40,7 @@ pub struct NoGradGuard {
     previous: bool,
 }
 
+/// Stops recording graphs on this thread until the guard drops.
 pub fn no_grad() -> NoGradGuard {
     let previous = GRAD_ENABLED.with(|g| g.replace(false));
     NoGradGuard { previous }
@@ -57,6 +58,7 @@ impl Drop for NoGradGuard {
     }
 }
 
+/// Whether new tensors on this thread record their graph.
 pub fn grad_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())
 }
@@ -70,6 +72,7 @@ pub(crate) struct TensorInner {
     pub(crate) node: Option<Node>,
 }
 
+/// A tensor on the device (f32, contiguous, row-major) that remembers how it was computed.
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<TensorInner>);
 
@@ -112,23 +115,28 @@ impl Tensor {
         Tensor::from_parts(gpu, shape.to_vec(), Arc::new(buffer), None)
     }
 
+    /// A tensor of `shape` holding `data`.
     pub fn from_vec(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Tensor {
         assert_eq!(shape.iter().product::<usize>(), data.len(), "shape {shape:?} does not hold {} values", data.len());
         Tensor::from_buffer(gpu, shape, gpu.upload(data))
     }
 
+    /// A tensor of `shape` filled with `value`.
     pub fn full(gpu: &Gpu, shape: &[usize], value: f32) -> Tensor {
         Tensor::from_buffer(gpu, shape, kernels::fill(gpu, shape.iter().product(), value))
     }
 
+    /// Zeros.
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Tensor {
         Tensor::full(gpu, shape, 0.0)
     }
 
+    /// Ones.
     pub fn ones(gpu: &Gpu, shape: &[usize]) -> Tensor {
         Tensor::full(gpu, shape, 1.0)
     }
 
+    /// A one-element tensor of shape `[1]`.
     pub fn scalar(gpu: &Gpu, value: f32) -> Tensor {
         Tensor::from_vec(gpu, &[1], &[value])
     }
@@ -151,24 +159,31 @@ impl Tensor {
         Tensor::from_parts(&self.0.gpu, self.0.shape.clone(), self.0.buffer.clone(), None)
     }
 
+    /// A process-unique id.
     pub fn id(&self) -> u64 {
         self.0.id
     }
+    /// The extents.
     pub fn shape(&self) -> &[usize] {
         &self.0.shape
     }
+    /// How many axes.
     pub fn rank(&self) -> usize {
         self.0.shape.len()
     }
+    /// How many elements.
     pub fn numel(&self) -> usize {
         self.0.buffer.len()
     }
+    /// The device it lives on.
     pub fn gpu(&self) -> &Gpu {
         &self.0.gpu
     }
+    /// Its buffer on the device.
     pub fn buffer(&self) -> &GpuBuffer {
         &self.0.buffer
     }
+    /// Whether gradients flow to or through it.
     pub fn tracks_grad(&self) -> bool {
         self.0.requires_grad
     }

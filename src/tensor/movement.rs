@@ -122,6 +122,7 @@ crate::uniform! {
     }
 }
 
+/// A buffer of `n` copies of `value`.
 pub fn fill(gpu: &Gpu, n: usize, value: f32) -> GpuBuffer {
     let out = gpu.alloc(n);
     let params = FillParams { n: n as u32, value, _pad: [0; 2] };
@@ -130,20 +131,30 @@ pub fn fill(gpu: &Gpu, n: usize, value: f32) -> GpuBuffer {
 }
 
 crate::uniform! {
+    /// Mirror padding of planes (movement.wgsl).
     #[repr(C)]
     #[derive(Clone, Copy, Pod, Zeroable)]
     pub struct ReflectGeometry {
+        /// Planes (batch times channels).
         pub planes: u32,
+        /// Plane height.
         pub h: u32,
+        /// Plane width.
         pub w: u32,
+        /// Rows mirrored above.
         pub top: u32,
+        /// Columns mirrored on the left.
         pub left: u32,
+        /// Padded height.
         pub oh: u32,
+        /// Padded width.
         pub ow: u32,
+        /// (Padding to 16 bytes.)
         pub _pad: u32,
     }
 }
 
+/// Mirror padding of each plane as `g` says.
 pub fn reflect_pad(gpu: &Gpu, g: &ReflectGeometry, x: &GpuBuffer) -> GpuBuffer {
     let n = (g.planes * g.oh * g.ow) as usize;
     let out = gpu.alloc(n);
@@ -151,6 +162,7 @@ pub fn reflect_pad(gpu: &Gpu, g: &ReflectGeometry, x: &GpuBuffer) -> GpuBuffer {
     out
 }
 
+/// The adjoint of `reflect_pad`: a padded gradient folded back onto the plane.
 pub fn reflect_pad_backward(gpu: &Gpu, g: &ReflectGeometry, dy: &GpuBuffer) -> GpuBuffer {
     let n = (g.planes * g.h * g.w) as usize;
     let out = gpu.alloc(n);
@@ -172,12 +184,14 @@ impl Tensor {
         Tensor::from_parts(self.gpu(), shape.to_vec(), self.0.buffer.clone(), node)
     }
 
+    /// Axes from `axis` on merged into one.
     pub fn flatten_from(&self, axis: usize) -> Tensor {
         let mut shape: Vec<usize> = self.shape()[..axis].to_vec();
         shape.push(self.shape()[axis..].iter().product());
         self.reshape(&shape)
     }
 
+    /// The axes in the order `perm` gives (numpy's transpose).
     pub fn permute(&self, perm: &[usize]) -> Tensor {
         assert_eq!(perm.len(), self.rank(), "permutation {perm:?} of shape {:?}", self.shape());
         let mut seen = vec![false; perm.len()];

@@ -13,14 +13,21 @@ use crate::autograd::{Backward, Op};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Operand, Shader};
 
 crate::uniform! {
+    /// Fused normalisation over a `[batch, channels, spatial]` view (batchnorm.wgsl).
     #[repr(C)]
     #[derive(Clone, Copy, Debug, Pod, Zeroable)]
     pub struct BatchNormParams {
+        /// Outer extent of the `[batch, channels, spatial]` view.
         pub batch: u32,
+        /// Groups normalised separately.
         pub channels: u32,
+        /// Inner extent.
         pub spatial: u32,
+        /// 1: update the running statistics.
         pub update_running: u32,
+        /// Added to the variance before the root.
         pub eps: f32,
+        /// Weight of this batch in the running statistics.
         pub momentum: f32,
         /// Row length (log2 texels) of x's texture copy: set by the kernel functions below,
         /// zero from callers.
@@ -30,6 +37,7 @@ crate::uniform! {
         /// The forward pass's output is max(y, slope * y) for slope <= 1: a fused ReLU (0) or
         /// leaky ReLU; 1 leaves y as it is.
         pub slope: f32,
+        /// (Padding to 16 bytes.)
         pub _pad: [u32; 3],
     }
 }
@@ -125,6 +133,7 @@ pub fn batch_norm_stats(
     stats
 }
 
+/// The normalised, scaled, shifted (and activated) output from x and its statistics.
 pub fn batch_norm_forward(
     gpu: &Gpu,
     p: &BatchNormParams,

@@ -12,7 +12,9 @@ use crate::gpu::{Gpu, GpuBuffer, Kernel, Shader};
 crate::wgsl_enum! {
     /// How a reduction combines values (reduce.wgsl).
     pub enum ReduceOp: "REDUCE" {
+        /// The sum.
         Sum = 0,
+        /// The largest value.
         Max = 1,
     }
 }
@@ -144,6 +146,7 @@ impl Tensor {
         }
     }
 
+    /// Mean over `axes` (negative counts from the end).
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Tensor {
         let axes_n = self.normalize_axes(axes);
         let count: usize = axes_n.iter().map(|&a| self.shape()[a]).product();
@@ -155,6 +158,7 @@ impl Tensor {
         self.reshape(&[self.numel()]).sum(&[0], true)
     }
 
+    /// Mean of every element, shape `[1]`.
     pub fn mean_all(&self) -> Tensor {
         self.sum_all().scale(1.0 / self.numel() as f32)
     }

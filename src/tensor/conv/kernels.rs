@@ -17,28 +17,43 @@ crate::uniform! {
     #[repr(C)]
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
     pub struct ConvGeometry {
+        /// Images in the batch.
         pub batch: u32,
+        /// Input channels.
         pub c_in: u32,
+        /// Input height.
         pub h: u32,
+        /// Input width.
         pub w: u32,
+        /// Output channels.
         pub c_out: u32,
+        /// Output height.
         pub oh: u32,
+        /// Output width.
         pub ow: u32,
+        /// Kernel height.
         pub kh: u32,
+        /// Kernel width.
         pub kw: u32,
+        /// Steps of the window.
         pub stride: u32,
+        /// Zeros added on every side.
         pub pad: u32,
+        /// (Padding to 16 bytes.)
         pub _pad0: u32,
     }
 }
 
 impl ConvGeometry {
+    /// x's shape, `[batch, c_in, h, w]`.
     pub fn x_shape(&self) -> Vec<usize> {
         [self.batch, self.c_in, self.h, self.w].iter().map(|&v| v as usize).collect()
     }
+    /// y's shape, `[batch, c_out, oh, ow]`.
     pub fn y_shape(&self) -> Vec<usize> {
         [self.batch, self.c_out, self.oh, self.ow].iter().map(|&v| v as usize).collect()
     }
+    /// The weight's shape, `[c_out, c_in, kh, kw]`.
     pub fn w_shape(&self) -> Vec<usize> {
         [self.c_out, self.c_in, self.kh, self.kw].iter().map(|&v| v as usize).collect()
     }
@@ -106,6 +121,7 @@ fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> Gp
     gather(gpu, x, &[b, a, rest], &[rest, b * rest, 1], &[0, 0, 0], &[b, a, rest])
 }
 
+/// y = conv2d(x, w), by the fastest path the shape and device allow.
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
     conv2d_forward_with_cols(gpu, g, x, w).0
 }
@@ -144,7 +160,9 @@ pub fn conv2d_backward_weight_reusing(
 /// bias, then a (leaky) ReLU max(y, slope * y).
 #[derive(Clone, Copy, Default)]
 pub struct ConvEpilogue<'a> {
+    /// Per output channel, added as y is stored.
     pub bias: Option<&'a GpuBuffer>,
+    /// The (leaky) ReLU's slope applied as y is stored.
     pub slope: Option<f32>,
 }
 
@@ -197,6 +215,7 @@ pub fn conv2d_forward_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, w
     swap_leading(gpu, &y_cm, c_out, batch, (g.oh * g.ow) as usize)
 }
 
+/// dx of conv2d given dy (a transposed convolution of dy).
 pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
     if g.one_patch_per_image() {
         // dx [batch, c_in*kh*kw] = dy [batch, c_out] · W [c_out, c_in*kh*kw], already NCHW: no
@@ -232,6 +251,7 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
     dx
 }
 
+/// dW of conv2d given x and dy.
 pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
     backward_weight_implicit(gpu, g, x, dy)
         .unwrap_or_else(|| conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy))
@@ -285,6 +305,7 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
     Some(transpose(gpu, &dw_t, 1, m, c_out))
 }
 
+/// dW of conv2d from x's patch matrix and dy.
 pub fn conv2d_backward_weight_from_cols(gpu: &Gpu, g: &ConvGeometry, cols: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
     let (batch, c_out, spatial) = (g.batch as usize, g.c_out as usize, (g.oh * g.ow) as usize);
     if g.one_patch_per_image() {
