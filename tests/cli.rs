@@ -148,3 +148,22 @@ fn info_lists_the_adapter() {
     assert!(ok, "{log}");
     assert!(log.contains("chosen:"), "{log}");
 }
+
+#[test]
+fn info_names_the_kernel_path_and_bad_switches_are_errors() {
+    // As on a machine without a desktop session.
+    let out = Command::new(env!("CARGO_BIN_EXE_shadergan")).arg("info").env_remove("XDG_RUNTIME_DIR").output();
+    let out = out.expect("run shadergan");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("kernels: "), "info says which kernels run: {text}");
+    assert!(!text.contains("XDG_RUNTIME_DIR"), "a headless run prints no desktop-session errors: {text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadergan"))
+        .args(["info"])
+        .env("SHADERGAN_KERNELS", "portable,fastest")
+        .output()
+        .expect("run shadergan");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an unknown switch fails");
+    assert!(text.contains("unknown word 'fastest'") && text.contains("no-subgroups"), "{text}");
+}
