@@ -12,6 +12,7 @@ use crate::data::Dataset;
 use crate::gpu::{describe, Gpu};
 use crate::train::GanTrainer;
 
+/// Times `iters` iterations of a GAN config's training step on `data` (the report `shadergan bench` prints).
 pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) -> Result<String> {
     let mut trainer = GanTrainer::new(gpu, config, data.len);
     let b = config.train.batch_size;
@@ -24,6 +25,7 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
     })
 }
 
+/// Times `iters` iterations of a CycleGAN config's training step on domains `x` and `y`.
 pub fn bench_cycle_training(gpu: &Gpu, config: &CycleConfig, x: &Dataset, y: &Dataset, iters: usize) -> Result<String> {
     let mut trainer = CycleTrainer::new(gpu, config, x.len, y.len);
     let b = config.train.batch_size;

@@ -9,12 +9,25 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::nn::Sequential;
 
+/// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// Reading or writing the file failed.
     #[error("checkpoint {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not what was expected.
     #[error("checkpoint {path}: {problem}")]
-    Invalid { path: PathBuf, problem: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what would be accepted.
+        problem: String,
+    },
 }
 
 fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
@@ -24,7 +37,9 @@ fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
 /// One named tensor on the host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostTensor {
+    /// The extents.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: Vec<f32>,
 }
 
@@ -56,6 +71,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     written.map_err(io)
 }
 
+/// Writes `tensors` and `metadata` to `path` as safetensors, atomically (temp file + rename).
 pub fn save(
     path: &Path,
     tensors: &[(String, HostTensor)],
@@ -84,8 +100,10 @@ pub fn save(
     write_atomic(path, &serialized)
 }
 
+/// A file's tensors by name, and its metadata.
 pub type Loaded = (HashMap<String, HostTensor>, HashMap<String, String>);
 
+/// Reads a safetensors file, checking every tensor's shape against its data.
 pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
     if !path.exists() {
         return Err(invalid(path, "no such file"));

@@ -9,11 +9,13 @@ use crate::nn::{loss, Mode, Sequential};
 use crate::tensor::{no_grad, Tensor};
 use crate::train::codes;
 
+/// How classifier guidance moved z toward a target class.
 pub struct Trajectory {
     /// Images [samples * (steps + 1), C, H, W], row-major by sample then step.
     pub images: Vec<f32>,
     /// Classifier probability of the target class per sample, before and after.
     pub start_prob: Vec<f32>,
+    /// The target class's probability at the end, per sample.
     pub end_prob: Vec<f32>,
 }
 

@@ -20,6 +20,7 @@ use crate::nn::{Mode, Sequential};
 use crate::optim::{Adam, Optimizer};
 use crate::tensor::{no_grad, Tensor};
 
+/// The `format` metadata of CycleGAN checkpoints.
 pub const CYCLE_FORMAT: &str = "shadergan-cyclegan-v1";
 
 /// Up to `capacity` past generated images; half of each query returns older ones, so D does
@@ -30,14 +31,17 @@ pub struct ImagePool {
 }
 
 impl ImagePool {
+    /// A pool of up to `capacity` past fakes (0: no pool).
     pub fn new(capacity: usize) -> Self {
         ImagePool { capacity, images: Vec::new() }
     }
 
+    /// Fakes held.
     pub fn len(&self) -> usize {
         self.images.len()
     }
 
+    /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.images.is_empty()
     }
@@ -66,24 +70,36 @@ impl ImagePool {
     }
 }
 
+/// What one CycleGAN iteration measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct CycleStats {
+    /// The generators' adversarial loss.
     pub g_adv: f32,
+    /// The cycle-consistency loss (L1).
     pub cycle: f32,
+    /// The identity loss (L1).
     pub identity: f32,
+    /// D_X's loss.
     pub d_x: f32,
+    /// D_Y's loss.
     pub d_y: f32,
 }
 
+/// CycleGAN's training state: two generators, two discriminators, their optimizers.
 pub struct CycleTrainer {
+    /// The device.
     pub gpu: Gpu,
+    /// The run's config.
     pub config: CycleConfig,
     /// G: X -> Y
     pub g_xy: Sequential,
     /// F: Y -> X
     pub g_yx: Sequential,
+    /// Discriminator of domain X.
     pub d_x: Sequential,
+    /// Discriminator of domain Y.
     pub d_y: Sequential,
+    /// Iterations taken.
     pub step: u64,
     opt_g: Adam,
     opt_d: Adam,
@@ -109,6 +125,7 @@ fn networks(gpu: &Gpu, c: &CycleConfig, seed: u64) -> [Sequential; 4] {
 const NAMES: [&str; 4] = ["g_xy", "g_yx", "d_x", "d_y"];
 
 impl CycleTrainer {
+    /// Fresh networks and optimizers for `config`, seeded from its train.seed.
     pub fn new(gpu: &Gpu, config: &CycleConfig, len_x: usize, len_y: usize) -> Self {
         let t = &config.train;
         let [g_xy, g_yx, d_x, d_y] = networks(gpu, config, t.seed);
@@ -147,6 +164,7 @@ impl CycleTrainer {
         Tensor::from_vec(gpu, &[b, data.channels, data.size, data.size], &pixels)
     }
 
+    /// One iteration: (1) update G and F on the adversarial, cycle and identity losses, (2) update D_X and D_Y on real and pooled fake images.
     pub fn train_step(&mut self, data_x: &Dataset, data_y: &Dataset) -> CycleStats {
         let t = self.config.train.clone();
         let b = t.batch_size;
@@ -213,6 +231,7 @@ impl CycleTrainer {
         )
     }
 
+    /// Writes model.safetensors and state.safetensors into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
         let mut tensors = Vec::new();
         for (name, net) in NAMES.iter().zip(self.networks()) {

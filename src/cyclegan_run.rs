@@ -35,6 +35,7 @@ pub fn cycle_grid(t: &CycleTrainer, x: &Dataset, y: &Dataset) -> image::RgbImage
     viz::grid(&tiles, c, s, 3)
 }
 
+/// `shadergan train` for a CycleGAN config: the run folder, progress, grids, checkpoints, report.
 pub fn train(
     gpu: &Gpu,
     config_path: &Path,

@@ -19,8 +19,11 @@ const ADD: f32 = 1.0e-4;
 /// One core's measured multiply-add rate, and what all cores reach together.
 #[derive(Debug, Clone)]
 pub struct HostSpeed {
+    /// Multiply-adds per second of one core, in GFLOP/s.
     pub per_core_gflops: f64,
+    /// Of all cores together.
     pub all_cores_gflops: f64,
+    /// Threads the measurement used.
     pub threads: usize,
     /// "256-bit FMA" or "scalar" (where AVX2+FMA is not available).
     pub path: &'static str,

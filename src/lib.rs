@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! shadergan: a GAN engine whose math runs as WGSL compute shaders through wgpu, on any GPU
 //! (Vulkan, Metal, DX12) or on the CPU through Mesa's lavapipe.
 //!

@@ -4,6 +4,7 @@
 use crate::tensor::kernels::{broadcast_strides, contiguous_strides};
 use crate::tensor::{BinaryOp, UnaryOp};
 
+/// op(x) elementwise.
 pub fn unary(op: UnaryOp, alpha: f64, beta: f64, x: &[f64]) -> Vec<f64> {
     x.iter()
         .map(|&v| match op {
@@ -88,6 +89,7 @@ fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     c
 }
 
+/// a op b with numpy broadcasting to `out_shape`.
 pub fn binary(
     op: BinaryOp,
     a: &[f64],
@@ -133,6 +135,7 @@ pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], max: bool) -> Vec<f64>
     out
 }
 
+/// x with its axes in the order `perm`.
 pub fn permute(x: &[f64], shape: &[usize], perm: &[usize]) -> Vec<f64> {
     let strides = contiguous_strides(shape);
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
@@ -165,6 +168,7 @@ pub fn pad(x: &[f64], shape: &[usize], pads: &[(usize, usize)]) -> Vec<f64> {
         .collect()
 }
 
+/// Mirror padding of the last two axes.
 pub fn reflect_pad2d(x: &[f64], shape: &[usize], top: usize, bottom: usize, left: usize, right: usize) -> Vec<f64> {
     let r = shape.len();
     let (h, w) = (shape[r - 2], shape[r - 1]);

@@ -17,14 +17,17 @@ use crate::optim::{Optimizer, Sgd};
 use crate::tensor::Tensor;
 use crate::viz::{self, Curve};
 
+/// What the toy run measured.
 pub struct ToyResult {
     /// θ after each step.
     pub theta: Vec<f32>,
     /// D's weight and bias at the end.
     pub w: f32,
+    /// D's bias at the end.
     pub b: f32,
     /// Mean D(x) over real samples at the end.
     pub d_real: f32,
+    /// The stage plots written, in order.
     pub stage_files: Vec<String>,
 }
 
@@ -43,6 +46,7 @@ fn density(xs: &[f32], grid: &[f64]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The 1-D game for `steps` steps, writing stage plots into `out` when given.
 pub fn run(gpu: &Gpu, out: Option<&Path>, steps: usize, seed: u64) -> Result<ToyResult> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let batch = 256;

@@ -10,22 +10,30 @@ use super::*;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifierConfig {
+    /// The labelled images to train on (and held-out ones to test on).
     pub data: DataConfig,
+    /// The classifier's training settings.
     #[serde(default)]
     pub classifier: ClassifierSettings,
 }
 
+/// How the classifier is built and trained.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifierSettings {
+    /// Channels of the first convolution (doubled per stage).
     #[serde(default = "default_classifier_width")]
     pub width: usize,
+    /// Training steps.
     #[serde(default = "default_classifier_steps")]
     pub steps: usize,
+    /// Images per step.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// Adam's learning rate.
     #[serde(default = "default_classifier_lr")]
     pub lr: f32,
+    /// Seed of the initialisation and the batch order.
     #[serde(default = "one_u64")]
     pub seed: u64,
 }
@@ -47,6 +55,7 @@ impl Default for ClassifierSettings {
 }
 
 impl ClassifierConfig {
+    /// Reads and validates a classifier config.
     pub fn load(path: &Path) -> Result<ClassifierConfig, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;

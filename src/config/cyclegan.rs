@@ -10,25 +10,32 @@ use super::*;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CycleConfig {
+    /// The images of domain X.
     pub domain_x: DataConfig,
+    /// The images of domain Y.
     pub domain_y: DataConfig,
+    /// The generators and discriminators.
     #[serde(default)]
     pub model: CycleModel,
+    /// The training settings.
     #[serde(default)]
     pub train: CycleTrain,
 }
 
+/// CycleGAN's networks: ResNet generators and PatchGAN discriminators.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CycleModel {
     /// Generator width (channels after the first 7x7 conv) and residual blocks.
     #[serde(default = "default_cycle_width")]
     pub g_width: usize,
+    /// Residual blocks in each generator.
     #[serde(default = "default_cycle_blocks")]
     pub blocks: usize,
     /// PatchGAN width and stride-2 layers (3 = the paper's 70x70 patches).
     #[serde(default = "default_cycle_width")]
     pub d_width: usize,
+    /// Stride-2 layers in each PatchGAN discriminator.
     #[serde(default = "default_cycle_d_layers")]
     pub d_layers: usize,
 }
@@ -49,17 +56,23 @@ impl Default for CycleModel {
     }
 }
 
+/// CycleGAN's training settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CycleTrain {
+    /// Training steps.
     #[serde(default = "default_steps")]
     pub steps: u64,
+    /// Images per domain per step.
     #[serde(default = "default_cycle_batch")]
     pub batch_size: usize,
+    /// Adam's learning rate.
     #[serde(default = "default_lr")]
     pub lr: f32,
+    /// Adam's first-moment decay.
     #[serde(default = "default_beta1")]
     pub beta1: f32,
+    /// Adam's second-moment decay.
     #[serde(default = "default_beta2")]
     pub beta2: f32,
     /// Weight of the cycle-consistency loss.
@@ -71,10 +84,13 @@ pub struct CycleTrain {
     /// Past generated images D also sees (the paper's history pool).
     #[serde(default = "default_pool")]
     pub pool_size: usize,
+    /// Seed of every random choice of the run.
     #[serde(default = "one_u64")]
     pub seed: u64,
+    /// Steps between sample grids.
     #[serde(default = "default_sample_every")]
     pub sample_every: u64,
+    /// Steps between checkpoints.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
 }
@@ -99,12 +115,14 @@ impl Default for CycleTrain {
 }
 
 impl CycleConfig {
+    /// Reads and validates a CycleGAN config.
     pub fn load(path: &Path) -> Result<CycleConfig, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         CycleConfig::parse(&text, path)
     }
 
+    /// Parses and validates a CycleGAN config's text (`path` names it in errors).
     pub fn parse(text: &str, path: &Path) -> Result<CycleConfig, ConfigError> {
         let c: CycleConfig = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
@@ -154,6 +172,7 @@ impl CycleConfig {
         Ok(c)
     }
 
+    /// The config as TOML, as saved in the run folder and checkpoints.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serialises")
     }

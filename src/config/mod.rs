@@ -4,16 +4,21 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// A GAN run: data, model and training settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The training images.
     pub data: DataConfig,
+    /// The networks.
     #[serde(default)]
     pub model: ModelConfig,
+    /// The training loop's settings.
     #[serde(default)]
     pub train: TrainConfig,
 }
 
+/// How the images are stored.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DataKind {
@@ -23,15 +28,21 @@ pub enum DataKind {
     Folder,
 }
 
+/// Where the images are and how they are read.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
+    /// IDX files or an image folder.
     pub kind: DataKind,
+    /// The IDX image file (gzip'd or not), or the folder.
     pub images: PathBuf,
+    /// The IDX label file, if any (folders take labels from class sub-folders).
     #[serde(default)]
     pub labels: Option<PathBuf>,
+    /// Side of the square images the networks see (resized if needed).
     #[serde(default = "default_image_size")]
     pub image_size: usize,
+    /// 1 (gray) or 3 (RGB).
     #[serde(default = "default_channels")]
     pub channels: usize,
     /// Use only the first N images (0 = all).
@@ -41,11 +52,13 @@ pub struct DataConfig {
     /// the whole images (0 = whole images), e.g. texture domains.
     #[serde(default)]
     pub crops: usize,
+    /// Side of the random crops (0 = the image size).
     #[serde(default)]
     pub crop_size: usize,
     /// Held-out images and labels (IDX) for evaluating classifiers.
     #[serde(default)]
     pub test_images: Option<PathBuf>,
+    /// Held-out labels (IDX) for `test_images`.
     #[serde(default)]
     pub test_labels: Option<PathBuf>,
 }
@@ -57,9 +70,11 @@ fn default_channels() -> usize {
     1
 }
 
+/// The networks of a GAN run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// Length of the noise vector z.
     #[serde(default = "default_latent")]
     pub latent_dim: usize,
     /// Generator width (PyTorch DCGAN's ngf).
@@ -88,16 +103,19 @@ pub struct ModelConfig {
     /// Minibatch discrimination kernels before D's output (0 = off) and their dimension.
     #[serde(default)]
     pub minibatch_kernels: usize,
+    /// Size of each minibatch-discrimination row.
     #[serde(default = "default_minibatch_dims")]
     pub minibatch_dims: usize,
     /// InfoGAN's latent codes: one categorical code with this many values, and this many
     /// continuous codes in [-1, 1].
     #[serde(default = "default_classes")]
     pub info_categorical: usize,
+    /// How many continuous InfoGAN codes.
     #[serde(default = "default_info_continuous")]
     pub info_continuous: usize,
 }
 
+/// What the discriminator predicts besides real/fake.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum GanKind {
@@ -125,11 +143,15 @@ fn default_info_continuous() -> usize {
     2
 }
 
+/// A normalisation layer.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Norm {
+    /// Batch norm.
     Batch,
+    /// Layer norm.
     Layer,
+    /// None.
     None,
     /// Virtual batch norm (generator only).
     VirtualBatch,
@@ -142,10 +164,13 @@ fn default_classes() -> usize {
     10
 }
 
+/// The optimizer of both networks.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
+    /// Adam.
     Adam,
+    /// RMSprop (WGAN with clipping).
     Rmsprop,
 }
 
@@ -162,6 +187,7 @@ impl Default for ModelConfig {
     }
 }
 
+/// The adversarial loss.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum GanLoss {
@@ -177,33 +203,45 @@ pub enum GanLoss {
     LeastSquares,
 }
 
+/// The distribution of z.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum NoiseKind {
+    /// N(0, 1).
     Normal,
+    /// Uniform in `[-1, 1]`.
     Uniform,
 }
 
+/// The training loop's settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Training steps (G updates).
     #[serde(default = "default_steps")]
     pub steps: u64,
+    /// Images per step.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
     /// D updates per G update.
     #[serde(default = "one")]
     pub d_steps: usize,
+    /// The adversarial loss.
     #[serde(default = "default_loss")]
     pub loss: GanLoss,
+    /// The distribution of z.
     #[serde(default = "default_noise")]
     pub noise: NoiseKind,
+    /// G's learning rate.
     #[serde(default = "default_lr")]
     pub lr_g: f32,
+    /// D's learning rate.
     #[serde(default = "default_lr")]
     pub lr_d: f32,
+    /// Adam's first-moment decay.
     #[serde(default = "default_beta1")]
     pub beta1: f32,
+    /// Adam's second-moment decay.
     #[serde(default = "default_beta2")]
     pub beta2: f32,
     /// D's optimizer (G uses Adam unless this is rmsprop, which then serves both, as in WGAN).
@@ -231,6 +269,7 @@ pub struct TrainConfig {
     /// Semi-supervised GAN: labelled images per class (the rest are used without labels).
     #[serde(default = "default_labelled_per_class")]
     pub labelled_per_class: usize,
+    /// Seed of every random choice of the run.
     #[serde(default = "one_u64")]
     pub seed: u64,
     /// Write a fixed-noise sample grid every N steps (0 = only at the end).
@@ -299,17 +338,41 @@ impl Default for TrainConfig {
     }
 }
 
+/// Why a config was refused, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this config (unknown key, wrong type).
     #[error("config {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A key's value is out of range.
     #[error("config {path}: {key} = {value}: {problem}")]
-    Value { path: PathBuf, key: &'static str, value: String, problem: String },
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What would be accepted.
+        problem: String,
+    },
 }
 
 impl Config {
+    /// Reads and validates a GAN config.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
@@ -325,6 +388,7 @@ impl Config {
         Ok(config)
     }
 
+    /// The config as TOML, as saved in the run folder and checkpoints.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serialises")
     }

@@ -72,6 +72,7 @@ pub fn load_idx_images(path: &Path, size: usize) -> Result<Dataset, DataError> {
     Ok(Dataset { pixels, labels: None, class_names: vec![], len: n, channels: 1, size })
 }
 
+/// Class labels from an IDX label file (gzip'd or not).
 pub fn load_idx_labels(path: &Path) -> Result<Vec<u32>, DataError> {
     let (dims, bytes) = read_idx(path)?;
     if dims.len() != 1 {

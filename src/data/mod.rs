@@ -13,28 +13,48 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// Why images or labels could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The file or folder is not what was expected.
     #[error("{path}: {problem}")]
-    Invalid { path: PathBuf, problem: String },
+    Invalid {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong, and what would be accepted.
+        problem: String,
+    },
+    /// Reading failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 impl DataError {
+    /// An `Invalid` error about `path`.
     pub fn invalid(path: &Path, problem: impl Into<String>) -> Self {
         DataError::Invalid { path: path.to_path_buf(), problem: problem.into() }
     }
 }
 
+/// Images held in memory with their labels.
 #[derive(Clone)]
 pub struct Dataset {
     /// [len, channels, size, size], values in [-1, 1].
     pub pixels: Vec<f32>,
+    /// One class per image, if known.
     pub labels: Option<Vec<u32>>,
+    /// Class names (folder data), by label.
     pub class_names: Vec<String>,
+    /// How many images.
     pub len: usize,
+    /// Channels per image.
     pub channels: usize,
+    /// Side of the square images.
     pub size: usize,
 }
 
@@ -68,15 +88,18 @@ impl Dataset {
         Ok(Dataset { pixels, channels, ..self.clone() })
     }
 
+    /// Values per image.
     pub fn image_len(&self) -> usize {
         self.channels * self.size * self.size
     }
 
+    /// Image `i`'s values.
     pub fn image(&self, i: usize) -> &[f32] {
         let n = self.image_len();
         &self.pixels[i * n..(i + 1) * n]
     }
 
+    /// 1 + the largest label (0 without labels).
     pub fn num_classes(&self) -> usize {
         self.labels
             .as_ref()
@@ -116,17 +139,22 @@ pub fn to_unit_range(plane: &image::GrayImage, size: u32) -> Vec<f32> {
 /// Shuffles the dataset once per epoch with a permutation derived from (seed, epoch), so the
 /// sampler's whole state is two numbers.
 pub struct BatchSampler {
+    /// Seed of the shuffles.
     pub seed: u64,
+    /// Passes over the data so far.
     pub epoch: u64,
+    /// Position in the current pass.
     pub cursor: usize,
     order: Vec<usize>,
 }
 
 impl BatchSampler {
+    /// A sampler at the start of the first pass.
     pub fn new(len: usize, seed: u64) -> Self {
         Self::at(len, seed, 0, 0)
     }
 
+    /// A sampler at a saved position.
     pub fn at(len: usize, seed: u64, epoch: u64, cursor: usize) -> Self {
         let mut s = BatchSampler { seed, epoch, cursor, order: (0..len).collect() };
         s.shuffle();

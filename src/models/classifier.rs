@@ -19,12 +19,18 @@ use crate::nn::{loss, one_hot, Mode, Sequential};
 use crate::optim::{Adam, Optimizer};
 use crate::tensor::{no_grad, Tensor};
 
+/// The `format` metadata of classifier checkpoints.
 pub const CLASSIFIER_FORMAT: &str = "shadergan-classifier-v1";
 
+/// The engine's own image classifier (features for evaluation, sample scoring).
 pub struct Classifier {
+    /// The network.
     pub net: Sequential,
+    /// Classes it tells apart.
     pub classes: usize,
+    /// Channels of the images it takes.
     pub channels: usize,
+    /// Side of the images it takes.
     pub image_size: usize,
 }
 
@@ -115,6 +121,7 @@ impl Classifier {
         pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len().max(1) as f64
     }
 
+    /// Writes the classifier to `path` with its width and held-out accuracy in the metadata.
     pub fn save(&self, path: &Path, width: usize, test_accuracy: Option<f64>) -> Result<(), CheckpointError> {
         let mut meta = HashMap::new();
         meta.insert("format".into(), CLASSIFIER_FORMAT.into());
@@ -128,6 +135,7 @@ impl Classifier {
         checkpoint::save(path, &checkpoint::export(&self.net, "classifier"), meta)
     }
 
+    /// Reads a classifier saved by `save`.
     pub fn load(gpu: &Gpu, path: &Path) -> Result<Classifier, CheckpointError> {
         let (tensors, meta) = checkpoint::load(path)?;
         if meta.get("format").map(String::as_str) != Some(CLASSIFIER_FORMAT) {

@@ -33,6 +33,7 @@ pub fn d_outputs(config: &Config) -> usize {
 /// The codes behind one batch of G's samples.
 #[derive(Clone, Debug, Default)]
 pub struct Codes {
+    /// Noise vectors, `[n, latent]` row-major.
     pub z: Vec<f32>,
     /// Class (conditional GAN, ACGAN) or categorical code (InfoGAN) per sample.
     pub labels: Vec<u32>,

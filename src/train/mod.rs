@@ -32,9 +32,13 @@ pub const FIXED_SAMPLES: usize = 64;
 /// BCE losses, raw scores otherwise).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StepStats {
+    /// D's loss.
     pub d_loss: f32,
+    /// G's loss.
     pub g_loss: f32,
+    /// D's mean output on real images.
     pub d_real: f32,
+    /// D's mean output on generated images.
     pub d_fake: f32,
 }
 
@@ -44,12 +48,19 @@ struct Labelled {
     sampler: BatchSampler,
 }
 
+/// A GAN's training state: both networks, their optimizers, the noise and data positions.
 pub struct GanTrainer {
+    /// The device.
     pub gpu: Gpu,
+    /// The run's config.
     pub config: Config,
+    /// The generator.
     pub g: Sequential,
+    /// The discriminator (critic).
     pub d: Sequential,
+    /// Iterations taken.
     pub step: u64,
+    /// The noise of the fixed sample grid.
     pub fixed_noise: Vec<f32>,
     /// Class (or categorical code) of each fixed-noise sample.
     pub fixed_labels: Vec<u32>,

@@ -7,12 +7,15 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::config::NoiseKind;
 
+/// A seeded source of z.
 pub struct Noise {
+    /// The distribution.
     pub kind: NoiseKind,
     rng: ChaCha8Rng,
 }
 
 impl Noise {
+    /// A source of `kind` noise seeded with `seed`.
     pub fn new(kind: NoiseKind, seed: u64) -> Self {
         Noise { kind, rng: ChaCha8Rng::seed_from_u64(seed) }
     }
@@ -24,6 +27,7 @@ impl Noise {
         }
     }
 
+    /// `n` values.
     pub fn sample(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.one()).collect()
     }
@@ -55,6 +59,7 @@ impl Noise {
         (self.rng.get_seed(), self.rng.get_word_pos())
     }
 
+    /// A source at a saved position.
     pub fn restore(kind: NoiseKind, seed: [u8; 32], word_pos: u128) -> Self {
         let mut rng = ChaCha8Rng::from_seed(seed);
         rng.set_word_pos(word_pos);
@@ -62,6 +67,7 @@ impl Noise {
     }
 }
 
+/// The point t of the way from a to b.
 pub fn lerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| x + (y - x) * t).collect()
 }

@@ -17,7 +17,9 @@ use crate::gpu::Gpu;
 use crate::nn::Sequential;
 use crate::optim::{Optimizer, OptimizerState};
 
+/// The `format` metadata of model checkpoints.
 pub const MODEL_FORMAT: &str = "shadergan-model-v1";
+/// The `format` metadata of training-state checkpoints.
 pub const STATE_FORMAT: &str = "shadergan-state-v1";
 
 fn hex(bytes: &[u8]) -> String {
@@ -52,6 +54,7 @@ fn flat(name: String, data: Vec<f32>) -> (String, HostTensor) {
 }
 
 impl GanTrainer {
+    /// G's and D's tensors with their checkpoint names.
     pub fn model_tensors(&self) -> Vec<(String, HostTensor)> {
         let mut t = checkpoint::export(&self.g, "generator");
         t.extend(checkpoint::export(&self.d, "discriminator"));

@@ -13,17 +13,27 @@ use crate::data::{self, Dataset};
 use crate::gpu::{describe, Gpu};
 use crate::viz::{self, report, Curve};
 
+/// What `shadergan train` was asked for.
 pub struct RunOptions {
+    /// The config file.
     pub config: PathBuf,
+    /// Steps overriding the config's.
     pub steps: Option<u64>,
+    /// The run folder.
     pub out: PathBuf,
+    /// Continue the run in `out`.
     pub resume: bool,
+    /// Show a progress bar.
     pub progress: bool,
 }
 
+/// What a run did.
 pub struct RunSummary {
+    /// The step reached.
     pub steps: u64,
+    /// Seconds the run took.
     pub seconds: f64,
+    /// The last step's measurements.
     pub last: StepStats,
 }
 
@@ -199,6 +209,7 @@ pub fn truncate_metrics(path: &Path, header: &str, step: u64) -> Result<()> {
     Ok(())
 }
 
+/// `shadergan train` for a GAN config: the run folder, progress, grids, checkpoints, report.
 pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
     let mut config = Config::load(&opts.config)?;
     if let Some(steps) = opts.steps {

@@ -3,8 +3,11 @@
 
 use image::{Rgb, RgbImage};
 
+/// One line of a chart.
 pub struct Curve<'a> {
+    /// Its (x, y) points.
     pub values: &'a [(f64, f64)],
+    /// Its RGB colour.
     pub color: [u8; 3],
 }
 

@@ -5,18 +5,25 @@ use std::path::Path;
 
 use crate::checkpoint::{write_atomic, CheckpointError};
 
+/// What report.html shows.
 pub struct Report<'a> {
+    /// The page's title.
     pub title: &'a str,
+    /// The adapter the run used.
     pub adapter: &'a str,
+    /// The run's config.
     pub config_toml: &'a str,
     /// (name, colour, points)
     pub curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
     /// The second chart: its heading, curves and vertical range (None fits the data).
     pub rate_title: &'a str,
+    /// Curves of the lower chart: (name, colour, points).
     pub rate_curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
+    /// The lower chart's y range (None: fitted).
     pub rate_range: Option<(f64, f64)>,
     /// (caption, PNG bytes)
     pub images: Vec<(String, Vec<u8>)>,
+    /// A sentence or two under the title.
     pub summary: String,
 }
 
@@ -24,6 +31,7 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Standard base64 (RFC 4648).
 pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
@@ -86,6 +94,7 @@ fn svg_chart(curves: &[(&str, &str, Vec<(f64, f64)>)], y_fixed: Option<(f64, f64
     s + "</svg>"
 }
 
+/// Writes the report, atomically.
 pub fn write(path: &Path, r: &Report) -> Result<(), CheckpointError> {
     let mut html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}pre{{background:#f4f4f4;padding:1em;overflow:auto}}figure{{display:inline-block;margin:6px}}figcaption{{text-align:center;font-size:12px}}img{{image-rendering:pixelated}}</style></head><body><h1>{t}</h1><p><b>Adapter:</b> {a}</p><p>{summary}</p>",
