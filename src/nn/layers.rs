@@ -38,29 +38,69 @@ fn init_weight(gpu: &Gpu, shape: &[usize], fan_in: usize, init: Init, rng: &mut 
     .requires_grad()
 }
 
-/// A layer's weight of `shape` and (when `bias`) its bias of `outputs` values, drawn from `rng`
-/// in that order as `init` says, with `fan_in` inputs per output.
-fn draw(
-    gpu: &Gpu,
-    shape: &[usize],
-    fan_in: usize,
-    outputs: usize,
-    bias: bool,
-    init: Init,
-    rng: &mut impl Rng,
-) -> (Tensor, Option<Tensor>) {
-    let weight = init_weight(gpu, shape, fan_in, init, rng);
-    (weight, bias.then(|| init_bias(gpu, outputs, fan_in, init, rng)))
+/// The builder methods every layer with a weight and an optional bias shares: `.bias(on)`,
+/// `.init(init)` and `.init_with(init, rng)`. `$outputs` is the weight's axis of output
+/// features (the bias's length); fan-in is the product of the axes after the first, as
+/// PyTorch computes it (for a transposed convolution too).
+macro_rules! weight_and_bias_builders {
+    ($layer:ty, outputs_axis: $outputs:expr) => {
+        impl $layer {
+            /// With (a zero one, until the next `init`) or without a bias.
+            pub fn bias(mut self, on: bool) -> Self {
+                let outputs = self.weight.shape()[$outputs];
+                self.bias = match (on, self.bias) {
+                    (false, _) => None,
+                    (true, Some(b)) => Some(b),
+                    (true, None) => Some(Tensor::zeros(self.weight.gpu(), &[outputs]).requires_grad()),
+                };
+                self
+            }
+
+            /// Weights (and bias) redrawn as `init` says, from the module generator.
+            pub fn init(self, init: Init) -> Self {
+                with_init_rng(|rng| self.init_with(init, rng))
+            }
+
+            /// Weights (and bias) redrawn as `init` says, from `rng`: the weight first, then
+            /// the bias.
+            pub fn init_with(mut self, init: Init, rng: &mut impl Rng) -> Self {
+                let shape = self.weight.shape().to_vec();
+                let gpu = self.weight.gpu().clone();
+                let fan_in = shape[1..].iter().product();
+                let has_bias = self.bias.is_some();
+                self.weight = init_weight(&gpu, &shape, fan_in, init, rng);
+                self.bias = has_bias.then(|| init_bias(&gpu, shape[$outputs], fan_in, init, rng));
+                self
+            }
+        }
+    };
 }
 
-/// The bias a builder's `.bias(on)` leaves: none, the one there was, or zeros.
-fn bias_if(on: bool, bias: Option<Tensor>, gpu: &Gpu, n: usize) -> Option<Tensor> {
-    match (on, bias) {
-        (false, _) => None,
-        (true, Some(b)) => Some(b),
-        (true, None) => Some(Tensor::zeros(gpu, &[n]).requires_grad()),
-    }
+/// `.stride(s)` and `.padding(p)` of the convolution layers.
+macro_rules! window_builders {
+    ($layer:ty) => {
+        impl $layer {
+            /// Steps of the window.
+            pub fn stride(mut self, stride: usize) -> Self {
+                self.stride = stride;
+                self
+            }
+
+            /// Zeros added on every side (for a transposed convolution: the padding of the
+            /// convolution it transposes).
+            pub fn padding(mut self, pad: usize) -> Self {
+                self.pad = pad;
+                self
+            }
+        }
+    };
 }
+
+weight_and_bias_builders!(Linear, outputs_axis: 0);
+weight_and_bias_builders!(Conv2d, outputs_axis: 0);
+weight_and_bias_builders!(ConvTranspose2d, outputs_axis: 1);
+window_builders!(Conv2d);
+window_builders!(ConvTranspose2d);
 
 fn init_bias(gpu: &Gpu, n: usize, fan_in: usize, init: Init, rng: &mut impl Rng) -> Tensor {
     match init {
@@ -85,25 +125,6 @@ impl Linear {
         let weight = Tensor::zeros(gpu, &[outputs, inputs]).requires_grad();
         let layer = Linear { weight, bias: Some(Tensor::zeros(gpu, &[outputs]).requires_grad()) };
         layer.init(Init::PyTorchDefault)
-    }
-
-    /// With (a zero one, until the next `init`) or without a bias.
-    pub fn bias(mut self, on: bool) -> Self {
-        self.bias = bias_if(on, self.bias, self.weight.gpu(), self.weight.shape()[0]);
-        self
-    }
-
-    /// Weights (and bias) redrawn as `init` says, from the module generator.
-    pub fn init(self, init: Init) -> Self {
-        with_init_rng(|rng| self.init_with(init, rng))
-    }
-
-    /// Weights (and bias) redrawn as `init` says, from `rng`: the weight first, then the bias.
-    pub fn init_with(mut self, init: Init, rng: &mut impl Rng) -> Self {
-        let shape = self.weight.shape().to_vec();
-        let gpu = self.weight.gpu().clone();
-        (self.weight, self.bias) = draw(&gpu, &shape, shape[1], shape[0], self.bias.is_some(), init, rng);
-        self
     }
 
     /// x W^T + b; inputs with more than two axes are flattened from the second.
@@ -168,38 +189,6 @@ impl Conv2d {
         layer.init(Init::PyTorchDefault)
     }
 
-    /// Steps of the window.
-    pub fn stride(mut self, stride: usize) -> Self {
-        self.stride = stride;
-        self
-    }
-
-    /// Zeros added on every side.
-    pub fn padding(mut self, pad: usize) -> Self {
-        self.pad = pad;
-        self
-    }
-
-    /// With (a zero one, until the next `init`) or without a bias.
-    pub fn bias(mut self, on: bool) -> Self {
-        self.bias = bias_if(on, self.bias, self.weight.gpu(), self.weight.shape()[0]);
-        self
-    }
-
-    /// Weights (and bias) redrawn as `init` says, from the module generator.
-    pub fn init(self, init: Init) -> Self {
-        with_init_rng(|rng| self.init_with(init, rng))
-    }
-
-    /// Weights (and bias) redrawn as `init` says, from `rng`: the weight first, then the bias.
-    pub fn init_with(mut self, init: Init, rng: &mut impl Rng) -> Self {
-        let shape = self.weight.shape().to_vec();
-        let gpu = self.weight.gpu().clone();
-        let fan_in = shape[1] * shape[2] * shape[3];
-        (self.weight, self.bias) = draw(&gpu, &shape, fan_in, shape[0], self.bias.is_some(), init, rng);
-        self
-    }
-
     /// conv2d(x, weight) + bias.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         x.conv2d(&self.weight, self.stride, self.pad).add_channel_bias(self.bias.as_ref())
@@ -237,43 +226,10 @@ impl ConvTranspose2d {
         ConvTranspose2d { weight, bias, stride: 1, pad: 0, output_padding: 0 }.init(Init::PyTorchDefault)
     }
 
-    /// Steps of the window over the output.
-    pub fn stride(mut self, stride: usize) -> Self {
-        self.stride = stride;
-        self
-    }
-
-    /// The padding of the convolution this one transposes.
-    pub fn padding(mut self, pad: usize) -> Self {
-        self.pad = pad;
-        self
-    }
-
     /// Rows and columns added at the bottom and right, picking among the sizes a stride
     /// above 1 makes ambiguous.
     pub fn output_padding(mut self, output_padding: usize) -> Self {
         self.output_padding = output_padding;
-        self
-    }
-
-    /// With (a zero one, until the next `init`) or without a bias.
-    pub fn bias(mut self, on: bool) -> Self {
-        self.bias = bias_if(on, self.bias, self.weight.gpu(), self.weight.shape()[1]);
-        self
-    }
-
-    /// Weights (and bias) redrawn as `init` says, from the module generator.
-    pub fn init(self, init: Init) -> Self {
-        with_init_rng(|rng| self.init_with(init, rng))
-    }
-
-    /// Weights (and bias) redrawn as `init` says, from `rng`: the weight first, then the bias.
-    pub fn init_with(mut self, init: Init, rng: &mut impl Rng) -> Self {
-        let shape = self.weight.shape().to_vec();
-        let gpu = self.weight.gpu().clone();
-        // PyTorch computes fan_in of a transposed conv from weight.shape[1] * k * k.
-        let fan_in = shape[1] * shape[2] * shape[3];
-        (self.weight, self.bias) = draw(&gpu, &shape, fan_in, shape[1], self.bias.is_some(), init, rng);
         self
     }
 
