@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::config::{Config, CycleConfig};
-use crate::cyclegan::CycleTrainer;
+use crate::cyclegan::{CycleTrainer, Domains};
 use crate::data::Dataset;
 use crate::gpu::{describe, Gpu};
 use crate::train::GanTrainer;
@@ -25,16 +25,16 @@ pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) 
     })
 }
 
-/// Times `iters` iterations of a CycleGAN config's training step on domains `x` and `y`.
-pub fn bench_cycle_training(gpu: &Gpu, config: &CycleConfig, x: &Dataset, y: &Dataset, iters: usize) -> Result<String> {
-    let mut trainer = CycleTrainer::new(gpu, config, x.len, y.len);
+/// Times `iters` iterations of a CycleGAN config's training step on its two domains.
+pub fn bench_cycle_training(gpu: &Gpu, config: &CycleConfig, domains: &Domains, iters: usize) -> Result<String> {
+    let mut trainer = CycleTrainer::new(gpu, config, domains.x.len, domains.y.len);
     let b = config.train.batch_size;
     let header = format!(
         "config:             CycleGAN, batch {b}, image {0}x{0}, g_width {1} with {2} blocks, d_width {3} with {4} layers\n",
         config.domain_x.image_size, config.model.g_width, config.model.blocks, config.model.d_width, config.model.d_layers
     );
     bench_steps(gpu, &header, 2 * b, iters, || {
-        trainer.train_step(x, y);
+        trainer.train_step(domains);
     })
 }
 

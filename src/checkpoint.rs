@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::nn::Sequential;
+use crate::nn::Module;
 
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +129,7 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
 }
 
 /// Every tensor of `net` (parameters and buffers) under `prefix.`.
-pub fn export(net: &Sequential, prefix: &str) -> Vec<(String, HostTensor)> {
+pub fn export(net: &dyn Module, prefix: &str) -> Vec<(String, HostTensor)> {
     net.named_tensors()
         .into_iter()
         .map(|(name, t, _)| (format!("{prefix}.{name}"), HostTensor { shape: t.shape().to_vec(), data: t.to_vec() }))
@@ -138,7 +138,7 @@ pub fn export(net: &Sequential, prefix: &str) -> Vec<(String, HostTensor)> {
 
 /// Loads `net`'s tensors from `tensors`, checking that every one is present with its shape.
 pub fn import(
-    net: &Sequential,
+    net: &dyn Module,
     prefix: &str,
     tensors: &HashMap<String, HostTensor>,
     path: &Path,

@@ -3,25 +3,22 @@
 //! the identity loss, a history pool of generated images for D, Adam with linear learning-rate
 //! decay over the second half.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkpoint::{self, CheckpointError, HostTensor};
+use crate::checkpoint::CheckpointError;
 use crate::config::CycleConfig;
 use crate::data::{BatchSampler, Dataset};
 use crate::gpu::Gpu;
 use crate::grad;
 use crate::models::cyclegan;
 use crate::nn::loss::{l1, mse};
-use crate::nn::{Mode, Sequential};
+use crate::nn::{Mode, Module, Sequential};
 use crate::optim::{Adam, Optimizer};
 use crate::tensor::{no_grad, Tensor};
-
-/// The `format` metadata of CycleGAN checkpoints.
-pub const CYCLE_FORMAT: &str = "shadergan-cyclegan-v1";
+use crate::train::{Chart, Metrics, TrainState, Trainable};
 
 /// Up to `capacity` past generated images; half of each query returns older ones, so D does
 /// not chase G's latest output only.
@@ -44,6 +41,21 @@ impl ImagePool {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.images.is_empty()
+    }
+
+    /// Saves the held fakes under `name`.
+    pub fn save(&self, name: &str, state: &mut TrainState) {
+        state.put_tensors(name, &self.images);
+    }
+
+    /// Restores the fakes saved under `name`, each of `shape` ([1, C, H, W]).
+    pub fn load(&mut self, name: &str, state: &TrainState, gpu: &Gpu, shape: &[usize]) -> Result<(), CheckpointError> {
+        let count: usize = state.get(&format!("{name}.count"))?;
+        if count > self.capacity {
+            return Err(state.error(format!("'{name}' holds {count} images, more than pool_size {}", self.capacity)));
+        }
+        self.images = (0..count).map(|_| Tensor::zeros(gpu, shape)).collect();
+        state.load_tensors(name, &self.images)
     }
 
     /// The batch D sees for `fresh` [n, ...] (detached).
@@ -85,6 +97,14 @@ pub struct CycleStats {
     pub d_y: f32,
 }
 
+/// The two unpaired image sets CycleGAN translates between.
+pub struct Domains {
+    /// Domain X.
+    pub x: Dataset,
+    /// Domain Y.
+    pub y: Dataset,
+}
+
 /// CycleGAN's training state: two generators, two discriminators, their optimizers.
 pub struct CycleTrainer {
     /// The device.
@@ -122,8 +142,6 @@ fn networks(gpu: &Gpu, c: &CycleConfig, seed: u64) -> [Sequential; 4] {
     ]
 }
 
-const NAMES: [&str; 4] = ["g_xy", "g_yx", "d_x", "d_y"];
-
 impl CycleTrainer {
     /// Fresh networks and optimizers for `config`, seeded from its train.seed.
     pub fn new(gpu: &Gpu, config: &CycleConfig, len_x: usize, len_y: usize) -> Self {
@@ -147,10 +165,6 @@ impl CycleTrainer {
         }
     }
 
-    fn networks(&self) -> [&Sequential; 4] {
-        [&self.g_xy, &self.g_yx, &self.d_x, &self.d_y]
-    }
-
     /// The paper's schedule: constant for the first half, then linearly down to zero.
     pub fn learning_rate(&self) -> f32 {
         let total = self.config.train.steps as f32;
@@ -165,14 +179,14 @@ impl CycleTrainer {
     }
 
     /// One iteration: (1) update G and F on the adversarial, cycle and identity losses, (2) update D_X and D_Y on real and pooled fake images.
-    pub fn train_step(&mut self, data_x: &Dataset, data_y: &Dataset) -> CycleStats {
+    pub fn train_step(&mut self, data: &Domains) -> CycleStats {
         let t = self.config.train.clone();
         let b = t.batch_size;
         let lr = self.learning_rate();
         self.opt_g.set_lr(lr);
         self.opt_d.set_lr(lr);
-        let x = Self::batch(&mut self.sampler_x, data_x, b, &self.gpu);
-        let y = Self::batch(&mut self.sampler_y, data_y, b, &self.gpu);
+        let x = Self::batch(&mut self.sampler_x, &data.x, b, &self.gpu);
+        let y = Self::batch(&mut self.sampler_y, &data.y, b, &self.gpu);
         let ones = |s: &Tensor| Tensor::ones(s.gpu(), s.shape());
         let zeros = |s: &Tensor| Tensor::zeros(s.gpu(), s.shape());
 
@@ -230,86 +244,110 @@ impl CycleTrainer {
             images,
         )
     }
+}
 
-    /// Writes model.safetensors and state.safetensors into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
-        let mut tensors = Vec::new();
-        for (name, net) in NAMES.iter().zip(self.networks()) {
-            tensors.extend(checkpoint::export(net, name));
-        }
-        let mut meta = HashMap::new();
-        meta.insert("format".into(), CYCLE_FORMAT.into());
-        meta.insert("step".into(), self.step.to_string());
-        meta.insert("config".into(), self.config.to_toml());
-        checkpoint::save(&dir.join("model.safetensors"), &tensors, meta)?;
-        let mut state = Vec::new();
-        for (prefix, opt) in [("opt_g", &self.opt_g), ("opt_d", &self.opt_d)] {
-            for (name, data) in opt.state().tensors {
-                state.push((format!("{prefix}.{name}"), HostTensor { shape: vec![data.len()], data }));
-            }
-        }
-        let mut meta = HashMap::new();
-        meta.insert("format".into(), format!("{CYCLE_FORMAT}-state"));
-        meta.insert("step".into(), self.step.to_string());
-        meta.insert("opt_step".into(), self.opt_g.state().step.to_string());
-        checkpoint::save(&dir.join("state.safetensors"), &state, meta)
+impl CycleStats {
+    /// The measurements by name, as metrics.csv records them.
+    pub fn metrics(&self) -> Metrics {
+        vec![
+            ("g_adv", self.g_adv),
+            ("cycle", self.cycle),
+            ("identity", self.identity),
+            ("d_x", self.d_x),
+            ("d_y", self.d_y),
+        ]
+    }
+}
+
+impl Trainable for CycleTrainer {
+    type Data = Domains;
+
+    fn kind(&self) -> &str {
+        "cyclegan"
     }
 
-    /// Restores weights and optimizer moments. The image pools start empty again and the data
-    /// order restarts at the saved step's epoch boundary, so a resumed CycleGAN run continues
-    /// the same schedule but is not bit-identical to an uninterrupted one.
-    pub fn resume(
-        gpu: &Gpu,
-        config: &CycleConfig,
-        dir: &Path,
-        len_x: usize,
-        len_y: usize,
-    ) -> Result<Self, CheckpointError> {
-        let mut t = CycleTrainer::new(gpu, config, len_x, len_y);
-        let path = dir.join("model.safetensors");
-        let (tensors, meta) = checkpoint::load(&path)?;
-        if meta.get("format").map(String::as_str) != Some(CYCLE_FORMAT) {
-            return Err(CheckpointError::Invalid {
-                path,
-                problem: format!("not a CycleGAN checkpoint ('{CYCLE_FORMAT}' expected)"),
-            });
+    fn steps_done(&self) -> u64 {
+        self.step
+    }
+
+    fn train_step(&mut self, data: &Domains) -> Metrics {
+        CycleTrainer::train_step(self, data).metrics()
+    }
+
+    fn networks(&self) -> Vec<(&'static str, &dyn Module)> {
+        vec![("g_xy", &self.g_xy), ("g_yx", &self.g_yx), ("d_x", &self.d_x), ("d_y", &self.d_y)]
+    }
+
+    fn save_state(&self, state: &mut TrainState) {
+        state.put_optimizer("opt_g", &self.opt_g);
+        state.put_optimizer("opt_d", &self.opt_d);
+        state.put_rng("rng", &self.rng);
+        state.put_sampler("sampler_x", &self.sampler_x);
+        state.put_sampler("sampler_y", &self.sampler_y);
+        self.pool_x.save("pool_x", state);
+        self.pool_y.save("pool_y", state);
+    }
+
+    fn load_state(&mut self, state: &TrainState) -> Result<(), CheckpointError> {
+        self.step = state.step;
+        let g_params: Vec<Tensor> = self.g_xy.parameters().into_iter().chain(self.g_yx.parameters()).collect();
+        let d_params: Vec<Tensor> = self.d_x.parameters().into_iter().chain(self.d_y.parameters()).collect();
+        state.load_optimizer("opt_g", &mut self.opt_g, &g_params)?;
+        state.load_optimizer("opt_d", &mut self.opt_d, &d_params)?;
+        self.rng = state.rng("rng")?;
+        self.sampler_x = state.sampler("sampler_x", self.sampler_x.len())?;
+        self.sampler_y = state.sampler("sampler_y", self.sampler_y.len())?;
+        let d = &self.config.domain_x;
+        let shape = [1, d.channels, d.image_size, d.image_size];
+        self.pool_x.load("pool_x", state, &self.gpu, &shape)?;
+        self.pool_y.load("pool_y", state, &self.gpu, &shape)
+    }
+
+    /// Rows x | G(x) | F(G(x)) for the first 8 images of X, then y | F(y) | G(F(y)) for Y.
+    fn sample_grid(&self, data: &Domains) -> image::RgbImage {
+        let (c, s) = (data.x.channels, data.x.size);
+        let per = c * s * s;
+        let mut tiles = Vec::new();
+        for (set, forward) in [(&data.x, true), (&data.y, false)] {
+            let n = set.len.min(8);
+            let input = &set.pixels[..n * per];
+            let there = self.translate(input, forward);
+            let back = self.translate(&there, !forward);
+            for i in 0..n {
+                for v in [input, &there[..], &back[..]] {
+                    tiles.extend_from_slice(&v[i * per..(i + 1) * per]);
+                }
+            }
         }
-        for (name, net) in NAMES.iter().zip(t.networks()) {
-            checkpoint::import(net, name, &tensors, &path)?;
-        }
-        let spath = dir.join("state.safetensors");
-        let (state, smeta) = checkpoint::load(&spath)?;
-        t.step = checkpoint::meta(&smeta, "step", &spath)?;
-        let opt_step: u64 = checkpoint::meta(&smeta, "opt_step", &spath)?;
-        let g_params: Vec<Tensor> = t.g_xy.parameters().into_iter().chain(t.g_yx.parameters()).collect();
-        let d_params: Vec<Tensor> = t.d_x.parameters().into_iter().chain(t.d_y.parameters()).collect();
-        for (prefix, opt, params) in [("opt_g", &mut t.opt_g, &g_params), ("opt_d", &mut t.opt_d, &d_params)] {
-            let tensors = state
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix(&format!("{prefix}.")).map(|n| (n.to_string(), v.data.clone())))
-                .collect();
-            opt.load_state(params, &crate::optim::OptimizerState { step: opt_step, tensors })
-                .map_err(|e| CheckpointError::Invalid { path: spath.clone(), problem: e })?;
-        }
-        Ok(t)
+        crate::viz::grid(&tiles, c, s, 3)
+    }
+
+    fn config_toml(&self) -> String {
+        self.config.to_toml()
+    }
+
+    fn charts(&self, _metrics: &[&'static str]) -> Vec<Chart> {
+        vec![
+            Chart { title: "Generator losses", metrics: vec!["cycle", "g_adv", "identity"], range: None },
+            Chart { title: "Discriminator losses", metrics: vec!["d_x", "d_y"], range: None },
+        ]
     }
 }
 
 /// Both generators of a CycleGAN checkpoint, with its config: (config, G: X -> Y, F: Y -> X).
 pub fn load_generators(gpu: &Gpu, path: &Path) -> Result<(CycleConfig, Sequential, Sequential), CheckpointError> {
-    let (tensors, meta) = checkpoint::load(path)?;
-    if meta.get("format").map(String::as_str) != Some(CYCLE_FORMAT) {
+    let (_, meta) = crate::checkpoint::load(path)?;
+    if meta.get("model").map(String::as_str) != Some("cyclegan") {
         return Err(CheckpointError::Invalid {
             path: path.to_path_buf(),
-            problem: format!("not a CycleGAN checkpoint ('{CYCLE_FORMAT}' expected)"),
+            problem: "not a CycleGAN checkpoint (its metadata names no 'cyclegan' model)".into(),
         });
     }
-    let text: String = checkpoint::meta(&meta, "config", path)?;
+    let text: String = crate::checkpoint::meta(&meta, "config", path)?;
     let config = CycleConfig::parse(&text, path)
         .map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("embedded config: {e}") })?;
     let [g_xy, g_yx, _, _] = networks(gpu, &config, 0);
-    checkpoint::import(&g_xy, "g_xy", &tensors, path)?;
-    checkpoint::import(&g_yx, "g_yx", &tensors, path)?;
+    crate::train::load_networks(path, &[("g_xy", &g_xy), ("g_yx", &g_yx)])?;
     Ok((config, g_xy, g_yx))
 }
 

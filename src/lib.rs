@@ -43,7 +43,6 @@ pub mod checkpoint;
 pub mod config;
 pub mod control;
 pub mod cyclegan;
-pub mod cyclegan_run;
 pub mod data;
 pub mod eval;
 pub mod gpu;
@@ -71,4 +70,5 @@ pub mod prelude {
     };
     pub use crate::optim::{Adam, Optimizer, RmsProp, Sgd};
     pub use crate::tensor::{no_grad, Tensor};
+    pub use crate::train::{Metrics, TrainState, Trainable, Trainer};
 }

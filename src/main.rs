@@ -259,14 +259,17 @@ fn run_command(cli: &Cli) -> Result<()> {
         }
         Command::Bench { config, batch, width, image_size, channels, iters } => {
             let g = gpu(cli)?;
-            if is_cycle_config(config) {
+            if run::is_cycle_config(config) {
                 let mut cfg = shadergan::config::CycleConfig::load(config)?;
                 if let Some(b) = batch {
                     cfg.train.batch_size = *b;
                 }
-                let x = shadergan::train::run::load_data(&cfg.domain_x, cfg.train.batch_size)?;
-                let y = shadergan::train::run::load_data(&cfg.domain_y, cfg.train.batch_size)?;
-                print!("{}", shadergan::bench::bench_cycle_training(&g, &cfg, &x, &y, *iters)?);
+                let b = cfg.train.batch_size;
+                let domains = shadergan::cyclegan::Domains {
+                    x: run::load_data(&cfg.domain_x, b)?,
+                    y: run::load_data(&cfg.domain_y, b)?,
+                };
+                print!("{}", shadergan::bench::bench_cycle_training(&g, &cfg, &domains, *iters)?);
                 return Ok(());
             }
             let mut cfg = shadergan::config::Config::load(config)?;
@@ -380,9 +383,6 @@ fn run_command(cli: &Cli) -> Result<()> {
         Command::Train { config, steps, out, resume, quiet } => {
             let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
             let g = gpu(cli)?;
-            if is_cycle_config(config) {
-                return shadergan::cyclegan_run::train(&g, config, *steps, &out, *resume, !quiet);
-            }
             let summary = run::train(
                 &g,
                 &run::RunOptions {
@@ -473,14 +473,6 @@ fn label_count(config: &shadergan::config::Config) -> usize {
         shadergan::config::GanKind::Infogan => config.model.info_categorical,
         _ => config.model.classes,
     }
-}
-
-/// CycleGAN configs name two domains instead of one data set.
-fn is_cycle_config(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| t.contains_key("domain_x"))
 }
 
 /// A classifier can only judge images of the size and channels it was trained on.

@@ -45,6 +45,10 @@ fn export(prefix: &str, tensors: &[Tensor]) -> Vec<(String, Vec<f32>)> {
 }
 
 fn import(prefix: &str, params: &[Tensor], state: &OptimizerState) -> Result<Vec<Tensor>, String> {
+    // An optimizer saved before its first step has no buffers yet; they start at zero on use.
+    if state.step == 0 && state.tensors.is_empty() {
+        return Ok(vec![]);
+    }
     params
         .iter()
         .enumerate()

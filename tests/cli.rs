@@ -28,6 +28,7 @@ fn train_resume_sample_interpolate() {
     for f in [
         "model.safetensors",
         "state.safetensors",
+        "checkpoint.toml",
         "metrics.csv",
         "grid.png",
         "loss.png",

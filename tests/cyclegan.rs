@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::*;
 use shadergan::config::CycleConfig;
-use shadergan::cyclegan::{CycleTrainer, ImagePool};
+use shadergan::cyclegan::{CycleTrainer, Domains, ImagePool};
 use shadergan::nn::Mode;
 use shadergan::train::run::load_data;
 
@@ -34,8 +34,8 @@ fn tiny(steps: u64) -> CycleConfig {
 fn cycle_and_identity_losses_are_their_definitions() {
     let gpu = gpu();
     let config = tiny(10);
-    let x = load_data(&config.domain_x, 8).unwrap();
-    let y = load_data(&config.domain_y, 8).unwrap();
+    let domains = Domains { x: load_data(&config.domain_x, 8).unwrap(), y: load_data(&config.domain_y, 8).unwrap() };
+    let (x, y) = (&domains.x, &domains.y);
     let mut t = CycleTrainer::new(&gpu, &config, x.len, y.len);
     // The batch is the whole 8-image set (in some order; the L1 means do not care), so the
     // losses of the first step can be recomputed here from the networks before the update.
@@ -52,7 +52,7 @@ fn cycle_and_identity_losses_are_their_definitions() {
         + l1(&t.g_xy.forward(&fy, Mode::Train).to_vec(), &y.pixels);
     let identity = l1(&t.g_xy.forward(&yt, Mode::Train).to_vec(), &y.pixels)
         + l1(&t.g_yx.forward(&xt, Mode::Train).to_vec(), &x.pixels);
-    let s = t.train_step(&x, &y);
+    let s = t.train_step(&domains);
     assert_close("cycle loss", &[s.cycle], &[cycle], 1e-4, 1e-5);
     assert_close("identity loss", &[s.identity], &[identity], 1e-4, 1e-5);
 }
@@ -85,8 +85,8 @@ use shadergan::Tensor;
 fn both_cycle_losses_fall_and_translate_writes_rows() {
     let gpu = gpu();
     let config = tiny(40);
-    let x = load_data(&config.domain_x, 8).unwrap();
-    let y = load_data(&config.domain_y, 8).unwrap();
+    let domains = Domains { x: load_data(&config.domain_x, 8).unwrap(), y: load_data(&config.domain_y, 8).unwrap() };
+    let (x, y) = (&domains.x, &domains.y);
     let mut t = CycleTrainer::new(&gpu, &config, x.len, y.len);
     let per = 16 * 16;
     let cycle_err = |t: &CycleTrainer| {
@@ -97,7 +97,7 @@ fn both_cycle_losses_fall_and_translate_writes_rows() {
     };
     let (x0, y0) = cycle_err(&t);
     for _ in 0..40 {
-        let s = t.train_step(&x, &y);
+        let s = t.train_step(&domains);
         assert!(s.cycle.is_finite() && s.g_adv.is_finite());
     }
     let (x1, y1) = cycle_err(&t);
@@ -105,8 +105,9 @@ fn both_cycle_losses_fall_and_translate_writes_rows() {
     assert!(t.learning_rate() < config.train.lr, "the learning rate decays in the second half");
 
     let dir = tempfile::tempdir().unwrap();
-    t.save(dir.path()).unwrap();
-    let resumed = CycleTrainer::resume(&gpu, &config, dir.path(), x.len, y.len).unwrap();
+    shadergan::train::save_checkpoint(&t, dir.path()).unwrap();
+    let mut resumed = CycleTrainer::new(&gpu, &config, x.len, y.len);
+    shadergan::train::restore_checkpoint(&mut resumed, dir.path()).unwrap();
     assert_eq!(resumed.step, 40);
     assert_eq!(resumed.translate(&x.pixels[..per], true), t.translate(&x.pixels[..per], true));
 

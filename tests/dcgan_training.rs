@@ -4,15 +4,23 @@
 mod common;
 
 use shadergan::checkpoint;
+use shadergan::checkpoint::CheckpointError;
 use shadergan::config::Config;
-use shadergan::train::{run, GanTrainer};
+use shadergan::gpu::Gpu;
+use shadergan::train::{network_tensors, restore_checkpoint, run, save_checkpoint, GanTrainer};
 
 fn tiny() -> Config {
     common::tiny_dcgan()
 }
 
 fn weights(t: &GanTrainer) -> Vec<(String, Vec<f32>)> {
-    t.model_tensors().into_iter().map(|(n, h)| (n, h.data)).collect()
+    network_tensors(t).into_iter().map(|(n, h)| (n, h.data)).collect()
+}
+
+fn resume(gpu: &Gpu, config: &Config, dir: &std::path::Path, len: usize) -> Result<GanTrainer, CheckpointError> {
+    let mut t = GanTrainer::new(gpu, config, len);
+    restore_checkpoint(&mut t, dir)?;
+    Ok(t)
 }
 
 #[test]
@@ -51,11 +59,11 @@ fn checkpoint_round_trips_bit_exactly_and_resume_matches_an_uninterrupted_run() 
     let dir = tempfile::tempdir().unwrap();
     let mut first = GanTrainer::new(&gpu, &config, data.len);
     let mut stats: Vec<_> = (0..2).map(|_| first.train_step(&data)).collect();
-    first.save(dir.path()).unwrap();
+    save_checkpoint(&first, dir.path()).unwrap();
 
     // Round trip: what was saved is what a fresh load reads, bit for bit.
     let (loaded, meta) = checkpoint::load(&dir.path().join("model.safetensors")).unwrap();
-    for (name, t) in first.model_tensors() {
+    for (name, t) in network_tensors(&first) {
         assert_eq!(loaded[&name].data, t.data, "{name}");
         if !name.ends_with("num_batches_tracked") {
             assert_eq!(loaded[&name].shape, t.shape, "{name}");
@@ -63,7 +71,7 @@ fn checkpoint_round_trips_bit_exactly_and_resume_matches_an_uninterrupted_run() 
     }
     assert_eq!(meta["step"], "2");
     assert!(meta["config"].contains("g_width = 4"));
-    let mut resumed = GanTrainer::resume(&gpu, &config, dir.path(), data.len).unwrap();
+    let mut resumed = resume(&gpu, &config, dir.path(), data.len).unwrap();
     assert_eq!(weights(&resumed), weights(&first));
     assert_eq!(resumed.fixed_noise, first.fixed_noise);
     assert_eq!(resumed.step, 2);
@@ -74,24 +82,24 @@ fn checkpoint_round_trips_bit_exactly_and_resume_matches_an_uninterrupted_run() 
 }
 
 #[test]
-fn resume_errors_name_the_missing_or_foreign_file() {
+fn resume_errors_name_the_missing_file_the_changed_config_and_the_torn_file() {
     let gpu = common::gpu();
     let config = tiny();
     let empty = tempfile::tempdir().unwrap();
-    let e = GanTrainer::resume(&gpu, &config, empty.path(), 64).err().unwrap().to_string();
-    assert!(e.contains("model.safetensors") && e.contains("no such file"), "{e}");
+    let e = resume(&gpu, &config, empty.path(), 64).err().unwrap().to_string();
+    assert!(e.contains("checkpoint.toml") && e.contains("manifest is missing"), "{e}");
 
     let other = tempfile::tempdir().unwrap();
     let mut wider = config.clone();
     wider.model.g_width = 6;
     let data = run::load_dataset(&wider).unwrap();
-    GanTrainer::new(&gpu, &wider, data.len).save(other.path()).unwrap();
-    let e = GanTrainer::resume(&gpu, &config, other.path(), data.len).err().unwrap().to_string();
-    assert!(e.contains("shape"), "{e}");
+    save_checkpoint(&GanTrainer::new(&gpu, &wider, data.len), other.path()).unwrap();
+    let e = resume(&gpu, &config, other.path(), data.len).err().unwrap().to_string();
+    assert!(e.contains("model.g_width is 6 in the checkpoint but 4 now"), "{e}");
 
     std::fs::write(other.path().join("model.safetensors"), b"garbage").unwrap();
-    let e = GanTrainer::resume(&gpu, &config, other.path(), data.len).err().unwrap().to_string();
-    assert!(e.contains("not a valid safetensors"), "{e}");
+    let e = resume(&gpu, &wider, other.path(), data.len).err().unwrap().to_string();
+    assert!(e.contains("model.safetensors") && e.contains("does not match the manifest"), "{e}");
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn generate_writes_images_from_a_checkpoint() {
     let mut trainer = GanTrainer::new(&gpu, &config, data.len);
     trainer.train_step(&data);
     let dir = tempfile::tempdir().unwrap();
-    trainer.save(dir.path()).unwrap();
+    shadergan::train::save_checkpoint(&trainer, dir.path()).unwrap();
     let out = dir.path().join("images");
     let model = dir.path().join("model.safetensors");
     run_example("generate", &[model.to_str().unwrap(), out.to_str().unwrap(), "4"]);
@@ -51,4 +51,22 @@ fn generate_writes_images_from_a_checkpoint() {
         let img = image::open(out.join(format!("{i:03}.png"))).expect("a PNG per image");
         assert_eq!(img.width(), 16, "16x16 images");
     }
+}
+
+#[test]
+fn custom_gan_trains_resumes_and_samples_through_the_library_trainer() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let text = run_example("custom_gan", &[run.to_str().unwrap(), "6"]);
+    assert!(text.contains("6 steps, final loss_d"), "{text}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "step,loss_d,loss_g");
+    assert_eq!(rows.len(), 7, "three steps before the stop and three after the resume: {csv}");
+    for f in ["samples.png", "grid.png", "report.html", "checkpoint.toml", "samples/step-000003.png"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let samples = image::open(run.join("samples.png")).unwrap().to_luma8();
+    let (lo, hi) = samples.pixels().fold((255u8, 0u8), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+    assert!(hi > lo, "the samples are one flat colour");
 }

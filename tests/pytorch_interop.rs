@@ -38,7 +38,7 @@ fn checkpoint_loads_in_python_with_pytorch_names_and_shapes() {
     let mut t = GanTrainer::new(&gpu, &config, data.len);
     t.train_step(&data);
     let dir = tempfile::tempdir().unwrap();
-    t.save(dir.path()).unwrap();
+    shadergan::train::save_checkpoint(&t, dir.path()).unwrap();
     let out = Command::new("python3")
         .arg(root.join("scripts/check_checkpoint.py"))
         .arg(dir.path().join("model.safetensors"))

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use shadergan::config::CycleConfig;
-use shadergan::cyclegan::CycleTrainer;
+use shadergan::cyclegan::{CycleTrainer, Domains};
 use shadergan::train::{run, GanTrainer};
 
 fn close(what: &str, got: &[f32], want: &[f32]) {
@@ -46,12 +46,12 @@ fn cyclegan_steps_match_the_recorded_losses() {
     (config.model.g_width, config.model.blocks, config.model.d_width, config.model.d_layers) = (4, 1, 4, 1);
     config.train.batch_size = 8;
     let gpu = common::gpu();
-    let x = run::load_data(&config.domain_x, 8).unwrap();
-    let y = run::load_data(&config.domain_y, 8).unwrap();
-    let mut t = CycleTrainer::new(&gpu, &config, x.len, y.len);
+    let domains =
+        Domains { x: run::load_data(&config.domain_x, 8).unwrap(), y: run::load_data(&config.domain_y, 8).unwrap() };
+    let mut t = CycleTrainer::new(&gpu, &config, domains.x.len, domains.y.len);
     let got: Vec<f32> = (0..3)
         .flat_map(|_| {
-            let s = t.train_step(&x, &y);
+            let s = t.train_step(&domains);
             [s.g_adv, s.cycle, s.identity, s.d_x, s.d_y]
         })
         .collect();

@@ -101,7 +101,8 @@ pub(crate) fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
             let mut test = shadergan::data::load_idx_images(ti, d.image_size)?;
             test.labels = Some(shadergan::data::load_idx_labels(tl)?);
             let data = run::load_dataset(&config)?;
-            let t = train::GanTrainer::resume(&g, &config, dir, data.len)?;
+            let mut t = train::GanTrainer::new(&g, &config, data.len);
+            train::restore_checkpoint(&mut t, dir)?;
             let labels = test.labels.as_ref().expect("set above");
             let pred = t.classify(&test.pixels);
             let gan_acc = eval::accuracy(&pred, labels);

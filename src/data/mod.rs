@@ -167,6 +167,16 @@ impl BatchSampler {
         self.order.shuffle(&mut rng);
     }
 
+    /// Items it draws from.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether it draws from an empty dataset.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
     /// The next `batch` indices; an epoch's tail shorter than a batch is skipped.
     pub fn next_indices(&mut self, batch: usize) -> Vec<usize> {
         assert!(batch <= self.order.len(), "batch {batch} larger than the dataset ({})", self.order.len());

@@ -2,14 +2,25 @@
 //! every GAN kind and loss of the engine. One iteration: (1) update D `d_steps` times on a real
 //! batch and a detached fake one, (2) update G through D.
 
+mod checkpoint_unit;
 pub mod codes;
+pub mod engine;
 pub mod losses;
 pub mod noise;
 mod persist;
+mod report;
 pub mod run;
+mod state;
 
+pub use checkpoint_unit::{
+    check_same_config, has_checkpoint, load_networks, network_tensors, restore_checkpoint, save_checkpoint, MANIFEST,
+    MODEL_FORMAT, STATE_FORMAT,
+};
 pub use codes::{generate, Codes};
-pub use persist::{load_generator, MODEL_FORMAT, STATE_FORMAT};
+pub use engine::{Chart, Metrics, RunLock, RunSummary, Trainable, Trainer};
+pub use persist::load_generator;
+pub use report::{read_metrics, sample_grids, write_plots_and_report};
+pub use state::TrainState;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -54,15 +54,13 @@ impl Noise {
             .collect()
     }
 
-    /// (seed, word position): the generator's whole state.
-    pub fn state(&self) -> ([u8; 32], u128) {
-        (self.rng.get_seed(), self.rng.get_word_pos())
+    /// The random generator behind the noise (its seed and position are the whole state).
+    pub fn generator(&self) -> &ChaCha8Rng {
+        &self.rng
     }
 
-    /// A source at a saved position.
-    pub fn restore(kind: NoiseKind, seed: [u8; 32], word_pos: u128) -> Self {
-        let mut rng = ChaCha8Rng::from_seed(seed);
-        rng.set_word_pos(word_pos);
+    /// A source that continues from `rng` (as saved in a checkpoint).
+    pub fn from_generator(kind: NoiseKind, rng: ChaCha8Rng) -> Self {
         Noise { kind, rng }
     }
 }

@@ -13,18 +13,22 @@ pub struct Report<'a> {
     pub adapter: &'a str,
     /// The run's config.
     pub config_toml: &'a str,
-    /// (name, colour, points)
-    pub curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
-    /// The second chart: its heading, curves and vertical range (None fits the data).
-    pub rate_title: &'a str,
-    /// Curves of the lower chart: (name, colour, points).
-    pub rate_curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
-    /// The lower chart's y range (None: fitted).
-    pub rate_range: Option<(f64, f64)>,
+    /// The charts, top to bottom.
+    pub charts: Vec<ReportChart<'a>>,
     /// (caption, PNG bytes)
     pub images: Vec<(String, Vec<u8>)>,
     /// A sentence or two under the title.
     pub summary: String,
+}
+
+/// One chart of the report.
+pub struct ReportChart<'a> {
+    /// Its heading.
+    pub title: &'a str,
+    /// (name, colour, points)
+    pub curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
+    /// The vertical range (None: fitted to the data).
+    pub range: Option<(f64, f64)>,
 }
 
 fn escape(s: &str) -> String {
@@ -102,11 +106,11 @@ pub fn write(path: &Path, r: &Report) -> Result<(), CheckpointError> {
         a = escape(r.adapter),
         summary = escape(&r.summary)
     );
-    html += "<h2>Losses</h2>";
-    html += &svg_chart(&r.curves, None);
-    html += &format!("<h2>{}</h2>", escape(r.rate_title));
-    html += &svg_chart(&r.rate_curves, r.rate_range);
-    html += "<h2>Samples from fixed noise</h2>";
+    for chart in &r.charts {
+        html += &format!("<h2>{}</h2>", escape(chart.title));
+        html += &svg_chart(&chart.curves, chart.range);
+    }
+    html += "<h2>Samples over training</h2>";
     for (caption, png) in r.images.iter().rev() {
         html += &format!(
             "<figure><img src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",

@@ -1,0 +1,221 @@
+//! A run's checkpoint as one consistent unit: `model.safetensors` (every network's weights under
+//! its name, PyTorch-loadable), `state.safetensors` (the [`TrainState`]) and, written last,
+//! `checkpoint.toml`, the manifest naming the step and each file's size and CRC-32. A kill
+//! between the writes leaves the previous manifest, whose checksums then reject the torn pair.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{TrainState, Trainable};
+use crate::checkpoint::{self, CheckpointError};
+use crate::nn::Module;
+
+/// The `format` metadata of model checkpoints (weights of every network, config, step).
+pub const MODEL_FORMAT: &str = "shadergan-model-v1";
+/// The `format` metadata of training-state checkpoints.
+pub const STATE_FORMAT: &str = "shadergan-state-v1";
+/// The manifest's name in a run folder.
+pub const MANIFEST: &str = "checkpoint.toml";
+const MANIFEST_FORMAT: &str = "shadergan-checkpoint-v1";
+const MODEL_FILE: &str = "model.safetensors";
+const STATE_FILE: &str = "state.safetensors";
+
+/// Config keys a resumed run may change: how long it runs and how often it writes.
+const RESUMABLE_KEYS: [&str; 3] = ["train.steps", "train.sample_every", "train.checkpoint_every"];
+
+#[derive(Serialize, Deserialize)]
+struct FileEntry {
+    bytes: u64,
+    crc32: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    model: String,
+    step: u64,
+    files: BTreeMap<String, FileEntry>,
+}
+
+fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
+    CheckpointError::Invalid { path: path.to_path_buf(), problem: problem.into() }
+}
+
+fn entry(path: &Path) -> Result<FileEntry, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    Ok(FileEntry { bytes: bytes.len() as u64, crc32: format!("{:08x}", crc32fast::hash(&bytes)) })
+}
+
+/// Whether `dir` holds a checkpoint (its manifest).
+pub fn has_checkpoint(dir: &Path) -> bool {
+    dir.join(MANIFEST).is_file()
+}
+
+/// Every network of `model` under `name.` as host tensors: what model.safetensors holds.
+pub fn network_tensors<M: Trainable + ?Sized>(model: &M) -> Vec<(String, checkpoint::HostTensor)> {
+    model.networks().into_iter().flat_map(|(name, net)| checkpoint::export(net, name)).collect()
+}
+
+/// Writes `model`'s checkpoint into `dir`: weights, training state, then the manifest.
+pub fn save_checkpoint<M: Trainable + ?Sized>(model: &M, dir: &Path) -> Result<(), CheckpointError> {
+    let step = model.steps_done();
+    let mut meta = HashMap::new();
+    meta.insert("format".into(), MODEL_FORMAT.into());
+    meta.insert("model".into(), model.kind().to_string());
+    meta.insert("step".into(), step.to_string());
+    meta.insert("config".into(), model.config_toml());
+    checkpoint::save(&dir.join(MODEL_FILE), &network_tensors(model), meta)?;
+
+    let mut state = TrainState::new(step);
+    model.save_state(&mut state);
+    let (tensors, mut meta) = state.parts();
+    meta.insert("format".into(), STATE_FORMAT.into());
+    meta.insert("step".into(), step.to_string());
+    checkpoint::save(&dir.join(STATE_FILE), &tensors, meta)?;
+
+    let mut files = BTreeMap::new();
+    for name in [MODEL_FILE, STATE_FILE] {
+        files.insert(name.to_string(), entry(&dir.join(name))?);
+    }
+    let manifest = Manifest { format: MANIFEST_FORMAT.into(), model: model.kind().to_string(), step, files };
+    let text = toml::to_string(&manifest).map_err(|e| invalid(&dir.join(MANIFEST), e.to_string()))?;
+    checkpoint::write_atomic(&dir.join(MANIFEST), text.as_bytes())
+}
+
+/// Loads the checkpoint in `dir` into `model`, which must be built as it was: same kind, same
+/// networks, same config (except the keys a resumed run may change). Refuses a torn pair, a
+/// changed file and a changed config, each with what was found.
+pub fn restore_checkpoint<M: Trainable + ?Sized>(model: &mut M, dir: &Path) -> Result<(), CheckpointError> {
+    let manifest_path = dir.join(MANIFEST);
+    if !manifest_path.is_file() {
+        return Err(invalid(
+            &manifest_path,
+            "no checkpoint here: the manifest is missing (a run that never reached its first checkpoint, or not a run folder)",
+        ));
+    }
+    let text = std::fs::read_to_string(&manifest_path)
+        .map_err(|source| CheckpointError::Io { path: manifest_path.clone(), source })?;
+    let manifest: Manifest =
+        toml::from_str(&text).map_err(|e| invalid(&manifest_path, format!("not a checkpoint manifest ({e})")))?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(invalid(&manifest_path, format!("format '{}', expected '{MANIFEST_FORMAT}'", manifest.format)));
+    }
+    if manifest.model != model.kind() {
+        return Err(invalid(
+            &manifest_path,
+            format!("holds a '{}' run; this model is '{}'", manifest.model, model.kind()),
+        ));
+    }
+    for name in [MODEL_FILE, STATE_FILE] {
+        let path = dir.join(name);
+        let want = manifest.files.get(name).ok_or_else(|| invalid(&manifest_path, format!("names no {name}")))?;
+        let got = entry(&path)?;
+        if (got.bytes, &got.crc32) != (want.bytes, &want.crc32) {
+            return Err(invalid(
+                &path,
+                format!(
+                    "does not match the manifest of step {} ({} bytes, CRC {} written; {} bytes, CRC {} found): \
+                     the checkpoint was torn or changed; restore the folder from a backup or start a new run",
+                    manifest.step, want.bytes, want.crc32, got.bytes, got.crc32
+                ),
+            ));
+        }
+    }
+
+    let model_path = dir.join(MODEL_FILE);
+    let (tensors, meta) = checkpoint::load(&model_path)?;
+    check_format(&meta, MODEL_FORMAT, &model_path)?;
+    check_step(&meta, manifest.step, &model_path)?;
+    if let Some(saved) = meta.get("config") {
+        check_same_config(saved, &model.config_toml(), &model_path)?;
+    }
+    for (name, net) in model.networks() {
+        checkpoint::import(net, name, &tensors, &model_path)?;
+    }
+
+    let state_path = dir.join(STATE_FILE);
+    let (tensors, mut meta) = checkpoint::load(&state_path)?;
+    check_format(&meta, STATE_FORMAT, &state_path)?;
+    check_step(&meta, manifest.step, &state_path)?;
+    meta.remove("format");
+    meta.remove("step");
+    model.load_state(&TrainState::from_parts(manifest.step, tensors, meta, &state_path))
+}
+
+fn check_format(meta: &HashMap<String, String>, want: &str, path: &Path) -> Result<(), CheckpointError> {
+    match meta.get("format") {
+        Some(f) if f == want => Ok(()),
+        Some(f) => Err(invalid(path, format!("format '{f}', expected '{want}'"))),
+        None => Err(invalid(path, format!("not a shadergan file (no format in metadata; expected '{want}')"))),
+    }
+}
+
+fn check_step(meta: &HashMap<String, String>, want: u64, path: &Path) -> Result<(), CheckpointError> {
+    let step: u64 = checkpoint::meta(meta, "step", path)?;
+    if step != want {
+        return Err(invalid(path, format!("is from step {step} but the manifest names step {want}")));
+    }
+    Ok(())
+}
+
+/// Every leaf of a TOML table as `section.key = value`.
+fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+/// Refuses to resume under a config that changes what the run computes, naming the first key.
+pub fn check_same_config(saved: &str, now: &str, path: &Path) -> Result<(), CheckpointError> {
+    let parse = |text: &str| -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Ok(t) = text.parse::<toml::Table>() {
+            flatten("", &t, &mut out);
+        }
+        out
+    };
+    let (saved, now) = (parse(saved), parse(now));
+    let keys: std::collections::BTreeSet<&String> = saved.keys().chain(now.keys()).collect();
+    for key in keys {
+        if RESUMABLE_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let (a, b) = (saved.get(key), now.get(key));
+        if a != b {
+            let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unset)".into());
+            return Err(invalid(
+                path,
+                format!(
+                    "config key {key} is {} in the checkpoint but {} now; resume with the run's own config.toml \
+                     (only {} may change) or start a new --out",
+                    show(a),
+                    show(b),
+                    RESUMABLE_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Loads named networks' weights from a model checkpoint file, e.g. a generator alone for
+/// sampling; returns the file's metadata (config, step, model kind).
+pub fn load_networks(
+    path: &Path,
+    networks: &[(&str, &dyn Module)],
+) -> Result<HashMap<String, String>, CheckpointError> {
+    let (tensors, meta) = checkpoint::load(path)?;
+    check_format(&meta, MODEL_FORMAT, path)?;
+    for (name, net) in networks {
+        checkpoint::import(*net, name, &tensors, path)?;
+    }
+    Ok(meta)
+}

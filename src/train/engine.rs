@@ -1,0 +1,303 @@
+//! One training engine for every model: a model describes its iteration through [`Trainable`]
+//! and [`Trainer::fit`] gives it a run folder with a progress bar, `metrics.csv`, sample grids,
+//! atomic checkpoints with bit-identical resume, a divergence stop, a lock against a second run,
+//! `loss.png` and `report.html`.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use super::checkpoint_unit::{has_checkpoint, restore_checkpoint, save_checkpoint};
+use super::report::write_plots_and_report;
+use super::TrainState;
+use crate::checkpoint::CheckpointError;
+use crate::nn::Module;
+
+/// One iteration's measurements by name, in display order (losses, mean scores, ...).
+pub type Metrics = Vec<(&'static str, f32)>;
+
+/// One chart of the report: which metrics it draws and its vertical range (None fits the data).
+pub struct Chart {
+    /// The chart's heading.
+    pub title: &'static str,
+    /// Names of the metrics drawn, as [`Trainable::train_step`] reports them.
+    pub metrics: Vec<&'static str>,
+    /// Fixed vertical extent, e.g. (0, 1) for probabilities.
+    pub range: Option<(f64, f64)>,
+}
+
+/// A model the engine can train: its iteration in the paper's words, its networks by name, and
+/// whatever else it needs to continue bit for bit after a restart.
+pub trait Trainable {
+    /// What one iteration reads (a dataset, two domains, ...).
+    type Data: ?Sized;
+
+    /// The model's kind, saved in checkpoints (e.g. "dcgan"); a resume checks it.
+    fn kind(&self) -> &str;
+
+    /// Iterations taken so far.
+    fn steps_done(&self) -> u64;
+
+    /// One training iteration, e.g. (1) update D on real and detached fake, (2) update G.
+    fn train_step(&mut self, data: &Self::Data) -> Metrics;
+
+    /// Every network with its checkpoint name (its tensors are saved as `name.<tensor>`).
+    fn networks(&self) -> Vec<(&'static str, &dyn Module)>;
+
+    /// Adds optimizer moments, random generators, data positions... to `state`.
+    fn save_state(&self, state: &mut TrainState);
+
+    /// Restores what [`save_state`](Self::save_state) wrote, `state.step` included.
+    fn load_state(&mut self, state: &TrainState) -> Result<(), CheckpointError>;
+
+    /// The picture of progress drawn every `sample_every` steps (e.g. samples of fixed noise).
+    fn sample_grid(&self, data: &Self::Data) -> image::RgbImage;
+
+    /// The run's config as TOML, saved in checkpoints and compared on resume ("" for none).
+    fn config_toml(&self) -> String {
+        String::new()
+    }
+
+    /// The report's charts; by default one chart of every metric.
+    fn charts(&self, metrics: &[&'static str]) -> Vec<Chart> {
+        vec![Chart { title: "Metrics", metrics: metrics.to_vec(), range: None }]
+    }
+}
+
+/// How a run is carried out: where, how long, how often it writes. Builder-style.
+#[derive(Clone, Debug)]
+pub struct Trainer {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Train until this many iterations are done.
+    pub steps: u64,
+    /// Write a sample grid every this many steps (0: only at the end).
+    pub sample_every: u64,
+    /// Write a checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Continue the checkpoint in `out` instead of starting fresh.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// The adapter's description, shown in the report.
+    pub adapter: String,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// The step reached.
+    pub steps: u64,
+    /// Seconds this session took.
+    pub seconds: f64,
+    /// The last iteration's measurements.
+    pub last: Metrics,
+}
+
+impl Trainer {
+    /// A run into `out` until `steps` iterations, writing grids and a checkpoint at the end.
+    pub fn new(out: impl Into<PathBuf>, steps: u64) -> Self {
+        Trainer {
+            out: out.into(),
+            steps,
+            sample_every: 0,
+            checkpoint_every: 0,
+            resume: false,
+            progress: false,
+            adapter: String::new(),
+        }
+    }
+
+    /// A sample grid every `n` steps.
+    pub fn sample_every(mut self, n: u64) -> Self {
+        self.sample_every = n;
+        self
+    }
+
+    /// A checkpoint every `n` steps.
+    pub fn checkpoint_every(mut self, n: u64) -> Self {
+        self.checkpoint_every = n;
+        self
+    }
+
+    /// Continue the run in the folder (it must hold a checkpoint).
+    pub fn resume(mut self, yes: bool) -> Self {
+        self.resume = yes;
+        self
+    }
+
+    /// Show a progress bar.
+    pub fn progress(mut self, yes: bool) -> Self {
+        self.progress = yes;
+        self
+    }
+
+    /// Name the adapter in the report.
+    pub fn adapter(mut self, description: impl Into<String>) -> Self {
+        self.adapter = description.into();
+        self
+    }
+
+    /// Trains `model` on `data` in the run folder until `steps`. A fresh run refuses a folder
+    /// that holds a checkpoint; `resume` refuses one that does not.
+    pub fn fit<M: Trainable>(&self, model: &mut M, data: &M::Data) -> Result<RunSummary> {
+        if self.steps == 0 {
+            bail!("steps must be at least 1");
+        }
+        let dir = &self.out;
+        std::fs::create_dir_all(dir.join("samples")).with_context(|| format!("creating {}", dir.display()))?;
+        let _lock = RunLock::acquire(dir)?;
+        remove_stale_temp_files(dir);
+        if self.resume {
+            if !has_checkpoint(dir) {
+                bail!("--resume: {} holds no checkpoint (checkpoint.toml) to continue", dir.display());
+            }
+            restore_checkpoint(model, dir)?;
+            log::info!("resuming {} at step {}", dir.display(), model.steps_done());
+        } else if has_checkpoint(dir) || dir.join("model.safetensors").exists() {
+            bail!("{} already holds a run; pass --resume to continue it or choose another --out", dir.display());
+        }
+        let config = model.config_toml();
+        if !config.is_empty() {
+            crate::checkpoint::write_atomic(&dir.join("config.toml"), config.as_bytes())?;
+        }
+
+        let csv_path = dir.join("metrics.csv");
+        let bar = progress_bar(self.progress, self.steps, model.steps_done());
+        let started = Instant::now();
+        let first_step = model.steps_done();
+        let mut csv: Option<std::io::BufWriter<File>> = None;
+        let mut last = Metrics::new();
+        while model.steps_done() < self.steps {
+            last = model.train_step(data);
+            let s = model.steps_done();
+            if let Some((name, v)) = last.iter().find(|(_, v)| !v.is_finite()) {
+                bail!(
+                    "training diverged at step {s}: {name} = {v}; the last checkpoint in {} holds finite weights \
+                     (try a lower learning rate)",
+                    dir.display()
+                );
+            }
+            let csv = match &mut csv {
+                Some(c) => c,
+                None => csv.insert(open_metrics(&csv_path, &last, first_step)?),
+            };
+            let row: Vec<String> = last.iter().map(|(_, v)| v.to_string()).collect();
+            writeln!(csv, "{s},{}", row.join(","))?;
+            bar.set_message(last.iter().map(|(n, v)| format!("{n} {v:.3}")).collect::<Vec<_>>().join("  "));
+            bar.inc(1);
+            let every = |n: u64| n > 0 && s % n == 0;
+            if every(self.sample_every) || s == self.steps {
+                let path = dir.join("samples").join(format!("step-{s:06}.png"));
+                crate::viz::save_png(&path, &image::DynamicImage::ImageRgb8(model.sample_grid(data)), 2)?;
+            }
+            if every(self.checkpoint_every) || s == self.steps {
+                csv.flush()?;
+                save_checkpoint(model, dir)?;
+            }
+        }
+        if let Some(c) = &mut csv {
+            c.flush()?;
+        }
+        bar.finish();
+        let seconds = started.elapsed().as_secs_f64();
+        crate::viz::save_png(&dir.join("grid.png"), &image::DynamicImage::ImageRgb8(model.sample_grid(data)), 2)?;
+        let done = model.steps_done() - first_step;
+        let finals: Vec<String> = last.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
+        let summary = format!(
+            "{} steps (this session: {done} in {seconds:.0} s, {:.2} s/step); final {}",
+            model.steps_done(),
+            seconds / done.max(1) as f64,
+            finals.join(", ")
+        );
+        let names: Vec<&'static str> = last.iter().map(|(n, _)| *n).collect();
+        if csv_path.exists() && !names.is_empty() {
+            write_plots_and_report(dir, &model.charts(&names), &config, &self.adapter, summary)?;
+        }
+        Ok(RunSummary { steps: model.steps_done(), seconds, last })
+    }
+}
+
+fn progress_bar(show: bool, total: u64, at: u64) -> indicatif::ProgressBar {
+    let bar = if show { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(at);
+    bar
+}
+
+/// metrics.csv with the header of `first`'s names and the rows up to `step` (a resumed run
+/// rewrites what follows), open for appending.
+fn open_metrics(path: &Path, first: &Metrics, step: u64) -> Result<std::io::BufWriter<File>> {
+    let header = std::iter::once("step").chain(first.iter().map(|(n, _)| *n)).collect::<Vec<_>>().join(",");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    if step > 0 && text.lines().next().is_some_and(|h| h != header) {
+        bail!("{}: header '{}' but this model reports '{header}'", path.display(), text.lines().next().unwrap_or(""));
+    }
+    let mut kept = vec![header];
+    for line in text.lines().skip(1) {
+        if line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step) {
+            kept.push(line.to_string());
+        }
+    }
+    crate::checkpoint::write_atomic(path, (kept.join("\n") + "\n").as_bytes())?;
+    let file =
+        std::fs::OpenOptions::new().append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(std::io::BufWriter::new(file))
+}
+
+/// Temporary files of writes that a killed process never finished (`*.tmp`).
+fn remove_stale_temp_files(dir: &Path) {
+    for sub in [dir.to_path_buf(), dir.join("samples")] {
+        let Ok(entries) = std::fs::read_dir(&sub) else { continue };
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// An exclusive lock on a run folder (`run.lock`, holding the owner's PID). The operating
+/// system releases it when the process ends, however it ends.
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Takes the lock of `dir`, or says which process holds it.
+    pub fn acquire(dir: &Path) -> Result<RunLock> {
+        let path = dir.join("run.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                bail!(
+                    "{} is in use by another training run (process {}); wait for it to finish or choose another --out",
+                    dir.display(),
+                    holder.trim()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        file.set_len(0)?;
+        write!(file, "{}", std::process::id())?;
+        file.flush()?;
+        Ok(RunLock { _file: file })
+    }
+}
