@@ -38,7 +38,6 @@
 //! on its own.
 
 pub mod autograd;
-pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod control;
@@ -46,11 +45,14 @@ pub mod cyclegan;
 pub mod data;
 pub mod eval;
 pub mod gpu;
-pub mod host_speed;
 pub mod models;
 pub mod nn;
 pub mod optim;
+/// Plain f64 CPU implementations of every kernel, which the tests compare the shaders against
+/// (with the `internals` feature).
+#[cfg(any(test, feature = "internals"))]
 pub mod reference;
+pub mod tasks;
 pub mod tensor;
 pub mod toy;
 pub mod train;

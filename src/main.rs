@@ -6,12 +6,17 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use bench::BenchOverrides;
 use shadergan::gpu::{describe, list_adapters, Gpu, GpuOptions};
-use shadergan::train::{self, noise, run};
-use shadergan::viz;
+use shadergan::train::{self, run};
+use shadergan::{tasks, viz};
 
+#[path = "cli/bench.rs"]
+mod bench;
 #[path = "cli/classify.rs"]
 mod classify;
+#[path = "cli/host_speed.rs"]
+mod host_speed;
 use classify::classify;
 
 #[derive(Parser)]
@@ -235,130 +240,37 @@ fn main() -> ExitCode {
 
 fn run_command(cli: &Cli) -> Result<()> {
     match &cli.command {
-        Command::Info => {
-            let adapters = list_adapters();
-            if adapters.is_empty() {
-                bail!("{}", shadergan::gpu::GpuError::NoAdapter);
-            }
-            for a in &adapters {
-                println!("found:  {}", describe(&a.get_info()));
-            }
-            let g = gpu(cli)?;
-            println!("chosen: {}", describe(g.info()));
-            let info = g.info();
-            println!("subgroups: {} to {} invocations wide", info.subgroup_min_size, info.subgroup_max_size);
-            println!("kernels: {}", g.kernel_path().reason);
-            let l = g.limits();
-            println!(
-                "limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}",
-                l.max_storage_buffer_binding_size >> 20,
-                l.max_buffer_size >> 20,
-                l.max_compute_invocations_per_workgroup
-            );
-            Ok(())
-        }
+        Command::Info => info(cli),
         Command::Bench { config, batch, width, image_size, channels, iters } => {
-            let g = gpu(cli)?;
-            if run::is_cycle_config(config) {
-                let mut cfg = shadergan::config::CycleConfig::load(config)?;
-                if let Some(b) = batch {
-                    cfg.train.batch_size = *b;
-                }
-                let b = cfg.train.batch_size;
-                let domains = shadergan::cyclegan::Domains {
-                    x: run::load_data(&cfg.domain_x, b)?,
-                    y: run::load_data(&cfg.domain_y, b)?,
-                };
-                print!("{}", shadergan::bench::bench_cycle_training(&g, &cfg, &domains, *iters)?);
-                return Ok(());
-            }
-            let mut cfg = shadergan::config::Config::load(config)?;
-            if let Some(b) = batch {
-                cfg.train.batch_size = *b;
-            }
-            if let Some(w) = width {
-                (cfg.model.g_width, cfg.model.d_width) = (*w, *w);
-            }
-            if let Some(s) = image_size {
-                cfg.data.image_size = *s;
-            }
-            let channels = channels.unwrap_or(cfg.data.channels);
-            cfg.validate(config)?;
-            let mut data = run::load_dataset(&cfg)?;
-            if channels != data.channels {
-                data = data.with_channels(channels).map_err(anyhow::Error::msg)?;
-                cfg.data.channels = channels;
-                cfg.validate(config)?;
-            }
-            let report = shadergan::bench::bench_training(&g, &cfg, &data, *iters)?;
-            print!("{report}");
+            let overrides =
+                BenchOverrides { batch: *batch, width: *width, image_size: *image_size, channels: *channels };
+            print!("{}", bench::bench_config(&gpu(cli)?, config, overrides, *iters)?);
             Ok(())
         }
         Command::Classify { action } => classify(cli, action),
         Command::Translate { checkpoint, direction, input, out, limit } => {
-            let forward = match direction.as_str() {
+            let x_to_y = match direction.as_str() {
                 "x2y" => true,
                 "y2x" => false,
                 other => bail!("--direction must be x2y or y2x, not '{other}'"),
             };
-            let g = gpu(cli)?;
-            let (config, g_xy, g_yx) = shadergan::cyclegan::load_generators(&g, checkpoint)?;
-            let (c, s) = (config.domain_x.channels, config.domain_x.image_size);
-            let mut data_cfg = if forward { config.domain_x.clone() } else { config.domain_y.clone() };
-            data_cfg.images = input.clone();
-            data_cfg.labels = None;
-            data_cfg.limit = *limit;
-            data_cfg.crops = 0;
-            data_cfg.kind =
-                if input.is_dir() { shadergan::config::DataKind::Folder } else { shadergan::config::DataKind::Idx };
-            let data = run::load_data(&data_cfg, 1)?;
-            let (there_net, back_net) = if forward { (&g_xy, &g_yx) } else { (&g_yx, &g_xy) };
-            let there = shadergan::cyclegan::translate(&g, c, s, there_net, &data.pixels);
-            let back = shadergan::cyclegan::translate(&g, c, s, back_net, &there);
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let per = c * s * s;
-            let mut tiles = Vec::new();
-            for i in 0..data.len {
-                viz::save_png(
-                    &out.join(format!("{i:06}.png")),
-                    &viz::to_image(&there[i * per..(i + 1) * per], c, s),
-                    1,
-                )?;
-                for v in [&data.pixels, &there, &back] {
-                    tiles.extend_from_slice(&v[i * per..(i + 1) * per]);
-                }
-            }
-            viz::save_png(&out.join("grid.png"), &image::DynamicImage::ImageRgb8(viz::grid(&tiles, c, s, 3)), 2)?;
+            let t = tasks::translate_images(&gpu(cli)?, checkpoint, x_to_y, input, *limit)?;
+            t.write(out)?;
             println!(
                 "translated {} images ({direction}) into {}; grid.png rows: input | translation | reconstruction",
-                data.len,
+                t.input.len() / (t.channels * t.size * t.size),
                 out.display()
             );
             Ok(())
         }
         Command::Control { checkpoint, classifier, target, n, steps, step_size, seed, out } => {
-            if *n == 0 || *steps == 0 || !(*step_size > 0.0) {
-                bail!("--n and --steps must be at least 1 and --step-size positive");
-            }
-            let g = gpu(cli)?;
-            let (config, generator) = train::load_generator(&g, checkpoint)?;
-            let c = shadergan::models::classifier::Classifier::load(&g, classifier)?;
-            check_classifier_fits(&c, config.data.channels, config.data.image_size)?;
-            if *target >= c.classes {
-                bail!("--target {target} out of range: the classifier knows {} classes", c.classes);
-            }
-            let mut noise = noise::Noise::new(config.train.noise, *seed);
-            let z = noise.sample(n * config.model.latent_dim);
-            let k = label_count(&config);
-            let labels: Vec<u32> = (0..*n).map(|i| (i % k) as u32).collect();
-            let t = shadergan::control::steer(&g, &config, &generator, &c, &z, &labels, *target, *steps, *step_size);
-            let grid = viz::grid(&t.images, config.data.channels, config.data.image_size, steps + 1);
-            viz::save_png(out, &image::DynamicImage::ImageRgb8(grid), 2)?;
+            let s = tasks::steer_toward(&gpu(cli)?, checkpoint, classifier, *target, *n, *steps, *step_size, *seed)?;
+            viz::save_png(out, &image::DynamicImage::ImageRgb8(s.grid), 2)?;
             let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
             println!(
                 "classifier p(class {target}): {:.3} at the start, {:.3} after {steps} steps (mean over {n} samples)",
-                mean(&t.start_prob),
-                mean(&t.end_prob)
+                mean(&s.trajectories.start_prob),
+                mean(&s.trajectories.end_prob)
             );
             println!("wrote {} (one trajectory per row)", out.display());
             Ok(())
@@ -382,17 +294,14 @@ fn run_command(cli: &Cli) -> Result<()> {
         }
         Command::Train { config, steps, out, resume, quiet } => {
             let out = out.clone().unwrap_or_else(|| PathBuf::from("runs").join(config.file_stem().unwrap_or_default()));
-            let g = gpu(cli)?;
-            let summary = run::train(
-                &g,
-                &run::RunOptions {
-                    config: config.clone(),
-                    steps: *steps,
-                    out: out.clone(),
-                    resume: *resume,
-                    progress: !quiet,
-                },
-            )?;
+            let options = run::RunOptions {
+                config: config.clone(),
+                steps: *steps,
+                out: out.clone(),
+                resume: *resume,
+                progress: !quiet,
+            };
+            let summary = run::train(&gpu(cli)?, &options)?;
             println!(
                 "trained {} steps in {:.0} s; run folder {} (grid.png, loss.png, report.html, model.safetensors)",
                 summary.steps,
@@ -402,42 +311,17 @@ fn run_command(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Sample { checkpoint, n, out, seed, truncation, class } => {
-            if *n == 0 {
-                bail!("--n must be at least 1");
-            }
             let g = gpu(cli)?;
             let (config, generator) = train::load_generator(&g, checkpoint)?;
-            let latent = config.model.latent_dim;
-            let mut noise = noise::Noise::new(config.train.noise, *seed);
-            let z = match truncation {
-                Some(t) if *t <= 0.0 => bail!("--truncation must be positive, got {t}"),
-                Some(t) => noise.sample_truncated(n * latent, *t),
-                None => noise.sample(n * latent),
-            };
-            let (labels, columns) = sample_labels(&config, *n, *class)?;
-            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let (c, s) = (config.data.channels, config.data.image_size);
-            for i in 0..*n {
-                let img = viz::to_image(&images[i * c * s * s..(i + 1) * c * s * s], c, s);
-                viz::save_png(&out.join(format!("{i:06}.png")), &img, 1)?;
-            }
-            let grid = viz::grid(&images, c, s, columns);
-            viz::save_png(&out.join("grid.png"), &image::DynamicImage::ImageRgb8(grid), 2)?;
+            let s = tasks::sample(&g, &config, &generator, *n, *seed, *truncation, *class)?;
+            tasks::write_images(out, &s.images, config.data.channels, config.data.image_size, s.columns)?;
             println!("wrote {n} samples and grid.png to {}", out.display());
             Ok(())
         }
         Command::Interpolate { checkpoint, steps, rows, seed, out } => {
-            if *steps < 2 || *rows == 0 {
-                bail!("--steps must be at least 2 and --rows at least 1");
-            }
             let g = gpu(cli)?;
             let (config, generator) = train::load_generator(&g, checkpoint)?;
-            let latent = config.model.latent_dim;
-            let z = shadergan::eval::interpolation_codes(config.train.noise, *seed, latent, *rows, *steps);
-            let k = label_count(&config);
-            let labels: Vec<u32> = (0..z.len() / latent).map(|i| ((i / steps) % k) as u32).collect();
-            let images = train::generate(&g, &config, &generator, &train::Codes { z, labels, continuous: vec![] });
+            let images = tasks::interpolate(&g, &config, &generator, *rows, *steps, *seed)?;
             let grid = viz::grid(&images, config.data.channels, config.data.image_size, *steps);
             viz::save_png(out, &image::DynamicImage::ImageRgb8(grid), 2)?;
             println!("wrote {} ({rows} linear rows, then {rows} spherical rows, {steps} steps each)", out.display());
@@ -446,44 +330,26 @@ fn run_command(cli: &Cli) -> Result<()> {
     }
 }
 
-/// Classes for `sample`: all `class`, or (conditional, no class) one grid row per class.
-/// Returns the labels and the grid's column count.
-fn sample_labels(config: &shadergan::config::Config, n: usize, class: Option<u32>) -> Result<(Vec<u32>, usize)> {
-    let square = (n as f64).sqrt().ceil() as usize;
-    if !train::codes::takes_labels(config) {
-        if class.is_some() {
-            bail!("--class needs a model that takes a class (conditional GAN, ACGAN) or code (InfoGAN); this one does not");
-        }
-        return Ok((vec![], square));
+/// `shadergan info`: the adapters found, the one chosen, its kernel path and limits.
+fn info(cli: &Cli) -> Result<()> {
+    let adapters = list_adapters();
+    if adapters.is_empty() {
+        bail!("{}", shadergan::gpu::GpuError::NoAdapter);
     }
-    let k = label_count(config);
-    match class {
-        Some(c) if c as usize >= k => bail!("--class {c} out of range: the model has {k} classes (0..{})", k - 1),
-        Some(c) => Ok((vec![c; n], square)),
-        None => {
-            let per_class = n.div_ceil(k);
-            Ok(((0..n).map(|i| (i / per_class) as u32).collect(), per_class))
-        }
+    for a in &adapters {
+        println!("found:  {}", describe(&a.get_info()));
     }
-}
-
-/// How many classes (or InfoGAN categorical values) the generator takes.
-fn label_count(config: &shadergan::config::Config) -> usize {
-    match config.model.kind {
-        shadergan::config::GanKind::Infogan => config.model.info_categorical,
-        _ => config.model.classes,
-    }
-}
-
-/// A classifier can only judge images of the size and channels it was trained on.
-fn check_classifier_fits(c: &shadergan::models::classifier::Classifier, channels: usize, size: usize) -> Result<()> {
-    if (c.channels, c.image_size) != (channels, size) {
-        bail!(
-            "the classifier takes {}-channel {}x{} images; the model makes {channels}-channel {size}x{size}",
-            c.channels,
-            c.image_size,
-            c.image_size
-        );
-    }
+    let g = gpu(cli)?;
+    println!("chosen: {}", describe(g.info()));
+    let info = g.info();
+    println!("subgroups: {} to {} invocations wide", info.subgroup_min_size, info.subgroup_max_size);
+    println!("kernels: {}", g.kernel_path().reason);
+    let l = g.limits();
+    println!(
+        "limits: max storage binding {} MiB, max buffer {} MiB, max workgroup invocations {}",
+        l.max_storage_buffer_binding_size >> 20,
+        l.max_buffer_size >> 20,
+        l.max_compute_invocations_per_workgroup
+    );
     Ok(())
 }

@@ -228,12 +228,13 @@ impl Tensor {
     // ---- elementwise, one operand ----
 
     /// Any unary kernel by code (for tests that sweep the whole op table).
-    #[doc(hidden)]
+    #[cfg(feature = "internals")]
     pub fn unary_for_tests(&self, op: UnaryOp, alpha: f32, beta: f32) -> Tensor {
         self.unary(op, alpha, beta)
     }
 
-    #[doc(hidden)]
+    /// Any binary kernel by code (for tests that sweep the whole op table).
+    #[cfg(feature = "internals")]
     pub fn binary_for_tests(&self, op: BinaryOp, other: &Tensor) -> Tensor {
         self.binary(op, other)
     }

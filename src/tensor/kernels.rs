@@ -1,6 +1,8 @@
 //! The raw launchers of every op family on buffers, gathered for tests, benches and the
 //! optimizers: each lives in its family's module (elementwise, reduce, movement, matmul, conv,
 //! norm, loss, optim_kernels) beside its `Tensor` methods and gradient rules.
+// Without the `internals` feature only the engine uses this facade, and not every launcher.
+#![cfg_attr(not(feature = "internals"), allow(unused_imports))]
 
 pub use super::conv::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_backward_weight_from_cols, conv2d_backward_weight_reusing,

@@ -9,7 +9,10 @@
 
 pub(crate) mod conv;
 pub(crate) mod elementwise;
+#[cfg(feature = "internals")]
 pub mod kernels;
+#[cfg(not(feature = "internals"))]
+pub(crate) mod kernels;
 pub(crate) mod launch;
 pub(crate) mod loss;
 pub mod matmul;

@@ -122,6 +122,7 @@ fn swap_leading(gpu: &Gpu, x: &GpuBuffer, a: usize, b: usize, rest: usize) -> Gp
 }
 
 /// y = conv2d(x, w), by the fastest path the shape and device allow.
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // the tests call it directly
 pub fn conv2d_forward(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, w: &GpuBuffer) -> GpuBuffer {
     conv2d_forward_with_cols(gpu, g, x, w).0
 }

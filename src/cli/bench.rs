@@ -6,11 +6,65 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::config::{Config, CycleConfig};
-use crate::cyclegan::{CycleTrainer, Domains};
-use crate::data::Dataset;
-use crate::gpu::{describe, Gpu};
-use crate::train::GanTrainer;
+use shadergan::config::{Config, CycleConfig};
+use shadergan::cyclegan::{CycleTrainer, Domains};
+use shadergan::data::Dataset;
+use shadergan::gpu::{describe, Gpu};
+use shadergan::train::GanTrainer;
+
+/// What `shadergan bench` may change in a config before timing it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchOverrides {
+    /// Images per step.
+    pub batch: Option<usize>,
+    /// Both networks' width (GAN configs).
+    pub width: Option<usize>,
+    /// Image side (GAN configs).
+    pub image_size: Option<usize>,
+    /// Image channels: the grayscale data repeated in each (GAN configs).
+    pub channels: Option<usize>,
+}
+
+/// Times `iters` iterations of the config at `path` (a GAN or a CycleGAN) with `overrides`.
+pub fn bench_config(gpu: &Gpu, path: &std::path::Path, overrides: BenchOverrides, iters: usize) -> Result<String> {
+    use shadergan::train::run::{self, AnyConfig};
+    match AnyConfig::load(path)? {
+        AnyConfig::Cycle(mut cfg) => {
+            if overrides.width.is_some() || overrides.image_size.is_some() || overrides.channels.is_some() {
+                anyhow::bail!(
+                    "--width, --image-size and --channels apply to GAN configs; a CycleGAN takes --batch only"
+                );
+            }
+            if let Some(b) = overrides.batch {
+                cfg.train.batch_size = b;
+            }
+            let cfg = CycleConfig::parse(&cfg.to_toml(), path)?; // validates the override
+            let b = cfg.train.batch_size;
+            let domains = Domains { x: run::load_data(&cfg.domain_x, b)?, y: run::load_data(&cfg.domain_y, b)? };
+            bench_cycle_training(gpu, &cfg, &domains, iters)
+        }
+        AnyConfig::Gan(mut cfg) => {
+            if let Some(b) = overrides.batch {
+                cfg.train.batch_size = b;
+            }
+            if let Some(w) = overrides.width {
+                (cfg.model.g_width, cfg.model.d_width) = (w, w);
+            }
+            if let Some(s) = overrides.image_size {
+                cfg.data.image_size = s;
+            }
+            cfg.validate(path)?;
+            let mut data = run::load_dataset(&cfg)?;
+            let channels = overrides.channels.unwrap_or(cfg.data.channels);
+            if channels != data.channels {
+                data = data.with_channels(channels).map_err(anyhow::Error::msg)?;
+                cfg.data.channels = channels;
+                cfg.validate(path)?;
+            }
+            bench_training(gpu, &cfg, &data, iters)
+        }
+    }
+}
 
 /// Times `iters` iterations of a GAN config's training step on `data` (the report `shadergan bench` prints).
 pub fn bench_training(gpu: &Gpu, config: &Config, data: &Dataset, iters: usize) -> Result<String> {
@@ -49,7 +103,7 @@ pub fn bench_steps(
     mut step: impl FnMut(),
 ) -> Result<String> {
     // Measured before any GPU work so lavapipe's threads are idle.
-    let host = (gpu.info().device_type == wgpu::DeviceType::Cpu).then(|| crate::host_speed::measure(0.3));
+    let host = (gpu.info().device_type == wgpu::DeviceType::Cpu).then(|| super::host_speed::measure(0.3));
     let t0 = Instant::now();
     step();
     let cold = t0.elapsed().as_secs_f64();
