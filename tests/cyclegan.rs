@@ -2,7 +2,6 @@
 //! cycle losses fall, checkpoints, and the translate command.
 
 mod common;
-use std::path::Path;
 
 use common::*;
 use shadergan::config::CycleConfig;
@@ -11,20 +10,7 @@ use shadergan::nn::Mode;
 use shadergan::train::run::load_data;
 
 fn tiny(steps: u64) -> CycleConfig {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("configs/cyclegan-digits.toml")).unwrap();
-    let mut c = CycleConfig::parse(&text, Path::new("cyclegan-digits.toml")).unwrap();
-    for d in [&mut c.domain_x, &mut c.domain_y] {
-        d.images = root.join(&d.images);
-        d.labels = d.labels.as_ref().map(|l| root.join(l));
-        d.image_size = 16;
-        d.limit = 8;
-    }
-    c.model.g_width = 4;
-    c.model.blocks = 1;
-    c.model.d_width = 4;
-    c.model.d_layers = 1;
-    c.train.batch_size = 8;
+    let mut c = common::tiny_cyclegan();
     c.train.steps = steps;
     c.train.lr = 2e-3;
     c

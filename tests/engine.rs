@@ -7,7 +7,6 @@ mod common;
 use std::path::Path;
 
 use shadergan::checkpoint::CheckpointError;
-use shadergan::config::CycleConfig;
 use shadergan::cyclegan::{CycleTrainer, Domains};
 use shadergan::prelude::*;
 use shadergan::train::{
@@ -50,16 +49,10 @@ fn a_resumed_dcgan_run_equals_an_uninterrupted_one() {
 
 #[test]
 fn a_resumed_cyclegan_run_equals_an_uninterrupted_one() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("configs/cyclegan-digits.toml")).unwrap();
-    let mut config = CycleConfig::parse(&text, Path::new("cyclegan-digits.toml")).unwrap();
+    let mut config = common::tiny_cyclegan();
     for d in [&mut config.domain_x, &mut config.domain_y] {
-        d.images = root.join(&d.images);
-        d.labels = None;
-        d.image_size = 16;
-        d.limit = 12;
+        (d.labels, d.limit) = (None, 12);
     }
-    (config.model.g_width, config.model.blocks, config.model.d_width, config.model.d_layers) = (4, 1, 4, 1);
     (config.train.batch_size, config.train.pool_size, config.train.steps) = (4, 6, 4);
     let gpu = common::gpu();
     let domains =

@@ -4,9 +4,7 @@
 //! adapters reassociate sums differently.
 
 mod common;
-use std::path::Path;
 
-use shadergan::config::CycleConfig;
 use shadergan::cyclegan::{CycleTrainer, Domains};
 use shadergan::train::{run, GanTrainer};
 
@@ -34,17 +32,7 @@ fn dcgan_steps_match_the_recorded_losses() {
 
 #[test]
 fn cyclegan_steps_match_the_recorded_losses() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("configs/cyclegan-digits.toml")).unwrap();
-    let mut config = CycleConfig::parse(&text, Path::new("cyclegan-digits.toml")).unwrap();
-    for d in [&mut config.domain_x, &mut config.domain_y] {
-        d.images = root.join(&d.images);
-        d.labels = d.labels.as_ref().map(|l| root.join(l));
-        d.image_size = 16;
-        d.limit = 8;
-    }
-    (config.model.g_width, config.model.blocks, config.model.d_width, config.model.d_layers) = (4, 1, 4, 1);
-    config.train.batch_size = 8;
+    let config = common::tiny_cyclegan();
     let gpu = common::gpu();
     let domains =
         Domains { x: run::load_data(&config.domain_x, 8).unwrap(), y: run::load_data(&config.domain_y, 8).unwrap() };

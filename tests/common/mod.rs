@@ -63,6 +63,24 @@ pub fn tiny_dcgan() -> shadergan::config::Config {
     c
 }
 
+/// configs/cyclegan-digits.toml shrunk to 16x16 images, 8 per domain, batch 8 and width-4
+/// networks: a CycleGAN that trains a few steps in a test.
+#[allow(dead_code)]
+pub fn tiny_cyclegan() -> shadergan::config::CycleConfig {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("configs/cyclegan-digits.toml")).unwrap();
+    let mut c = shadergan::config::CycleConfig::parse(&text, std::path::Path::new("cyclegan-digits.toml")).unwrap();
+    for d in [&mut c.domain_x, &mut c.domain_y] {
+        d.images = root.join(&d.images);
+        d.labels = d.labels.as_ref().map(|l| root.join(l));
+        d.image_size = 16;
+        d.limit = 8;
+    }
+    (c.model.g_width, c.model.blocks, c.model.d_width, c.model.d_layers) = (4, 1, 4, 1);
+    c.train.batch_size = 8;
+    c
+}
+
 pub fn tensor(gpu: &Gpu, shape: &[usize], data: &[f64]) -> Tensor {
     Tensor::from_vec(gpu, shape, &f32s(data))
 }
