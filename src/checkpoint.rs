@@ -48,11 +48,18 @@ fn is_integer_buffer(name: &str) -> bool {
     name.ends_with("num_batches_tracked")
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, so a crash never
-/// leaves a half-written checkpoint under the real name. The temporary name is unique to the
-/// process and call, so concurrent writers of one file (a shared pipeline cache, say) never
-/// rename each other's half-written data into place: the last complete write wins.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+/// A file written under a temporary name in its folder, put in place by `Staged::commit`
+/// (a rename, which needs no space and is atomic) or removed when dropped uncommitted.
+struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushed to disk. The temporary name is
+/// unique to the process and call, so concurrent writers of one file (a shared pipeline cache,
+/// say) never rename each other's half-written data into place: the last complete write wins.
+fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, CheckpointError> {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -61,14 +68,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let mut tmp = path.as_os_str().to_owned();
     let call = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tmp.push(format!(".{}-{call}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let staged = Staged { tmp: PathBuf::from(tmp), path: path.to_path_buf(), committed: false };
+    std::fs::File::create(&staged.tmp).and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all())).map_err(io)?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Puts the file in place under its real name.
+    fn commit(mut self) -> Result<(), CheckpointError> {
+        std::fs::rename(&self.tmp, &self.path)
+            .map_err(|source| CheckpointError::Io { path: self.path.clone(), source })?;
+        self.committed = true;
+        Ok(())
     }
-    written.map_err(io)
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, so a crash never
+/// leaves a half-written file under the real name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    stage(path, bytes)?.commit()
 }
 
 /// Writes `tensors` and `metadata` to `path` as safetensors, atomically (temp file + rename).
@@ -77,6 +103,15 @@ pub fn save(
     tensors: &[(String, HostTensor)],
     metadata: HashMap<String, String>,
 ) -> Result<(), CheckpointError> {
+    write_atomic(path, &serialize(path, tensors, metadata)?)
+}
+
+/// `tensors` and `metadata` as safetensors bytes (`path` names the file in errors).
+pub fn serialize(
+    path: &Path,
+    tensors: &[(String, HostTensor)],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, CheckpointError> {
     let bytes: Vec<(String, Vec<u8>, Dtype, Vec<usize>)> = tensors
         .iter()
         .map(|(name, t)| {
@@ -96,8 +131,7 @@ pub fn save(
             Ok((n.clone(), TensorView::new(*d, s.clone(), b).map_err(|e| invalid(path, e.to_string()))?))
         })
         .collect::<Result<_, CheckpointError>>()?;
-    let serialized = safetensors::serialize(views, Some(metadata)).map_err(|e| invalid(path, e.to_string()))?;
-    write_atomic(path, &serialized)
+    safetensors::serialize(views, Some(metadata)).map_err(|e| invalid(path, e.to_string()))
 }
 
 /// A file's tensors by name, and its metadata.
@@ -155,9 +189,20 @@ pub fn import(
                 format!("tensor '{key}' has shape {:?}, the model needs {:?}", found.shape, t.shape()),
             ));
         }
+        if found.data.iter().any(|v| !v.is_finite()) {
+            return Err(invalid(
+                path,
+                format!("tensor '{key}' holds NaN or infinite values (saved from a diverged run, or damaged); use an earlier checkpoint"),
+            ));
+        }
         t.assign(&found.data);
     }
     Ok(())
+}
+
+/// The name of the first tensor holding a NaN or an infinity.
+pub fn first_non_finite<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a [f32])>) -> Option<&'a str> {
+    tensors.into_iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())).map(|(n, _)| n)
 }
 
 /// A metadata value parsed, or an error naming the key.

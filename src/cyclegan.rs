@@ -336,7 +336,7 @@ impl Trainable for CycleTrainer {
 
 /// Both generators of a CycleGAN checkpoint, with its config: (config, G: X -> Y, F: Y -> X).
 pub fn load_generators(gpu: &Gpu, path: &Path) -> Result<(CycleConfig, Sequential, Sequential), CheckpointError> {
-    let (_, meta) = crate::checkpoint::load(path)?;
+    let (tensors, meta) = crate::checkpoint::load(path)?;
     if meta.get("model").map(String::as_str) != Some("cyclegan") {
         return Err(CheckpointError::Invalid {
             path: path.to_path_buf(),
@@ -346,8 +346,18 @@ pub fn load_generators(gpu: &Gpu, path: &Path) -> Result<(CycleConfig, Sequentia
     let text: String = crate::checkpoint::meta(&meta, "config", path)?;
     let config = CycleConfig::parse(&text, path)
         .map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), problem: format!("embedded config: {e}") })?;
-    let [g_xy, g_yx, _, _] = networks(gpu, &config, 0);
-    crate::train::load_networks(path, &[("g_xy", &g_xy), ("g_yx", &g_yx)])?;
+    let m = &config.model;
+    let needed = cyclegan::generator_weight_count(config.domain_x.channels, m.g_width, m.blocks);
+    for name in ["g_xy", "g_yx"] {
+        crate::train::check_holds(&tensors, name, needed, path)?;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let ch = config.domain_x.channels;
+    let g_xy = cyclegan::generator(gpu, ch, m.g_width, m.blocks, &mut rng);
+    let g_yx = cyclegan::generator(gpu, ch, m.g_width, m.blocks, &mut rng);
+    for (name, g) in [("g_xy", &g_xy), ("g_yx", &g_yx)] {
+        crate::checkpoint::import(g, name, &tensors, path)?;
+    }
     Ok((config, g_xy, g_yx))
 }
 

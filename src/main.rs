@@ -229,7 +229,10 @@ fn main() -> ExitCode {
     )
     .init();
     let cli = Cli::parse();
-    match run_command(&cli) {
+    // A buffer past the adapter's limits anywhere (a checkpoint's huge network, say) is an error.
+    let outcome = shadergan::gpu::catch_device_limits(|| run_command(&cli))
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("{e}; lower the batch size, the widths or the image size")));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -264,6 +267,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Control { checkpoint, classifier, target, n, steps, step_size, seed, out } => {
+            tasks::check_new_output(out)?;
             let s = tasks::steer_toward(&gpu(cli)?, checkpoint, classifier, *target, *n, *steps, *step_size, *seed)?;
             viz::save_png(out, &image::DynamicImage::ImageRgb8(s.grid), 2)?;
             let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
@@ -319,6 +323,7 @@ fn run_command(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Interpolate { checkpoint, steps, rows, seed, out } => {
+            tasks::check_new_output(out)?;
             let g = gpu(cli)?;
             let (config, generator) = train::load_generator(&g, checkpoint)?;
             let images = tasks::interpolate(&g, &config, &generator, *rows, *steps, *seed)?;

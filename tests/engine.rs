@@ -184,3 +184,33 @@ fn resuming_under_a_changed_learning_rate_names_the_key() {
     longer.train.steps = 2;
     Trainer::new(dir.path(), 2).resume(true).fit(&mut GanTrainer::new(&gpu, &longer, data.len), &data).unwrap();
 }
+
+#[test]
+fn a_save_cut_short_rolls_back_before_its_manifest_and_forward_after_it() {
+    let gpu = common::gpu();
+    let x = Tensor::from_vec(&gpu, &[4, 1], &[1.0, -1.0, 0.5, 2.0]);
+    let (dir, later) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut m = LineFit::new(&gpu);
+    m.train_step(&x);
+    save_checkpoint(&m, dir.path()).unwrap();
+    m.train_step(&x);
+    save_checkpoint(&m, later.path()).unwrap();
+    let copy = |name: &str, to: &str| std::fs::copy(later.path().join(name), dir.path().join(to)).unwrap();
+
+    // Killed while writing: step 2's files wait as .new, the manifest still names step 1.
+    copy("model.safetensors", "model.safetensors.new");
+    copy("state.safetensors", "state.safetensors.new");
+    let mut back = LineFit::new(&gpu);
+    restore_checkpoint(&mut back, dir.path()).unwrap();
+    assert_eq!(back.step, 1);
+    assert!(!dir.path().join("model.safetensors.new").exists(), "an unfinished save is dropped");
+
+    // Killed after the manifest, before the renames: the load finishes the save.
+    copy("model.safetensors", "model.safetensors.new");
+    copy("state.safetensors", "state.safetensors.new");
+    copy("checkpoint.toml", "checkpoint.toml");
+    let mut back = LineFit::new(&gpu);
+    restore_checkpoint(&mut back, dir.path()).unwrap();
+    assert_eq!(back.step, 2);
+    assert_eq!(weights(&back), weights(&m));
+}

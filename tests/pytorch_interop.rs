@@ -48,3 +48,35 @@ fn checkpoint_loads_in_python_with_pytorch_names_and_shapes() {
     assert!(out.status.success(), "{log}");
     assert!(log.contains("ok:"), "{log}");
 }
+
+#[test]
+fn the_weight_counts_loaders_check_match_the_built_generators() {
+    use rand::SeedableRng;
+    use shadergan::config::Norm;
+    use shadergan::models::{cyclegan, dcgan};
+    let gpu = common::gpu();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let conv_weights = |net: &shadergan::nn::Sequential| -> u128 {
+        net.named_tensors()
+            .iter()
+            .filter(|(n, t, _)| n.ends_with("weight") && t.rank() == 4)
+            .map(|(_, t, _)| t.numel() as u128)
+            .sum()
+    };
+    for (latent, width, channels, size) in [(100, 8, 1, 32), (7, 3, 3, 16), (12, 5, 1, 64)] {
+        let g = dcgan::generator(&gpu, latent, width, channels, size, Norm::Batch, &mut rng);
+        assert_eq!(
+            dcgan::generator_weight_count(latent, width, channels, size),
+            conv_weights(&g),
+            "{latent} {width} {channels} {size}"
+        );
+    }
+    for (channels, width, blocks) in [(1, 4, 1), (3, 6, 3)] {
+        let g = cyclegan::generator(&gpu, channels, width, blocks, &mut rng);
+        assert_eq!(
+            cyclegan::generator_weight_count(channels, width, blocks),
+            conv_weights(&g),
+            "{channels} {width} {blocks}"
+        );
+    }
+}

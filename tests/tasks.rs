@@ -58,7 +58,7 @@ fn sampling_arguments_outside_their_ranges_are_errors_naming_what_is_accepted() 
     let data = run::load_dataset(&config).unwrap();
     let t = GanTrainer::new(&gpu, &config, data.len);
     for (n, truncation, class, want) in [
-        (0, None, None, "--n must be at least 1"),
+        (0, None, None, "--n must be between 1 and 50000"),
         (4, Some(f32::NAN), None, "--truncation must be at least 0.05"),
         (4, Some(1e-30), None, "--truncation must be at least 0.05"),
         (4, None, Some(3), "--class needs a model that takes a class"),
@@ -69,5 +69,5 @@ fn sampling_arguments_outside_their_ranges_are_errors_naming_what_is_accepted() 
     let s = tasks::sample(&gpu, &config, &t.g, 5, 0, Some(0.5), None).unwrap();
     assert_eq!((s.images.len(), s.columns), (5 * 16 * 16, 3));
     let e = tasks::interpolate(&gpu, &config, &t.g, 1, 1, 0).err().unwrap().to_string();
-    assert!(e.contains("--steps must be at least 2"), "{e}");
+    assert!(e.contains("--steps must be between 2 and 1000"), "{e}");
 }

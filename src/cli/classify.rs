@@ -10,6 +10,7 @@ pub(crate) fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
     let g = gpu(cli)?;
     match action {
         ClassifyAction::Train { config, out, steps } => {
+            tasks::check_new_output(out)?;
             let bar = indicatif::ProgressBar::new(0);
             let (t, cfg) = tasks::train_classifier(&g, config, *steps, |step, steps, loss| {
                 bar.set_length(steps as u64);

@@ -71,8 +71,14 @@ impl ClassifierConfig {
         if s.steps == 0 {
             return Err(bad("classifier.steps", "0".into(), "must be at least 1"));
         }
-        if s.batch_size < 2 {
-            return Err(bad("classifier.batch_size", s.batch_size.to_string(), "must be at least 2"));
+        if s.batch_size < 2 || s.batch_size > 4096 {
+            return Err(bad("classifier.batch_size", s.batch_size.to_string(), "must be between 2 and 4096"));
+        }
+        if s.width == 0 || s.width > 1024 {
+            return Err(bad("classifier.width", s.width.to_string(), "must be between 1 and 1024"));
+        }
+        if s.steps > 10_000_000 {
+            return Err(bad("classifier.steps", s.steps.to_string(), "must be at most 10000000"));
         }
         if !(s.lr > 0.0 && s.lr < 1.0) {
             return Err(bad("classifier.lr", s.lr.to_string(), "must be in (0, 1)"));

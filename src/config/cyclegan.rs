@@ -154,19 +154,29 @@ impl CycleConfig {
         if !(t.lr > 0.0 && t.lr < 1.0) {
             return Err(bad("train.lr", t.lr.to_string(), "must be in (0, 1)"));
         }
-        if !(t.lambda_cycle >= 0.0 && t.identity >= 0.0) {
-            return Err(bad("train.lambda_cycle", t.lambda_cycle.to_string(), "weights must be >= 0"));
+        for (key, b) in [("train.beta1", t.beta1), ("train.beta2", t.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(bad(key, b.to_string(), "must be in [0, 1)"));
+            }
         }
-        if c.model.blocks > 32
-            || c.model.d_layers == 0
-            || c.model.d_layers > 5
-            || c.model.g_width == 0
-            || c.model.d_width == 0
-        {
+        for (key, w) in [("train.lambda_cycle", t.lambda_cycle), ("train.identity", t.identity)] {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(bad(key, w.to_string(), "must be a finite weight >= 0"));
+            }
+        }
+        if t.pool_size > 10_000 {
+            return Err(bad("train.pool_size", t.pool_size.to_string(), "must be at most 10000 images"));
+        }
+        for (key, w) in [("model.g_width", c.model.g_width), ("model.d_width", c.model.d_width)] {
+            if w == 0 || w > 1024 {
+                return Err(bad(key, w.to_string(), "must be between 1 and 1024"));
+            }
+        }
+        if c.model.blocks > 32 || c.model.d_layers == 0 || c.model.d_layers > 5 {
             return Err(bad(
                 "model.d_layers",
                 c.model.d_layers.to_string(),
-                "need 1..=5 PatchGAN layers, at most 32 blocks and non-zero widths",
+                "need 1..=5 PatchGAN layers and at most 32 blocks",
             ));
         }
         Ok(c)

@@ -474,6 +474,9 @@ impl Config {
         if self.model.conditional && self.model.kind != GanKind::Gan {
             return Err(bad("model.conditional", "true".into(), "applies to kind = \"gan\"; ACGAN conditions G itself, InfoGAN and the semi-supervised GAN do not take classes"));
         }
+        if !(t.aux_weight >= 0.0 && t.aux_weight.is_finite()) {
+            return Err(bad("train.aux_weight", t.aux_weight.to_string(), "must be a finite weight >= 0"));
+        }
         if !(t.historical_averaging >= 0.0 && t.historical_averaging.is_finite()) {
             return Err(bad("train.historical_averaging", t.historical_averaging.to_string(), "must be >= 0"));
         }

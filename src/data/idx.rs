@@ -38,7 +38,9 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     }
     let dims: Vec<usize> =
         (0..rank).map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize).collect();
-    let expected: usize = dims.iter().product();
+    let Some(expected) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        return Err(DataError::invalid(path, format!("dimensions {dims:?} overflow: not an image set")));
+    };
     let payload = &bytes[4 + 4 * rank..];
     if payload.len() != expected {
         return Err(DataError::invalid(

@@ -4,6 +4,7 @@
 mod buffer;
 mod context;
 pub mod kernel_path;
+mod limits;
 mod pipeline;
 mod pipeline_cache;
 mod profile;
@@ -24,6 +25,7 @@ pub use buffer::GpuBuffer;
 use buffer::Pool;
 pub use context::{describe, list_adapters, GpuOptions};
 pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
+pub use limits::{catch_device_limits, BufferTooLarge};
 use pipeline::{Pipeline, PipelineKey};
 pub use shaders::Shader;
 pub use texture::Operand;

@@ -52,6 +52,12 @@ pub fn generator(gpu: &Gpu, channels: usize, width: usize, blocks: usize, rng: &
     Sequential::new(layers)
 }
 
+/// How many convolution weights [`generator`] allocates, counted without building it.
+pub fn generator_weight_count(channels: usize, width: usize, blocks: usize) -> u128 {
+    let (c, w, b) = (channels as u128, width as u128, blocks as u128);
+    2 * c * w * 49 + 2 * (w * 2 * w * 9 + 2 * w * 4 * w * 9) + b * 2 * (4 * w) * (4 * w) * 9
+}
+
 /// PatchGAN: `layers` stride-2 4x4 convs (the first without norm), a stride-1 conv, and a
 /// one-channel stride-1 output conv: [n, channels, s, s] -> patch scores [n, 1, p, p]. With 3
 /// layers each score sees a 70x70 patch, as in the paper; fewer layers see smaller patches.

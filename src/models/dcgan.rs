@@ -64,6 +64,19 @@ pub fn generator(
     Sequential::new(layers)
 }
 
+/// How many convolution weights [`generator`] allocates, counted without building it: a loader
+/// compares this with what a checkpoint file holds before allocating anything.
+pub fn generator_weight_count(latent: usize, width: usize, channels: usize, image_size: usize) -> u128 {
+    let n = stages(image_size);
+    let mut c = (width as u128) << (n - 1);
+    let mut total = latent as u128 * c * 16;
+    for _ in 1..n {
+        total += c * (c / 2) * 16;
+        c /= 2;
+    }
+    total + c * channels as u128 * 16
+}
+
 /// image [batch, channels, size, size] -> scores [batch, outputs] (logits: no sigmoid, losses
 /// take logits). `norm` is applied in the hidden layers (not on the input, per DCGAN).
 pub fn discriminator(

@@ -15,7 +15,7 @@ use crate::models::classifier::{labelled_subset, Classifier};
 use crate::train::noise::Noise;
 use crate::train::{codes, generate, load_generator, restore_checkpoint, run, Codes, GanTrainer};
 
-use super::generate::label_count;
+use super::generate::{label_count, MAX_SAMPLES};
 
 /// A classifier can only judge images of the size and channels it was trained on.
 pub fn check_classifier_fits(c: &Classifier, channels: usize, size: usize) -> Result<()> {
@@ -87,8 +87,8 @@ pub fn train_classifier(
 
 /// How a classifier labels `n` samples of a generator: confidence above 0.9 and class shares.
 pub fn sample_coverage(gpu: &Gpu, checkpoint: &Path, classifier: &Path, n: usize, seed: u64) -> Result<Coverage> {
-    if n == 0 {
-        bail!("--n must be at least 1");
+    if n == 0 || n > MAX_SAMPLES {
+        bail!("--n must be between 1 and {MAX_SAMPLES}, got {n}");
     }
     let (config, generator) = load_generator(gpu, checkpoint)?;
     let c = Classifier::load(gpu, classifier)?;
@@ -109,8 +109,8 @@ pub fn conditional_accuracy(
     n: usize,
     seed: u64,
 ) -> Result<(Vec<Vec<usize>>, bool)> {
-    if n == 0 {
-        bail!("--n must be at least 1");
+    if n == 0 || n > 5000 {
+        bail!("--n (samples per class) must be between 1 and 5000, got {n}");
     }
     let (config, generator) = load_generator(gpu, checkpoint)?;
     let infogan = config.model.kind == GanKind::Infogan;

@@ -14,6 +14,9 @@ use crate::train::noise::Noise;
 use crate::train::{codes, generate, load_generator, run, Codes};
 use crate::viz;
 
+/// The most samples one call draws (they are held in memory together).
+pub const MAX_SAMPLES: usize = 50_000;
+
 /// Generated images [n, C, S, S] in [-1, 1] and the columns of their grid.
 pub struct Samples {
     /// The pixels.
@@ -61,8 +64,8 @@ pub fn sample(
     truncation: Option<f32>,
     class: Option<u32>,
 ) -> Result<Samples> {
-    if n == 0 {
-        bail!("--n must be at least 1");
+    if n == 0 || n > MAX_SAMPLES {
+        bail!("--n must be between 1 and {MAX_SAMPLES}, got {n}");
     }
     let latent = config.model.latent_dim;
     let mut noise = Noise::new(config.train.noise, seed);
@@ -85,8 +88,8 @@ pub fn interpolate(
     steps: usize,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    if steps < 2 || rows == 0 {
-        bail!("--steps must be at least 2 and --rows at least 1");
+    if !(2..=1000).contains(&steps) || !(1..=100).contains(&rows) {
+        bail!("--steps must be between 2 and 1000 and --rows between 1 and 100 (got {steps} and {rows})");
     }
     let latent = config.model.latent_dim;
     let z = crate::eval::interpolation_codes(config.train.noise, seed, latent, rows, steps);
@@ -130,8 +133,11 @@ pub fn steer_toward(
     step_size: f32,
     seed: u64,
 ) -> Result<Steered> {
-    if n == 0 || steps == 0 || !(step_size > 0.0 && step_size.is_finite()) {
-        bail!("--n and --steps must be at least 1 and --step-size positive and finite");
+    if !(1..=256).contains(&n) || !(1..=1000).contains(&steps) || !(step_size > 0.0 && step_size.is_finite()) {
+        bail!(
+            "--n must be between 1 and 256, --steps between 1 and 1000 and --step-size positive and finite \
+             (got {n}, {steps}, {step_size})"
+        );
     }
     let (config, generator) = load_generator(gpu, checkpoint)?;
     let c = Classifier::load(gpu, classifier)?;

@@ -10,5 +10,14 @@ pub use evaluate::{
 };
 pub use generate::{
     interpolate, label_count, sample, sample_labels, steer_toward, translate_images, write_images, Samples, Steered,
-    Translation,
+    Translation, MAX_SAMPLES,
 };
+
+/// Refuses an output path that already exists, so no command overwrites a file it did not
+/// write (a checkpoint given as `--out` by mistake, say).
+pub fn check_new_output(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.exists() {
+        anyhow::bail!("{} already exists; choose another --out or delete it first", path.display());
+    }
+    Ok(())
+}

@@ -1,7 +1,12 @@
 //! A run's checkpoint as one consistent unit: `model.safetensors` (every network's weights under
-//! its name, PyTorch-loadable), `state.safetensors` (the [`TrainState`]) and, written last,
-//! `checkpoint.toml`, the manifest naming the step and each file's size and CRC-32. A kill
-//! between the writes leaves the previous manifest, whose checksums then reject the torn pair.
+//! its name, PyTorch-loadable), `state.safetensors` (the [`TrainState`]) and `checkpoint.toml`,
+//! the manifest naming the step and each file's size and CRC-32.
+//!
+//! A save writes both files completely under `.new` names, then the manifest (the commit
+//! point), then renames the `.new` files into place. A kill or a full disk before the manifest
+//! leaves the previous checkpoint, whose files still match their manifest (the `.new` files are
+//! dropped); a kill after it leaves `.new` files that match the new manifest, and the next load
+//! finishes the renames. Files that match neither are a torn or changed checkpoint: refused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -43,6 +48,7 @@ fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
     CheckpointError::Invalid { path: path.to_path_buf(), problem: problem.into() }
 }
 
+/// A file's size and CRC-32 as found on disk.
 fn entry(path: &Path) -> Result<FileEntry, CheckpointError> {
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
     Ok(FileEntry { bytes: bytes.len() as u64, crc32: format!("{:08x}", crc32fast::hash(&bytes)) })
@@ -61,27 +67,86 @@ pub fn network_tensors<M: Trainable + ?Sized>(model: &M) -> Vec<(String, checkpo
 /// Writes `model`'s checkpoint into `dir`: weights, training state, then the manifest.
 pub fn save_checkpoint<M: Trainable + ?Sized>(model: &M, dir: &Path) -> Result<(), CheckpointError> {
     let step = model.steps_done();
+    let networks = network_tensors(model);
+    let mut state = TrainState::new(step);
+    model.save_state(&mut state);
+    let (state_tensors, mut state_meta) = state.parts();
+    let all = networks.iter().chain(&state_tensors).map(|(n, t)| (n.as_str(), t.data.as_slice()));
+    if let Some(name) = checkpoint::first_non_finite(all) {
+        return Err(invalid(
+            &dir.join(MANIFEST),
+            format!(
+                "refusing to write step {step}: '{name}' holds NaN or infinite values (the run diverged; \
+                 the previous checkpoint is kept; try a lower learning rate or a smaller penalty weight)"
+            ),
+        ));
+    }
     let mut meta = HashMap::new();
     meta.insert("format".into(), MODEL_FORMAT.into());
     meta.insert("model".into(), model.kind().to_string());
     meta.insert("step".into(), step.to_string());
     meta.insert("config".into(), model.config_toml());
-    checkpoint::save(&dir.join(MODEL_FILE), &network_tensors(model), meta)?;
-
-    let mut state = TrainState::new(step);
-    model.save_state(&mut state);
-    let (tensors, mut meta) = state.parts();
-    meta.insert("format".into(), STATE_FORMAT.into());
-    meta.insert("step".into(), step.to_string());
-    checkpoint::save(&dir.join(STATE_FILE), &tensors, meta)?;
+    let model_bytes = checkpoint::serialize(&dir.join(MODEL_FILE), &networks, meta)?;
+    state_meta.insert("format".into(), STATE_FORMAT.into());
+    state_meta.insert("step".into(), step.to_string());
+    let state_bytes = checkpoint::serialize(&dir.join(STATE_FILE), &state_tensors, state_meta)?;
 
     let mut files = BTreeMap::new();
-    for name in [MODEL_FILE, STATE_FILE] {
-        files.insert(name.to_string(), entry(&dir.join(name))?);
+    for (name, bytes) in [(MODEL_FILE, &model_bytes), (STATE_FILE, &state_bytes)] {
+        files.insert(
+            name.to_string(),
+            FileEntry { bytes: bytes.len() as u64, crc32: format!("{:08x}", crc32fast::hash(bytes)) },
+        );
     }
     let manifest = Manifest { format: MANIFEST_FORMAT.into(), model: model.kind().to_string(), step, files };
     let text = toml::to_string(&manifest).map_err(|e| invalid(&dir.join(MANIFEST), e.to_string()))?;
-    checkpoint::write_atomic(&dir.join(MANIFEST), text.as_bytes())
+    // Everything is on disk under temporary names before any real name changes: a full disk
+    // or a kill while writing leaves the previous checkpoint whole. The renames need no space;
+    // a kill between them leaves files the previous manifest's checksums reject.
+    let written = (|| {
+        for (name, bytes) in [(MODEL_FILE, &model_bytes), (STATE_FILE, &state_bytes)] {
+            checkpoint::write_atomic(&pending(dir, name), bytes)?;
+        }
+        checkpoint::write_atomic(&dir.join(MANIFEST), text.as_bytes())
+    })();
+    if written.is_err() {
+        discard_pending(dir);
+        return written;
+    }
+    finish_pending(dir, &manifest)
+}
+
+/// Where a file of a checkpoint being saved waits for its manifest.
+fn pending(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(format!("{name}.new"))
+}
+
+fn discard_pending(dir: &Path) {
+    for name in [MODEL_FILE, STATE_FILE] {
+        let _ = std::fs::remove_file(pending(dir, name));
+    }
+}
+
+/// Puts each `.new` file that matches `manifest` in place and drops the others (the remains of
+/// a save that never reached its manifest).
+fn finish_pending(dir: &Path, manifest: &Manifest) -> Result<(), CheckpointError> {
+    for name in [STATE_FILE, MODEL_FILE] {
+        let path = pending(dir, name);
+        if !path.exists() {
+            continue;
+        }
+        let matches = manifest
+            .files
+            .get(name)
+            .is_some_and(|want| entry(&path).is_ok_and(|got| (got.bytes, &got.crc32) == (want.bytes, &want.crc32)));
+        if matches {
+            std::fs::rename(&path, dir.join(name))
+                .map_err(|source| CheckpointError::Io { path: dir.join(name), source })?;
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    Ok(())
 }
 
 /// Loads the checkpoint in `dir` into `model`, which must be built as it was: same kind, same
@@ -102,6 +167,7 @@ pub fn restore_checkpoint<M: Trainable + ?Sized>(model: &mut M, dir: &Path) -> R
     if manifest.format != MANIFEST_FORMAT {
         return Err(invalid(&manifest_path, format!("format '{}', expected '{MANIFEST_FORMAT}'", manifest.format)));
     }
+    finish_pending(dir, &manifest)?;
     if manifest.model != model.kind() {
         return Err(invalid(
             &manifest_path,
@@ -141,6 +207,9 @@ pub fn restore_checkpoint<M: Trainable + ?Sized>(model: &mut M, dir: &Path) -> R
     check_step(&meta, manifest.step, &state_path)?;
     meta.remove("format");
     meta.remove("step");
+    if let Some(name) = checkpoint::first_non_finite(tensors.iter().map(|(n, t)| (n.as_str(), t.data.as_slice()))) {
+        return Err(invalid(&state_path, format!("'{name}' holds NaN or infinite values; use an earlier checkpoint")));
+    }
     model.load_state(&TrainState::from_parts(manifest.step, tensors, meta, &state_path))
 }
 

@@ -157,7 +157,9 @@ impl Trainer {
             }
             restore_checkpoint(model, dir)?;
             log::info!("resuming {} at step {}", dir.display(), model.steps_done());
-        } else if has_checkpoint(dir) || dir.join("model.safetensors").exists() {
+        } else if has_checkpoint(dir) {
+            // Only a manifest marks a complete checkpoint: a folder without one (a run killed
+            // before its first checkpoint finished) starts afresh and loses nothing.
             bail!("{} already holds a run; pass --resume to continue it or choose another --out", dir.display());
         }
         let config = model.config_toml();

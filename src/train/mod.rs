@@ -18,7 +18,7 @@ pub use checkpoint_unit::{
 };
 pub use codes::{generate, Codes};
 pub use engine::{Chart, Metrics, RunLock, RunSummary, Trainable, Trainer};
-pub use persist::load_generator;
+pub use persist::{check_holds, load_generator};
 pub use report::{read_metrics, sample_grids, write_plots_and_report};
 pub use state::TrainState;
 

@@ -7,7 +7,6 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::checkpoint_unit::load_networks;
 use super::engine::{Chart, Metrics, Trainable};
 use super::noise::Noise;
 use super::{build_networks, GanTrainer, StepStats, TrainState};
@@ -15,6 +14,7 @@ use crate::checkpoint::CheckpointError;
 use crate::config::{Config, GanLoss};
 use crate::data::Dataset;
 use crate::gpu::Gpu;
+use crate::models::dcgan;
 use crate::nn::{Module, Sequential};
 
 impl StepStats {
@@ -93,9 +93,11 @@ impl Trainable for GanTrainer {
     }
 }
 
-/// A generator rebuilt from a model checkpoint (its config is in the metadata).
+/// A generator rebuilt from a model checkpoint (its config is in the metadata). The network the
+/// embedded config describes is checked against the weights the file holds before it is built,
+/// so a small file cannot make the loader allocate a huge network.
 pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), CheckpointError> {
-    let (_, meta) = crate::checkpoint::load(path)?;
+    let (tensors, meta) = crate::checkpoint::load(path)?;
     let invalid = |problem: String| CheckpointError::Invalid { path: path.to_path_buf(), problem };
     match meta.get("model").map(String::as_str) {
         Some("dcgan") => {}
@@ -106,8 +108,34 @@ pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), Ch
     }
     let text: String = crate::checkpoint::meta(&meta, "config", path)?;
     let config = Config::parse(&text, path).map_err(|e| invalid(format!("embedded config: {e}")))?;
+    let m = &config.model;
+    let (size, ch) = (config.data.image_size, config.data.channels);
+    let needed = dcgan::generator_weight_count(m.latent_dim + super::codes::g_extra(&config), m.g_width, ch, size);
+    check_holds(&tensors, "generator", needed, path)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let (g, _) = build_networks(gpu, &config, &mut rng);
-    load_networks(path, &[("generator", &g)])?;
+    crate::checkpoint::import(&g, "generator", &tensors, path)?;
     Ok((config, g))
+}
+
+/// Refuses a file whose `prefix.` tensors hold fewer values than the `needed` weights its own
+/// config declares (a damaged or hostile file), before anything is allocated for them.
+pub fn check_holds(
+    tensors: &std::collections::HashMap<String, crate::checkpoint::HostTensor>,
+    prefix: &str,
+    needed: u128,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    let held: u128 =
+        tensors.iter().filter(|(k, _)| k.starts_with(&format!("{prefix}."))).map(|(_, t)| t.data.len() as u128).sum();
+    if needed > held {
+        return Err(CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!(
+                "its config declares a {prefix} of {needed} weights but the file holds {held} values for it: \
+                 the config or the tensors were changed"
+            ),
+        });
+    }
+    Ok(())
 }

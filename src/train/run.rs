@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use super::{GanTrainer, RunSummary, Trainer};
-use crate::config::{Config, CycleConfig, DataConfig, DataKind};
+use crate::config::{Config, CycleConfig, DataConfig, DataKind, GanKind};
 use crate::cyclegan::{CycleTrainer, Domains};
 use crate::data::{self, Dataset};
 use crate::gpu::{describe, Gpu};
@@ -56,15 +56,19 @@ pub fn is_cycle_config(path: &Path) -> bool {
 pub fn load_dataset(config: &Config) -> Result<Dataset> {
     let d = &config.data;
     let set = load_data(d, config.train.batch_size)?;
-    if config.model.conditional {
+    let m = &config.model;
+    let uses_labels = m.conditional || matches!(m.kind, GanKind::Acgan | GanKind::SemiSupervised);
+    if uses_labels {
+        let what = if m.conditional { "model.conditional".to_string() } else { format!("model.kind = {:?}", m.kind) };
         let Some(labels) = &set.labels else {
-            bail!("model.conditional needs class labels: set data.labels (IDX) or use class sub-folders");
+            bail!("{what} needs class labels: set data.labels (IDX) or use class sub-folders");
         };
-        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= config.model.classes) {
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= m.classes) {
             bail!(
-                "{}: label {bad} but model.classes = {}",
+                "{}: label {bad} but model.classes = {} (labels must be 0 to {}); raise model.classes or fix the labels",
                 d.labels.as_ref().unwrap_or(&d.images).display(),
-                config.model.classes
+                m.classes,
+                m.classes - 1
             );
         }
     }
@@ -121,7 +125,10 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
             let run = trainer(t.steps, t.sample_every, t.checkpoint_every);
             config.train.steps = run.steps;
             let data = load_dataset(&config)?;
-            run.fit(&mut GanTrainer::new(gpu, &config, data.len), &data)
+            let widths = ["model.g_width", "model.d_width", "data.image_size"];
+            let mut model =
+                within_limits(config.train.batch_size, &widths, false, || GanTrainer::new(gpu, &config, data.len))?;
+            within_limits(config.train.batch_size, &widths, true, || run.fit(&mut model, &data))?
         }
         AnyConfig::Cycle(mut config) => {
             let t = &config.train;
@@ -129,7 +136,28 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
             config.train.steps = run.steps;
             let b = config.train.batch_size;
             let domains = Domains { x: load_data(&config.domain_x, b)?, y: load_data(&config.domain_y, b)? };
-            run.fit(&mut CycleTrainer::new(gpu, &config, domains.x.len, domains.y.len), &domains)
+            let widths = ["model.g_width", "model.d_width", "domain_x.image_size"];
+            let mut model =
+                within_limits(b, &widths, false, || CycleTrainer::new(gpu, &config, domains.x.len, domains.y.len))?;
+            within_limits(b, &widths, true, || run.fit(&mut model, &domains))?
         }
     }
+}
+
+/// Runs `f`, turning a buffer past the adapter's limits into an error that names the keys to
+/// lower: while training (`per_batch`) every large buffer grows with the batch, so the largest
+/// batch that fits is named; while building the networks only their widths matter.
+fn within_limits<T>(batch: usize, widths: &[&str], per_batch: bool, f: impl FnOnce() -> T) -> Result<T> {
+    crate::gpu::catch_device_limits(f).map_err(|e| {
+        let fits = (batch as u128 * e.limit as u128 / e.bytes.max(1) as u128) as usize;
+        if per_batch && fits >= 2 {
+            anyhow::anyhow!(
+                "train.batch_size = {batch}: a training step needs {e}; train.batch_size = {fits} fits \
+                 (or lower {})",
+                widths.join(", ")
+            )
+        } else {
+            anyhow::anyhow!("the networks need {e}: lower {}", widths.join(", "))
+        }
+    })
 }

@@ -1,0 +1,339 @@
+//! Hostile and unlucky conditions: buffers past the adapter's limits, checkpoints that lie about
+//! their network or hold NaN, labels past `classes`, non-finite config values, commands that
+//! would overwrite a file, kill -9 at random moments, a full disk, two runs racing for a folder.
+
+mod common;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use shadergan::checkpoint;
+use shadergan::config::Config;
+use shadergan::train::{load_generator, restore_checkpoint, run, save_checkpoint, GanTrainer};
+
+fn shadergan(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadergan")).args(args).output().expect("run shadergan");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+fn write_config(dir: &Path, config: &Config) -> String {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config.to_toml()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn buffers_past_the_adapters_limits_are_errors_naming_the_key_and_what_fits() {
+    let gpu = common::gpu();
+    let limit = gpu.limits().max_storage_buffer_binding_size as u64;
+    let dir = tempfile::tempdir().unwrap();
+    // G's 32x32 activations at width 64 take batch * 256 KiB: twice the binding limit.
+    let mut config = common::tiny_dcgan();
+    (config.data.image_size, config.data.limit) = (64, 0);
+    (config.model.g_width, config.model.d_width) = (64, 64);
+    config.train.batch_size = (2 * limit / (256 << 10)) as usize;
+    let (ok, log) = shadergan(&[
+        "train",
+        "--config",
+        &write_config(dir.path(), &config),
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!ok && !log.contains("panicked"), "{log}");
+    let want = format!("train.batch_size = {}", config.train.batch_size);
+    assert!(log.contains(&want) && log.contains("storage binding limit") && log.contains("fits"), "{log}");
+    let fits: usize = log
+        .split("train.batch_size = ")
+        .nth(2)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect(&log);
+    assert!((2..config.train.batch_size).contains(&fits), "{log}");
+
+    // Networks too wide to build at all name the widths.
+    let mut wide = common::tiny_dcgan();
+    (wide.data.image_size, wide.data.limit, wide.train.batch_size) = (256, 4, 2);
+    (wide.model.g_width, wide.model.latent_dim) = (1024, 100);
+    let (ok, log) = shadergan(&[
+        "train",
+        "--config",
+        &write_config(dir.path(), &wide),
+        "--out",
+        dir.path().join("w").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        !ok && log.contains("the networks need") && log.contains("model.g_width") && !log.contains("panicked"),
+        "{log}"
+    );
+
+    // The device stays usable after a refused buffer.
+    let refused = shadergan::gpu::catch_device_limits(|| gpu.alloc((limit / 4 + 1) as usize));
+    assert_eq!(refused.err().map(|e| e.limit), Some(limit));
+    assert_eq!(shadergan::Tensor::from_vec(&gpu, &[2], &[1.0, 2.0]).scale(2.0).to_vec(), vec![2.0, 4.0]);
+}
+
+#[test]
+fn checkpoints_that_lie_about_their_network_or_hold_nan_are_refused_before_allocating() {
+    let gpu = common::gpu();
+    let config = common::tiny_dcgan();
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    t.train_step(&data);
+    let dir = tempfile::tempdir().unwrap();
+    save_checkpoint(&t, dir.path()).unwrap();
+    let model = dir.path().join("model.safetensors");
+    let (tensors, meta) = checkpoint::load(&model).unwrap();
+    let list: Vec<(String, checkpoint::HostTensor)> = tensors.clone().into_iter().collect();
+
+    // A small file whose embedded config declares a huge generator.
+    let mut huge = config.clone();
+    (huge.model.g_width, huge.data.image_size) = (1024, 256);
+    let mut lying = meta.clone();
+    lying.insert("config".into(), huge.to_toml());
+    let path = dir.path().join("lying.safetensors");
+    checkpoint::save(&path, &list, lying).unwrap();
+    let e = load_generator(&gpu, &path).err().unwrap().to_string();
+    assert!(e.contains("declares a generator of") && e.contains("the file holds"), "{e}");
+
+    // NaN weights are refused on load (and the CLI says so instead of sampling black images).
+    let mut poisoned = list.clone();
+    let w = poisoned.iter_mut().find(|(n, _)| n.starts_with("generator.") && n.ends_with("weight")).unwrap();
+    w.1.data[0] = f32::NAN;
+    let path = dir.path().join("nan.safetensors");
+    checkpoint::save(&path, &poisoned, meta.clone()).unwrap();
+    let e = load_generator(&gpu, &path).err().unwrap().to_string();
+    assert!(e.contains("NaN or infinite"), "{e}");
+    let (ok, log) =
+        shadergan(&["sample", "--checkpoint", path.to_str().unwrap(), "--out", dir.path().join("s").to_str().unwrap()]);
+    assert!(!ok && log.contains("NaN or infinite"), "{log}");
+
+    // ... and never written: the previous checkpoint stays.
+    t.g.parameters()[0].assign(&vec![f32::INFINITY; t.g.parameters()[0].numel()]);
+    let e = save_checkpoint(&t, dir.path()).err().unwrap().to_string();
+    assert!(e.contains("refusing to write step 1") && e.contains("generator."), "{e}");
+    restore_checkpoint(&mut GanTrainer::new(&gpu, &config, data.len), dir.path()).unwrap();
+}
+
+#[test]
+fn labels_past_classes_and_non_finite_settings_are_config_errors() {
+    use shadergan::config::GanKind;
+    for kind in [GanKind::Acgan, GanKind::SemiSupervised] {
+        let mut c = common::tiny_dcgan();
+        (c.model.kind, c.model.classes) = (kind, 5);
+        let e = run::load_dataset(&c).err().unwrap().to_string();
+        assert!(e.contains("model.classes = 5") && e.contains("labels must be 0 to 4"), "{kind:?}: {e}");
+    }
+    let base = std::fs::read_to_string("tests/fixtures/tiny-dcgan.toml").unwrap();
+    for (line, key) in
+        [("aux_weight = inf", "train.aux_weight"), ("beta1 = nan", "train.beta1"), ("beta2 = inf", "train.beta2")]
+    {
+        let text = base.replace("[train]\n", &format!("[train]\n{line}\n"));
+        let e = Config::parse(&text, Path::new("t.toml")).err().unwrap().to_string();
+        assert!(e.contains(key), "{line}: {e}");
+    }
+    let cycle = std::fs::read_to_string("configs/cyclegan-digits.toml").unwrap();
+    for (line, key) in [("lambda_cycle = inf", "train.lambda_cycle"), ("beta2 = nan", "train.beta2")] {
+        // Replace the key's line where the config sets it, else add it.
+        let name = line.split(' ').next().unwrap();
+        let kept: Vec<&str> = cycle.lines().filter(|l| !l.starts_with(&format!("{name} "))).collect();
+        let text = kept.join("\n").replace("[train]\n", &format!("[train]\n{line}\n"));
+        let e = shadergan::config::CycleConfig::parse(&text, Path::new("c.toml")).err().unwrap().to_string();
+        assert!(e.contains(key), "{line}: {e}");
+    }
+}
+
+#[test]
+fn commands_refuse_to_overwrite_and_out_of_range_numbers() {
+    let gpu = common::gpu();
+    let config = common::tiny_dcgan();
+    let data = run::load_dataset(&config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    save_checkpoint(&GanTrainer::new(&gpu, &config, data.len), dir.path()).unwrap();
+    let existing = dir.path().join("model.safetensors");
+    let precious = std::fs::read(&existing).unwrap();
+    let e = existing.to_str().unwrap();
+    for args in [
+        vec!["interpolate", "--checkpoint", e, "--out", e],
+        vec!["control", "--checkpoint", e, "--classifier", e, "--target", "1", "--out", e],
+    ] {
+        let (ok, log) = shadergan(&args);
+        assert!(!ok && log.contains("already exists"), "{args:?}: {log}");
+    }
+    assert_eq!(std::fs::read(&existing).unwrap(), precious, "the checkpoint was overwritten");
+    let fresh = dir.path().join("x.png");
+    let f = fresh.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["interpolate", "--checkpoint", e, "--steps", "18446744073709551615", "--out", f],
+            "--steps must be between 2 and 1000",
+        ),
+        (
+            vec!["control", "--checkpoint", e, "--classifier", e, "--target", "1", "--n", "100000", "--out", f],
+            "--n must be between 1 and 256",
+        ),
+        (
+            vec!["control", "--checkpoint", e, "--classifier", e, "--target", "1", "--step-size", "inf", "--out", f],
+            "positive and finite",
+        ),
+        (vec!["sample", "--checkpoint", e, "--truncation", "NaN", "--out", f], "--truncation must be at least 0.05"),
+    ] {
+        let (ok, log) = shadergan(&args);
+        assert!(!ok && log.contains(want) && !log.contains("panicked"), "{args:?}: {log}");
+    }
+}
+
+/// The tiny DCGAN with a checkpoint every step, as a config file in `dir`.
+fn crash_config(dir: &Path, steps: u64) -> String {
+    let mut config = common::tiny_dcgan();
+    (config.train.steps, config.train.checkpoint_every, config.train.sample_every) = (steps, 1, 0);
+    write_config(dir, &config)
+}
+
+fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let (t, _) = checkpoint::load(&dir.join("model.safetensors")).unwrap();
+    let mut v: Vec<_> = t.into_iter().map(|(k, h)| (k, h.data)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn a_run_killed_at_random_moments_and_resumed_equals_an_uninterrupted_one() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let (steps, config) = (30, crash_config(dir.path(), 30));
+    let straight = dir.path().join("straight");
+    let (ok, log) = shadergan(&["train", "--config", &config, "--out", straight.to_str().unwrap(), "--quiet"]);
+    assert!(ok, "{log}");
+
+    let run = dir.path().join("killed");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(std::process::id() as u64);
+    let mut kills = 0;
+    for _ in 0..6 {
+        let mut args = vec!["train", "--config", &config, "--out", run.to_str().unwrap(), "--quiet"];
+        if run.join("checkpoint.toml").exists() {
+            args.push("--resume");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shadergan"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(300..1500)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let resume = if run.join("checkpoint.toml").exists() { vec!["--resume"] } else { vec![] };
+    let mut args = vec!["train", "--config", &config, "--out", run.to_str().unwrap(), "--quiet"];
+    args.extend(resume);
+    let (ok, log) = shadergan(&args);
+    assert!(ok, "{log}");
+    eprintln!("{kills} kills before the run finished");
+    assert!(kills >= 1, "no run was killed: the kill times are too long for this machine");
+    assert_eq!(weights(&run), weights(&straight), "weights after {kills} kills differ from the uninterrupted run");
+    let rows = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    assert_eq!(rows(&run), rows(&straight));
+    assert_eq!(rows(&run).lines().count(), steps + 1);
+    let leftovers: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn two_runs_racing_for_one_folder_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crash_config(dir.path(), 6);
+    let out = dir.path().join("run");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_shadergan"))
+            .args(["train", "--config", &config, "--out", out.to_str().unwrap(), "--quiet"])
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(start);
+        let b = s.spawn(start);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let logs = [&a, &b].map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
+    assert_eq!(a.status.success() as u8 + b.status.success() as u8, 1, "exactly one run trains: {logs:?}");
+    let loser = if a.status.success() { &logs[1] } else { &logs[0] };
+    assert!(loser.contains("in use by another training run") || loser.contains("already holds a run"), "{loser}");
+    assert_eq!(std::fs::read_to_string(out.join("metrics.csv")).unwrap().lines().count(), 7);
+    let gpu = common::gpu();
+    let c = common::tiny_dcgan();
+    let mut t = GanTrainer::new(
+        &gpu,
+        &{
+            let mut c = c;
+            c.train.steps = 6;
+            c.train.checkpoint_every = 1;
+            c.train.sample_every = 0;
+            c
+        },
+        64,
+    );
+    restore_checkpoint(&mut t, &out).unwrap();
+    assert_eq!(t.step, 6);
+}
+
+#[test]
+fn a_save_into_a_full_disk_keeps_the_previous_checkpoint_usable() {
+    let mount = tempfile::tempdir().unwrap();
+    let status = Command::new("mount").args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"]).arg(mount.path()).status();
+    if !status.is_ok_and(|s| s.success()) {
+        // CI runs as root; elsewhere this test needs root to mount its small filesystem.
+        eprintln!("cannot mount a tmpfs here (needs root): the full-disk test did not run");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path());
+    let dir = mount.path().join("run");
+    let gpu = common::gpu();
+    let config = common::tiny_dcgan();
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    t.train_step(&data);
+    save_checkpoint(&t, &dir).unwrap();
+    let model_bytes = std::fs::metadata(dir.join("model.safetensors")).unwrap().len();
+    let state_bytes = std::fs::metadata(dir.join("state.safetensors")).unwrap().len();
+    assert!(state_bytes > model_bytes + 8192, "the test needs the state file larger than the model");
+    t.train_step(&data);
+    // Fill the disk but for room for the model file and not the state file, then none at all.
+    let filler = mount.path().join("filler");
+    let fill_leaving = |spare: u64| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&filler).unwrap();
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+        drop(f);
+        let len = std::fs::metadata(&filler).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(len.saturating_sub(spare)).unwrap();
+    };
+    for spare in [model_bytes + 4096, 0] {
+        fill_leaving(spare);
+        let e = save_checkpoint(&t, &dir).err().expect("the disk is full").to_string();
+        assert!(e.contains("No space left"), "{e}");
+        let mut back = GanTrainer::new(&gpu, &config, data.len);
+        restore_checkpoint(&mut back, &dir).unwrap();
+        assert_eq!(back.step, 1, "the previous checkpoint is whole");
+        let tmp: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
+            .collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+    }
+}
