@@ -2,12 +2,22 @@
 # Installs what a fresh Debian/Ubuntu machine lacks to run shadergan without a GPU: Mesa's
 # lavapipe (a Vulkan driver that runs on the CPU) and the Vulkan loader. A machine with a GPU
 # driver already installed needs nothing from here.
+#
+# --mpi also installs OpenMPI and libclang, which data-parallel training needs
+# (`cargo build --features distributed`; bindgen reads stddef.h from libclang-common).
 set -euo pipefail
-if ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 && ldconfig -p | grep -q libvulkan.so.1; then
-    exit 0
-fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "setup: installing mesa-vulkan-drivers and libvulkan1 (software Vulkan)" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers libvulkan1 >/dev/null
+packages=()
+if ! { ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 && ldconfig -p | grep -q libvulkan.so.1; }; then
+    echo "setup: installing mesa-vulkan-drivers and libvulkan1 (software Vulkan)" >&2
+    packages+=(mesa-vulkan-drivers libvulkan1)
+fi
+if [ "${1:-}" = "--mpi" ] && ! { command -v mpirun >/dev/null && ldconfig -p | grep -q libclang; }; then
+    echo "setup: installing OpenMPI and libclang (data-parallel training)" >&2
+    packages+=(libopenmpi-dev openmpi-bin libclang1-14 libclang-common-14-dev)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi

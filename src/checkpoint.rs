@@ -143,9 +143,14 @@ pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
         return Err(invalid(path, "no such file"));
     }
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    parse(&bytes, path)
+}
+
+/// Safetensors bytes read as [`load`] reads a file (`path` names them in errors).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded, CheckpointError> {
     let st =
-        SafeTensors::deserialize(&bytes).map_err(|e| invalid(path, format!("not a valid safetensors file ({e})")))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| invalid(path, e.to_string()))?;
+        SafeTensors::deserialize(bytes).map_err(|e| invalid(path, format!("not a valid safetensors file ({e})")))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| invalid(path, e.to_string()))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         let data: Vec<f32> = match view.dtype() {

@@ -18,7 +18,7 @@ use crate::nn::loss::{l1, mse};
 use crate::nn::{Mode, Module, Sequential};
 use crate::optim::{Adam, Optimizer};
 use crate::tensor::{no_grad, Tensor};
-use crate::train::{Chart, Metrics, TrainState, Trainable};
+use crate::train::{Chart, Metrics, Shard, TrainState, Trainable};
 
 /// Up to `capacity` past generated images; half of each query returns older ones, so D does
 /// not chase G's latest output only.
@@ -121,13 +121,14 @@ pub struct CycleTrainer {
     pub d_y: Sequential,
     /// Iterations taken.
     pub step: u64,
-    opt_g: Adam,
-    opt_d: Adam,
+    opt_g: Box<dyn Optimizer>,
+    opt_d: Box<dyn Optimizer>,
     rng: ChaCha8Rng,
     sampler_x: BatchSampler,
     sampler_y: BatchSampler,
     pool_x: ImagePool,
     pool_y: ImagePool,
+    shard: Shard,
 }
 
 fn networks(gpu: &Gpu, c: &CycleConfig, seed: u64) -> [Sequential; 4] {
@@ -155,14 +156,26 @@ impl CycleTrainer {
             d_x,
             d_y,
             step: 0,
-            opt_g: Adam::new(t.lr, t.beta1, t.beta2),
-            opt_d: Adam::new(t.lr, t.beta1, t.beta2),
+            opt_g: Box::new(Adam::new(t.lr, t.beta1, t.beta2)),
+            opt_d: Box::new(Adam::new(t.lr, t.beta1, t.beta2)),
             rng: ChaCha8Rng::seed_from_u64(t.seed.wrapping_add(1)),
             sampler_x: BatchSampler::new(len_x, t.seed.wrapping_add(2)),
             sampler_y: BatchSampler::new(len_y, t.seed.wrapping_add(3)),
             pool_x: ImagePool::new(t.pool_size),
             pool_y: ImagePool::new(t.pool_size),
+            shard: Shard::single(),
         }
+    }
+
+    /// Trains as one rank of a data-parallel job: this rank's share of each domain's global
+    /// batch, gradients averaged over the ranks; each rank keeps its own image pools.
+    pub fn distributed(mut self, shard: Shard) -> Result<Self, String> {
+        shard.check_batch("train.batch_size", self.config.train.batch_size)?;
+        let take = |o: &mut Box<dyn Optimizer>| std::mem::replace(o, Box::new(crate::optim::Sgd::new(0.0, 0.0)));
+        self.opt_g = shard.optimizer(take(&mut self.opt_g));
+        self.opt_d = shard.optimizer(take(&mut self.opt_d));
+        self.shard = shard;
+        Ok(self)
     }
 
     /// The paper's schedule: constant for the first half, then linearly down to zero.
@@ -173,9 +186,9 @@ impl CycleTrainer {
         self.config.train.lr * (1.0 - decay)
     }
 
-    fn batch(sampler: &mut BatchSampler, data: &Dataset, b: usize, gpu: &Gpu) -> Tensor {
-        let (pixels, _) = sampler.next_batch(data, b);
-        Tensor::from_vec(gpu, &[b, data.channels, data.size, data.size], &pixels)
+    fn batch(sampler: &mut BatchSampler, data: &Dataset, b: usize, gpu: &Gpu, shard: &Shard) -> Tensor {
+        let pixels = shard.local(&sampler.next_batch(data, b).0, data.image_len());
+        Tensor::from_vec(gpu, &[pixels.len() / data.image_len(), data.channels, data.size, data.size], &pixels)
     }
 
     /// One iteration: (1) update G and F on the adversarial, cycle and identity losses, (2) update D_X and D_Y on real and pooled fake images.
@@ -185,8 +198,8 @@ impl CycleTrainer {
         let lr = self.learning_rate();
         self.opt_g.set_lr(lr);
         self.opt_d.set_lr(lr);
-        let x = Self::batch(&mut self.sampler_x, &data.x, b, &self.gpu);
-        let y = Self::batch(&mut self.sampler_y, &data.y, b, &self.gpu);
+        let x = Self::batch(&mut self.sampler_x, &data.x, b, &self.gpu, &self.shard);
+        let y = Self::batch(&mut self.sampler_y, &data.y, b, &self.gpu, &self.shard);
         let ones = |s: &Tensor| Tensor::ones(s.gpu(), s.shape());
         let zeros = |s: &Tensor| Tensor::zeros(s.gpu(), s.shape());
 
@@ -231,6 +244,8 @@ impl CycleTrainer {
             Tensor::cat(&[&adv.detach(), &cycle.detach(), &identity.detach(), &loss_dx.detach(), &loss_dy.detach()], 0)
                 .to_vec()
         };
+        let mut v = v;
+        self.shard.mean(&mut v);
         CycleStats { g_adv: v[0], cycle: v[1], identity: v[2], d_x: v[3], d_y: v[4] }
     }
 
@@ -279,8 +294,8 @@ impl Trainable for CycleTrainer {
     }
 
     fn save_state(&self, state: &mut TrainState) {
-        state.put_optimizer("opt_g", &self.opt_g);
-        state.put_optimizer("opt_d", &self.opt_d);
+        state.put_optimizer("opt_g", self.opt_g.as_ref());
+        state.put_optimizer("opt_d", self.opt_d.as_ref());
         state.put_rng("rng", &self.rng);
         state.put_sampler("sampler_x", &self.sampler_x);
         state.put_sampler("sampler_y", &self.sampler_y);
@@ -292,8 +307,8 @@ impl Trainable for CycleTrainer {
         self.step = state.step;
         let g_params: Vec<Tensor> = self.g_xy.parameters().into_iter().chain(self.g_yx.parameters()).collect();
         let d_params: Vec<Tensor> = self.d_x.parameters().into_iter().chain(self.d_y.parameters()).collect();
-        state.load_optimizer("opt_g", &mut self.opt_g, &g_params)?;
-        state.load_optimizer("opt_d", &mut self.opt_d, &d_params)?;
+        state.load_optimizer("opt_g", self.opt_g.as_mut(), &g_params)?;
+        state.load_optimizer("opt_d", self.opt_d.as_mut(), &d_params)?;
         self.rng = state.rng("rng")?;
         self.sampler_x = state.sampler("sampler_x", self.sampler_x.len())?;
         self.sampler_y = state.sampler("sampler_y", self.sampler_y.len())?;

@@ -43,6 +43,8 @@ pub mod config;
 pub mod control;
 pub mod cyclegan;
 pub mod data;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod eval;
 pub mod gpu;
 pub mod models;

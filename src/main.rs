@@ -229,19 +229,34 @@ fn main() -> ExitCode {
     )
     .init();
     let cli = Cli::parse();
+    let shard = data_parallel_rank();
     // A buffer past the adapter's limits anywhere (a checkpoint's huge network, say) is an error.
-    let outcome = shadergan::gpu::catch_device_limits(|| run_command(&cli))
+    let outcome = shadergan::gpu::catch_device_limits(|| run_command(&cli, &shard))
         .unwrap_or_else(|e| Err(anyhow::anyhow!("{e}; lower the batch size, the widths or the image size")));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(c) = shard.collective() {
+                // The other ranks wait in a collective for this one: end them all with its message.
+                c.abort(&format!("error: {e:#}"));
+            }
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run_command(cli: &Cli) -> Result<()> {
+/// This process's rank when `mpirun` started several (feature `distributed`).
+fn data_parallel_rank() -> train::Shard {
+    #[cfg(feature = "distributed")]
+    if let Some(mpi) = shadergan::distributed::Mpi::init() {
+        // Held until main returns, which finalizes MPI (mpirun expects that even of one rank).
+        return train::Shard::new(mpi);
+    }
+    train::Shard::single()
+}
+
+fn run_command(cli: &Cli, shard: &train::Shard) -> Result<()> {
     match &cli.command {
         Command::Info => info(cli),
         Command::Bench { config, batch, width, image_size, channels, iters } => {
@@ -304,8 +319,12 @@ fn run_command(cli: &Cli) -> Result<()> {
                 out: out.clone(),
                 resume: *resume,
                 progress: !quiet,
+                shard: shard.clone(),
             };
             let summary = run::train(&gpu(cli)?, &options)?;
+            if !shard.is_leader() {
+                return Ok(());
+            }
             println!(
                 "trained {} steps in {:.0} s; run folder {} (grid.png, loss.png, report.html, model.safetensors)",
                 summary.steps,

@@ -86,8 +86,8 @@ pub struct ModelConfig {
     /// Normalisation in D's hidden layers. WGAN-GP critics must not use batch norm.
     #[serde(default = "default_norm")]
     pub d_norm: Norm,
-    /// Normalisation in G's hidden layers: "batch" or "virtual_batch" (against a fixed
-    /// reference batch).
+    /// Normalisation in G's hidden layers: "batch", "virtual_batch" (against a fixed reference
+    /// batch), "layer" or "none" (per-sample: data-parallel runs then match one process).
     #[serde(default = "default_norm")]
     pub g_norm: Norm,
     /// Conditional GAN: the class enters G as a one-hot vector beside z and D as one-hot planes
@@ -462,13 +462,6 @@ impl Config {
                 "model.d_norm",
                 "\"virtual_batch\"".into(),
                 "virtual batch norm is offered for the generator (model.g_norm)",
-            ));
-        }
-        if !matches!(self.model.g_norm, Norm::Batch | Norm::VirtualBatch) {
-            return Err(bad(
-                "model.g_norm",
-                format!("{:?}", self.model.g_norm),
-                "must be \"batch\" or \"virtual_batch\"",
             ));
         }
         if self.model.conditional && self.model.kind != GanKind::Gan {

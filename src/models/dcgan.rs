@@ -39,22 +39,29 @@ pub fn generator(
     norm: Norm,
     rng: &mut impl Rng,
 ) -> Sequential {
-    let norm_layer = |c: usize, rng: &mut _| match norm {
-        Norm::VirtualBatch => Layer::VirtualBatchNorm(VirtualBatchNorm::new(gpu, c, VBN_REFERENCE)),
-        _ => batch_norm(gpu, c, rng),
+    // Layer norm or none keep each sample's computation to itself (data-parallel training
+    // then matches a single process exactly); batch norm couples the batch.
+    let norm_layer = |c: usize, side: usize, rng: &mut _| match norm {
+        Norm::VirtualBatch => Some(Layer::VirtualBatchNorm(VirtualBatchNorm::new(gpu, c, VBN_REFERENCE))),
+        Norm::Batch => Some(batch_norm(gpu, c, rng)),
+        Norm::Layer => Some(Layer::LayerNorm(LayerNorm::new(gpu, &[c, side, side]))),
+        Norm::None => None,
     };
     let n = stages(image_size);
     let mut c = width << (n - 1);
+    let mut side = 4;
+    let bias = norm == Norm::None;
     let mut layers =
-        vec![Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, latent, c, 4).bias(false).init_with(INIT, rng))];
-    layers.push(norm_layer(c, rng));
+        vec![Layer::ConvTranspose2d(ConvTranspose2d::new(gpu, latent, c, 4).bias(bias).init_with(INIT, rng))];
+    layers.extend(norm_layer(c, side, rng));
     layers.push(Layer::Relu);
     for _ in 1..n {
         layers.push(Layer::ConvTranspose2d(
-            ConvTranspose2d::new(gpu, c, c / 2, 4).stride(2).padding(1).bias(false).init_with(INIT, rng),
+            ConvTranspose2d::new(gpu, c, c / 2, 4).stride(2).padding(1).bias(bias).init_with(INIT, rng),
         ));
         c /= 2;
-        layers.push(norm_layer(c, rng));
+        side *= 2;
+        layers.extend(norm_layer(c, side, rng));
         layers.push(Layer::Relu);
     }
     layers.push(Layer::ConvTranspose2d(

@@ -288,3 +288,30 @@ pub fn load_networks(
     }
     Ok(meta)
 }
+
+/// The model's networks and `state` as one safetensors blob: what rank 0 sends the other ranks
+/// so they start where it does.
+pub(crate) fn snapshot<M: Trainable + ?Sized>(model: &M, state: &TrainState) -> Result<Vec<u8>, CheckpointError> {
+    let mut tensors = network_tensors(model);
+    let (state_tensors, mut meta) = state.parts();
+    tensors.extend(state_tensors.into_iter().map(|(k, v)| (format!("{SNAPSHOT_STATE}{k}"), v)));
+    meta.insert("step".into(), state.step.to_string());
+    checkpoint::serialize(Path::new("snapshot"), &tensors, meta)
+}
+
+/// Loads a [`snapshot`] into `model`.
+pub(crate) fn restore_snapshot<M: Trainable + ?Sized>(model: &mut M, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let path = Path::new("rank 0's snapshot");
+    let (mut tensors, mut meta) = checkpoint::parse(bytes, path)?;
+    for (name, net) in model.networks() {
+        checkpoint::import(net, name, &tensors, path)?;
+    }
+    let step: u64 = checkpoint::meta(&meta, "step", path)?;
+    meta.remove("step");
+    let state =
+        tensors.drain().filter_map(|(k, v)| k.strip_prefix(SNAPSHOT_STATE).map(|n| (n.to_string(), v))).collect();
+    model.load_state(&TrainState::from_parts(step, state, meta, path))
+}
+
+/// The prefix of the training state's tensors in a snapshot.
+const SNAPSHOT_STATE: &str = "state/";

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use super::checkpoint_unit::{has_checkpoint, restore_checkpoint, save_checkpoint};
 use super::report::write_plots_and_report;
-use super::TrainState;
+use super::{Shard, TrainState};
 use crate::checkpoint::CheckpointError;
 use crate::nn::Module;
 
@@ -84,6 +84,10 @@ pub struct Trainer {
     pub progress: bool,
     /// The adapter's description, shown in the report.
     pub adapter: String,
+    /// This process's rank in a data-parallel job (rank 0 writes every file).
+    pub shard: Shard,
+    /// Compare the ranks' weights every this many steps (data-parallel jobs).
+    pub check_every: u64,
 }
 
 /// What a run did.
@@ -108,7 +112,21 @@ impl Trainer {
             resume: false,
             progress: false,
             adapter: String::new(),
+            shard: Shard::single(),
+            check_every: 50,
         }
+    }
+
+    /// Train as one rank of a data-parallel job (the model must be sharded the same way).
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// Compare the ranks' weights every `n` steps (and at the end).
+    pub fn check_every(mut self, n: u64) -> Self {
+        self.check_every = n.max(1);
+        self
     }
 
     /// A sample grid every `n` steps.
@@ -148,27 +166,35 @@ impl Trainer {
             bail!("steps must be at least 1");
         }
         let dir = &self.out;
-        std::fs::create_dir_all(dir.join("samples")).with_context(|| format!("creating {}", dir.display()))?;
-        let _lock = RunLock::acquire(dir)?;
-        remove_stale_temp_files(dir);
-        if self.resume {
-            if !has_checkpoint(dir) {
-                bail!("--resume: {} holds no checkpoint (checkpoint.toml) to continue", dir.display());
+        let leader = self.shard.is_leader();
+        let _lock = if leader {
+            std::fs::create_dir_all(dir.join("samples")).with_context(|| format!("creating {}", dir.display()))?;
+            let lock = RunLock::acquire(dir)?;
+            remove_stale_temp_files(dir);
+            if self.resume {
+                if !has_checkpoint(dir) {
+                    bail!("--resume: {} holds no checkpoint (checkpoint.toml) to continue", dir.display());
+                }
+                restore_checkpoint(model, dir)?;
+                log::info!("resuming {} at step {}", dir.display(), model.steps_done());
+            } else if has_checkpoint(dir) {
+                // Only a manifest marks a complete checkpoint: a folder without one (a run killed
+                // before its first checkpoint finished) starts afresh and loses nothing.
+                bail!("{} already holds a run; pass --resume to continue it or choose another --out", dir.display());
             }
-            restore_checkpoint(model, dir)?;
-            log::info!("resuming {} at step {}", dir.display(), model.steps_done());
-        } else if has_checkpoint(dir) {
-            // Only a manifest marks a complete checkpoint: a folder without one (a run killed
-            // before its first checkpoint finished) starts afresh and loses nothing.
-            bail!("{} already holds a run; pass --resume to continue it or choose another --out", dir.display());
-        }
+            Some(lock)
+        } else {
+            None
+        };
+        // Every rank starts from rank 0's weights, optimizer state, seeds and data position.
+        self.shard.sync_from_leader(model)?;
         let config = model.config_toml();
-        if !config.is_empty() {
+        if leader && !config.is_empty() {
             crate::checkpoint::write_atomic(&dir.join("config.toml"), config.as_bytes())?;
         }
 
         let csv_path = dir.join("metrics.csv");
-        let bar = progress_bar(self.progress, self.steps, model.steps_done());
+        let bar = progress_bar(self.progress && leader, self.steps, model.steps_done());
         let started = Instant::now();
         let first_step = model.steps_done();
         let mut csv: Option<std::io::BufWriter<File>> = None;
@@ -183,6 +209,13 @@ impl Trainer {
                     dir.display()
                 );
             }
+            let every = |n: u64| n > 0 && s % n == 0;
+            if every(self.check_every) || s == self.steps {
+                self.shard.check_in_step(model).map_err(anyhow::Error::msg)?;
+            }
+            if !leader {
+                continue;
+            }
             let csv = match &mut csv {
                 Some(c) => c,
                 None => csv.insert(open_metrics(&csv_path, &last, first_step)?),
@@ -191,7 +224,6 @@ impl Trainer {
             writeln!(csv, "{s},{}", row.join(","))?;
             bar.set_message(last.iter().map(|(n, v)| format!("{n} {v:.3}")).collect::<Vec<_>>().join("  "));
             bar.inc(1);
-            let every = |n: u64| n > 0 && s % n == 0;
             if every(self.sample_every) || s == self.steps {
                 let path = dir.join("samples").join(format!("step-{s:06}.png"));
                 crate::viz::save_png(&path, &image::DynamicImage::ImageRgb8(model.sample_grid(data)), 2)?;
@@ -206,6 +238,21 @@ impl Trainer {
         }
         bar.finish();
         let seconds = started.elapsed().as_secs_f64();
+        if self.shard.collective().is_some() {
+            let done = (model.steps_done() - first_step).max(1) as f64;
+            let (reduce, all) = self.shard.averaging_time();
+            log::info!(
+                "rank {} of {}: per step {:.1} ms, of which all-reduce {:.1} ms and readback + upload {:.1} ms",
+                self.shard.rank(),
+                self.shard.ranks(),
+                1e3 * seconds / done,
+                1e3 * reduce.as_secs_f64() / done,
+                1e3 * (all - reduce).as_secs_f64() / done
+            );
+        }
+        if !leader {
+            return Ok(RunSummary { steps: model.steps_done(), seconds, last });
+        }
         crate::viz::save_png(&dir.join("grid.png"), &image::DynamicImage::ImageRgb8(model.sample_grid(data)), 2)?;
         let done = model.steps_done() - first_step;
         let finals: Vec<String> = last.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod engine;
 pub mod losses;
 pub mod noise;
+pub mod parallel;
 mod persist;
 mod report;
 pub mod run;
@@ -18,6 +19,7 @@ pub use checkpoint_unit::{
 };
 pub use codes::{generate, Codes};
 pub use engine::{Chart, Metrics, RunLock, RunSummary, Trainable, Trainer};
+pub use parallel::{Collective, Shard};
 pub use persist::{check_holds, load_generator};
 pub use report::{read_metrics, sample_grids, write_plots_and_report};
 pub use state::TrainState;
@@ -84,6 +86,8 @@ pub struct GanTrainer {
     pub(crate) pending_labelled_position: Option<(u64, usize)>,
     /// Running means of past parameters (historical averaging), G's then D's.
     pub(crate) history: Vec<Tensor>,
+    /// This process's share of each batch (the whole batch outside a data-parallel job).
+    pub(crate) shard: Shard,
 }
 
 fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequential, Sequential) {
@@ -133,29 +137,47 @@ impl GanTrainer {
             labelled: None,
             pending_labelled_position: None,
             history,
+            shard: Shard::single(),
         }
     }
 
+    /// Trains as one rank of a data-parallel job: this rank's share of every global batch,
+    /// gradients averaged over the ranks before each update.
+    pub fn distributed(mut self, shard: Shard) -> Result<Self, String> {
+        shard.check_batch("train.batch_size", self.config.train.batch_size)?;
+        let take = |o: &mut Box<dyn Optimizer>| std::mem::replace(o, Box::new(crate::optim::Sgd::new(0.0, 0.0)));
+        self.opt_g = shard.optimizer(take(&mut self.opt_g));
+        self.opt_d = shard.optimizer(take(&mut self.opt_d));
+        self.shard = shard;
+        Ok(self)
+    }
+
+    /// This rank's share of the next global batch of real images.
     fn real_batch(&mut self, data: &Dataset) -> (Tensor, Vec<u32>) {
-        let b = self.config.train.batch_size;
-        let (pixels, labels) = self.sampler.next_batch(data, b);
+        let (pixels, labels) = self.sampler.next_batch(data, self.config.train.batch_size);
+        let (pixels, labels) = (self.shard.local(&pixels, data.image_len()), self.shard.local(&labels, 1));
+        let b = pixels.len() / data.image_len();
         (Tensor::from_vec(&self.gpu, &[b, data.channels, data.size, data.size], &pixels), labels)
     }
 
     /// Codes for a batch of fakes: conditional GANs reuse the real batch's classes, ACGAN draws
     /// classes, InfoGAN draws its categorical and continuous codes.
+    /// Every rank draws the global batch's codes (the same on all) and keeps its share.
     fn sample_codes(&mut self, real_labels: &[u32]) -> Codes {
         let b = self.config.train.batch_size;
         let m = &self.config.model;
-        let z = self.noise.sample(b * m.latent_dim);
+        let z = self.shard.local(&self.noise.sample(b * m.latent_dim), m.latent_dim);
         let labels = match m.kind {
             GanKind::Gan if m.conditional => real_labels.to_vec(),
-            GanKind::Acgan => self.noise.labels(b, m.classes),
-            GanKind::Infogan => self.noise.labels(b, m.info_categorical),
+            GanKind::Acgan => self.shard.local(&self.noise.labels(b, m.classes), 1),
+            GanKind::Infogan => self.shard.local(&self.noise.labels(b, m.info_categorical), 1),
             _ => vec![],
         };
-        let continuous =
-            if m.kind == GanKind::Infogan { self.noise.uniform_pm1(b * m.info_continuous) } else { vec![] };
+        let continuous = if m.kind == GanKind::Infogan {
+            self.shard.local(&self.noise.uniform_pm1(b * m.info_continuous), m.info_continuous)
+        } else {
+            vec![]
+        };
         Codes { z, labels, continuous }
     }
 
@@ -206,7 +228,7 @@ impl GanTrainer {
             let fake_score = codes::adversarial_score(&self.config, &fake_out);
             let mut loss_d = losses::discriminator_loss(kind, &real_score, &fake_score, self.config.train.real_label);
             if kind == GanLoss::WassersteinGp {
-                let eps = self.noise.uniform01(real.shape()[0]);
+                let eps = self.shard.local(&self.noise.uniform01(self.config.train.batch_size), 1);
                 let gp = losses::gradient_penalty(|x| self.critic(x, &real_labels), &real, &fake, &eps);
                 loss_d = loss_d.add(&gp.scale(self.config.train.gp_lambda));
             }
@@ -261,6 +283,8 @@ impl GanTrainer {
             // One readback for all four numbers.
             Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_score), &summary(&fake_score)], 0).to_vec()
         };
+        let mut stats = stats;
+        self.shard.mean(&mut stats); // the log shows the global batch's figures on every rank
         StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] }
     }
 
@@ -309,8 +333,9 @@ impl GanTrainer {
             self.labelled = Some(Labelled { data: subset, sampler });
         }
         let l = self.labelled.as_mut().expect("set above");
-        let b = self.config.train.batch_size.min(l.data.len);
-        let (pixels, labels) = l.sampler.next_batch(&l.data, b);
+        let (pixels, labels) = l.sampler.next_batch(&l.data, self.config.train.batch_size.min(l.data.len));
+        let (pixels, labels) = (self.shard.local(&pixels, l.data.image_len()), self.shard.local(&labels, 1));
+        let b = labels.len();
         let x = Tensor::from_vec(&self.gpu, &[b, l.data.channels, l.data.size, l.data.size], &pixels);
         let (out, _) = self.discriminate(&x, &[]);
         loss::softmax_cross_entropy(&out, &one_hot(&self.gpu, &labels, k))

@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// This process's rank in a data-parallel job (`Shard::single()` otherwise).
+    pub shard: super::Shard,
 }
 
 /// A config file: a GAN of the DCGAN family, or a CycleGAN (it names two domains).
@@ -118,6 +120,7 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
             .resume(opts.resume)
             .progress(opts.progress)
             .adapter(describe(gpu.info()))
+            .shard(opts.shard.clone())
     };
     match AnyConfig::load(&opts.config)? {
         AnyConfig::Gan(mut config) => {
@@ -126,8 +129,9 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
             config.train.steps = run.steps;
             let data = load_dataset(&config)?;
             let widths = ["model.g_width", "model.d_width", "data.image_size"];
-            let mut model =
+            let model =
                 within_limits(config.train.batch_size, &widths, false, || GanTrainer::new(gpu, &config, data.len))?;
+            let mut model = model.distributed(opts.shard.clone()).map_err(anyhow::Error::msg)?;
             within_limits(config.train.batch_size, &widths, true, || run.fit(&mut model, &data))?
         }
         AnyConfig::Cycle(mut config) => {
@@ -137,8 +141,9 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
             let b = config.train.batch_size;
             let domains = Domains { x: load_data(&config.domain_x, b)?, y: load_data(&config.domain_y, b)? };
             let widths = ["model.g_width", "model.d_width", "domain_x.image_size"];
-            let mut model =
+            let model =
                 within_limits(b, &widths, false, || CycleTrainer::new(gpu, &config, domains.x.len, domains.y.len))?;
+            let mut model = model.distributed(opts.shard.clone()).map_err(anyhow::Error::msg)?;
             within_limits(b, &widths, true, || run.fit(&mut model, &domains))?
         }
     }
