@@ -10,7 +10,7 @@ use crate::gpu::GpuBuffer;
 use crate::tensor::kernels::{BatchNormParams, LossKind, ReflectGeometry};
 use crate::tensor::loss;
 use crate::tensor::{
-    conv, elementwise, enable_grad, matmul, movement, no_grad, norm, reduce, BinaryOp, Tensor, UnaryOp,
+    collective, conv, elementwise, enable_grad, matmul, movement, no_grad, norm, reduce, BinaryOp, Tensor, UnaryOp,
 };
 
 #[derive(Clone, Debug)]
@@ -65,6 +65,8 @@ pub(crate) enum Op {
         params: BatchNormParams,
         stats: Arc<GpuBuffer>,
     },
+    /// The element-wise mean over the ranks of a data-parallel job.
+    MeanOverRanks,
 }
 
 impl std::fmt::Debug for ReflectGeometry {
@@ -292,5 +294,6 @@ fn backward(node: &Node, output: &Tensor, g: &Tensor, needed: &[bool], create_gr
         Op::Conv2dWeightGrad { stride, pad } => conv::conv2d_weight_grad_grad(&b, *stride, *pad),
         Op::LossTerms { kind, grad } => loss::loss_grad(&b, *kind, grad),
         Op::BatchNorm { params, stats } => norm::norm_grad(&b, params, stats),
+        Op::MeanOverRanks => collective::mean_over_ranks_grad(&b),
     }
 }

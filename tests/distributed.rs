@@ -164,3 +164,36 @@ fn cyclegan_trains_data_parallel_like_one_process() {
     // opposite directions in the two runs.
     assert_close("CycleGAN, 2 ranks x 4 against 1 rank x 8", &tensors(&one), &tensors(&two), 2.0 * 3.0 * 2e-4);
 }
+
+#[test]
+fn synchronised_batch_norm_makes_two_ranks_match_one() {
+    // The DCGAN as configured (batch norm in G and D), statistics over the global batch.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::tiny_dcgan();
+    c.data.limit = 256;
+    (c.train.batch_size, c.train.steps, c.train.checkpoint_every, c.train.sample_every) = (64, 4, 4, 0);
+    c.train.sync_batch_norm = true;
+    let config = dir.path().join("bn.toml");
+    std::fs::write(&config, c.to_toml()).unwrap();
+    let config = config.to_str().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    train(1, config, &one, &[]);
+    train(2, config, &two, &[]);
+    let curves = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    eprintln!("1 rank x 64:\n{}\n2 ranks x 32, synchronised batch norm:\n{}", curves(&one), curves(&two));
+    // Running statistics included: they are the global batch's too.
+    assert_close("sync batch norm, 2 ranks x 32 against 1 rank x 64", &tensors(&one), &tensors(&two), 1e-4);
+
+    // Without it each rank normalises its own 32 images, and the runs part (the check above
+    // can tell them apart).
+    c.train.sync_batch_norm = false;
+    let per_rank = dir.path().join("per-rank.toml");
+    std::fs::write(&per_rank, c.to_toml()).unwrap();
+    let own = dir.path().join("own");
+    train(2, per_rank.to_str().unwrap(), &own, &[]);
+    let apart = tensors(&one).iter().zip(tensors(&own)).any(|((_, a), (_, b))| {
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+        a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-3 * scale + 1e-4)
+    });
+    assert!(apart, "per-rank batch norm should differ from one process by more than the tolerance");
+}

@@ -263,6 +263,10 @@ pub struct TrainConfig {
     /// Weight of the historical-averaging penalty ||θ - mean of past θ||² for G and D (0 = off).
     #[serde(default)]
     pub historical_averaging: f32,
+    /// Data-parallel runs: batch norm's statistics over the global batch (all ranks), forward
+    /// and backward, instead of each rank's share (the default, as PyTorch's DDP).
+    #[serde(default)]
+    pub sync_batch_norm: bool,
     /// Weight of ACGAN's classification loss and InfoGAN's mutual-information term.
     #[serde(default = "one_f32")]
     pub aux_weight: f32,

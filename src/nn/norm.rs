@@ -58,6 +58,9 @@ impl BatchNorm {
         let cs = channel_shape(x);
         assert_eq!(cs[1], self.weight.numel(), "batch norm for {} channels got {:?}", self.weight.numel(), x.shape());
         let normalized = match mode {
+            Mode::Train if crate::tensor::collective::batch_norm_ranks().is_some() => {
+                return self.forward_synchronized(x, &cs, slope);
+            }
             Mode::Train => {
                 let affine = [&self.weight, &self.bias];
                 let running = [&self.running_mean, &self.running_var];
@@ -73,6 +76,28 @@ impl BatchNorm {
             }
         };
         normalized.mul(&self.weight.reshape(&cs)).add(&self.bias.reshape(&cs)).activated(slope)
+    }
+
+    /// Training-mode batch norm over the global batch of a data-parallel job: the means of x
+    /// and of (x - mean)² are averaged over the ranks by a differentiable op, so the backward
+    /// pass averages its reductions over the ranks too (the ranks hold equal shares).
+    fn forward_synchronized(&self, x: &Tensor, cs: &[usize], slope: f32) -> Tensor {
+        let ranks = crate::tensor::collective::batch_norm_ranks().unwrap_or(1);
+        let axes: Vec<isize> = (0..x.rank() as isize).filter(|&a| a != 1).collect();
+        let mean = x.mean(&axes, true).mean_over_ranks();
+        let centered = x.sub(&mean);
+        let var = centered.square().mean(&axes, true).mean_over_ranks();
+        let y = centered.div(&var.add_scalar(self.eps).sqrt());
+        {
+            let _no_graph = no_grad();
+            let (c, m) = (cs[1], self.momentum);
+            let count = (x.numel() / c * ranks) as f32;
+            let unbiased = var.reshape(&[c]).scale(count / (count - 1.0).max(1.0));
+            self.running_mean.assign_from(&self.running_mean.scale(1.0 - m).add(&mean.reshape(&[c]).scale(m)));
+            self.running_var.assign_from(&self.running_var.scale(1.0 - m).add(&unbiased.scale(m)));
+            self.num_batches_tracked.assign_from(&self.num_batches_tracked.add_scalar(1.0));
+        }
+        y.mul(&self.weight.reshape(cs)).add(&self.bias.reshape(cs)).activated(slope)
     }
 
     /// The layer's tensors with PyTorch's names.

@@ -7,6 +7,7 @@
 //! (conv2d.wgsl, matmul_conv.wgsl), `norm` (batchnorm.wgsl), `loss`, and `optim_kernels`
 //! (optim.wgsl, no gradients). `launch` holds what their launchers share.
 
+pub mod collective;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 #[cfg(feature = "internals")]

@@ -148,6 +148,9 @@ impl GanTrainer {
         let take = |o: &mut Box<dyn Optimizer>| std::mem::replace(o, Box::new(crate::optim::Sgd::new(0.0, 0.0)));
         self.opt_g = shard.optimizer(take(&mut self.opt_g));
         self.opt_d = shard.optimizer(take(&mut self.opt_d));
+        if self.config.train.sync_batch_norm {
+            crate::tensor::collective::synchronize_batch_norm(shard.collective().cloned());
+        }
         self.shard = shard;
         Ok(self)
     }
