@@ -337,3 +337,34 @@ fn a_save_into_a_full_disk_keeps_the_previous_checkpoint_usable() {
         assert!(tmp.is_empty(), "{tmp:?}");
     }
 }
+
+#[test]
+fn classifier_configs_check_widths_and_that_test_labels_match_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let write = |name: &str, classifier: &str, test_labels: &str| {
+        let text = format!(
+            "[data]\nkind = \"idx\"\nimages = \"{root}/assets/mnist-train-images-idx3-ubyte.gz\"\n\
+             labels = \"{root}/assets/mnist-train-labels-idx1-ubyte.gz\"\nimage_size = 16\nlimit = 64\n\
+             test_images = \"{root}/assets/mnist-test-images-idx3-ubyte.gz\"\ntest_labels = \"{root}/assets/{test_labels}\"\n\
+             [classifier]\n{classifier}\n"
+        );
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let out = dir.path().join("c.safetensors");
+    let o = out.to_str().unwrap();
+    let zero = write("zero.toml", "width = 0", "mnist-test-labels-idx1-ubyte.gz");
+    let (ok, log) = shadergan(&["classify", "train", "--config", &zero, "--out", o]);
+    assert!(!ok && log.contains("classifier.width") && log.contains("between 1 and 1024"), "{log}");
+    // The training labels (9,003) given as the test set's (997 images).
+    let mismatched = write("mismatch.toml", "steps = 2", "mnist-train-labels-idx1-ubyte.gz");
+    let (ok, log) = shadergan(&["classify", "train", "--config", &mismatched, "--out", o]);
+    assert!(!ok && log.contains("9003 labels for 997 test images"), "{log}");
+    // An existing --out is never overwritten.
+    std::fs::write(&out, b"keep").unwrap();
+    let good = write("good.toml", "steps = 2", "mnist-test-labels-idx1-ubyte.gz");
+    let (ok, log) = shadergan(&["classify", "train", "--config", &good, "--out", o]);
+    assert!(!ok && log.contains("already exists") && std::fs::read(&out).unwrap() == b"keep", "{log}");
+}
