@@ -170,10 +170,7 @@ impl CycleTrainer {
     /// Trains as one rank of a data-parallel job: this rank's share of each domain's global
     /// batch, gradients averaged over the ranks; each rank keeps its own image pools.
     pub fn distributed(mut self, shard: Shard) -> Result<Self, String> {
-        shard.check_batch("train.batch_size", self.config.train.batch_size)?;
-        let take = |o: &mut Box<dyn Optimizer>| std::mem::replace(o, Box::new(crate::optim::Sgd::new(0.0, 0.0)));
-        self.opt_g = shard.optimizer(take(&mut self.opt_g));
-        self.opt_d = shard.optimizer(take(&mut self.opt_d));
+        shard.adopt(self.config.train.batch_size, [&mut self.opt_g, &mut self.opt_d])?;
         self.shard = shard;
         Ok(self)
     }

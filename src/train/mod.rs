@@ -144,10 +144,7 @@ impl GanTrainer {
     /// Trains as one rank of a data-parallel job: this rank's share of every global batch,
     /// gradients averaged over the ranks before each update.
     pub fn distributed(mut self, shard: Shard) -> Result<Self, String> {
-        shard.check_batch("train.batch_size", self.config.train.batch_size)?;
-        let take = |o: &mut Box<dyn Optimizer>| std::mem::replace(o, Box::new(crate::optim::Sgd::new(0.0, 0.0)));
-        self.opt_g = shard.optimizer(take(&mut self.opt_g));
-        self.opt_d = shard.optimizer(take(&mut self.opt_d));
+        shard.adopt(self.config.train.batch_size, [&mut self.opt_g, &mut self.opt_d])?;
         if self.config.train.sync_batch_norm {
             crate::tensor::collective::synchronize_batch_norm(shard.collective().cloned());
         }

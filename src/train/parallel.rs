@@ -147,12 +147,18 @@ impl Shard {
         averaged
     }
 
-    /// Wraps `opt` so that each step averages the gradients over the ranks first.
-    pub fn optimizer(&self, opt: Box<dyn Optimizer>) -> Box<dyn Optimizer> {
-        if self.others().is_none() {
-            return opt;
+    /// Takes a model's optimizers over for a data-parallel job: checks that the global batch
+    /// splits over the ranks, and makes each optimizer's step average the gradients first.
+    pub fn adopt(&self, global_batch: usize, optimizers: [&mut Box<dyn Optimizer>; 2]) -> Result<(), String> {
+        self.check_batch("train.batch_size", global_batch)?;
+        if self.others().is_some() {
+            for opt in optimizers {
+                // A stand-in for the moment the optimizer moves into its wrapper.
+                let inner = std::mem::replace(opt, Box::new(crate::optim::Sgd::new(0.0, 0.0)));
+                *opt = Box::new(AveragingOptimizer { inner, shard: self.clone() });
+            }
         }
-        Box::new(AveragingOptimizer { inner: opt, shard: self.clone() })
+        Ok(())
     }
 
     /// Makes every rank start from rank 0's model: its networks and its training state (the
