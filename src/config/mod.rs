@@ -201,6 +201,9 @@ pub enum GanLoss {
     WassersteinGp,
     /// Least-squares GAN: D regresses real to 1 and fake to 0; G pushes fakes to 1.
     LeastSquares,
+    /// Hinge loss (SAGAN, BigGAN): D minimises E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))],
+    /// G minimises -E[D(G(z))].
+    Hinge,
 }
 
 /// The distribution of z.
@@ -263,6 +266,15 @@ pub struct TrainConfig {
     /// Weight of the historical-averaging penalty ||θ - mean of past θ||² for G and D (0 = off).
     #[serde(default)]
     pub historical_averaging: f32,
+    /// R1 penalty weight γ: D's loss gains γ/2 E[||∇ₓ D(x)||²] on real images (0 = off).
+    #[serde(default)]
+    pub r1_gamma: f32,
+    /// R2 penalty weight γ: the same penalty on generated images (0 = off).
+    #[serde(default)]
+    pub r2_gamma: f32,
+    /// Lazy regularisation: apply R1/R2 every this many D steps, scaled by it (StyleGAN2: 16).
+    #[serde(default = "one_usize")]
+    pub reg_every: usize,
     /// Data-parallel runs: batch norm's statistics over the global batch (all ranks), forward
     /// and backward, instead of each rank's share (the default, as PyTorch's DDP).
     #[serde(default)]
@@ -322,6 +334,9 @@ fn default_optimizer() -> OptimizerKind {
 }
 fn default_clip() -> f32 {
     0.01
+}
+fn one_usize() -> usize {
+    1
 }
 fn default_gp_lambda() -> f32 {
     10.0
@@ -470,6 +485,17 @@ impl Config {
         }
         if self.model.conditional && self.model.kind != GanKind::Gan {
             return Err(bad("model.conditional", "true".into(), "applies to kind = \"gan\"; ACGAN conditions G itself, InfoGAN and the semi-supervised GAN do not take classes"));
+        }
+        for (key, g) in [("train.r1_gamma", t.r1_gamma), ("train.r2_gamma", t.r2_gamma)] {
+            if !(g >= 0.0 && g.is_finite()) {
+                return Err(bad(key, g.to_string(), "must be a finite weight >= 0"));
+            }
+        }
+        if t.reg_every == 0 || t.reg_every > 1000 {
+            return Err(bad("train.reg_every", t.reg_every.to_string(), "must be between 1 and 1000"));
+        }
+        if (t.r1_gamma > 0.0 || t.r2_gamma > 0.0) && self.model.d_norm == Norm::Batch {
+            return Err(bad("model.d_norm", "\"batch\"".into(), "R1/R2 penalise each sample's input gradient, which batch norm couples across the batch: use \"layer\" or \"none\""));
         }
         if !(t.aux_weight >= 0.0 && t.aux_weight.is_finite()) {
             return Err(bad("train.aux_weight", t.aux_weight.to_string(), "must be a finite weight >= 0"));

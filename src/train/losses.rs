@@ -22,6 +22,7 @@ pub fn discriminator_loss(kind: GanLoss, real: &Tensor, fake: &Tensor, real_labe
         }
         // The critic maximises E[C(x)] - E[C(G(z))].
         GanLoss::Wasserstein | GanLoss::WassersteinGp => fake.mean_all().sub(&real.mean_all()),
+        GanLoss::Hinge => real.neg().add_scalar(1.0).relu().mean_all().add(&fake.add_scalar(1.0).relu().mean_all()),
     }
 }
 
@@ -32,8 +33,18 @@ pub fn generator_loss(kind: GanLoss, fake: &Tensor) -> Tensor {
         GanLoss::Minimax => bce_with_logits(fake, &Tensor::zeros(gpu, fake.shape())).neg(),
         GanLoss::NonSaturating => bce_with_logits(fake, &Tensor::ones(gpu, fake.shape())),
         GanLoss::LeastSquares => mse(fake, &Tensor::ones(gpu, fake.shape())).scale(0.5),
-        GanLoss::Wasserstein | GanLoss::WassersteinGp => fake.mean_all().neg(),
+        GanLoss::Wasserstein | GanLoss::WassersteinGp | GanLoss::Hinge => fake.mean_all().neg(),
     }
+}
+
+/// R1 (on real images) or R2 (on generated ones): E[||∇ₓ D(x)||²] over the batch, one squared
+/// norm per sample. The input gradient is taken with `create_graph`, so the penalty's gradient
+/// with respect to D's weights is exact (double backward).
+pub fn gradient_norm_penalty(critic: impl Fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
+    let b = x.shape()[0];
+    let x = x.detach().requires_grad();
+    let g = grad(&critic(&x).sum_all(), &[&x], None, true).remove(0);
+    g.reshape(&[b, x.numel() / b]).square().sum(&[1], false).mean_all()
 }
 
 /// E[(||∇_x̂ C(x̂)||₂ - 1)²] at x̂ = ε x + (1 - ε) x̃ with one ε per sample. The input gradient

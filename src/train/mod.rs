@@ -88,6 +88,8 @@ pub struct GanTrainer {
     pub(crate) history: Vec<Tensor>,
     /// This process's share of each batch (the whole batch outside a data-parallel job).
     pub(crate) shard: Shard,
+    /// D updates so far (lazy regularisation counts them).
+    pub(crate) d_updates: u64,
 }
 
 fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequential, Sequential) {
@@ -138,6 +140,7 @@ impl GanTrainer {
             pending_labelled_position: None,
             history,
             shard: Shard::single(),
+            d_updates: 0,
         }
     }
 
@@ -227,6 +230,21 @@ impl GanTrainer {
             let real_score = codes::adversarial_score(&self.config, &real_out);
             let fake_score = codes::adversarial_score(&self.config, &fake_out);
             let mut loss_d = losses::discriminator_loss(kind, &real_score, &fake_score, self.config.train.real_label);
+            // Lazy R1/R2 (StyleGAN2): every reg_every-th D step, weighted by reg_every.
+            let t = &self.config.train;
+            if (t.r1_gamma > 0.0 || t.r2_gamma > 0.0) && self.d_updates % t.reg_every as u64 == 0 {
+                let scale = 0.5 * t.reg_every as f32;
+                let (r1, r2) = (t.r1_gamma, t.r2_gamma);
+                if r1 > 0.0 {
+                    let p = losses::gradient_norm_penalty(|x| self.critic(x, &real_labels), &real);
+                    loss_d = loss_d.add(&p.scale(r1 * scale));
+                }
+                if r2 > 0.0 {
+                    let p = losses::gradient_norm_penalty(|x| self.critic(x, &codes.labels), &fake);
+                    loss_d = loss_d.add(&p.scale(r2 * scale));
+                }
+            }
+            self.d_updates += 1;
             if kind == GanLoss::WassersteinGp {
                 let eps = self.shard.local(&self.noise.uniform01(self.config.train.batch_size), 1);
                 let gp = losses::gradient_penalty(|x| self.critic(x, &real_labels), &real, &fake, &eps);

@@ -50,6 +50,7 @@ impl Trainable for GanTrainer {
         state.put_tensors("history", &self.history);
         state.put_rng("noise", self.noise.generator());
         state.put_sampler("sampler", &self.sampler);
+        state.put("d_updates", self.d_updates);
         if let Some((epoch, cursor)) = self.labelled_position() {
             state.put("labelled.epoch", epoch);
             state.put("labelled.cursor", cursor);
@@ -64,6 +65,7 @@ impl Trainable for GanTrainer {
         state.load_tensors("history", &self.history)?;
         self.noise = Noise::from_generator(self.config.train.noise, state.rng("noise")?);
         self.sampler = state.sampler("sampler", self.sampler.len())?;
+        self.d_updates = state.get("d_updates")?;
         if state.has("labelled.epoch") {
             self.pending_labelled_position = Some((state.get("labelled.epoch")?, state.get("labelled.cursor")?));
         }
@@ -81,7 +83,7 @@ impl Trainable for GanTrainer {
 
     fn charts(&self, _metrics: &[&'static str]) -> Vec<Chart> {
         // A critic's mean scores are unbounded (Wasserstein losses); D's outputs are probabilities.
-        let critic = matches!(self.config.train.loss, GanLoss::Wasserstein | GanLoss::WassersteinGp);
+        let critic = matches!(self.config.train.loss, GanLoss::Wasserstein | GanLoss::WassersteinGp | GanLoss::Hinge);
         vec![
             Chart { title: "Losses", metrics: vec!["d_loss", "g_loss"], range: None },
             if critic {

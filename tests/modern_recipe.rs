@@ -1,0 +1,115 @@
+//! The modern recipe's pieces against references: the hinge loss against its formula, R1's
+//! gradient with respect to the critic's weights against nested finite differences of an f64
+//! copy of the critic, and a lazily regularised run that resumes bit for bit.
+
+mod common;
+use common::*;
+use shadergan::config::{GanLoss, Norm};
+use shadergan::grad;
+use shadergan::nn::{Layer, Linear, Mode, Sequential};
+use shadergan::train::losses::{discriminator_loss, generator_loss, gradient_norm_penalty};
+use shadergan::train::{run, GanTrainer, Trainer};
+
+#[test]
+fn hinge_losses_match_their_formulas() {
+    let gpu = gpu();
+    let mut rng = rng("hinge");
+    let (real, fake) = (uniform(&mut rng, 11, -2.5, 2.5), uniform(&mut rng, 11, -2.5, 2.5));
+    let (rt, ft) = (tensor(&gpu, &[11, 1], &real), tensor(&gpu, &[11, 1], &fake));
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    let want_d = mean(real.iter().map(|x| (1.0 - x).max(0.0)).collect())
+        + mean(fake.iter().map(|x| (1.0 + x).max(0.0)).collect());
+    assert_close("hinge D", &[discriminator_loss(GanLoss::Hinge, &rt, &ft, 1.0).item()], &[want_d], 1e-5, 1e-6);
+    let want_g = -mean(fake.clone());
+    assert_close("hinge G", &[generator_loss(GanLoss::Hinge, &ft).item()], &[want_g], 1e-5, 1e-6);
+}
+
+/// The critic D(x) = v · tanh(W x + b) + c in f64.
+fn critic_f64(w: &[f64], b: &[f64], v: &[f64], c: f64, x: &[f64], (i, h): (usize, usize)) -> f64 {
+    (0..h).map(|j| v[j] * ((0..i).map(|k| w[j * i + k] * x[k]).sum::<f64>() + b[j]).tanh()).sum::<f64>() + c
+}
+
+/// R1 = mean over samples of ||∇ₓ D(x)||², with ∇ₓ by central differences too.
+fn r1_by_differences(w: &[f64], b: &[f64], v: &[f64], c: f64, xs: &[Vec<f64>], dims: (usize, usize)) -> f64 {
+    let h = 1e-5;
+    let per: Vec<f64> = xs
+        .iter()
+        .map(|x| {
+            (0..x.len())
+                .map(|k| {
+                    let (mut up, mut down) = (x.clone(), x.clone());
+                    up[k] += h;
+                    down[k] -= h;
+                    let d = (critic_f64(w, b, v, c, &up, dims) - critic_f64(w, b, v, c, &down, dims)) / (2.0 * h);
+                    d * d
+                })
+                .sum()
+        })
+        .collect();
+    per.iter().sum::<f64>() / per.len() as f64
+}
+
+#[test]
+fn r1_gradient_with_respect_to_the_critic_matches_nested_finite_differences() {
+    let gpu = gpu();
+    let mut rng = rng("r1");
+    for (n, i, h) in [(3, 4, 5), (2, 3, 7)] {
+        let (w, b) = (uniform(&mut rng, h * i, -0.8, 0.8), uniform(&mut rng, h, -0.5, 0.5));
+        let (v, c) = (uniform(&mut rng, h, -0.8, 0.8), 0.3);
+        let x = uniform(&mut rng, n * i, -1.0, 1.0);
+        let layer = |inputs: usize, outputs: usize, weight: &[f64], bias: &[f64]| {
+            let l = Linear::new(&gpu, inputs, outputs);
+            l.weight.assign(&f32s(weight));
+            l.bias.as_ref().expect("a bias").assign(&f32s(bias));
+            l
+        };
+        let (hidden, out) = (layer(i, h, &w, &b), layer(h, 1, &v, &[c]));
+        let d = Sequential::default().push(hidden).then(Layer::Tanh).push(out);
+        let penalty = gradient_norm_penalty(|x| d.forward(x, Mode::Train), &tensor(&gpu, &[n, i], &x));
+        let params = d.parameters();
+        let got: Vec<f32> = grad(&penalty, &params, None, false).iter().flat_map(|g| g.to_vec()).collect();
+
+        let xs: Vec<Vec<f64>> = x.chunks(i).map(|r| r.to_vec()).collect();
+        let theta: Vec<f64> = w.iter().chain(&b).chain(&v).copied().chain([c]).collect();
+        let r1 = |t: &[f64]| {
+            let (w, rest) = t.split_at(h * i);
+            let (b, rest) = rest.split_at(h);
+            let (v, c) = rest.split_at(h);
+            r1_by_differences(w, b, v, c[0], &xs, (i, h))
+        };
+        let want = finite_diff(&theta, r1, 1e-4);
+        eprintln!("R1 = {:.6} (GPU {:.6})", r1(&theta), penalty.item());
+        assert_close("R1 value", &[penalty.item()], &[r1(&theta)], 1e-3, 1e-6);
+        assert_close(&format!("dR1/dθ, {n} samples, {i} -> {h} -> 1"), &got, &want, 2e-3, 2e-5);
+    }
+}
+
+#[test]
+fn a_lazily_regularised_hinge_run_trains_and_resumes_bit_for_bit() {
+    let gpu = gpu();
+    let mut config = tiny_dcgan();
+    (config.train.loss, config.model.d_norm) = (GanLoss::Hinge, Norm::Layer);
+    (config.train.r1_gamma, config.train.r2_gamma, config.train.reg_every) = (1.0, 0.5, 2);
+    let data = run::load_dataset(&config).unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut straight = GanTrainer::new(&gpu, &config, data.len);
+    Trainer::new(a.path(), 4).fit(&mut straight, &data).unwrap();
+    Trainer::new(b.path(), 3).fit(&mut GanTrainer::new(&gpu, &config, data.len), &data).unwrap();
+    let mut resumed = GanTrainer::new(&gpu, &config, data.len);
+    let summary = Trainer::new(b.path(), 4).resume(true).fit(&mut resumed, &data).unwrap();
+    assert!(summary.last.iter().all(|(_, v)| v.is_finite()));
+    let csv = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    assert_eq!(csv(a.path()), csv(b.path()), "the resumed run's losses (penalty steps 1 and 3) differ");
+    let w =
+        |t: &GanTrainer| t.g.parameters().iter().chain(t.d.parameters().iter()).map(|p| p.to_vec()).collect::<Vec<_>>();
+    assert_eq!(w(&straight), w(&resumed));
+
+    // The penalty enters D's loss on every second step only: with it off, steps 1 and 3 change.
+    let mut plain = config.clone();
+    (plain.train.r1_gamma, plain.train.r2_gamma) = (0.0, 0.0);
+    let mut t = GanTrainer::new(&gpu, &plain, data.len);
+    let first = t.train_step(&data);
+    let rows: Vec<Vec<f32>> =
+        csv(a.path()).lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert!(rows[0][1] > first.d_loss + 1e-6, "step 1 carries the penalty: {} vs {}", rows[0][1], first.d_loss);
+}
