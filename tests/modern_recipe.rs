@@ -113,3 +113,45 @@ fn a_lazily_regularised_hinge_run_trains_and_resumes_bit_for_bit() {
         csv(a.path()).lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
     assert!(rows[0][1] > first.d_loss + 1e-6, "step 1 carries the penalty: {} vs {}", rows[0][1], first.d_loss);
 }
+
+#[test]
+fn the_ema_generator_follows_its_formula_and_is_what_checkpoints_sample() {
+    let gpu = gpu();
+    let mut config = tiny_dcgan();
+    config.train.ema_half_life_images = 64.0; // batch 8: beta = 0.5^(8/64)
+    let beta = 0.5f64.powf(8.0 / 64.0);
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    let params = |g: &Sequential| g.parameters().iter().map(|p| f64s(&p.to_vec())).collect::<Vec<_>>();
+    let mut want = params(&t.g);
+    for _ in 0..3 {
+        t.train_step(&data);
+        for (avg, now) in want.iter_mut().zip(params(&t.g)) {
+            avg.iter_mut().zip(now).for_each(|(a, p)| *a = beta * *a + (1.0 - beta) * p);
+        }
+    }
+    let ema = &t.ema.as_ref().expect("on").net;
+    for (i, (got, want)) in params(ema).iter().zip(&want).enumerate() {
+        assert_close(&format!("EMA parameter {i}"), &f32s(got), want, 1e-5, 1e-7);
+    }
+    // Buffers are G's; the average lags G.
+    let buffers = |g: &Sequential| {
+        g.named_tensors()
+            .into_iter()
+            .filter(|(_, _, r)| *r == shadergan::nn::Role::Buffer)
+            .map(|(_, b, _)| b.to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(buffers(ema), buffers(&t.g));
+    assert_ne!(params(ema), params(&t.g));
+
+    // Checkpoints keep it; loading a generator gives the average, as the grids showed.
+    let dir = tempfile::tempdir().unwrap();
+    shadergan::train::save_checkpoint(&t, dir.path()).unwrap();
+    let (_, g) = shadergan::train::load_generator(&gpu, &dir.path().join("model.safetensors")).unwrap();
+    assert_eq!(params(&g), params(ema));
+    let z = &t.fixed_noise[..2 * config.model.latent_dim];
+    let from_file =
+        shadergan::train::generate(&gpu, &config, &g, &shadergan::train::Codes { z: z.to_vec(), ..Default::default() });
+    assert_eq!(from_file, t.generate_with(z, &[]));
+}

@@ -266,6 +266,10 @@ pub struct TrainConfig {
     /// Weight of the historical-averaging penalty ||θ - mean of past θ||² for G and D (0 = off).
     #[serde(default)]
     pub historical_averaging: f32,
+    /// Half-life of the moving average of G's weights, in training images (StyleGAN2: 10,000);
+    /// samples, grids and `sample` then use the average. 0 = off.
+    #[serde(default)]
+    pub ema_half_life_images: f64,
     /// R1 penalty weight γ: D's loss gains γ/2 E[||∇ₓ D(x)||²] on real images (0 = off).
     #[serde(default)]
     pub r1_gamma: f32,
@@ -490,6 +494,13 @@ impl Config {
             if !(g >= 0.0 && g.is_finite()) {
                 return Err(bad(key, g.to_string(), "must be a finite weight >= 0"));
             }
+        }
+        if !(t.ema_half_life_images >= 0.0 && t.ema_half_life_images.is_finite()) {
+            return Err(bad(
+                "train.ema_half_life_images",
+                t.ema_half_life_images.to_string(),
+                "must be a finite number of images >= 0",
+            ));
         }
         if t.reg_every == 0 || t.reg_every > 1000 {
             return Err(bad("train.reg_every", t.reg_every.to_string(), "must be between 1 and 1000"));

@@ -4,6 +4,7 @@
 
 mod checkpoint_unit;
 pub mod codes;
+pub mod ema;
 pub mod engine;
 pub mod losses;
 pub mod noise;
@@ -90,12 +91,20 @@ pub struct GanTrainer {
     pub(crate) shard: Shard,
     /// D updates so far (lazy regularisation counts them).
     pub(crate) d_updates: u64,
+    /// The moving average of G's weights, when `train.ema_half_life_images` > 0.
+    pub ema: Option<ema::Ema>,
+}
+
+fn build_generator(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> Sequential {
+    let m = &config.model;
+    let (size, ch) = (config.data.image_size, config.data.channels);
+    dcgan::generator(gpu, m.latent_dim + codes::g_extra(config), m.g_width, ch, size, m.g_norm, rng)
 }
 
 fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequential, Sequential) {
     let m = &config.model;
     let (size, ch) = (config.data.image_size, config.data.channels);
-    let g = dcgan::generator(gpu, m.latent_dim + codes::g_extra(config), m.g_width, ch, size, m.g_norm, rng);
+    let g = build_generator(gpu, config, rng);
     let d_in = ch + if m.conditional { m.classes } else { 0 };
     let mut d = dcgan::discriminator(gpu, m.d_width, d_in, size, m.d_norm, codes::d_outputs(config), rng);
     if m.minibatch_kernels > 0 {
@@ -124,6 +133,10 @@ impl GanTrainer {
         } else {
             vec![]
         };
+        let ema = (t.ema_half_life_images > 0.0).then(|| {
+            let fresh = build_generator(gpu, config, &mut ChaCha8Rng::seed_from_u64(0));
+            ema::Ema::new(&g, fresh, t.ema_half_life_images, t.batch_size)
+        });
         GanTrainer {
             gpu: gpu.clone(),
             config: config.clone(),
@@ -141,6 +154,7 @@ impl GanTrainer {
             history,
             shard: Shard::single(),
             d_updates: 0,
+            ema,
         }
     }
 
@@ -286,6 +300,9 @@ impl GanTrainer {
         }
         let grads = self.with_history(&loss_g, &g_params, 0);
         self.opt_g.step(&g_params, &grads);
+        if let Some(ema) = &self.ema {
+            ema.update(&self.g);
+        }
         self.update_history();
         self.step += 1;
 
@@ -369,9 +386,10 @@ impl GanTrainer {
         self.labelled.as_ref().map(|l| (l.sampler.epoch, l.sampler.cursor)).or(self.pending_labelled_position)
     }
 
-    /// Images [n, C, H, W] in [-1, 1] for these codes, with batch norm in eval mode.
+    /// Images [n, C, H, W] in [-1, 1] for these codes, with batch norm in eval mode, from the
+    /// averaged generator when there is one.
     pub fn generate_codes(&self, codes: &Codes) -> Vec<f32> {
-        generate(&self.gpu, &self.config, &self.g, codes)
+        generate(&self.gpu, &self.config, self.ema.as_ref().map_or(&self.g, |e| &e.net), codes)
     }
 
     /// Images from latent vectors (and one class or code per sample where the model takes one).

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::engine::{Chart, Metrics, Trainable};
 use super::noise::Noise;
-use super::{build_networks, GanTrainer, StepStats, TrainState};
+use super::{GanTrainer, StepStats, TrainState};
 use crate::checkpoint::CheckpointError;
 use crate::config::{Config, GanLoss};
 use crate::data::Dataset;
@@ -40,7 +40,11 @@ impl Trainable for GanTrainer {
     }
 
     fn networks(&self) -> Vec<(&'static str, &dyn Module)> {
-        vec![("generator", &self.g), ("discriminator", &self.d)]
+        let mut nets: Vec<(&'static str, &dyn Module)> = vec![("generator", &self.g), ("discriminator", &self.d)];
+        if let Some(ema) = &self.ema {
+            nets.push(("generator_ema", &ema.net));
+        }
+        nets
     }
 
     fn save_state(&self, state: &mut TrainState) {
@@ -114,9 +118,10 @@ pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), Ch
     let (size, ch) = (config.data.image_size, config.data.channels);
     let needed = dcgan::generator_weight_count(m.latent_dim + super::codes::g_extra(&config), m.g_width, ch, size);
     check_holds(&tensors, "generator", needed, path)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let (g, _) = build_networks(gpu, &config, &mut rng);
-    crate::checkpoint::import(&g, "generator", &tensors, path)?;
+    let g = super::build_generator(gpu, &config, &mut ChaCha8Rng::seed_from_u64(0));
+    // The moving average of G's weights when the run kept one: what its samples showed.
+    let name = if tensors.keys().any(|k| k.starts_with("generator_ema.")) { "generator_ema" } else { "generator" };
+    crate::checkpoint::import(&g, name, &tensors, path)?;
     Ok((config, g))
 }
 
