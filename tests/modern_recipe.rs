@@ -155,3 +155,29 @@ fn the_ema_generator_follows_its_formula_and_is_what_checkpoints_sample() {
         shadergan::train::generate(&gpu, &config, &g, &shadergan::train::Codes { z: z.to_vec(), ..Default::default() });
     assert_eq!(from_file, t.generate_with(z, &[]));
 }
+
+#[test]
+fn relativistic_pairing_losses_match_their_formulas_and_train() {
+    let gpu = gpu();
+    let mut rng = rng("rpgan");
+    let (real, fake) = (uniform(&mut rng, 13, -3.0, 3.0), uniform(&mut rng, 13, -3.0, 3.0));
+    let (rt, ft) = (tensor(&gpu, &[13, 1], &real), tensor(&gpu, &[13, 1], &fake));
+    let softplus = |t: f64| t.max(0.0) + (-t.abs()).exp().ln_1p();
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    let want_d = mean(real.iter().zip(&fake).map(|(r, f)| softplus(f - r)).collect());
+    let want_g = mean(real.iter().zip(&fake).map(|(r, f)| softplus(r - f)).collect());
+    assert_close("RpGAN D", &[discriminator_loss(GanLoss::Relativistic, &rt, &ft, 1.0).item()], &[want_d], 1e-5, 1e-6);
+    let g = shadergan::train::losses::relativistic_generator_loss(&rt, &ft);
+    assert_close("RpGAN G", &[g.item()], &[want_g], 1e-5, 1e-6);
+
+    // R3GAN's baseline: RpGAN with R1 and R2, a few steps.
+    let mut config = tiny_dcgan();
+    (config.train.loss, config.model.d_norm) = (GanLoss::Relativistic, Norm::Layer);
+    (config.train.r1_gamma, config.train.r2_gamma) = (0.1, 0.1);
+    let data = run::load_dataset(&config).unwrap();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    for _ in 0..3 {
+        let s = t.train_step(&data);
+        assert!(s.d_loss.is_finite() && s.g_loss.is_finite() && s.d_loss > 0.0, "{s:?}");
+    }
+}

@@ -204,6 +204,9 @@ pub enum GanLoss {
     /// Hinge loss (SAGAN, BigGAN): D minimises E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))],
     /// G minimises -E[D(G(z))].
     Hinge,
+    /// Relativistic pairing (RpGAN, R3GAN's loss): D minimises E[softplus(D(G(z)) - D(x))] and G
+    /// E[softplus(D(x) - D(G(z)))] over pairs of a real and a generated image.
+    Relativistic,
 }
 
 /// The distribution of z.

@@ -23,10 +23,21 @@ pub fn discriminator_loss(kind: GanLoss, real: &Tensor, fake: &Tensor, real_labe
         // The critic maximises E[C(x)] - E[C(G(z))].
         GanLoss::Wasserstein | GanLoss::WassersteinGp => fake.mean_all().sub(&real.mean_all()),
         GanLoss::Hinge => real.neg().add_scalar(1.0).relu().mean_all().add(&fake.add_scalar(1.0).relu().mean_all()),
+        // RpGAN (R3GAN): each fake's score against its paired real one's.
+        GanLoss::Relativistic => fake.sub(real).softplus().mean_all(),
     }
 }
 
+/// RpGAN's G loss: E[softplus(D(x) - D(G(z)))] over pairs of real and fake scores.
+pub fn relativistic_generator_loss(real: &Tensor, fake: &Tensor) -> Tensor {
+    real.sub(fake).softplus().mean_all()
+}
+
 /// G's loss on D's scores for its samples.
+///
+/// # Panics
+/// For `GanLoss::Relativistic`, whose G loss needs the paired real scores too: call
+/// [`relativistic_generator_loss`].
 pub fn generator_loss(kind: GanLoss, fake: &Tensor) -> Tensor {
     let gpu = fake.gpu();
     match kind {
@@ -34,6 +45,7 @@ pub fn generator_loss(kind: GanLoss, fake: &Tensor) -> Tensor {
         GanLoss::NonSaturating => bce_with_logits(fake, &Tensor::ones(gpu, fake.shape())),
         GanLoss::LeastSquares => mse(fake, &Tensor::ones(gpu, fake.shape())).scale(0.5),
         GanLoss::Wasserstein | GanLoss::WassersteinGp | GanLoss::Hinge => fake.mean_all().neg(),
+        GanLoss::Relativistic => panic!("RpGAN's G loss pairs fakes with real scores: use relativistic_generator_loss"),
     }
 }
 

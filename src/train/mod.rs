@@ -283,15 +283,20 @@ impl GanTrainer {
             if kind == GanLoss::Wasserstein {
                 clip_weights(&d_params, self.config.train.clip);
             }
-            last = Some((fake, codes, loss_d, real_score, fake_score, real_features));
+            last = Some((fake, codes, loss_d, real_score, fake_score, real_features, real, real_labels));
         }
-        let (fake, codes, loss_d, real_score, fake_score, real_features) = last.expect("d_steps >= 1");
+        let (fake, codes, loss_d, real_score, fake_score, real_features, real, real_labels) =
+            last.expect("d_steps >= 1");
 
         // (2) Update G through the updated D; only G's gradients are computed.
         let (out, features) = self.discriminate(&fake, &codes.labels);
         let feature_matching = self.config.train.feature_matching || self.config.model.kind == GanKind::SemiSupervised;
         let mut loss_g = if feature_matching {
             losses::feature_matching(&real_features, &features)
+        } else if kind == GanLoss::Relativistic {
+            // RpGAN pairs each fake with a real image, scored by the updated D.
+            let real_now = self.critic(&real, &real_labels);
+            losses::relativistic_generator_loss(&real_now, &codes::adversarial_score(&self.config, &out))
         } else {
             losses::generator_loss(kind, &codes::adversarial_score(&self.config, &out))
         };

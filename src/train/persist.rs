@@ -87,7 +87,10 @@ impl Trainable for GanTrainer {
 
     fn charts(&self, _metrics: &[&'static str]) -> Vec<Chart> {
         // A critic's mean scores are unbounded (Wasserstein losses); D's outputs are probabilities.
-        let critic = matches!(self.config.train.loss, GanLoss::Wasserstein | GanLoss::WassersteinGp | GanLoss::Hinge);
+        let critic = matches!(
+            self.config.train.loss,
+            GanLoss::Wasserstein | GanLoss::WassersteinGp | GanLoss::Hinge | GanLoss::Relativistic
+        );
         vec![
             Chart { title: "Losses", metrics: vec!["d_loss", "g_loss"], range: None },
             if critic {
