@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use shadergan::config::{GanLoss, Norm};
 use shadergan::grad;
-use shadergan::nn::{Layer, Linear, Mode, Sequential};
+use shadergan::nn::{Layer, Linear, Mode, Module, Sequential};
 use shadergan::train::losses::{discriminator_loss, generator_loss, gradient_norm_penalty};
 use shadergan::train::{run, GanTrainer, Trainer};
 
@@ -180,4 +180,82 @@ fn relativistic_pairing_losses_match_their_formulas_and_train() {
         let s = t.train_step(&data);
         assert!(s.d_loss.is_finite() && s.g_loss.is_finite() && s.d_loss > 0.0, "{s:?}");
     }
+}
+
+/// The largest singular value of `w` [rows, cols] by f64 power iteration on WᵀW.
+fn largest_singular_value(w: &[f64], rows: usize, cols: usize) -> f64 {
+    let mut v = vec![1.0; cols];
+    let mut sigma = 0.0;
+    for _ in 0..2000 {
+        let wv: Vec<f64> = (0..rows).map(|r| (0..cols).map(|c| w[r * cols + c] * v[c]).sum()).collect();
+        let wtwv: Vec<f64> = (0..cols).map(|c| (0..rows).map(|r| w[r * cols + c] * wv[r]).sum()).collect();
+        let norm = wtwv.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v = wtwv.iter().map(|x| x / norm).collect();
+        sigma = norm.sqrt();
+    }
+    sigma
+}
+
+#[test]
+fn spectral_norm_finds_the_largest_singular_value_and_its_gradient_matches_differences() {
+    use rand::SeedableRng;
+    use shadergan::nn::{Conv2d, SpectralNorm};
+    let gpu = gpu();
+    let mut rng = rng("spectral");
+    for (cout, cin, k) in [(5, 3, 3), (4, 2, 1)] {
+        let conv = Conv2d::new(&gpu, cin, cout, k);
+        let w = uniform(&mut rng, cout * cin * k * k, -1.0, 1.0);
+        conv.weight.assign(&f32s(&w));
+        let sn = SpectralNorm::new(Layer::Conv2d(conv), &mut rand_chacha::ChaCha8Rng::seed_from_u64(1)).ok().unwrap();
+        for _ in 0..60 {
+            sn.normalized_weight(Mode::Train);
+        }
+        let want = largest_singular_value(&w, cout, cin * k * k);
+        assert_close(&format!("sigma of a {cout}x{cin}x{k}x{k} conv"), &[sn.sigma().item()], &[want], 1e-4, 1e-6);
+        let normalized = f64s(&sn.normalized_weight(Mode::Eval).to_vec());
+        let unit_sigma = largest_singular_value(&normalized, cout, cin * k * k);
+        assert_close("sigma after normalising", &[unit_sigma as f32], &[1.0], 1e-3, 1e-6);
+    }
+
+    // d/dW of Σ r ⊙ (x Wᵀ / σ(W)), σ = uᵀ W v with u, v held (eval mode), against an f64 copy.
+    let (n, i, o) = (3, 4, 2);
+    let linear = shadergan::nn::Linear::new(&gpu, i, o).bias(false);
+    let w = uniform(&mut rng, o * i, -1.0, 1.0);
+    linear.weight.assign(&f32s(&w));
+    let sn = SpectralNorm::new(Layer::Linear(linear), &mut rand_chacha::ChaCha8Rng::seed_from_u64(2)).ok().unwrap();
+    sn.normalized_weight(Mode::Train);
+    let (u, v) = (f64s(&sn.u.to_vec()), f64s(&sn.v.to_vec()));
+    let (x, r) = (uniform(&mut rng, n * i, -1.0, 1.0), uniform(&mut rng, n * o, -1.0, 1.0));
+    let loss = |w: &[f64]| {
+        let sigma: f64 = (0..o).map(|a| u[a] * (0..i).map(|b| w[a * i + b] * v[b]).sum::<f64>()).sum();
+        (0..n)
+            .flat_map(|s| (0..o).map(move |a| (s, a)))
+            .map(|(s, a)| r[s * o + a] * (0..i).map(|b| x[s * i + b] * w[a * i + b]).sum::<f64>() / sigma)
+            .sum::<f64>()
+    };
+    let y = sn.forward(&tensor(&gpu, &[n, i], &x), Mode::Eval);
+    let total = y.mul(&tensor(&gpu, &[n, o], &r)).sum_all();
+    let weight = sn.named_tensors().remove(0).1;
+    let got = grad(&total, &[&weight], None, false).remove(0).to_vec();
+    assert_close("d/dW through spectral norm", &got, &finite_diff(&w, loss, 1e-5), 1e-3, 1e-5);
+}
+
+#[test]
+fn a_spectrally_normalised_critic_trains_and_resumes_with_its_vectors() {
+    let gpu = gpu();
+    let mut config = tiny_dcgan();
+    (config.model.spectral_norm, config.model.d_norm, config.train.loss) = (true, Norm::None, GanLoss::Hinge);
+    let data = run::load_dataset(&config).unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    Trainer::new(a.path(), 4).fit(&mut GanTrainer::new(&gpu, &config, data.len), &data).unwrap();
+    Trainer::new(b.path(), 2).fit(&mut GanTrainer::new(&gpu, &config, data.len), &data).unwrap();
+    Trainer::new(b.path(), 4).resume(true).fit(&mut GanTrainer::new(&gpu, &config, data.len), &data).unwrap();
+    let (t, _) = shadergan::checkpoint::load(&b.path().join("model.safetensors")).unwrap();
+    assert!(
+        t.contains_key("discriminator.0.weight_orig") && t.contains_key("discriminator.0.weight_u"),
+        "{:?}",
+        t.keys()
+    );
+    let csv = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    assert_eq!(csv(a.path()), csv(b.path()));
 }

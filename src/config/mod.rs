@@ -86,6 +86,9 @@ pub struct ModelConfig {
     /// Normalisation in D's hidden layers. WGAN-GP critics must not use batch norm.
     #[serde(default = "default_norm")]
     pub d_norm: Norm,
+    /// Spectral normalisation of every convolution and linear layer of D (Miyato et al.).
+    #[serde(default)]
+    pub spectral_norm: bool,
     /// Normalisation in G's hidden layers: "batch", "virtual_batch" (against a fixed reference
     /// batch), "layer" or "none" (per-sample: data-parallel runs then match one process).
     #[serde(default = "default_norm")]

@@ -5,12 +5,14 @@ mod layers;
 pub mod loss;
 mod module;
 mod norm;
+mod spectral;
 
 pub use layers::{
     normal_tensor, one_hot, uniform_tensor, Conv2d, ConvTranspose2d, Embedding, Init, Linear, MinibatchDiscrimination,
 };
 pub use module::{manual_seed, Module};
 pub use norm::{BatchNorm, InstanceNorm, LayerNorm, VirtualBatchNorm};
+pub use spectral::{spectral_norm_all, SpectralNorm};
 
 use crate::tensor::Tensor;
 

@@ -110,6 +110,9 @@ fn build_networks(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> (Sequenti
     if m.minibatch_kernels > 0 {
         dcgan::add_minibatch_discrimination(&mut d, gpu, m.minibatch_kernels, m.minibatch_dims, rng);
     }
+    if m.spectral_norm {
+        d = Sequential::new(crate::nn::spectral_norm_all(d.layers, rng));
+    }
     (g, d)
 }
 
