@@ -272,6 +272,10 @@ pub struct TrainConfig {
     /// Weight of the historical-averaging penalty ||θ - mean of past θ||² for G and D (0 = off).
     #[serde(default)]
     pub historical_averaging: f32,
+    /// DiffAugment: augmentations of every image D sees, real and generated, as a comma list of
+    /// "color", "translation", "cutout" ("" = none).
+    #[serde(default)]
+    pub diffaugment: String,
     /// Half-life of the moving average of G's weights, in training images (StyleGAN2: 10,000);
     /// samples, grids and `sample` then use the average. 0 = off.
     #[serde(default)]
@@ -500,6 +504,9 @@ impl Config {
             if !(g >= 0.0 && g.is_finite()) {
                 return Err(bad(key, g.to_string(), "must be a finite weight >= 0"));
             }
+        }
+        if let Err(e) = crate::train::augment::Policy::parse(&t.diffaugment) {
+            return Err(bad("train.diffaugment", format!("{:?}", t.diffaugment), &e));
         }
         if !(t.ema_half_life_images >= 0.0 && t.ema_half_life_images.is_finite()) {
             return Err(bad(

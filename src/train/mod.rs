@@ -2,6 +2,7 @@
 //! every GAN kind and loss of the engine. One iteration: (1) update D `d_steps` times on a real
 //! batch and a detached fake one, (2) update G through D.
 
+pub mod augment;
 mod checkpoint_unit;
 pub mod codes;
 pub mod ema;
@@ -93,6 +94,8 @@ pub struct GanTrainer {
     pub(crate) d_updates: u64,
     /// The moving average of G's weights, when `train.ema_half_life_images` > 0.
     pub ema: Option<ema::Ema>,
+    /// DiffAugment's augmentations of every image D sees (none by default).
+    augment_policy: augment::Policy,
 }
 
 fn build_generator(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> Sequential {
@@ -158,6 +161,7 @@ impl GanTrainer {
             shard: Shard::single(),
             d_updates: 0,
             ema,
+            augment_policy: augment::Policy::parse(&t.diffaugment).unwrap_or_default(),
         }
     }
 
@@ -182,6 +186,17 @@ impl GanTrainer {
 
     /// Codes for a batch of fakes: conditional GANs reuse the real batch's classes, ACGAN draws
     /// classes, InfoGAN draws its categorical and continuous codes.
+    /// `x` as D sees it: augmented with draws for the global batch (this rank's share).
+    fn augmented(&mut self, x: &Tensor) -> Tensor {
+        if !self.augment_policy.is_on() {
+            return x.clone();
+        }
+        let global = self.config.train.batch_size;
+        let draws = augment::Draws::sample(self.noise.rng(), global, x.shape()[2]);
+        let start = self.shard.share(global).start;
+        augment::augment(x, self.augment_policy, &draws.slice(start..start + x.shape()[0]))
+    }
+
     /// Every rank draws the global batch's codes (the same on all) and keeps its share.
     fn sample_codes(&mut self, real_labels: &[u32]) -> Codes {
         let b = self.config.train.batch_size;
@@ -242,8 +257,9 @@ impl GanTrainer {
                 let _no_graph = no_grad();
                 codes::run_generator(&self.gpu, &self.config, &self.g, &z, Mode::Train)
             };
-            let (real_out, real_features) = self.discriminate(&real, &real_labels);
-            let (fake_out, _) = self.discriminate(&fake.detach(), &codes.labels);
+            let (real_seen, fake_seen) = (self.augmented(&real), self.augmented(&fake.detach()));
+            let (real_out, real_features) = self.discriminate(&real_seen, &real_labels);
+            let (fake_out, _) = self.discriminate(&fake_seen, &codes.labels);
             let real_score = codes::adversarial_score(&self.config, &real_out);
             let fake_score = codes::adversarial_score(&self.config, &fake_out);
             let mut loss_d = losses::discriminator_loss(kind, &real_score, &fake_score, self.config.train.real_label);
@@ -286,13 +302,14 @@ impl GanTrainer {
             if kind == GanLoss::Wasserstein {
                 clip_weights(&d_params, self.config.train.clip);
             }
-            last = Some((fake, codes, loss_d, real_score, fake_score, real_features, real, real_labels));
+            last = Some((fake, codes, loss_d, real_score, fake_score, real_features, real_seen, real_labels));
         }
         let (fake, codes, loss_d, real_score, fake_score, real_features, real, real_labels) =
             last.expect("d_steps >= 1");
 
         // (2) Update G through the updated D; only G's gradients are computed.
-        let (out, features) = self.discriminate(&fake, &codes.labels);
+        let fake_seen = self.augmented(&fake);
+        let (out, features) = self.discriminate(&fake_seen, &codes.labels);
         let feature_matching = self.config.train.feature_matching || self.config.model.kind == GanKind::SemiSupervised;
         let mut loss_g = if feature_matching {
             losses::feature_matching(&real_features, &features)
