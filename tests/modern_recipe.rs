@@ -348,3 +348,47 @@ fn diffaugment_matches_its_reference_passes_gradients_and_trains() {
     assert!(s.d_loss.is_finite() && s.g_loss.is_finite(), "{s:?}");
     assert!((s.d_real - plain.d_real).abs() > 1e-6, "D saw the same real images with augmentation on");
 }
+
+#[test]
+fn ada_moves_its_probability_by_its_rule_and_resumes() {
+    use rand::SeedableRng;
+    use shadergan::train::augment::{augment, Adaptive, Draws, Policy};
+    let mut ada = Adaptive { p: 0.2, target: 0.6, speed_images: 1000.0, sign_sum: 0.0, count: 0.0 };
+    ada.observe(70.0, 100.0); // r_t = 0.7 > 0.6: more augmentation
+    ada.adjust(50);
+    assert!((ada.p - 0.25).abs() < 1e-6, "{}", ada.p);
+    ada.observe(10.0, 100.0); // r_t = 0.1: less
+    ada.adjust(400);
+    assert!(ada.p.abs() < 1e-6, "clamped at 0: {}", ada.p);
+
+    // p = 0 changes no image; p = 1 is plain DiffAugment.
+    let gpu = gpu();
+    let x = tensor(&gpu, &[4, 3, 8, 8], &uniform(&mut rng("ada"), 4 * 3 * 64, -1.0, 1.0));
+    let policy = Policy::parse("color,translation,cutout").unwrap();
+    let draws = Draws::sample(&mut rand_chacha::ChaCha8Rng::seed_from_u64(5), 4, 8);
+    let mut coin = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    assert_close(
+        "p = 0",
+        &augment(&x, policy, &draws.clone().with_probability(0.0, &mut coin)).to_vec(),
+        &f64s(&x.to_vec()),
+        1e-6,
+        1e-7,
+    );
+    let all = draws.clone().with_probability(1.0, &mut coin);
+    assert_eq!(all, draws);
+
+    let mut config = tiny_dcgan();
+    (config.train.diffaugment, config.train.ada_target, config.train.ada_speed_images) =
+        ("translation".into(), 0.05, 64.0);
+    let data = run::load_dataset(&config).unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut straight = GanTrainer::new(&gpu, &config, data.len);
+    Trainer::new(a.path(), 8).fit(&mut straight, &data).unwrap();
+    Trainer::new(b.path(), 5).fit(&mut GanTrainer::new(&gpu, &config, data.len), &data).unwrap();
+    let mut resumed = GanTrainer::new(&gpu, &config, data.len);
+    Trainer::new(b.path(), 8).resume(true).fit(&mut resumed, &data).unwrap();
+    eprintln!("ADA p after 8 steps: {}", straight.ada.as_ref().unwrap().p);
+    assert_eq!(straight.ada, resumed.ada);
+    let csv = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    assert_eq!(csv(a.path()), csv(b.path()));
+}

@@ -276,6 +276,13 @@ pub struct TrainConfig {
     /// "color", "translation", "cutout" ("" = none).
     #[serde(default)]
     pub diffaugment: String,
+    /// ADA: the r_t = E[sign(D(x))] the augmentation probability holds D to (0.6 in the paper);
+    /// 0 = augment every image (when `diffaugment` names some).
+    #[serde(default)]
+    pub ada_target: f32,
+    /// ADA: images over which the probability may move from 0 to 1 (the paper: 500,000).
+    #[serde(default = "default_ada_speed")]
+    pub ada_speed_images: f32,
     /// Half-life of the moving average of G's weights, in training images (StyleGAN2: 10,000);
     /// samples, grids and `sample` then use the average. 0 = off.
     #[serde(default)]
@@ -348,6 +355,9 @@ fn default_optimizer() -> OptimizerKind {
 }
 fn default_clip() -> f32 {
     0.01
+}
+fn default_ada_speed() -> f32 {
+    500_000.0
 }
 fn one_usize() -> usize {
     1
@@ -507,6 +517,20 @@ impl Config {
         }
         if let Err(e) = crate::train::augment::Policy::parse(&t.diffaugment) {
             return Err(bad("train.diffaugment", format!("{:?}", t.diffaugment), &e));
+        }
+        if !(0.0..1.0).contains(&t.ada_target) || !(t.ada_speed_images >= 1.0 && t.ada_speed_images.is_finite()) {
+            return Err(bad(
+                "train.ada_target",
+                t.ada_target.to_string(),
+                "must be in [0, 1), with ada_speed_images a finite number >= 1",
+            ));
+        }
+        if t.ada_target > 0.0 && t.diffaugment.trim().is_empty() {
+            return Err(bad(
+                "train.ada_target",
+                t.ada_target.to_string(),
+                "adapts the probability of the augmentations train.diffaugment names: name some",
+            ));
         }
         if !(t.ema_half_life_images >= 0.0 && t.ema_half_life_images.is_finite()) {
             return Err(bad(

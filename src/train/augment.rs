@@ -68,6 +68,19 @@ impl Draws {
         }
     }
 
+    /// Leaves each image unchanged with probability 1 - `p` (ADA's augmentation probability),
+    /// by giving it the draws that change nothing.
+    pub fn with_probability(mut self, p: f32, rng: &mut impl Rng) -> Draws {
+        for i in 0..self.color.len() {
+            if rng.random::<f32>() >= p {
+                self.color[i] = [0.5; 3];
+                self.shift[i] = (0, 0);
+                self.cutout[i] = (i64::MIN / 4, i64::MIN / 4);
+            }
+        }
+        self
+    }
+
     /// The draws of items `range` (a rank's share of a global batch).
     pub fn slice(&self, range: std::ops::Range<usize>) -> Draws {
         Draws {
@@ -114,4 +127,41 @@ pub fn augment(x: &Tensor, policy: Policy, draws: &Draws) -> Tensor {
         y = y.mul(&Tensor::from_vec(gpu, &[n, 1, h, w], &mask));
     }
     y
+}
+
+/// ADA's adaptive augmentation probability (Karras et al. 2020): r = E[sign(D(x))] over real
+/// images, measured over every `interval` D steps; p moves toward more augmentation when r
+/// exceeds `target` (D grows too sure of the reals) and back otherwise, by `images / speed_images`
+/// per adjustment, within [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adaptive {
+    /// The current probability.
+    pub p: f32,
+    /// The r_t D is held to (0.6 in the paper).
+    pub target: f32,
+    /// Images over which p may move from 0 to 1 (the paper: 500,000).
+    pub speed_images: f32,
+    /// Sum of the signs of D's outputs on reals since the last adjustment.
+    pub sign_sum: f64,
+    /// How many outputs that sum covers.
+    pub count: f64,
+}
+
+impl Adaptive {
+    /// Adds the sum of the signs of `count` of D's scores on real images to the running r_t.
+    pub fn observe(&mut self, sign_sum: f64, count: f64) {
+        self.sign_sum += sign_sum;
+        self.count += count;
+    }
+
+    /// Moves p after `images` real images have been seen since the last adjustment.
+    pub fn adjust(&mut self, images: usize) {
+        if self.count == 0.0 {
+            return;
+        }
+        let r = self.sign_sum / self.count;
+        let step = images as f32 / self.speed_images;
+        self.p = (self.p + if r > self.target as f64 { step } else { -step }).clamp(0.0, 1.0);
+        (self.sign_sum, self.count) = (0.0, 0.0);
+    }
 }

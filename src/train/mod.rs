@@ -96,6 +96,8 @@ pub struct GanTrainer {
     pub ema: Option<ema::Ema>,
     /// DiffAugment's augmentations of every image D sees (none by default).
     augment_policy: augment::Policy,
+    /// ADA's adaptive probability of those augmentations, when `train.ada_target` > 0.
+    pub ada: Option<augment::Adaptive>,
 }
 
 fn build_generator(gpu: &Gpu, config: &Config, rng: &mut ChaCha8Rng) -> Sequential {
@@ -162,6 +164,13 @@ impl GanTrainer {
             d_updates: 0,
             ema,
             augment_policy: augment::Policy::parse(&t.diffaugment).unwrap_or_default(),
+            ada: (t.ada_target > 0.0).then(|| augment::Adaptive {
+                p: 0.0,
+                target: t.ada_target,
+                speed_images: t.ada_speed_images,
+                sign_sum: 0.0,
+                count: 0.0,
+            }),
         }
     }
 
@@ -192,7 +201,10 @@ impl GanTrainer {
             return x.clone();
         }
         let global = self.config.train.batch_size;
-        let draws = augment::Draws::sample(self.noise.rng(), global, x.shape()[2]);
+        let mut draws = augment::Draws::sample(self.noise.rng(), global, x.shape()[2]);
+        if let Some(ada) = &self.ada {
+            draws = draws.with_probability(ada.p, self.noise.rng());
+        }
         let start = self.shard.share(global).start;
         augment::augment(x, self.augment_policy, &draws.slice(start..start + x.shape()[0]))
     }
@@ -261,6 +273,18 @@ impl GanTrainer {
             let (real_out, real_features) = self.discriminate(&real_seen, &real_labels);
             let (fake_out, _) = self.discriminate(&fake_seen, &codes.labels);
             let real_score = codes::adversarial_score(&self.config, &real_out);
+            if self.ada.is_some() {
+                // r_t over the global batch: the ranks' tallies averaged keep their ratio.
+                let scores = real_score.detach().to_vec();
+                let mut tally =
+                    [scores.iter().map(|v| v.signum() * (*v != 0.0) as i32 as f32).sum(), scores.len() as f32];
+                self.shard.mean(&mut tally);
+                let ada = self.ada.as_mut().expect("checked above");
+                ada.observe(tally[0] as f64, tally[1] as f64);
+                if (self.d_updates + 1) % 4 == 0 {
+                    ada.adjust(4 * self.config.train.batch_size);
+                }
+            }
             let fake_score = codes::adversarial_score(&self.config, &fake_out);
             let mut loss_d = losses::discriminator_loss(kind, &real_score, &fake_score, self.config.train.real_label);
             // Lazy R1/R2 (StyleGAN2): every reg_every-th D step, weighted by reg_every.

@@ -55,6 +55,11 @@ impl Trainable for GanTrainer {
         state.put_rng("noise", self.noise.generator());
         state.put_sampler("sampler", &self.sampler);
         state.put("d_updates", self.d_updates);
+        if let Some(ada) = &self.ada {
+            state.put("ada.p", ada.p);
+            state.put("ada.sign_sum", ada.sign_sum);
+            state.put("ada.count", ada.count);
+        }
         if let Some((epoch, cursor)) = self.labelled_position() {
             state.put("labelled.epoch", epoch);
             state.put("labelled.cursor", cursor);
@@ -70,6 +75,10 @@ impl Trainable for GanTrainer {
         self.noise = Noise::from_generator(self.config.train.noise, state.rng("noise")?);
         self.sampler = state.sampler("sampler", self.sampler.len())?;
         self.d_updates = state.get("d_updates")?;
+        if let Some(ada) = &mut self.ada {
+            (ada.p, ada.sign_sum, ada.count) =
+                (state.get("ada.p")?, state.get("ada.sign_sum")?, state.get("ada.count")?);
+        }
         if state.has("labelled.epoch") {
             self.pending_labelled_position = Some((state.get("labelled.epoch")?, state.get("labelled.cursor")?));
         }
