@@ -152,6 +152,22 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         limit: usize,
     },
+    /// Fréchet distance, KID and precision/recall of a generator's samples against real images,
+    /// in the features of the engine's classifier (compare runs on one dataset; not Inception-FID).
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Real images: an IDX file or a folder (held-out images, ideally).
+        #[arg(long)]
+        real: PathBuf,
+        #[arg(long)]
+        classifier: PathBuf,
+        /// Images on each side.
+        #[arg(long, default_value_t = 2000)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// List the adapters found and the one chosen.
     Info,
 }
@@ -259,6 +275,15 @@ fn data_parallel_rank() -> train::Shard {
 fn run_command(cli: &Cli, shard: &train::Shard) -> Result<()> {
     match &cli.command {
         Command::Info => info(cli),
+        Command::Eval { checkpoint, real, classifier, n, seed } => {
+            let q = tasks::sample_quality(&gpu(cli)?, checkpoint, real, classifier, *n, *seed)?;
+            println!("{} samples against {} real images, {} classifier features:", q.images, q.images, q.dims);
+            println!("frechet distance {:.4}", q.frechet);
+            println!("KID              {:.6}", q.kid);
+            println!("precision        {:.3}", q.precision);
+            println!("recall           {:.3}", q.recall);
+            Ok(())
+        }
         Command::Bench { config, batch, width, image_size, channels, iters } => {
             let overrides =
                 BenchOverrides { batch: *batch, width: *width, image_size: *image_size, channels: *channels };

@@ -114,6 +114,38 @@ impl Classifier {
         out
     }
 
+    /// The classifier's last hidden features of each image, averaged over positions: rows of
+    /// `feature_dims()` values (eval mode, in chunks of 256), the space sample quality is
+    /// measured in.
+    pub fn features(&self, gpu: &Gpu, images: &[f32]) -> Vec<f64> {
+        let _no_graph = no_grad();
+        let per = self.channels * self.image_size * self.image_size;
+        let layer = dcgan::feature_layer(&self.net);
+        let mut out = Vec::with_capacity(images.len() / per * self.feature_dims());
+        for chunk in images.chunks(256 * per) {
+            let n = chunk.len() / per;
+            let x = Tensor::from_vec(gpu, &[n, self.channels, self.image_size, self.image_size], chunk);
+            let hidden = self.net.forward_all(&x, Mode::Eval).swap_remove(layer);
+            let pooled = if hidden.rank() == 4 { hidden.mean(&[2, 3], false) } else { hidden };
+            out.extend(pooled.to_vec().into_iter().map(f64::from));
+        }
+        out
+    }
+
+    /// Values per row of [`features`](Self::features).
+    pub fn feature_dims(&self) -> usize {
+        let layer = dcgan::feature_layer(&self.net);
+        // The channels of the last hidden convolution: its weight is [out, in, k, k].
+        self.net.layers[..layer]
+            .iter()
+            .rev()
+            .find_map(|l| match l {
+                crate::nn::Layer::Conv2d(c) => Some(c.weight.shape()[0]),
+                _ => None,
+            })
+            .unwrap_or(self.classes)
+    }
+
     /// Fraction of `data` classified as its label.
     pub fn accuracy(&self, gpu: &Gpu, data: &Dataset) -> f64 {
         let labels = data.labels.as_ref().expect("accuracy needs labels");

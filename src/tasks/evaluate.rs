@@ -206,3 +206,59 @@ pub fn semi_supervised_comparison(gpu: &Gpu, dir: &Path, baseline_steps: usize) 
         baseline_accuracy: base.accuracy(gpu, &test),
     })
 }
+
+/// How close a generator's samples are to real images, in the classifier's feature space.
+#[derive(Clone, Debug)]
+pub struct SampleQuality {
+    /// Fréchet distance.
+    pub frechet: f64,
+    /// KID (unbiased MMD² with a cubic polynomial kernel, mean over subsets).
+    pub kid: f64,
+    /// Share of samples inside the real images' k-NN manifold (k = 3).
+    pub precision: f64,
+    /// Share of real images inside the samples' manifold.
+    pub recall: f64,
+    /// Images on each side.
+    pub images: usize,
+    /// Feature dimensions.
+    pub dims: usize,
+}
+
+/// Scores `n` samples of a generator against `n` real images (an IDX file or an image folder)
+/// with a classifier's features.
+pub fn sample_quality(
+    gpu: &Gpu,
+    checkpoint: &Path,
+    real: &Path,
+    classifier: &Path,
+    n: usize,
+    seed: u64,
+) -> Result<SampleQuality> {
+    if !(2..=MAX_SAMPLES).contains(&n) {
+        bail!("--n must be between 2 and {MAX_SAMPLES}, got {n}");
+    }
+    let (config, generator) = load_generator(gpu, checkpoint)?;
+    let c = Classifier::load(gpu, classifier)?;
+    check_classifier_fits(&c, config.data.channels, config.data.image_size)?;
+    let mut data_cfg = config.data.clone();
+    data_cfg.images = real.to_path_buf();
+    (data_cfg.labels, data_cfg.limit, data_cfg.crops) = (None, n, 0);
+    data_cfg.kind = if real.is_dir() { crate::config::DataKind::Folder } else { crate::config::DataKind::Idx };
+    let real_set = run::load_data(&data_cfg, 2)?;
+    let n = n.min(real_set.len);
+    let z = Noise::new(config.train.noise, seed).sample(n * config.model.latent_dim);
+    let k = label_count(&config);
+    let labels: Vec<u32> = if codes::takes_labels(&config) { (0..n).map(|i| (i % k) as u32).collect() } else { vec![] };
+    let fake = generate(gpu, &config, &generator, &Codes { z, labels, continuous: vec![] });
+    let d = c.feature_dims();
+    let (fa, ra) = (c.features(gpu, &fake), c.features(gpu, &real_set.pixels[..n * real_set.image_len()]));
+    let (precision, recall) = crate::eval::precision_recall(&ra, &fa, d, 3);
+    Ok(SampleQuality {
+        frechet: crate::eval::frechet_distance(&ra, &fa, d),
+        kid: crate::eval::kernel_distance(&ra, &fa, d, 10, 1000, seed),
+        precision,
+        recall,
+        images: n,
+        dims: d,
+    })
+}

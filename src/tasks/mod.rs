@@ -5,8 +5,9 @@ mod evaluate;
 mod generate;
 
 pub use evaluate::{
-    check_classifier_fits, conditional_accuracy, sample_coverage, semi_supervised_comparison, train_classifier,
-    translated_accuracy, SemiSupervisedComparison, TrainedClassifier, TranslatedAccuracy,
+    check_classifier_fits, conditional_accuracy, sample_coverage, sample_quality, semi_supervised_comparison,
+    train_classifier, translated_accuracy, SampleQuality, SemiSupervisedComparison, TrainedClassifier,
+    TranslatedAccuracy,
 };
 pub use generate::{
     interpolate, label_count, sample, sample_labels, steer_toward, translate_images, write_images, Samples, Steered,

@@ -2,6 +2,12 @@
 //! `shadergan interpolate`: plain functions of the classifier's outputs and of the noise, so a
 //! program can report what the CLI reports.
 
+mod sample_quality;
+
+pub use sample_quality::{
+    frechet_distance, kernel_distance, mean_and_covariance, precision_recall, sqrt_psd, symmetric_eigen,
+};
+
 use crate::config::NoiseKind;
 use crate::train::noise::{lerp, slerp, Noise};
 
