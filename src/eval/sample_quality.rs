@@ -4,7 +4,7 @@
 //! on the host. These figures compare runs on one dataset and one classifier; they are not
 //! Inception-FID and do not compare with published FIDs.
 
-/// Mean [d] and covariance [d, d] (divided by n - 1) of `n` rows of `d` features.
+/// Mean (`d` values) and covariance (`d` x `d`, divided by n - 1) of `n` rows of `d` features.
 pub fn mean_and_covariance(rows: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
     let n = rows.len() / d;
     let mut mean = vec![0.0; d];

@@ -13,9 +13,9 @@ use crate::tensor::{no_grad, Tensor};
 /// A convolution or linear layer whose weight is spectrally normalised.
 pub struct SpectralNorm {
     layer: Layer,
-    /// The left singular vector estimate, [outputs].
+    /// The left singular vector estimate, one value per output.
     pub u: Tensor,
-    /// The right singular vector estimate, [inputs × kernel area].
+    /// The right singular vector estimate, one value per input times kernel area.
     pub v: Tensor,
 }
 
