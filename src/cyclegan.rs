@@ -184,7 +184,7 @@ impl CycleTrainer {
     }
 
     fn batch(sampler: &mut BatchSampler, data: &Dataset, b: usize, gpu: &Gpu, shard: &Shard) -> Tensor {
-        let pixels = shard.local(&sampler.next_batch(data, b).0, data.image_len());
+        let pixels = shard.local(sampler.next_batch(data, b).0, data.image_len());
         Tensor::from_vec(gpu, &[pixels.len() / data.image_len(), data.channels, data.size, data.size], &pixels)
     }
 

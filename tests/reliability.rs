@@ -16,6 +16,12 @@ fn shadergan(args: &[&str]) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
+/// Temporary files an interrupted write left in `dir`.
+fn leftover_temp_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let files = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path());
+    files.filter(|p| p.extension().is_some_and(|x| x == "tmp")).collect()
+}
+
 fn write_config(dir: &Path, config: &Config) -> String {
     let path = dir.join("config.toml");
     std::fs::write(&path, config.to_toml()).unwrap();
@@ -239,11 +245,7 @@ fn a_run_killed_at_random_moments_and_resumed_equals_an_uninterrupted_one() {
     let rows = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
     assert_eq!(rows(&run), rows(&straight));
     assert_eq!(rows(&run).lines().count(), steps + 1);
-    let leftovers: Vec<_> = std::fs::read_dir(&run)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
-        .collect();
+    let leftovers = leftover_temp_files(&run);
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
@@ -329,11 +331,7 @@ fn a_save_into_a_full_disk_keeps_the_previous_checkpoint_usable() {
         let mut back = GanTrainer::new(&gpu, &config, data.len);
         restore_checkpoint(&mut back, &dir).unwrap();
         assert_eq!(back.step, 1, "the previous checkpoint is whole");
-        let tmp: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "tmp"))
-            .collect();
+        let tmp = leftover_temp_files(&dir);
         assert!(tmp.is_empty(), "{tmp:?}");
     }
 }

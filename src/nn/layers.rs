@@ -9,6 +9,9 @@ use crate::gpu::Gpu;
 use crate::tensor::Tensor;
 
 /// A tensor of `shape` with values drawn from N(mean, std²).
+///
+/// # Panics
+/// If `std` is negative or not finite (an initialisation constant of the calling code).
 pub fn normal_tensor(gpu: &Gpu, shape: &[usize], mean: f32, std: f32, rng: &mut impl Rng) -> Tensor {
     let dist = Normal::new(mean, std).expect("standard deviation must be finite and >= 0");
     let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| dist.sample(rng)).collect();

@@ -48,10 +48,15 @@ fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
     CheckpointError::Invalid { path: path.to_path_buf(), problem: problem.into() }
 }
 
+/// The size and CRC-32 of `bytes`, as the manifest records them.
+fn digest(bytes: &[u8]) -> FileEntry {
+    FileEntry { bytes: bytes.len() as u64, crc32: format!("{:08x}", crc32fast::hash(bytes)) }
+}
+
 /// A file's size and CRC-32 as found on disk.
 fn entry(path: &Path) -> Result<FileEntry, CheckpointError> {
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    Ok(FileEntry { bytes: bytes.len() as u64, crc32: format!("{:08x}", crc32fast::hash(&bytes)) })
+    Ok(digest(&bytes))
 }
 
 /// Whether `dir` holds a checkpoint (its manifest).
@@ -93,10 +98,7 @@ pub fn save_checkpoint<M: Trainable + ?Sized>(model: &M, dir: &Path) -> Result<(
 
     let mut files = BTreeMap::new();
     for (name, bytes) in [(MODEL_FILE, &model_bytes), (STATE_FILE, &state_bytes)] {
-        files.insert(
-            name.to_string(),
-            FileEntry { bytes: bytes.len() as u64, crc32: format!("{:08x}", crc32fast::hash(bytes)) },
-        );
+        files.insert(name.to_string(), digest(bytes));
     }
     let manifest = Manifest { format: MANIFEST_FORMAT.into(), model: model.kind().to_string(), step, files };
     let text = toml::to_string(&manifest).map_err(|e| invalid(&dir.join(MANIFEST), e.to_string()))?;
@@ -174,10 +176,13 @@ pub fn restore_checkpoint<M: Trainable + ?Sized>(model: &mut M, dir: &Path) -> R
             format!("holds a '{}' run; this model is '{}'", manifest.model, model.kind()),
         ));
     }
+    // Each file is read once: checked against the manifest, then parsed from the same bytes.
+    let mut verified = Vec::new();
     for name in [MODEL_FILE, STATE_FILE] {
         let path = dir.join(name);
         let want = manifest.files.get(name).ok_or_else(|| invalid(&manifest_path, format!("names no {name}")))?;
-        let got = entry(&path)?;
+        let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
+        let got = digest(&bytes);
         if (got.bytes, &got.crc32) != (want.bytes, &want.crc32) {
             return Err(invalid(
                 &path,
@@ -188,10 +193,13 @@ pub fn restore_checkpoint<M: Trainable + ?Sized>(model: &mut M, dir: &Path) -> R
                 ),
             ));
         }
+        verified.push(bytes);
     }
+    let state_bytes = verified.pop().expect("two files read");
+    let model_bytes = verified.pop().expect("two files read");
 
     let model_path = dir.join(MODEL_FILE);
-    let (tensors, meta) = checkpoint::load(&model_path)?;
+    let (tensors, meta) = checkpoint::parse(&model_bytes, &model_path)?;
     check_format(&meta, MODEL_FORMAT, &model_path)?;
     check_step(&meta, manifest.step, &model_path)?;
     if let Some(saved) = meta.get("config") {
@@ -202,7 +210,7 @@ pub fn restore_checkpoint<M: Trainable + ?Sized>(model: &mut M, dir: &Path) -> R
     }
 
     let state_path = dir.join(STATE_FILE);
-    let (tensors, mut meta) = checkpoint::load(&state_path)?;
+    let (tensors, mut meta) = checkpoint::parse(&state_bytes, &state_path)?;
     check_format(&meta, STATE_FORMAT, &state_path)?;
     check_step(&meta, manifest.step, &state_path)?;
     meta.remove("format");

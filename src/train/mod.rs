@@ -188,7 +188,7 @@ impl GanTrainer {
     /// This rank's share of the next global batch of real images.
     fn real_batch(&mut self, data: &Dataset) -> (Tensor, Vec<u32>) {
         let (pixels, labels) = self.sampler.next_batch(data, self.config.train.batch_size);
-        let (pixels, labels) = (self.shard.local(&pixels, data.image_len()), self.shard.local(&labels, 1));
+        let (pixels, labels) = (self.shard.local(pixels, data.image_len()), self.shard.local(labels, 1));
         let b = pixels.len() / data.image_len();
         (Tensor::from_vec(&self.gpu, &[b, data.channels, data.size, data.size], &pixels), labels)
     }
@@ -213,15 +213,15 @@ impl GanTrainer {
     fn sample_codes(&mut self, real_labels: &[u32]) -> Codes {
         let b = self.config.train.batch_size;
         let m = &self.config.model;
-        let z = self.shard.local(&self.noise.sample(b * m.latent_dim), m.latent_dim);
+        let z = self.shard.local(self.noise.sample(b * m.latent_dim), m.latent_dim);
         let labels = match m.kind {
             GanKind::Gan if m.conditional => real_labels.to_vec(),
-            GanKind::Acgan => self.shard.local(&self.noise.labels(b, m.classes), 1),
-            GanKind::Infogan => self.shard.local(&self.noise.labels(b, m.info_categorical), 1),
+            GanKind::Acgan => self.shard.local(self.noise.labels(b, m.classes), 1),
+            GanKind::Infogan => self.shard.local(self.noise.labels(b, m.info_categorical), 1),
             _ => vec![],
         };
         let continuous = if m.kind == GanKind::Infogan {
-            self.shard.local(&self.noise.uniform_pm1(b * m.info_continuous), m.info_continuous)
+            self.shard.local(self.noise.uniform_pm1(b * m.info_continuous), m.info_continuous)
         } else {
             vec![]
         };
@@ -303,7 +303,7 @@ impl GanTrainer {
             }
             self.d_updates += 1;
             if kind == GanLoss::WassersteinGp {
-                let eps = self.shard.local(&self.noise.uniform01(self.config.train.batch_size), 1);
+                let eps = self.shard.local(self.noise.uniform01(self.config.train.batch_size), 1);
                 let gp = losses::gradient_penalty(|x| self.critic(x, &real_labels), &real, &fake, &eps);
                 loss_d = loss_d.add(&gp.scale(self.config.train.gp_lambda));
             }
@@ -355,7 +355,7 @@ impl GanTrainer {
         self.update_history();
         self.step += 1;
 
-        let stats = {
+        let mut stats = {
             let _no_graph = no_grad();
             let summary = |s: &Tensor| {
                 if matches!(kind, GanLoss::Minimax | GanLoss::NonSaturating) {
@@ -367,7 +367,6 @@ impl GanTrainer {
             // One readback for all four numbers.
             Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_score), &summary(&fake_score)], 0).to_vec()
         };
-        let mut stats = stats;
         self.shard.mean(&mut stats); // the log shows the global batch's figures on every rank
         StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] }
     }
@@ -418,7 +417,7 @@ impl GanTrainer {
         }
         let l = self.labelled.as_mut().expect("set above");
         let (pixels, labels) = l.sampler.next_batch(&l.data, self.config.train.batch_size.min(l.data.len));
-        let (pixels, labels) = (self.shard.local(&pixels, l.data.image_len()), self.shard.local(&labels, 1));
+        let (pixels, labels) = (self.shard.local(pixels, l.data.image_len()), self.shard.local(labels, 1));
         let b = labels.len();
         let x = Tensor::from_vec(&self.gpu, &[b, l.data.channels, l.data.size, l.data.size], &pixels);
         let (out, _) = self.discriminate(&x, &[]);

@@ -95,12 +95,13 @@ impl Shard {
     }
 
     /// This rank's items of `values`, a global batch of items of `per_item` values each.
-    pub fn local<T: Clone>(&self, values: &[T], per_item: usize) -> Vec<T> {
+    pub fn local<T>(&self, mut values: Vec<T>, per_item: usize) -> Vec<T> {
         if self.ranks() == 1 || values.is_empty() {
-            return values.to_vec();
+            return values; // the whole batch, not copied
         }
         let r = self.share(values.len() / per_item);
-        values[r.start * per_item..r.end * per_item].to_vec()
+        values.truncate(r.end * per_item);
+        values.split_off(r.start * per_item)
     }
 
     /// Checks that `global` items split evenly over the ranks.
