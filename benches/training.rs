@@ -7,7 +7,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shadergan::config::{Config, CycleConfig};
-use shadergan::cyclegan::CycleTrainer;
+use shadergan::cyclegan::{CycleTrainer, Domains};
 use shadergan::train::{run, GanTrainer};
 use shadergan::Gpu;
 
@@ -30,12 +30,14 @@ fn training(c: &mut Criterion) {
 
     let cycle = CycleConfig::load(Path::new("configs/cyclegan-digits.toml")).expect("CycleGAN config");
     let b = cycle.train.batch_size;
-    let x = run::load_data(&cycle.domain_x, b).expect("UCI digits");
-    let y = run::load_data(&cycle.domain_y, b).expect("bundled MNIST");
-    let mut cycle_trainer = CycleTrainer::new(&gpu, &cycle, x.len, y.len);
+    let domains = Domains {
+        x: run::load_data(&cycle.domain_x, b).expect("UCI digits"),
+        y: run::load_data(&cycle.domain_y, b).expect("bundled MNIST"),
+    };
+    let mut cycle_trainer = CycleTrainer::new(&gpu, &cycle, domains.x.len, domains.y.len);
     group.throughput(Throughput::Elements(2 * b as u64));
     group.bench_function("cyclegan_digits_iteration_batch8", |bench| {
-        bench.iter(|| cycle_trainer.train_step(&x, &y));
+        bench.iter(|| cycle_trainer.train_step(&domains));
     });
     group.finish();
 }

@@ -85,7 +85,7 @@ impl Trainable for WganGp {
         self.step
     }
 
-    fn train_step(&mut self, data: &Dataset) -> Metrics {
+    fn train_step(&mut self, data: &Dataset) -> anyhow::Result<Metrics> {
         // (1) Update the critic on real and detached fake images, with the gradient penalty.
         let real = Tensor::from_vec(&self.gpu, &[BATCH, 1, 16, 16], &self.sampler.next_batch(data, BATCH).0);
         let fake = self.g.forward(&noise(&self.gpu, BATCH, &mut self.rng), Mode::Train);
@@ -98,7 +98,7 @@ impl Trainable for WganGp {
         let loss_g = self.d.forward(&fake, Mode::Train).mean_all().neg();
         self.opt_g.step(&self.g.parameters(), &grad(&loss_g, &self.g.parameters(), None, false));
         self.step += 1;
-        vec![("loss_d", loss_d.item()), ("loss_g", loss_g.item())]
+        Ok(vec![("loss_d", loss_d.item()), ("loss_g", loss_g.item())])
     }
     fn networks(&self) -> Vec<(&'static str, &dyn Module)> {
         vec![("generator", &self.g), ("critic", &self.d)]

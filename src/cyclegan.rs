@@ -282,8 +282,8 @@ impl Trainable for CycleTrainer {
         self.step
     }
 
-    fn train_step(&mut self, data: &Domains) -> Metrics {
-        CycleTrainer::train_step(self, data).metrics()
+    fn train_step(&mut self, data: &Domains) -> anyhow::Result<Metrics> {
+        Ok(CycleTrainer::train_step(self, data).metrics())
     }
 
     fn networks(&self) -> Vec<(&'static str, &dyn Module)> {

@@ -44,7 +44,8 @@ fn a_resumed_dcgan_run_equals_an_uninterrupted_one() {
     let gpu = common::gpu();
     let config = common::tiny_dcgan();
     let data = run::load_dataset(&config).unwrap();
-    check_resume(|| GanTrainer::new(&gpu, &config, data.len), &data);
+    let source: &dyn shadergan::data::ImageSource = &data;
+    check_resume(|| GanTrainer::new(&gpu, &config, data.len), source);
 }
 
 #[test]
@@ -85,13 +86,13 @@ impl Trainable for LineFit {
     fn steps_done(&self) -> u64 {
         self.step
     }
-    fn train_step(&mut self, x: &Tensor) -> Metrics {
+    fn train_step(&mut self, x: &Tensor) -> anyhow::Result<Metrics> {
         let err = self.w.forward(x).sub(&x.scale(2.0));
         let loss = err.mul(&err).mean_all();
         self.opt.step(&self.w.parameters(), &grad(&loss, &self.w.parameters(), None, false));
         self.step += 1;
         let v = if self.nan_at == Some(self.step) { f32::NAN } else { loss.item() };
-        vec![("loss", v)]
+        Ok(vec![("loss", v)])
     }
     fn networks(&self) -> Vec<(&'static str, &dyn Module)> {
         vec![("line", &self.w)]
@@ -191,9 +192,9 @@ fn a_save_cut_short_rolls_back_before_its_manifest_and_forward_after_it() {
     let x = Tensor::from_vec(&gpu, &[4, 1], &[1.0, -1.0, 0.5, 2.0]);
     let (dir, later) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut m = LineFit::new(&gpu);
-    m.train_step(&x);
+    m.train_step(&x).unwrap();
     save_checkpoint(&m, dir.path()).unwrap();
-    m.train_step(&x);
+    m.train_step(&x).unwrap();
     save_checkpoint(&m, later.path()).unwrap();
     let copy = |name: &str, to: &str| std::fs::copy(later.path().join(name), dir.path().join(to)).unwrap();
 

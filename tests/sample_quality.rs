@@ -118,3 +118,116 @@ fn eval_scores_a_generator_against_real_digits() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains(&format!("frechet distance {:.4}", q.frechet)), "{text}");
 }
+
+/// The features and the NumPy/SciPy scores that scripts/sample_quality_reference.py wrote.
+struct Reference {
+    dims: usize,
+    scores: std::collections::HashMap<String, f64>,
+    real: Vec<f64>,
+    fake: Vec<f64>,
+}
+
+fn read_reference() -> Reference {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample_quality_reference.txt");
+    let text = std::fs::read_to_string(path).expect("tests/data/sample_quality_reference.txt");
+    let mut r = Reference { dims: 0, scores: Default::default(), real: vec![], fake: vec![] };
+    let mut section = "";
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        match line.split_once(' ') {
+            _ if line == "real" || line == "fake" => section = if line == "real" { "real" } else { "fake" },
+            Some((key, value)) if section.is_empty() => {
+                let v: f64 = value.parse().unwrap();
+                if key == "dims" {
+                    r.dims = v as usize;
+                }
+                r.scores.insert(key.to_string(), v);
+            }
+            _ => {
+                let row = line.split(' ').map(|v| v.parse::<f64>().unwrap());
+                if section == "real" { r.real.extend(row) } else { r.fake.extend(row) }
+            }
+        }
+    }
+    r
+}
+
+#[test]
+fn scores_match_numpy_and_scipy_on_the_same_features() {
+    let r = read_reference();
+    let d = r.dims;
+    assert_eq!(r.real.len(), r.fake.len());
+    assert_eq!(r.real.len(), d * r.scores["rows"] as usize);
+    let n = r.real.len() / d;
+    // KID over subsets as large as the sets is the full-set estimate the script computes.
+    let (precision, recall) = shadergan::eval::precision_recall(&r.real, &r.fake, d, 3);
+    let ours = [
+        ("fd", shadergan::eval::frechet_distance(&r.real, &r.fake, d)),
+        ("kid", shadergan::eval::kernel_distance(&r.real, &r.fake, d, 3, n, 7)),
+        ("precision", precision),
+        ("recall", recall),
+    ];
+    for (name, value) in ours {
+        let expected = r.scores[name];
+        let err = (value - expected).abs();
+        assert!(err <= 1e-9 + 1e-7 * expected.abs(), "{name}: shadergan {value}, NumPy/SciPy {expected} (diff {err:e})");
+        println!("{name}: shadergan {value:.12}, NumPy/SciPy {expected:.12}");
+    }
+}
+
+#[test]
+fn training_evaluates_every_n_steps_charts_fd_and_resumes_the_table() {
+    use shadergan::models::classifier::Classifier;
+    use shadergan::train::run::{train, RunOptions};
+    let gpu = gpu();
+    let work = tempfile::tempdir().unwrap();
+    let mut c = Classifier::new(&gpu, 10, 1, 16, 4, 1);
+    let config = tiny_dcgan();
+    c.train(&shadergan::train::run::load_dataset(&config).unwrap(), 5, 16, 1e-3, 1, |_, _| {});
+    let classifier = work.path().join("c.safetensors");
+    c.save(&classifier, 4, None).unwrap();
+    let real = std::path::PathBuf::from(format!("{}/assets/mnist-test-images-idx3-ubyte.gz", env!("CARGO_MANIFEST_DIR")));
+    let mut config = config;
+    config.eval = Some(shadergan::config::EvalConfig {
+        every: 2,
+        classifier: classifier.clone(),
+        real: Some(real.clone()),
+        n: 40,
+        seed: 5,
+    });
+    (config.train.steps, config.train.checkpoint_every) = (4, 2);
+    let path = work.path().join("run.toml");
+    std::fs::write(&path, config.to_toml()).unwrap();
+    let run = |name: &str, steps: u64, resume: bool| {
+        let out = work.path().join(name);
+        let opts = RunOptions { config: path.clone(), steps: Some(steps), out: out.clone(), resume, progress: false, shard: shadergan::train::Shard::single() };
+        train(&gpu, &opts).unwrap();
+        out
+    };
+    let whole = run("whole", 4, false);
+    let table = std::fs::read_to_string(whole.join("eval.csv")).unwrap();
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows[0], "step,fd,kid,precision,recall");
+    assert_eq!(rows.len(), 3, "evaluations at steps 2 and 4:\n{table}");
+    let last: Vec<f64> = rows[2].split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(last[0], 4.0);
+    // The last row is what `shadergan eval` says of the saved generator with the same settings.
+    let q = shadergan::tasks::sample_quality(&gpu, &whole.join("model.safetensors"), &real, &classifier, 40, 5).unwrap();
+    for (name, got, want) in [("fd", last[1], q.frechet), ("kid", last[2], q.kid), ("precision", last[3], q.precision), ("recall", last[4], q.recall)] {
+        assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "{name}: during training {got}, eval {want}");
+    }
+    let html = std::fs::read_to_string(whole.join("report.html")).unwrap();
+    assert!(html.contains("Fréchet distance") && html.contains("Precision and recall"), "report.html lacks the evaluation charts");
+
+    // Stopped after the first evaluation and resumed: the same table.
+    run("resumed", 2, false);
+    let resumed = run("resumed", 4, true);
+    assert_eq!(std::fs::read_to_string(resumed.join("eval.csv")).unwrap(), table);
+
+    // A missing classifier is named before training starts.
+    let mut broken = config.clone();
+    broken.eval.as_mut().unwrap().classifier = work.path().join("missing.safetensors");
+    std::fs::write(&path, broken.to_toml()).unwrap();
+    let opts = RunOptions { config: path.clone(), steps: Some(4), out: work.path().join("broken"), resume: false, progress: false, shard: shadergan::train::Shard::single() };
+    let e = train(&gpu, &opts).unwrap_err().to_string();
+    assert!(e.contains("missing.safetensors"), "{e}");
+}

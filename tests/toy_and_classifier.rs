@@ -36,7 +36,7 @@ fn classifier_learns_digits_quickly() {
     ))
     .unwrap();
     let set = run::load_data(&data, 32).unwrap();
-    let train = labelled_subset(&set, 100, 3);
+    let train = labelled_subset(&set, 100, 3).unwrap();
     assert_eq!(train.len, 1000);
     let mut c = Classifier::new(&gpu, 10, 1, 16, 8, 1);
     c.train(&train, 120, 32, 3e-3, 1, |_, _| {});

@@ -16,58 +16,9 @@ pub struct Config {
     /// The training loop's settings.
     #[serde(default)]
     pub train: TrainConfig,
-}
-
-/// How the images are stored.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum DataKind {
-    /// `images` (and optionally `labels`) are IDX files, gzip'd or not.
-    Idx,
-    /// `images` is a folder of PNG/JPEG files (sub-folders = classes).
-    Folder,
-}
-
-/// Where the images are and how they are read.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// IDX files or an image folder.
-    pub kind: DataKind,
-    /// The IDX image file (gzip'd or not), or the folder.
-    pub images: PathBuf,
-    /// The IDX label file, if any (folders take labels from class sub-folders).
-    #[serde(default)]
-    pub labels: Option<PathBuf>,
-    /// Side of the square images the networks see (resized if needed).
-    #[serde(default = "default_image_size")]
-    pub image_size: usize,
-    /// 1 (gray) or 3 (RGB).
-    #[serde(default = "default_channels")]
-    pub channels: usize,
-    /// Use only the first N images (0 = all).
-    #[serde(default)]
-    pub limit: usize,
-    /// Folder data: use this many random square crops (seeded) of `crop_size` pixels instead of
-    /// the whole images (0 = whole images), e.g. texture domains.
-    #[serde(default)]
-    pub crops: usize,
-    /// Side of the random crops (0 = the image size).
-    #[serde(default)]
-    pub crop_size: usize,
-    /// Held-out images and labels (IDX) for evaluating classifiers.
-    #[serde(default)]
-    pub test_images: Option<PathBuf>,
-    /// Held-out labels (IDX) for `test_images`.
-    #[serde(default)]
-    pub test_labels: Option<PathBuf>,
-}
-
-fn default_image_size() -> usize {
-    32
-}
-fn default_channels() -> usize {
-    1
+    /// Evaluation every N steps, when wanted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<EvalConfig>,
 }
 
 /// The networks of a GAN run.
@@ -452,6 +403,10 @@ impl Config {
                 "must be a power of two from 16 to 256 (DCGAN halves it down to 4x4)",
             ));
         }
+        self.data.validate_streaming(path)?;
+        if let Some(e) = &self.eval {
+            e.validate(path)?;
+        }
         if self.data.channels != 1 && self.data.channels != 3 {
             return Err(bad("data.channels", self.data.channels.to_string(), "must be 1 (grayscale) or 3 (RGB)"));
         }
@@ -582,6 +537,10 @@ impl Config {
 
 mod classifier;
 mod cyclegan;
+mod data;
+mod eval;
 
 pub use classifier::{ClassifierConfig, ClassifierSettings};
+pub use data::{DataConfig, DataKind};
+pub use eval::EvalConfig;
 pub use cyclegan::{CycleConfig, CycleModel, CycleTrain};

@@ -21,6 +21,31 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(out)
 }
 
+/// The PNG/JPEG files of an image folder in name order, each with its class (the index of its
+/// sub-folder, in name order) when the images sit in class sub-folders, and the class names.
+pub fn list_images(dir: &Path) -> Result<(Vec<(PathBuf, Option<u32>)>, Vec<String>), DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::invalid(dir, "is not a folder"));
+    }
+    let entries = list(dir)?;
+    let subdirs: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
+    let mut files: Vec<(PathBuf, Option<u32>)> =
+        entries.iter().filter(|p| is_image(p)).map(|p| (p.clone(), None)).collect();
+    let mut class_names = Vec::new();
+    if files.is_empty() && !subdirs.is_empty() {
+        for (class, sub) in subdirs.iter().enumerate() {
+            class_names.push(sub.file_name().unwrap_or_default().to_string_lossy().into_owned());
+            for f in list(sub)?.into_iter().filter(|p| is_image(p)) {
+                files.push((f, Some(class as u32)));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(DataError::invalid(dir, "contains no PNG or JPEG images"));
+    }
+    Ok((files, class_names))
+}
+
 /// Loads every image under `dir` (resized and centre-cropped to `size`, with `channels` 1 or 3);
 /// images in sub-folders get the sub-folder's index (sorted by name) as label.
 pub fn load_folder(dir: &Path, size: usize, channels: usize) -> Result<Dataset, DataError> {
@@ -40,32 +65,14 @@ pub fn load_folder_crops(
     if channels != 1 && channels != 3 {
         return Err(DataError::invalid(dir, format!("channels must be 1 or 3, not {channels}")));
     }
-    if !dir.is_dir() {
-        return Err(DataError::invalid(dir, "is not a folder"));
-    }
-    let entries = list(dir)?;
-    let subdirs: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
-    let mut files: Vec<(PathBuf, Option<u32>)> =
-        entries.iter().filter(|p| is_image(p)).map(|p| (p.clone(), None)).collect();
-    let mut class_names = Vec::new();
-    if files.is_empty() && !subdirs.is_empty() {
-        for (class, sub) in subdirs.iter().enumerate() {
-            class_names.push(sub.file_name().unwrap().to_string_lossy().into_owned());
-            for f in list(sub)?.into_iter().filter(|p| is_image(p)) {
-                files.push((f, Some(class as u32)));
-            }
-        }
-    }
-    if files.is_empty() {
-        return Err(DataError::invalid(dir, "contains no PNG or JPEG images"));
-    }
+    let (files, class_names) = list_images(dir)?;
     let mut pixels = Vec::with_capacity(files.len() * channels * size * size);
     let mut labels = Vec::new();
     let mut first: Option<(usize, &PathBuf)> = None;
     let mut decoded = Vec::with_capacity(files.len());
     for (path, label) in &files {
-        let img = image::open(path).map_err(|e| DataError::invalid(path, format!("cannot decode image: {e}")))?;
-        // Alpha is dropped; gray and colour images mixed in one set are almost always a mistake.
+        let img = decode_image(path)?;
+        // Gray and colour images mixed in one set are almost always a mistake.
         let colour_channels = if img.color().has_color() { 3 } else { 1 };
         match first {
             None => first = Some((colour_channels, path)),
@@ -82,19 +89,7 @@ pub fn load_folder_crops(
         }
         decoded.push((img, *label));
     }
-    let emit = |img: &image::DynamicImage, pixels: &mut Vec<f32>| {
-        if channels == 1 {
-            pixels.extend(to_unit_range(&img.to_luma8(), size as u32));
-        } else {
-            let rgb = img.to_rgb8();
-            for c in 0..3 {
-                let plane = image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-                    image::Luma([rgb.get_pixel(x, y).0[c]])
-                });
-                pixels.extend(to_unit_range(&plane, size as u32));
-            }
-        }
-    };
+    let emit = |img: &image::DynamicImage, pixels: &mut Vec<f32>| pixels.extend(planes(img, size, channels));
     let len = if crops == 0 {
         for (img, label) in &decoded {
             emit(img, &mut pixels);
@@ -114,4 +109,38 @@ pub fn load_folder_crops(
         crops
     };
     Ok(Dataset { pixels, labels: (!class_names.is_empty()).then_some(labels), class_names, len, channels, size })
+}
+
+/// Decodes a PNG or JPEG; transparent pixels are composited onto white, as a viewer shows them
+/// on a page (dropping alpha would expose whatever colour the transparent pixels happen to hold).
+pub fn decode_image(path: &Path) -> Result<image::DynamicImage, DataError> {
+    let img = image::open(path).map_err(|e| DataError::invalid(path, format!("cannot decode image: {e}")))?;
+    if !img.color().has_alpha() {
+        return Ok(img);
+    }
+    let rgba = img.to_rgba8();
+    let over_white = |v: u8, a: u8| ((v as u32 * a as u32 + 255 * (255 - a as u32) + 127) / 255) as u8;
+    let flat = image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        image::Rgb([over_white(r, a), over_white(g, a), over_white(b, a)])
+    });
+    Ok(if img.color().has_color() {
+        image::DynamicImage::ImageRgb8(flat)
+    } else {
+        image::DynamicImage::ImageLuma8(image::DynamicImage::ImageRgb8(flat).to_luma8())
+    })
+}
+
+/// An image as `channels` planes of `size` x `size` values in [-1, 1] (resized, centre-cropped).
+pub fn planes(img: &image::DynamicImage, size: usize, channels: usize) -> Vec<f32> {
+    if channels == 1 {
+        return to_unit_range(&img.to_luma8(), size as u32);
+    }
+    let rgb = img.to_rgb8();
+    let mut out = Vec::with_capacity(3 * size * size);
+    for c in 0..3 {
+        let plane = image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| image::Luma([rgb.get_pixel(x, y).0[c]]));
+        out.extend(to_unit_range(&plane, size as u32));
+    }
+    out
 }

@@ -1,10 +1,13 @@
-//! Image datasets held in host memory as f32 in [-1, 1] (NCHW), with labels when known, and a
-//! seeded shuffling batch sampler whose position can be checkpointed.
+//! Image datasets as f32 in [-1, 1] (NCHW) with labels when known: held in host memory
+//! ([`Dataset`]) or decoded from disk a few batches ahead ([`StreamingFolder`]), both behind
+//! [`ImageSource`]; and a seeded shuffling batch sampler whose position can be checkpointed.
 
 mod folder;
 mod idx;
+mod stream;
 
-pub use folder::{load_folder, load_folder_crops};
+pub use folder::{decode_image, list_images, load_folder, load_folder_crops, planes};
+pub use stream::{StreamOptions, StreamingFolder};
 pub use idx::{load_idx_images, load_idx_labels, read_idx};
 
 use std::path::{Path, PathBuf};
@@ -122,6 +125,59 @@ impl Dataset {
     }
 }
 
+/// Where training images come from: all in memory ([`Dataset`]) or decoded from disk as they
+/// are needed ([`StreamingFolder`]). Both give the same batches for the same sampler.
+pub trait ImageSource: Send + Sync {
+    /// How many images.
+    fn count(&self) -> usize;
+    /// Channels per image.
+    fn channels(&self) -> usize;
+    /// Side of the square images.
+    fn size(&self) -> usize;
+    /// One class per image, if known.
+    fn labels(&self) -> Option<&[u32]>;
+    /// Class names (folder data), by label.
+    fn class_names(&self) -> &[String];
+    /// Pixels [indices.len(), C, H, W] and labels (empty without labels) of the given images.
+    fn gather(&self, indices: &[usize]) -> Result<(Vec<f32>, Vec<u32>), DataError>;
+
+    /// The sampler's next batch; a source may have it ready, decoded ahead.
+    fn next_batch(&self, sampler: &mut BatchSampler, batch: usize) -> Result<(Vec<f32>, Vec<u32>), DataError> {
+        self.gather(&sampler.next_indices(batch))
+    }
+
+    /// Values per image.
+    fn values_per_image(&self) -> usize {
+        self.channels() * self.size() * self.size()
+    }
+}
+
+impl ImageSource for Dataset {
+    fn count(&self) -> usize {
+        self.len
+    }
+    fn channels(&self) -> usize {
+        self.channels
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn labels(&self) -> Option<&[u32]> {
+        self.labels.as_deref()
+    }
+    fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+    fn gather(&self, indices: &[usize]) -> Result<(Vec<f32>, Vec<u32>), DataError> {
+        let mut pixels = Vec::with_capacity(indices.len() * self.image_len());
+        for &i in indices {
+            pixels.extend_from_slice(self.image(i));
+        }
+        let labels = self.labels.as_ref().map(|l| indices.iter().map(|&i| l[i]).collect()).unwrap_or_default();
+        Ok((pixels, labels))
+    }
+}
+
 /// Resizes one channel-planar u8 image to `size` x `size` (bilinear, the aspect ratio kept by a
 /// centre crop) and maps it to [-1, 1].
 pub fn to_unit_range(plane: &image::GrayImage, size: u32) -> Vec<f32> {
@@ -190,14 +246,13 @@ impl BatchSampler {
         out
     }
 
-    /// Pixels [batch, C, H, W] and labels of the next batch.
+    /// Pixels [batch, C, H, W] and labels of the next batch of in-memory images.
     pub fn next_batch(&mut self, data: &Dataset, batch: usize) -> (Vec<f32>, Vec<u32>) {
-        let idx = self.next_indices(batch);
-        let mut pixels = Vec::with_capacity(batch * data.image_len());
-        for &i in &idx {
-            pixels.extend_from_slice(data.image(i));
-        }
-        let labels = data.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()).unwrap_or_default();
-        (pixels, labels)
+        data.gather(&self.next_indices(batch)).expect("in-memory images are always at hand")
+    }
+
+    /// Where it stands: (seed, epoch, cursor).
+    pub fn position(&self) -> (u64, u64, usize) {
+        (self.seed, self.epoch, self.cursor)
     }
 }

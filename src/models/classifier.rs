@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::Norm;
-use crate::data::{BatchSampler, Dataset};
+use crate::data::{BatchSampler, DataError, Dataset, ImageSource};
 use crate::gpu::Gpu;
 use crate::grad;
 use crate::models::dcgan;
@@ -191,11 +191,11 @@ impl Classifier {
 
 /// A class-balanced subset with `per_class` labelled images of each class (semi-supervised
 /// baselines), chosen with a seeded shuffle.
-pub fn labelled_subset(data: &Dataset, per_class: usize, seed: u64) -> Dataset {
-    let labels = data.labels.as_ref().expect("labelled subset needs labels");
-    let mut idx: Vec<usize> = (0..data.len).collect();
+pub fn labelled_subset(data: &dyn ImageSource, per_class: usize, seed: u64) -> Result<Dataset, DataError> {
+    let labels = data.labels().expect("labelled subset needs labels");
+    let mut idx: Vec<usize> = (0..data.count()).collect();
     idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let classes = data.num_classes();
+    let classes = labels.iter().max().map_or(0, |&m| m as usize + 1).max(data.class_names().len());
     let mut taken = vec![0; classes];
     let mut pick = Vec::new();
     for i in idx {
@@ -205,16 +205,13 @@ pub fn labelled_subset(data: &Dataset, per_class: usize, seed: u64) -> Dataset {
             pick.push(i);
         }
     }
-    let mut pixels = Vec::with_capacity(pick.len() * data.image_len());
-    for &i in &pick {
-        pixels.extend_from_slice(data.image(i));
-    }
-    Dataset {
+    let (pixels, picked) = data.gather(&pick)?;
+    Ok(Dataset {
         pixels,
-        labels: Some(pick.iter().map(|&i| labels[i]).collect()),
-        class_names: data.class_names.clone(),
+        labels: Some(picked),
+        class_names: data.class_names().to_vec(),
         len: pick.len(),
-        channels: data.channels,
-        size: data.size,
-    }
+        channels: data.channels(),
+        size: data.size(),
+    })
 }

@@ -30,9 +30,17 @@ pub fn check_classifier_fits(c: &Classifier, channels: usize, size: usize) -> Re
     Ok(())
 }
 
-/// The held-out images and labels a config names (`data.test_images`, `data.test_labels`).
+/// The held-out images and labels a config names: `data.test_images` with `data.test_labels`
+/// (IDX), or `data.test_images` alone as a folder of class sub-folders.
 fn test_set(config_path: &Path, d: &crate::config::DataConfig) -> Result<Option<Dataset>> {
     match (&d.test_images, &d.test_labels) {
+        (Some(folder), None) if folder.is_dir() => {
+            let t = data::load_folder(folder, d.image_size, d.channels)?;
+            if t.labels.is_none() {
+                bail!("{}: data.test_images is a folder without class sub-folders, so it has no labels", folder.display());
+            }
+            Ok(Some(t))
+        }
         (Some(ti), Some(tl)) => {
             let mut t = data::load_idx_images(ti, d.image_size)?;
             let labels = data::load_idx_labels(tl)?;
@@ -43,7 +51,11 @@ fn test_set(config_path: &Path, d: &crate::config::DataConfig) -> Result<Option<
             Ok(Some(t))
         }
         (None, None) => Ok(None),
-        _ => bail!("{}: set both data.test_images and data.test_labels, or neither", config_path.display()),
+        _ => bail!(
+            "{}: set data.test_images and data.test_labels (IDX files), data.test_images alone (a folder of class \
+             sub-folders), or neither",
+            config_path.display()
+        ),
     }
 }
 
@@ -193,7 +205,7 @@ pub fn semi_supervised_comparison(gpu: &Gpu, dir: &Path, baseline_steps: usize) 
     let gan_accuracy = accuracy(&gan.classify(&test.pixels), labels);
     // The same network (D's architecture with K outputs) on the same labelled images only.
     let t = &config.train;
-    let subset = labelled_subset(&data, t.labelled_per_class, t.seed.wrapping_add(3));
+    let subset = labelled_subset(&data, t.labelled_per_class, t.seed.wrapping_add(3))?;
     let d = &config.data;
     let mut base = Classifier::new(gpu, config.model.classes, d.channels, d.image_size, config.model.d_width, t.seed);
     base.train(&subset, baseline_steps, t.batch_size.min(subset.len), t.lr_d, t.seed, |_, _| {});
@@ -204,61 +216,5 @@ pub fn semi_supervised_comparison(gpu: &Gpu, dir: &Path, baseline_steps: usize) 
         gan_steps: gan.step,
         gan_accuracy,
         baseline_accuracy: base.accuracy(gpu, &test),
-    })
-}
-
-/// How close a generator's samples are to real images, in the classifier's feature space.
-#[derive(Clone, Debug)]
-pub struct SampleQuality {
-    /// Fréchet distance.
-    pub frechet: f64,
-    /// KID (unbiased MMD² with a cubic polynomial kernel, mean over subsets).
-    pub kid: f64,
-    /// Share of samples inside the real images' k-NN manifold (k = 3).
-    pub precision: f64,
-    /// Share of real images inside the samples' manifold.
-    pub recall: f64,
-    /// Images on each side.
-    pub images: usize,
-    /// Feature dimensions.
-    pub dims: usize,
-}
-
-/// Scores `n` samples of a generator against `n` real images (an IDX file or an image folder)
-/// with a classifier's features.
-pub fn sample_quality(
-    gpu: &Gpu,
-    checkpoint: &Path,
-    real: &Path,
-    classifier: &Path,
-    n: usize,
-    seed: u64,
-) -> Result<SampleQuality> {
-    if !(2..=MAX_SAMPLES).contains(&n) {
-        bail!("--n must be between 2 and {MAX_SAMPLES}, got {n}");
-    }
-    let (config, generator) = load_generator(gpu, checkpoint)?;
-    let c = Classifier::load(gpu, classifier)?;
-    check_classifier_fits(&c, config.data.channels, config.data.image_size)?;
-    let mut data_cfg = config.data.clone();
-    data_cfg.images = real.to_path_buf();
-    (data_cfg.labels, data_cfg.limit, data_cfg.crops) = (None, n, 0);
-    data_cfg.kind = if real.is_dir() { crate::config::DataKind::Folder } else { crate::config::DataKind::Idx };
-    let real_set = run::load_data(&data_cfg, 2)?;
-    let n = n.min(real_set.len);
-    let z = Noise::new(config.train.noise, seed).sample(n * config.model.latent_dim);
-    let k = label_count(&config);
-    let labels: Vec<u32> = if codes::takes_labels(&config) { (0..n).map(|i| (i % k) as u32).collect() } else { vec![] };
-    let fake = generate(gpu, &config, &generator, &Codes { z, labels, continuous: vec![] });
-    let d = c.feature_dims();
-    let (fa, ra) = (c.features(gpu, &fake), c.features(gpu, &real_set.pixels[..n * real_set.image_len()]));
-    let (precision, recall) = crate::eval::precision_recall(&ra, &fa, d, 3);
-    Ok(SampleQuality {
-        frechet: crate::eval::frechet_distance(&ra, &fa, d),
-        kid: crate::eval::kernel_distance(&ra, &fa, d, 10, 1000, seed),
-        precision,
-        recall,
-        images: n,
-        dims: d,
     })
 }

@@ -3,12 +3,13 @@
 
 mod evaluate;
 mod generate;
+mod quality;
 
 pub use evaluate::{
-    check_classifier_fits, conditional_accuracy, sample_coverage, sample_quality, semi_supervised_comparison,
-    train_classifier, translated_accuracy, SampleQuality, SemiSupervisedComparison, TrainedClassifier,
-    TranslatedAccuracy,
+    check_classifier_fits, conditional_accuracy, sample_coverage, semi_supervised_comparison, train_classifier,
+    translated_accuracy, SemiSupervisedComparison, TrainedClassifier, TranslatedAccuracy,
 };
+pub use quality::{probe_for, sample_quality, QualityProbe, SampleQuality};
 pub use generate::{
     interpolate, label_count, sample, sample_labels, steer_toward, translate_images, write_images, Samples, Steered,
     Translation, MAX_SAMPLES,

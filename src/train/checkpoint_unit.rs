@@ -27,8 +27,10 @@ const MANIFEST_FORMAT: &str = "shadergan-checkpoint-v1";
 const MODEL_FILE: &str = "model.safetensors";
 const STATE_FILE: &str = "state.safetensors";
 
-/// Config keys a resumed run may change: how long it runs and how often it writes.
-const RESUMABLE_KEYS: [&str; 3] = ["train.steps", "train.sample_every", "train.checkpoint_every"];
+/// Config keys a resumed run may change: how long it runs, how often it writes and evaluates,
+/// and how images are read (the batches are the same either way).
+const RESUMABLE_KEYS: [&str; 6] =
+    ["train.steps", "train.sample_every", "train.checkpoint_every", "data.streaming", "data.prefetch", "data.decode_threads"];
 
 #[derive(Serialize, Deserialize)]
 struct FileEntry {
@@ -262,7 +264,7 @@ pub fn check_same_config(saved: &str, now: &str, path: &Path) -> Result<(), Chec
     let (saved, now) = (parse(saved), parse(now));
     let keys: std::collections::BTreeSet<&String> = saved.keys().chain(now.keys()).collect();
     for key in keys {
-        if RESUMABLE_KEYS.contains(&key.as_str()) {
+        if RESUMABLE_KEYS.contains(&key.as_str()) || key.starts_with("eval.") {
             continue;
         }
         let (a, b) = (saved.get(key), now.get(key));
@@ -275,7 +277,7 @@ pub fn check_same_config(saved: &str, now: &str, path: &Path) -> Result<(), Chec
                      (only {} may change) or start a new --out",
                     show(a),
                     show(b),
-                    RESUMABLE_KEYS.join(", ")
+                    RESUMABLE_KEYS.join(", ") + " and the [eval] section"
                 ),
             ));
         }

@@ -42,7 +42,7 @@ pub trait Trainable {
     fn steps_done(&self) -> u64;
 
     /// One training iteration, e.g. (1) update D on real and detached fake, (2) update G.
-    fn train_step(&mut self, data: &Self::Data) -> Metrics;
+    fn train_step(&mut self, data: &Self::Data) -> Result<Metrics>;
 
     /// Every network with its checkpoint name (its tensors are saved as `name.<tensor>`).
     fn networks(&self) -> Vec<(&'static str, &dyn Module)>;
@@ -67,6 +67,16 @@ pub trait Trainable {
     }
 }
 
+/// Measurements of the model as it stands, taken every few steps (the quality of its samples,
+/// say): written to `eval.csv` and charted in the report.
+pub trait Evaluation<M: ?Sized> {
+    /// Measures the model now.
+    fn evaluate(&mut self, model: &M) -> Result<Metrics>;
+
+    /// The report's charts of these measurements.
+    fn charts(&self) -> Vec<Chart>;
+}
+
 /// How a run is carried out: where, how long, how often it writes. Builder-style.
 #[derive(Clone, Debug)]
 pub struct Trainer {
@@ -88,6 +98,9 @@ pub struct Trainer {
     pub shard: Shard,
     /// Compare the ranks' weights every this many steps (data-parallel jobs).
     pub check_every: u64,
+    /// Run the evaluation given to [`fit_evaluated`](Self::fit_evaluated) every this many steps
+    /// (and at the end).
+    pub eval_every: u64,
 }
 
 /// What a run did.
@@ -114,6 +127,7 @@ impl Trainer {
             adapter: String::new(),
             shard: Shard::single(),
             check_every: 50,
+            eval_every: 0,
         }
     }
 
@@ -132,6 +146,12 @@ impl Trainer {
     /// A sample grid every `n` steps.
     pub fn sample_every(mut self, n: u64) -> Self {
         self.sample_every = n;
+        self
+    }
+
+    /// An evaluation every `n` steps (see [`fit_evaluated`](Self::fit_evaluated)).
+    pub fn evaluate_every(mut self, n: u64) -> Self {
+        self.eval_every = n;
         self
     }
 
@@ -162,6 +182,17 @@ impl Trainer {
     /// Trains `model` on `data` in the run folder until `steps`. A fresh run refuses a folder
     /// that holds a checkpoint; `resume` refuses one that does not.
     pub fn fit<M: Trainable>(&self, model: &mut M, data: &M::Data) -> Result<RunSummary> {
+        self.fit_evaluated(model, data, None)
+    }
+
+    /// [`fit`](Self::fit), measuring the model with `evaluation` every `eval_every` steps and at
+    /// the end (on rank 0) into `eval.csv`, which the report charts.
+    pub fn fit_evaluated<M: Trainable>(
+        &self,
+        model: &mut M,
+        data: &M::Data,
+        mut evaluation: Option<&mut dyn Evaluation<M>>,
+    ) -> Result<RunSummary> {
         if self.steps == 0 {
             bail!("steps must be at least 1");
         }
@@ -194,13 +225,15 @@ impl Trainer {
         }
 
         let csv_path = dir.join("metrics.csv");
+        let eval_path = dir.join("eval.csv");
+        let mut eval_csv: Option<std::io::BufWriter<File>> = None;
         let bar = progress_bar(self.progress && leader, self.steps, model.steps_done());
         let started = Instant::now();
         let first_step = model.steps_done();
         let mut csv: Option<std::io::BufWriter<File>> = None;
         let mut last = Metrics::new();
         while model.steps_done() < self.steps {
-            last = model.train_step(data);
+            last = model.train_step(data)?;
             let s = model.steps_done();
             if let Some((name, v)) = last.iter().find(|(_, v)| !v.is_finite()) {
                 bail!(
@@ -227,6 +260,22 @@ impl Trainer {
             if every(self.sample_every) || s == self.steps {
                 let path = dir.join("samples").join(format!("step-{s:06}.png"));
                 crate::viz::save_png(&path, &image::DynamicImage::ImageRgb8(model.sample_grid(data)), 2)?;
+            }
+            if let Some(e) = evaluation.as_deref_mut().filter(|_| every(self.eval_every) || s == self.steps) {
+                let measured = e.evaluate(model)?;
+                let out = match &mut eval_csv {
+                    Some(c) => c,
+                    None => eval_csv.insert(open_metrics(&eval_path, &measured, first_step)?),
+                };
+                let row: Vec<String> = measured.iter().map(|(_, v)| v.to_string()).collect();
+                writeln!(out, "{s},{}", row.join(","))?;
+                out.flush()?;
+                let shown: Vec<String> = measured.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+                if bar.is_hidden() {
+                    log::info!("step {s}: {}", shown.join(", "));
+                } else {
+                    bar.println(format!("step {s}: {}", shown.join(", ")));
+                }
             }
             if every(self.checkpoint_every) || s == self.steps {
                 csv.flush()?;
@@ -264,7 +313,8 @@ impl Trainer {
         );
         let names: Vec<&'static str> = last.iter().map(|(n, _)| *n).collect();
         if csv_path.exists() && !names.is_empty() {
-            write_plots_and_report(dir, &model.charts(&names), &config, &self.adapter, summary)?;
+            let eval_charts = evaluation.map(|e| e.charts()).unwrap_or_default();
+            write_plots_and_report(dir, &model.charts(&names), &eval_charts, &config, &self.adapter, summary)?;
         }
         Ok(RunSummary { steps: model.steps_done(), seconds, last })
     }

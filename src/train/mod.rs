@@ -20,7 +20,7 @@ pub use checkpoint_unit::{
     MODEL_FORMAT, STATE_FORMAT,
 };
 pub use codes::{generate, Codes};
-pub use engine::{Chart, Metrics, RunLock, RunSummary, Trainable, Trainer};
+pub use engine::{Chart, Evaluation, Metrics, RunLock, RunSummary, Trainable, Trainer};
 pub use parallel::{Collective, Shard};
 pub use persist::{check_holds, load_generator};
 pub use report::{read_metrics, sample_grids, write_plots_and_report};
@@ -30,7 +30,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::{Config, GanKind, GanLoss, OptimizerKind};
-use crate::data::{BatchSampler, Dataset};
+use crate::data::{BatchSampler, DataError, Dataset, ImageSource};
 use crate::gpu::Gpu;
 use crate::grad;
 use crate::models::classifier::labelled_subset;
@@ -186,11 +186,13 @@ impl GanTrainer {
     }
 
     /// This rank's share of the next global batch of real images.
-    fn real_batch(&mut self, data: &Dataset) -> (Tensor, Vec<u32>) {
-        let (pixels, labels) = self.sampler.next_batch(data, self.config.train.batch_size);
-        let (pixels, labels) = (self.shard.local(pixels, data.image_len()), self.shard.local(labels, 1));
-        let b = pixels.len() / data.image_len();
-        (Tensor::from_vec(&self.gpu, &[b, data.channels, data.size, data.size], &pixels), labels)
+    fn real_batch(&mut self, data: &dyn ImageSource) -> Result<(Tensor, Vec<u32>), DataError> {
+        let (pixels, labels) = data.next_batch(&mut self.sampler, self.config.train.batch_size)?;
+        let per_image = data.values_per_image();
+        let (pixels, labels) = (self.shard.local(pixels, per_image), self.shard.local(labels, 1));
+        let b = pixels.len() / per_image;
+        let (c, side) = (data.channels(), data.size());
+        Ok((Tensor::from_vec(&self.gpu, &[b, c, side, side], &pixels), labels))
     }
 
     /// Codes for a batch of fakes: conditional GANs reuse the real batch's classes, ACGAN draws
@@ -250,6 +252,11 @@ impl GanTrainer {
 
     /// One training iteration.
     pub fn train_step(&mut self, data: &Dataset) -> StepStats {
+        self.try_train_step(data).expect("in-memory images are always at hand")
+    }
+
+    /// One iteration on images from any source (a streaming folder can fail to decode a file).
+    pub fn try_train_step(&mut self, data: &dyn ImageSource) -> Result<StepStats, DataError> {
         let kind = self.config.train.loss;
         let aux_weight = self.config.train.aux_weight;
         let d_params = self.d.parameters();
@@ -260,7 +267,7 @@ impl GanTrainer {
         let d_steps = self.config.train.d_steps;
         let mut last = None;
         for k in 0..d_steps {
-            let (real, real_labels) = self.real_batch(data);
+            let (real, real_labels) = self.real_batch(data)?;
             let codes = self.sample_codes(&real_labels);
             let z = codes::g_input(&self.gpu, &self.config, &codes);
             let fake = if k + 1 == d_steps {
@@ -318,7 +325,7 @@ impl GanTrainer {
                     let info = codes::auxiliary_loss(&self.config, &fake_out, &codes).expect("Q head");
                     loss_d = loss_d.add(&info.scale(aux_weight));
                 }
-                GanKind::SemiSupervised => loss_d = loss_d.add(&self.supervised_loss(data)),
+                GanKind::SemiSupervised => loss_d = loss_d.add(&self.supervised_loss(data)?),
                 GanKind::Gan => {}
             }
             let grads = self.with_history(&loss_d, &d_params, self.g_param_count());
@@ -368,7 +375,7 @@ impl GanTrainer {
             Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_score), &summary(&fake_score)], 0).to_vec()
         };
         self.shard.mean(&mut stats); // the log shows the global batch's figures on every rank
-        StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] }
+        Ok(StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] })
     }
 
     fn g_param_count(&self) -> usize {
@@ -405,11 +412,11 @@ impl GanTrainer {
     }
 
     /// The semi-supervised GAN's cross-entropy on a batch of the few labelled images.
-    fn supervised_loss(&mut self, data: &Dataset) -> Tensor {
+    fn supervised_loss(&mut self, data: &dyn ImageSource) -> Result<Tensor, DataError> {
         let k = self.config.model.classes;
         if self.labelled.is_none() {
             let subset =
-                labelled_subset(data, self.config.train.labelled_per_class, self.config.train.seed.wrapping_add(3));
+                labelled_subset(data, self.config.train.labelled_per_class, self.config.train.seed.wrapping_add(3))?;
             let seed = self.config.train.seed.wrapping_add(4);
             let (epoch, cursor) = self.pending_labelled_position.take().unwrap_or((0, 0));
             let sampler = BatchSampler::at(subset.len, seed, epoch, cursor);
@@ -421,7 +428,7 @@ impl GanTrainer {
         let b = labels.len();
         let x = Tensor::from_vec(&self.gpu, &[b, l.data.channels, l.data.size, l.data.size], &pixels);
         let (out, _) = self.discriminate(&x, &[]);
-        loss::softmax_cross_entropy(&out, &one_hot(&self.gpu, &labels, k))
+        Ok(loss::softmax_cross_entropy(&out, &one_hot(&self.gpu, &labels, k)))
     }
 
     /// Historical averaging's running means of G's then D's parameters (empty when off).

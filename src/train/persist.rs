@@ -12,7 +12,7 @@ use super::noise::Noise;
 use super::{GanTrainer, StepStats, TrainState};
 use crate::checkpoint::CheckpointError;
 use crate::config::{Config, GanLoss};
-use crate::data::Dataset;
+use crate::data::ImageSource;
 use crate::gpu::Gpu;
 use crate::models::dcgan;
 use crate::nn::{Module, Sequential};
@@ -25,7 +25,7 @@ impl StepStats {
 }
 
 impl Trainable for GanTrainer {
-    type Data = Dataset;
+    type Data = dyn ImageSource;
 
     fn kind(&self) -> &str {
         "dcgan"
@@ -35,8 +35,8 @@ impl Trainable for GanTrainer {
         self.step
     }
 
-    fn train_step(&mut self, data: &Dataset) -> Metrics {
-        GanTrainer::train_step(self, data).metrics()
+    fn train_step(&mut self, data: &dyn ImageSource) -> anyhow::Result<Metrics> {
+        Ok(self.try_train_step(data)?.metrics())
     }
 
     fn networks(&self) -> Vec<(&'static str, &dyn Module)> {
@@ -85,7 +85,7 @@ impl Trainable for GanTrainer {
         Ok(())
     }
 
-    fn sample_grid(&self, _data: &Dataset) -> image::RgbImage {
+    fn sample_grid(&self, _data: &dyn ImageSource) -> image::RgbImage {
         let d = &self.config.data;
         crate::viz::grid(&self.generate_fixed(), d.channels, d.image_size, 8)
     }

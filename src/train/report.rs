@@ -51,22 +51,35 @@ fn smoothed(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// loss.png (the charts stacked) and report.html (charts, grids, config) from metrics.csv.
-pub fn write_plots_and_report(
-    dir: &Path,
-    charts: &[Chart],
-    config: &str,
-    adapter: &str,
-    summary: String,
-) -> Result<()> {
-    let (names, rows) = read_metrics(&dir.join("metrics.csv"))?;
-    let alpha = 2.0 / (1.0 + (rows.len() as f64 / 50.0).max(1.0));
+/// A chart's curves: each named metric's (step, value) points from a CSV's columns.
+type Drawn<'a> = (&'a Chart, Vec<(&'static str, Vec<(f64, f64)>)>);
+
+/// The curves of `charts` from the CSV at `path`, smoothed for per-step noise when `smooth`.
+fn curves<'a>(path: &Path, charts: &'a [Chart], smooth: bool) -> Result<Vec<Drawn<'a>>> {
+    let (names, rows) = read_metrics(path)?;
+    let alpha = if smooth { 2.0 / (1.0 + (rows.len() as f64 / 50.0).max(1.0)) } else { 1.0 };
     let column = |name: &str| -> Option<Vec<(f64, f64)>> {
         let i = names.iter().position(|n| n == name)? + 1;
         Some(smoothed(&rows.iter().map(|r| (r[0], r[i])).collect::<Vec<_>>(), alpha))
     };
-    let drawn: Vec<(&Chart, Vec<(&'static str, Vec<(f64, f64)>)>)> =
-        charts.iter().map(|c| (c, c.metrics.iter().filter_map(|m| column(m).map(|pts| (*m, pts))).collect())).collect();
+    Ok(charts.iter().map(|c| (c, c.metrics.iter().filter_map(|m| column(m).map(|pts| (*m, pts))).collect())).collect())
+}
+
+/// loss.png (the charts stacked) and report.html (charts, grids, config) from metrics.csv, and
+/// from eval.csv the `eval_charts` when the run evaluated itself.
+pub fn write_plots_and_report(
+    dir: &Path,
+    charts: &[Chart],
+    eval_charts: &[Chart],
+    config: &str,
+    adapter: &str,
+    summary: String,
+) -> Result<()> {
+    let mut drawn = curves(&dir.join("metrics.csv"), charts, true)?;
+    let eval = dir.join("eval.csv");
+    if eval.exists() && !eval_charts.is_empty() {
+        drawn.extend(curves(&eval, eval_charts, false)?);
+    }
 
     let (width, height) = (800u32, 250u32);
     let mut png = image::RgbImage::from_pixel(width, height * drawn.len().max(1) as u32, image::Rgb([255; 3]));
@@ -140,7 +153,7 @@ mod tests {
             Chart { title: "Losses", metrics: vec!["d_loss", "g_loss"], range: None },
             Chart { title: "Critic scores", metrics: vec!["d_real", "d_fake"], range: None },
         ];
-        write_plots_and_report(dir.path(), &charts, "[train]\n", "test adapter", String::new()).unwrap();
+        write_plots_and_report(dir.path(), &charts, &[], "[train]\n", "test adapter", String::new()).unwrap();
         let png = image::open(dir.path().join("loss.png")).unwrap();
         assert_eq!(png.height(), 500, "two stacked charts");
         let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();

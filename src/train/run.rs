@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use super::{GanTrainer, RunSummary, Trainer};
 use crate::config::{Config, CycleConfig, DataConfig, DataKind, GanKind};
 use crate::cyclegan::{CycleTrainer, Domains};
-use crate::data::{self, Dataset};
+use crate::data::{self, Dataset, ImageSource};
 use crate::gpu::{describe, Gpu};
 
 /// What `shadergan train` was asked for.
@@ -54,15 +54,38 @@ pub fn is_cycle_config(path: &Path) -> bool {
         .is_some_and(|t| t.contains_key("domain_x"))
 }
 
-/// The images (and labels) a GAN config names, checked against its model.
+/// The images (and labels) a GAN config names, held in memory and checked against its model.
 pub fn load_dataset(config: &Config) -> Result<Dataset> {
+    let set = load_data(&without_streaming(&config.data), config.train.batch_size)?;
+    check_labels(config, &set)?;
+    Ok(set)
+}
+
+/// The images a GAN config names: in memory, or streamed from disk with `data.streaming`.
+pub fn load_source(config: &Config) -> Result<Box<dyn ImageSource>> {
     let d = &config.data;
-    let set = load_data(d, config.train.batch_size)?;
-    let m = &config.model;
+    if !d.streaming {
+        return Ok(Box::new(load_dataset(config)?));
+    }
+    let set = data::StreamingFolder::open(&d.images, d.image_size, d.channels, d.limit, d.stream_options())?;
+    if set.count() < config.train.batch_size {
+        bail!("{}: {} images, fewer than one batch of {}", d.images.display(), set.count(), config.train.batch_size);
+    }
+    check_labels(config, &set)?;
+    Ok(Box::new(set))
+}
+
+fn without_streaming(d: &DataConfig) -> DataConfig {
+    DataConfig { streaming: false, ..d.clone() }
+}
+
+/// Conditional models need labels below `model.classes`.
+fn check_labels(config: &Config, set: &dyn ImageSource) -> Result<()> {
+    let (d, m) = (&config.data, &config.model);
     let uses_labels = m.conditional || matches!(m.kind, GanKind::Acgan | GanKind::SemiSupervised);
     if uses_labels {
         let what = if m.conditional { "model.conditional".to_string() } else { format!("model.kind = {:?}", m.kind) };
-        let Some(labels) = &set.labels else {
+        let Some(labels) = set.labels() else {
             bail!("{what} needs class labels: set data.labels (IDX) or use class sub-folders");
         };
         if let Some(&bad) = labels.iter().find(|&&l| l as usize >= m.classes) {
@@ -74,11 +97,18 @@ pub fn load_dataset(config: &Config) -> Result<Dataset> {
             );
         }
     }
-    Ok(set)
+    Ok(())
 }
 
 /// The images (and labels) of a [data] section, at least `min_len` of them.
 pub fn load_data(d: &DataConfig, min_len: usize) -> Result<Dataset> {
+    if d.streaming {
+        bail!(
+            "{}: data.streaming applies to GAN training (`shadergan train`); here the images are read into memory: \
+             remove data.streaming",
+            d.images.display()
+        );
+    }
     let mut set = match d.kind {
         DataKind::Idx => {
             let mut set = data::load_idx_images(&d.images, d.image_size)?;
@@ -127,12 +157,19 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
             let t = &config.train;
             let run = trainer(t.steps, t.sample_every, t.checkpoint_every);
             config.train.steps = run.steps;
-            let data = load_dataset(&config)?;
+            let data = load_source(&config)?;
             let widths = ["model.g_width", "model.d_width", "data.image_size"];
             let model =
-                within_limits(config.train.batch_size, &widths, false, || GanTrainer::new(gpu, &config, data.len))?;
+                within_limits(config.train.batch_size, &widths, false, || GanTrainer::new(gpu, &config, data.count()))?;
             let mut model = model.distributed(opts.shard.clone()).map_err(anyhow::Error::msg)?;
-            within_limits(config.train.batch_size, &widths, true, || run.fit(&mut model, &data))?
+            // Rank 0 alone evaluates (it writes the run folder).
+            let mut probe = match opts.shard.is_leader() {
+                true => crate::tasks::probe_for(gpu, &config)?,
+                false => None,
+            };
+            let run = run.evaluate_every(config.eval.as_ref().map_or(0, |e| e.every));
+            let probe = probe.as_mut().map(|p| p as &mut dyn super::Evaluation<GanTrainer>);
+            within_limits(config.train.batch_size, &widths, true, || run.fit_evaluated(&mut model, data.as_ref(), probe))?
         }
         AnyConfig::Cycle(mut config) => {
             let t = &config.train;
