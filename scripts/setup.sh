@@ -5,7 +5,18 @@
 #
 # --mpi also installs OpenMPI and libclang, which data-parallel training needs
 # (`cargo build --features distributed`; bindgen reads stddef.h from libclang-common).
+# --datasets also installs Debian's dataset-fashion-mnist (the 70,000 Fashion-MNIST images under
+# /usr/share/datasets/fashion-mnist/, for configs/*-fashion.toml).
 set -euo pipefail
+want_mpi=false
+want_datasets=false
+for arg in "$@"; do
+    case "$arg" in
+        --mpi) want_mpi=true ;;
+        --datasets) want_datasets=true ;;
+        *) echo "setup: unknown option $arg (accepted: --mpi, --datasets)" >&2; exit 2 ;;
+    esac
+done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=()
@@ -13,9 +24,13 @@ if ! { ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 && ldconfig -p | grep -
     echo "setup: installing mesa-vulkan-drivers and libvulkan1 (software Vulkan)" >&2
     packages+=(mesa-vulkan-drivers libvulkan1)
 fi
-if [ "${1:-}" = "--mpi" ] && ! { command -v mpirun >/dev/null && ldconfig -p | grep -q libclang; }; then
+if $want_mpi && ! { command -v mpirun >/dev/null && ldconfig -p | grep -q libclang; }; then
     echo "setup: installing OpenMPI and libclang (data-parallel training)" >&2
     packages+=(libopenmpi-dev openmpi-bin libclang1-14 libclang-common-14-dev)
+fi
+if $want_datasets && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo "setup: installing dataset-fashion-mnist" >&2
+    packages+=(dataset-fashion-mnist)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
     $SUDO apt-get update -qq

@@ -144,7 +144,11 @@ fn read_reference() -> Reference {
             }
             _ => {
                 let row = line.split(' ').map(|v| v.parse::<f64>().unwrap());
-                if section == "real" { r.real.extend(row) } else { r.fake.extend(row) }
+                if section == "real" {
+                    r.real.extend(row)
+                } else {
+                    r.fake.extend(row)
+                }
             }
         }
     }
@@ -169,7 +173,10 @@ fn scores_match_numpy_and_scipy_on_the_same_features() {
     for (name, value) in ours {
         let expected = r.scores[name];
         let err = (value - expected).abs();
-        assert!(err <= 1e-9 + 1e-7 * expected.abs(), "{name}: shadergan {value}, NumPy/SciPy {expected} (diff {err:e})");
+        assert!(
+            err <= 1e-9 + 1e-7 * expected.abs(),
+            "{name}: shadergan {value}, NumPy/SciPy {expected} (diff {err:e})"
+        );
         println!("{name}: shadergan {value:.12}, NumPy/SciPy {expected:.12}");
     }
 }
@@ -185,7 +192,8 @@ fn training_evaluates_every_n_steps_charts_fd_and_resumes_the_table() {
     c.train(&shadergan::train::run::load_dataset(&config).unwrap(), 5, 16, 1e-3, 1, |_, _| {});
     let classifier = work.path().join("c.safetensors");
     c.save(&classifier, 4, None).unwrap();
-    let real = std::path::PathBuf::from(format!("{}/assets/mnist-test-images-idx3-ubyte.gz", env!("CARGO_MANIFEST_DIR")));
+    let real =
+        std::path::PathBuf::from(format!("{}/assets/mnist-test-images-idx3-ubyte.gz", env!("CARGO_MANIFEST_DIR")));
     let mut config = config;
     config.eval = Some(shadergan::config::EvalConfig {
         every: 2,
@@ -199,7 +207,14 @@ fn training_evaluates_every_n_steps_charts_fd_and_resumes_the_table() {
     std::fs::write(&path, config.to_toml()).unwrap();
     let run = |name: &str, steps: u64, resume: bool| {
         let out = work.path().join(name);
-        let opts = RunOptions { config: path.clone(), steps: Some(steps), out: out.clone(), resume, progress: false, shard: shadergan::train::Shard::single() };
+        let opts = RunOptions {
+            config: path.clone(),
+            steps: Some(steps),
+            out: out.clone(),
+            resume,
+            progress: false,
+            shard: shadergan::train::Shard::single(),
+        };
         train(&gpu, &opts).unwrap();
         out
     };
@@ -211,12 +226,21 @@ fn training_evaluates_every_n_steps_charts_fd_and_resumes_the_table() {
     let last: Vec<f64> = rows[2].split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!(last[0], 4.0);
     // The last row is what `shadergan eval` says of the saved generator with the same settings.
-    let q = shadergan::tasks::sample_quality(&gpu, &whole.join("model.safetensors"), &real, &classifier, 40, 5).unwrap();
-    for (name, got, want) in [("fd", last[1], q.frechet), ("kid", last[2], q.kid), ("precision", last[3], q.precision), ("recall", last[4], q.recall)] {
+    let q =
+        shadergan::tasks::sample_quality(&gpu, &whole.join("model.safetensors"), &real, &classifier, 40, 5).unwrap();
+    for (name, got, want) in [
+        ("fd", last[1], q.frechet),
+        ("kid", last[2], q.kid),
+        ("precision", last[3], q.precision),
+        ("recall", last[4], q.recall),
+    ] {
         assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "{name}: during training {got}, eval {want}");
     }
     let html = std::fs::read_to_string(whole.join("report.html")).unwrap();
-    assert!(html.contains("Fréchet distance") && html.contains("Precision and recall"), "report.html lacks the evaluation charts");
+    assert!(
+        html.contains("Fréchet distance") && html.contains("Precision and recall"),
+        "report.html lacks the evaluation charts"
+    );
 
     // Stopped after the first evaluation and resumed: the same table.
     run("resumed", 2, false);
@@ -227,7 +251,14 @@ fn training_evaluates_every_n_steps_charts_fd_and_resumes_the_table() {
     let mut broken = config.clone();
     broken.eval.as_mut().unwrap().classifier = work.path().join("missing.safetensors");
     std::fs::write(&path, broken.to_toml()).unwrap();
-    let opts = RunOptions { config: path.clone(), steps: Some(4), out: work.path().join("broken"), resume: false, progress: false, shard: shadergan::train::Shard::single() };
+    let opts = RunOptions {
+        config: path.clone(),
+        steps: Some(4),
+        out: work.path().join("broken"),
+        resume: false,
+        progress: false,
+        shard: shadergan::train::Shard::single(),
+    };
     let e = train(&gpu, &opts).unwrap_err().to_string();
     assert!(e.contains("missing.safetensors"), "{e}");
 }

@@ -15,11 +15,15 @@ fn image_folder(n: usize) -> tempfile::TempDir {
         let (w, h) = (9 + (i % 5) as u32, 7 + (i % 4) as u32);
         let path = class.join(format!("{i:03}.png"));
         if i % 4 == 0 {
-            image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([(x * 20) as u8, (i * 7) as u8, (y * 30) as u8, (x * y * 9) as u8]))
+            image::RgbaImage::from_fn(w, h, |x, y| {
+                image::Rgba([(x * 20) as u8, (i * 7) as u8, (y * 30) as u8, (x * y * 9) as u8])
+            })
+            .save(path)
+            .unwrap();
+        } else {
+            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 25) as u8, (y * 17) as u8, (i * 11) as u8]))
                 .save(path)
                 .unwrap();
-        } else {
-            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 25) as u8, (y * 17) as u8, (i * 11) as u8])).save(path).unwrap();
         }
     }
     dir
@@ -92,7 +96,8 @@ fn the_read_ahead_stays_bounded_while_training_is_slow() {
 fn broken_files_are_named_at_open_or_when_read() {
     let dir = image_folder(6);
     std::fs::write(dir.path().join("ants/zz.png"), b"not an image").unwrap();
-    let e = StreamingFolder::open(dir.path(), 8, 3, 0, options(2, 2)).err().expect("a text file is refused").to_string();
+    let e =
+        StreamingFolder::open(dir.path(), 8, 3, 0, options(2, 2)).err().expect("a text file is refused").to_string();
     assert!(e.contains("zz.png") && e.contains("header"), "{e}");
 
     // A file whose header is fine but whose pixels are cut off fails when its batch is decoded.

@@ -131,7 +131,8 @@ pub fn bench_steps(
     writeln!(out, "first iteration:    {cold:.3} s (shader compilation included)")?;
     writeln!(
         out,
-        "iteration:          median {median:.3} s, min {:.3} s, max {:.3} s over {n} iterations",
+        "iteration:          median {median:.3} s, mean {:.3} s, min {:.3} s, max {:.3} s over {n} iterations",
+        times.iter().sum::<f64>() / times.len() as f64,
         times[0],
         times[times.len() - 1]
     )?;

@@ -74,7 +74,6 @@ fn default_channels() -> usize {
     1
 }
 
-
 impl DataConfig {
     /// How a streaming folder reads ahead.
     pub fn stream_options(&self) -> StreamOptions {
@@ -94,13 +93,25 @@ impl DataConfig {
             return Err(bad("data.prefetch", self.prefetch.to_string(), "must be between 1 and 64 batches"));
         }
         if self.decode_threads > 256 {
-            return Err(bad("data.decode_threads", self.decode_threads.to_string(), "must be between 0 (automatic) and 256"));
+            return Err(bad(
+                "data.decode_threads",
+                self.decode_threads.to_string(),
+                "must be between 0 (automatic) and 256",
+            ));
         }
         if self.streaming && self.kind != DataKind::Folder {
-            return Err(bad("data.streaming", "true".into(), "streams image folders: set data.kind = \"folder\" (IDX files are read whole)"));
+            return Err(bad(
+                "data.streaming",
+                "true".into(),
+                "streams image folders: set data.kind = \"folder\" (IDX files are read whole)",
+            ));
         }
         if self.streaming && self.crops > 0 {
-            return Err(bad("data.streaming", "true".into(), "cannot be combined with data.crops (random crops are drawn once, in memory)"));
+            return Err(bad(
+                "data.streaming",
+                "true".into(),
+                "cannot be combined with data.crops (random crops are drawn once, in memory)",
+            ));
         }
         Ok(())
     }

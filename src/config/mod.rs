@@ -541,6 +541,6 @@ mod data;
 mod eval;
 
 pub use classifier::{ClassifierConfig, ClassifierSettings};
+pub use cyclegan::{CycleConfig, CycleModel, CycleTrain};
 pub use data::{DataConfig, DataKind};
 pub use eval::EvalConfig;
-pub use cyclegan::{CycleConfig, CycleModel, CycleTrain};

@@ -72,11 +72,12 @@ pub fn load_folder_crops(
     let mut decoded = Vec::with_capacity(files.len());
     for (path, label) in &files {
         let img = decode_image(path)?;
-        // Gray and colour images mixed in one set are almost always a mistake.
+        // A colour image among gray ones, read as gray, is almost always a mistake; gray images
+        // in a colour set (a black-and-white photo, a gray emoji) are simply repeated into RGB.
         let colour_channels = if img.color().has_color() { 3 } else { 1 };
         match first {
             None => first = Some((colour_channels, path)),
-            Some((c, p)) if c != colour_channels => {
+            Some((c, p)) if c != colour_channels && channels == 1 => {
                 return Err(DataError::invalid(
                     path,
                     format!(
@@ -139,7 +140,8 @@ pub fn planes(img: &image::DynamicImage, size: usize, channels: usize) -> Vec<f3
     let rgb = img.to_rgb8();
     let mut out = Vec::with_capacity(3 * size * size);
     for c in 0..3 {
-        let plane = image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| image::Luma([rgb.get_pixel(x, y).0[c]]));
+        let plane =
+            image::GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| image::Luma([rgb.get_pixel(x, y).0[c]]));
         out.extend(to_unit_range(&plane, size as u32));
     }
     out

@@ -7,8 +7,8 @@ mod idx;
 mod stream;
 
 pub use folder::{decode_image, list_images, load_folder, load_folder_crops, planes};
-pub use stream::{StreamOptions, StreamingFolder};
 pub use idx::{load_idx_images, load_idx_labels, read_idx};
+pub use stream::{StreamOptions, StreamingFolder};
 
 use std::path::{Path, PathBuf};
 

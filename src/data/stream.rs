@@ -93,9 +93,11 @@ impl StreamingFolder {
         }
         let chunk = files.len().div_ceil(options.threads);
         std::thread::scope(|s| {
-            let checks: Vec<_> = files.chunks(chunk).map(|c| s.spawn(move || c.iter().try_for_each(check_header))).collect();
+            let checks: Vec<_> =
+                files.chunks(chunk).map(|c| s.spawn(move || c.iter().try_for_each(check_header))).collect();
             checks.into_iter().try_for_each(|c| c.join().expect("header check panicked"))
         })?;
+        // As the in-memory loader: a gray set must not mix in colour images (see `load_folder`).
         let colour = decode_image(&files[0].0)?.color().has_color();
         let labels = (!class_names.is_empty()).then(|| files.iter().map(|(_, l)| l.unwrap_or(0)).collect());
         Ok(StreamingFolder {
@@ -141,7 +143,13 @@ impl StreamingFolder {
                 }
             }
         });
-        ReadAhead { next: (seed, epoch, cursor, batch), batches: rx, stop, thread: Some(thread), waiting: self.waiting.clone() }
+        ReadAhead {
+            next: (seed, epoch, cursor, batch),
+            batches: rx,
+            stop,
+            thread: Some(thread),
+            waiting: self.waiting.clone(),
+        }
     }
 }
 
@@ -176,7 +184,7 @@ fn decode_batch(
                 s.spawn(move || {
                     for (slot, &i) in out.chunks_mut(per_image).zip(idx) {
                         let img = decode_image(&files[i])?;
-                        if img.color().has_color() != colour {
+                        if channels == 1 && img.color().has_color() != colour {
                             return Err(DataError::invalid(
                                 &files[i],
                                 "is gray where the folder's first image is colour (or the reverse): images of mixed channels",
@@ -212,7 +220,10 @@ impl ImageSource for StreamingFolder {
 
     fn gather(&self, indices: &[usize]) -> Result<(Vec<f32>, Vec<u32>), DataError> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.files.len()) {
-            return Err(DataError::invalid(&self.files[0], format!("image {bad} asked of a folder of {}", self.files.len())));
+            return Err(DataError::invalid(
+                &self.files[0],
+                format!("image {bad} asked of a folder of {}", self.files.len()),
+            ));
         }
         let pixels = decode_batch(&self.files, indices, self.size, self.channels, self.colour, self.options.threads)?;
         let labels = self.labels.as_ref().map(|l| indices.iter().map(|&i| l[i]).collect()).unwrap_or_default();

@@ -37,7 +37,10 @@ fn test_set(config_path: &Path, d: &crate::config::DataConfig) -> Result<Option<
         (Some(folder), None) if folder.is_dir() => {
             let t = data::load_folder(folder, d.image_size, d.channels)?;
             if t.labels.is_none() {
-                bail!("{}: data.test_images is a folder without class sub-folders, so it has no labels", folder.display());
+                bail!(
+                    "{}: data.test_images is a folder without class sub-folders, so it has no labels",
+                    folder.display()
+                );
             }
             Ok(Some(t))
         }

@@ -9,11 +9,11 @@ pub use evaluate::{
     check_classifier_fits, conditional_accuracy, sample_coverage, semi_supervised_comparison, train_classifier,
     translated_accuracy, SemiSupervisedComparison, TrainedClassifier, TranslatedAccuracy,
 };
-pub use quality::{probe_for, sample_quality, QualityProbe, SampleQuality};
 pub use generate::{
     interpolate, label_count, sample, sample_labels, steer_toward, translate_images, write_images, Samples, Steered,
     Translation, MAX_SAMPLES,
 };
+pub use quality::{probe_for, sample_quality, QualityProbe, SampleQuality};
 
 /// Refuses an output path that already exists, so no command overwrites a file it did not
 /// write (a checkpoint given as `--out` by mistake, say).

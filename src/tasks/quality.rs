@@ -43,7 +43,14 @@ pub struct QualityProbe {
 impl QualityProbe {
     /// Loads the classifier at `classifier` and the first `n` images of `real` (an IDX file or an
     /// image folder), which must match the config's image size and channels.
-    pub fn new(gpu: &Gpu, config: &Config, classifier: &Path, real: &Path, n: usize, seed: u64) -> Result<QualityProbe> {
+    pub fn new(
+        gpu: &Gpu,
+        config: &Config,
+        classifier: &Path,
+        real: &Path,
+        n: usize,
+        seed: u64,
+    ) -> Result<QualityProbe> {
         if !(2..=MAX_SAMPLES).contains(&n) {
             bail!("the number of images compared must be between 2 and {MAX_SAMPLES}, got {n}");
         }
@@ -102,9 +109,17 @@ impl Evaluation<GanTrainer> for QualityProbe {
 
     fn charts(&self) -> Vec<Chart> {
         vec![
-            Chart { title: "Fréchet distance in the classifier's features (lower is better)", metrics: vec!["fd"], range: None },
+            Chart {
+                title: "Fréchet distance in the classifier's features (lower is better)",
+                metrics: vec!["fd"],
+                range: None,
+            },
             Chart { title: "KID (lower is better)", metrics: vec!["kid"], range: None },
-            Chart { title: "Precision and recall (k-NN manifolds)", metrics: vec!["precision", "recall"], range: Some((0.0, 1.0)) },
+            Chart {
+                title: "Precision and recall (k-NN manifolds)",
+                metrics: vec!["precision", "recall"],
+                range: Some((0.0, 1.0)),
+            },
         ]
     }
 }

@@ -29,8 +29,14 @@ const STATE_FILE: &str = "state.safetensors";
 
 /// Config keys a resumed run may change: how long it runs, how often it writes and evaluates,
 /// and how images are read (the batches are the same either way).
-const RESUMABLE_KEYS: [&str; 6] =
-    ["train.steps", "train.sample_every", "train.checkpoint_every", "data.streaming", "data.prefetch", "data.decode_threads"];
+const RESUMABLE_KEYS: [&str; 6] = [
+    "train.steps",
+    "train.sample_every",
+    "train.checkpoint_every",
+    "data.streaming",
+    "data.prefetch",
+    "data.decode_threads",
+];
 
 #[derive(Serialize, Deserialize)]
 struct FileEntry {

@@ -169,7 +169,9 @@ pub fn train(gpu: &Gpu, opts: &RunOptions) -> Result<RunSummary> {
             };
             let run = run.evaluate_every(config.eval.as_ref().map_or(0, |e| e.every));
             let probe = probe.as_mut().map(|p| p as &mut dyn super::Evaluation<GanTrainer>);
-            within_limits(config.train.batch_size, &widths, true, || run.fit_evaluated(&mut model, data.as_ref(), probe))?
+            within_limits(config.train.batch_size, &widths, true, || {
+                run.fit_evaluated(&mut model, data.as_ref(), probe)
+            })?
         }
         AnyConfig::Cycle(mut config) => {
             let t = &config.train;
