@@ -61,12 +61,7 @@ impl ClassifierConfig {
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let c: ClassifierConfig = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
-            path: path.to_path_buf(),
-            key,
-            value,
-            problem: problem.to_string(),
-        };
+        let bad = ConfigError::for_key(path);
         let s = &c.classifier;
         if s.steps == 0 {
             return Err(bad("classifier.steps", "0".into(), "must be at least 1"));

@@ -126,12 +126,7 @@ impl CycleConfig {
     pub fn parse(text: &str, path: &Path) -> Result<CycleConfig, ConfigError> {
         let c: CycleConfig = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
-            path: path.to_path_buf(),
-            key,
-            value,
-            problem: problem.to_string(),
-        };
+        let bad = ConfigError::for_key(path);
         for (key, d) in [("domain_x.image_size", &c.domain_x), ("domain_y.image_size", &c.domain_y)] {
             if d.image_size < 16 || d.image_size % 4 != 0 || d.image_size > 512 {
                 return Err(bad(key, d.image_size.to_string(), "must be a multiple of 4 from 16 to 512"));

@@ -83,12 +83,7 @@ impl DataConfig {
 
     /// Checks the streaming keys.
     pub fn validate_streaming(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
-            path: path.to_path_buf(),
-            key,
-            value,
-            problem: problem.to_string(),
-        };
+        let bad = ConfigError::for_key(path);
         if !(1..=64).contains(&self.prefetch) {
             return Err(bad("data.prefetch", self.prefetch.to_string(), "must be between 1 and 64 batches"));
         }

@@ -34,12 +34,7 @@ fn default_n() -> usize {
 impl EvalConfig {
     /// Checks the section's values.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
-            path: path.to_path_buf(),
-            key,
-            value,
-            problem: problem.to_string(),
-        };
+        let bad = ConfigError::for_key(path);
         if self.every == 0 {
             return Err(bad("eval.every", "0".into(), "must be at least 1 (leave out [eval] to evaluate never)"));
         }

@@ -365,6 +365,18 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// A maker of [`ConfigError::Value`]s about `path`: `(key, value, what would be accepted)`.
+    pub fn for_key(path: &Path) -> impl Fn(&'static str, String, &str) -> ConfigError + '_ {
+        move |key, value, problem| ConfigError::Value {
+            path: path.to_path_buf(),
+            key,
+            value,
+            problem: problem.to_string(),
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates a GAN config.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -389,12 +401,7 @@ impl Config {
 
     /// Checks every value (command-line overrides included); errors name the key and the file.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &'static str, value: String, problem: &str| ConfigError::Value {
-            path: path.to_path_buf(),
-            key,
-            value,
-            problem: problem.to_string(),
-        };
+        let bad = ConfigError::for_key(path);
         let size = self.data.image_size;
         if !(size >= 16 && size.is_power_of_two() && size <= 256) {
             return Err(bad(
@@ -473,7 +480,7 @@ impl Config {
         if let Err(e) = crate::train::augment::Policy::parse(&t.diffaugment) {
             return Err(bad("train.diffaugment", format!("{:?}", t.diffaugment), &e));
         }
-        if !(0.0..1.0).contains(&t.ada_target) || !(t.ada_speed_images >= 1.0 && t.ada_speed_images.is_finite()) {
+        if !((0.0..1.0).contains(&t.ada_target) && t.ada_speed_images >= 1.0 && t.ada_speed_images.is_finite()) {
             return Err(bad(
                 "train.ada_target",
                 t.ada_target.to_string(),

@@ -21,9 +21,12 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(out)
 }
 
+/// An image file and its class, when it sits in a class sub-folder.
+pub type LabelledFile = (PathBuf, Option<u32>);
+
 /// The PNG/JPEG files of an image folder in name order, each with its class (the index of its
 /// sub-folder, in name order) when the images sit in class sub-folders, and the class names.
-pub fn list_images(dir: &Path) -> Result<(Vec<(PathBuf, Option<u32>)>, Vec<String>), DataError> {
+pub fn list_images(dir: &Path) -> Result<(Vec<LabelledFile>, Vec<String>), DataError> {
     if !dir.is_dir() {
         return Err(DataError::invalid(dir, "is not a folder"));
     }
@@ -66,10 +69,10 @@ pub fn load_folder_crops(
         return Err(DataError::invalid(dir, format!("channels must be 1 or 3, not {channels}")));
     }
     let (files, class_names) = list_images(dir)?;
-    let mut pixels = Vec::with_capacity(files.len() * channels * size * size);
+    let mut pixels = Vec::with_capacity(if crops == 0 { files.len() } else { crops } * channels * size * size);
     let mut labels = Vec::new();
     let mut first: Option<(usize, &PathBuf)> = None;
-    let mut decoded = Vec::with_capacity(files.len());
+    let mut decoded = Vec::new();
     for (path, label) in &files {
         let img = decode_image(path)?;
         // A colour image among gray ones, read as gray, is almost always a mistake; gray images
@@ -88,15 +91,17 @@ pub fn load_folder_crops(
             }
             _ => {}
         }
-        decoded.push((img, *label));
+        if crops == 0 {
+            // Converted at once, so only one decoded image is held at a time.
+            pixels.extend(planes(&img, size, channels));
+            labels.extend(label);
+        } else {
+            decoded.push((img, *label));
+        }
     }
     let emit = |img: &image::DynamicImage, pixels: &mut Vec<f32>| pixels.extend(planes(img, size, channels));
     let len = if crops == 0 {
-        for (img, label) in &decoded {
-            emit(img, &mut pixels);
-            labels.extend(label);
-        }
-        decoded.len()
+        files.len()
     } else {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         for k in 0..crops {

@@ -8,7 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::folder::{decode_image, list_images, planes};
+use super::folder::{decode_image, list_images, planes, LabelledFile};
 use super::{BatchSampler, DataError, ImageSource};
 
 /// How a [`StreamingFolder`] reads ahead.
@@ -41,10 +41,13 @@ pub struct StreamingFolder {
     waiting: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
+/// A batch's image indices, pixels and labels.
+type DecodedBatch = (Vec<usize>, Vec<f32>, Vec<u32>);
+
 /// The background reader: it produces the batches a sampler at `next` would draw, in order.
 struct ReadAhead {
     next: (u64, u64, usize, usize),
-    batches: Receiver<Result<(Vec<usize>, Vec<f32>, Vec<u32>), DataError>>,
+    batches: Receiver<Result<DecodedBatch, DataError>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     waiting: Arc<(AtomicUsize, AtomicUsize)>,
@@ -153,7 +156,7 @@ impl StreamingFolder {
     }
 }
 
-fn check_header(entry: &(PathBuf, Option<u32>)) -> Result<(), DataError> {
+fn check_header(entry: &LabelledFile) -> Result<(), DataError> {
     let path = &entry.0;
     image::ImageReader::open(path)
         .map_err(|source| DataError::Io { path: path.clone(), source })?

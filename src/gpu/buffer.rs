@@ -38,7 +38,7 @@ impl Gpu {
     /// A buffer of `len` f32 with unspecified contents (a recycled one when the pool has it).
     pub fn alloc(&self, len: usize) -> GpuBuffer {
         let bytes = size_class(len as u64 * 4);
-        let limit = self.0.limits.max_storage_buffer_binding_size as u64;
+        let limit = self.0.limits.max_storage_buffer_binding_size;
         if len as u64 * 4 > limit {
             super::limits::refuse(len as u64 * 4, limit);
         }

@@ -329,7 +329,7 @@ impl Gpu {
         for out in outputs {
             out.copies.invalidate();
         }
-        if workgroups.iter().any(|&w| w == 0) {
+        if workgroups.contains(&0) {
             return;
         }
         let max = self.0.limits.max_compute_workgroups_per_dimension;
