@@ -1,11 +1,13 @@
 //! An image folder decoded from disk as training goes, for folders larger than memory: only the
 //! file list stays resident, and a background thread decodes the sampler's next batches (with
-//! several decoding threads each) into a bounded queue, so at most `prefetch` batches wait.
+//! several decoding threads each). It takes one of `prefetch` slots before it decodes a batch
+//! and the trainer frees it when it takes the batch, so at most `prefetch` batches are decoded
+//! (or being decoded) and not yet handed out, by construction.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use super::folder::{decode_image, list_images, planes, LabelledFile};
@@ -14,7 +16,7 @@ use super::{BatchSampler, DataError, ImageSource};
 /// How a [`StreamingFolder`] reads ahead.
 #[derive(Clone, Copy, Debug)]
 pub struct StreamOptions {
-    /// Batches decoded and waiting at most (at least 1).
+    /// Batches decoded (or being decoded) ahead of the trainer, at most (at least 1).
     pub prefetch: usize,
     /// Threads decoding one batch (at least 1).
     pub threads: usize,
@@ -37,8 +39,35 @@ pub struct StreamingFolder {
     colour: bool,
     options: StreamOptions,
     ahead: Mutex<Option<ReadAhead>>,
-    /// Batches decoded and not yet handed out, now and at most (for tests and reports).
-    waiting: Arc<(AtomicUsize, AtomicUsize)>,
+    /// The most batches ever decoded ahead at once (for tests and reports).
+    most_ahead: Arc<AtomicUsize>,
+}
+
+/// The read-ahead's budget: batches decoded or being decoded and not yet handed out.
+struct Slots {
+    used: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+impl Slots {
+    /// Waits for a free slot and takes it; None once `stop` is set.
+    fn take(&self, stop: &AtomicBool) -> Option<usize> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used >= self.limit && !stop.load(Ordering::Relaxed) {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        *used += 1;
+        Some(*used)
+    }
+
+    fn give_back(&self) {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.freed.notify_all();
+    }
 }
 
 /// A batch's image indices, pixels and labels.
@@ -49,28 +78,18 @@ struct ReadAhead {
     next: (u64, u64, usize, usize),
     batches: Receiver<Result<DecodedBatch, DataError>>,
     stop: Arc<AtomicBool>,
+    slots: Arc<Slots>,
     thread: Option<JoinHandle<()>>,
-    waiting: Arc<(AtomicUsize, AtomicUsize)>,
-}
-
-impl ReadAhead {
-    fn drain(&self) {
-        while self.batches.try_recv().is_ok() {
-            self.waiting.0.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
 }
 
 impl Drop for ReadAhead {
     fn drop(&mut self) {
+        // Wake a reader waiting for a slot; one decoding finishes its batch first.
         self.stop.store(true, Ordering::Relaxed);
-        // Unblock a reader waiting on a full queue, let it finish its batch, and count out
-        // whatever it still queued.
-        self.drain();
+        self.slots.freed.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        self.drain();
     }
 }
 
@@ -112,26 +131,30 @@ impl StreamingFolder {
             colour,
             options,
             ahead: Mutex::new(None),
-            waiting: Arc::new((AtomicUsize::new(0), AtomicUsize::new(0))),
+            most_ahead: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// The most batches that were ever decoded and waiting at once (bounded by `prefetch`).
-    pub fn most_waiting(&self) -> usize {
-        self.waiting.1.load(Ordering::Relaxed)
+    /// The most batches ever decoded (or being decoded) ahead of the trainer at once: at most
+    /// `prefetch`.
+    pub fn most_ahead(&self) -> usize {
+        self.most_ahead.load(Ordering::Relaxed)
     }
 
     fn start(&self, sampler: &BatchSampler, batch: usize) -> ReadAhead {
         let (seed, epoch, cursor) = sampler.position();
         let mut own = BatchSampler::at(self.files.len(), seed, epoch, cursor);
-        // The reader holds one decoded batch while it waits to queue it.
-        let (tx, rx) = sync_channel(self.options.prefetch - 1);
+        // The slots bound the queue, so the channel itself need not.
+        let (tx, rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let (files, labels, stopped, waiting) =
-            (self.files.clone(), self.labels.clone(), stop.clone(), self.waiting.clone());
+        let slots = Arc::new(Slots { used: Mutex::new(0), freed: Condvar::new(), limit: self.options.prefetch });
+        let (files, labels, stopped, most) =
+            (self.files.clone(), self.labels.clone(), stop.clone(), self.most_ahead.clone());
         let (size, channels, colour, threads) = (self.size, self.channels, self.colour, self.options.threads);
+        let budget = slots.clone();
         let thread = std::thread::spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
+            while let Some(ahead) = budget.take(&stopped) {
+                most.fetch_max(ahead, Ordering::Relaxed);
                 let indices = own.next_indices(batch);
                 let decoded = decode_batch(&files, &indices, size, channels, colour, threads);
                 let item = decoded.map(|pixels| {
@@ -139,20 +162,12 @@ impl StreamingFolder {
                     (indices, pixels, l)
                 });
                 let failed = item.is_err();
-                let now = waiting.0.fetch_add(1, Ordering::Relaxed) + 1;
-                waiting.1.fetch_max(now, Ordering::Relaxed);
                 if tx.send(item).is_err() || failed {
                     return;
                 }
             }
         });
-        ReadAhead {
-            next: (seed, epoch, cursor, batch),
-            batches: rx,
-            stop,
-            thread: Some(thread),
-            waiting: self.waiting.clone(),
-        }
+        ReadAhead { next: (seed, epoch, cursor, batch), batches: rx, stop, slots, thread: Some(thread) }
     }
 }
 
@@ -244,7 +259,7 @@ impl ImageSource for StreamingFolder {
         let reader = ahead.as_mut().expect("started above");
         let received = reader.batches.recv();
         if received.is_ok() {
-            self.waiting.0.fetch_sub(1, Ordering::Relaxed);
+            reader.slots.give_back();
         }
         let (indices, pixels, labels) = match received {
             Ok(Ok(item)) => item,
