@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use shadergan::data::{load_folder, BatchSampler, ImageSource, StreamOptions, StreamingFolder};
 
@@ -31,37 +32,34 @@ fn peak_resident_mib() -> f64 {
     kib / 1024.0
 }
 
+/// Image `i`: four random disks over a gradient, in class folder `i % 10`.
+fn write_image(dir: &Path, i: usize) -> anyhow::Result<()> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i as u64);
+    let disks: Vec<(f32, f32, f32, [u8; 3])> = (0..4)
+        .map(|_| (rng.random_range(0.0..64.0), rng.random_range(0.0..64.0), rng.random_range(4.0..20.0), rng.random()))
+        .collect();
+    let img = image::RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
+        let (xf, yf) = (x as f32, y as f32);
+        disks
+            .iter()
+            .find(|(cx, cy, r, _)| (xf - cx).powi(2) + (yf - cy).powi(2) < r * r)
+            .map_or(image::Rgb([(x * 4) as u8, (y * 4) as u8, 128]), |d| image::Rgb(d.3))
+    });
+    let class = dir.join(format!("class{}", i % 10));
+    std::fs::create_dir_all(&class).with_context(|| format!("creating {}", class.display()))?;
+    let path = class.join(format!("{i:06}.png"));
+    img.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 fn make(dir: &Path, n: usize) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(2, |t| t.get());
     std::thread::scope(|s| {
-        for t in 0..threads {
-            s.spawn(move || {
-                for i in (t..n).step_by(threads) {
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i as u64);
-                    let disks: Vec<(f32, f32, f32, [u8; 3])> = (0..4)
-                        .map(|_| {
-                            (
-                                rng.random_range(0.0..64.0),
-                                rng.random_range(0.0..64.0),
-                                rng.random_range(4.0..20.0),
-                                rng.random(),
-                            )
-                        })
-                        .collect();
-                    let img = image::RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, y| {
-                        let (xf, yf) = (x as f32, y as f32);
-                        disks
-                            .iter()
-                            .find(|(cx, cy, r, _)| (xf - cx).powi(2) + (yf - cy).powi(2) < r * r)
-                            .map_or(image::Rgb([(x * 4) as u8, (y * 4) as u8, 128]), |d| image::Rgb(d.3))
-                    });
-                    let class = dir.join(format!("class{}", i % 10));
-                    std::fs::create_dir_all(&class).expect("creating the class folder");
-                    img.save(class.join(format!("{i:06}.png"))).expect("writing a PNG");
-                }
-            });
-        }
-    });
+        let writers: Vec<_> = (0..threads)
+            .map(|t| s.spawn(move || (t..n).step_by(threads).try_for_each(|i| write_image(dir, i))))
+            .collect();
+        writers.into_iter().try_for_each(|w| w.join().map_err(|_| anyhow::anyhow!("a writer thread panicked"))?)
+    })?;
     println!("wrote {n} images of {SIZE}x{SIZE} under {}", dir.display());
     Ok(())
 }
