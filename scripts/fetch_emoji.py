@@ -13,10 +13,12 @@ emoji) are left out, so one category does not swamp the others, and so is the "C
 category (five swatches). The PNGs keep
 their alpha channel: shadergan's folder loader composites transparent pixels onto white.
 
-Usage: python3 scripts/fetch_emoji.py [path/to/extracted/package]
-Without a path it runs `npm pack emoji-datasource-google@16.0.0` in a temporary folder.
+Usage: python3 scripts/fetch_emoji.py [path/to/extracted/package] [--out FOLDER]
+Without a path it runs `npm pack emoji-datasource-google@16.0.0` in a temporary folder; --out
+writes somewhere else than data/emoji (whatever is there is replaced).
 Only the Python standard library is needed.
 """
+import argparse
 import json
 import os
 import random
@@ -46,9 +48,9 @@ Sub-folders are the emoji's Unicode categories; skin-tone variations are left ou
 """
 
 
-def package_dir():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
+def package_dir(given):
+    if given:
+        return given
     tmp = tempfile.mkdtemp()
     subprocess.run(["npm", "pack", f"emoji-datasource-google@{VERSION}"], cwd=tmp, check=True,
                    stdout=subprocess.DEVNULL)
@@ -73,29 +75,38 @@ def images_by_category(pkg):
 
 
 def main():
-    pkg = package_dir()
-    by_category = images_by_category(pkg)
-    if os.path.exists(OUT):
-        shutil.rmtree(OUT)
+    parser = argparse.ArgumentParser(description="Lay out the Noto emoji by category.")
+    parser.add_argument("package", nargs="?", help="an extracted emoji-datasource-google package")
+    parser.add_argument("--out", default=OUT, help="the folder to write (default data/emoji)")
+    args = parser.parse_args()
+    out = args.out
+    by_category = images_by_category(package_dir(args.package))
+    if not by_category:
+        sys.exit("no emoji with Google images found in the package")
+    if os.path.exists(out):
+        shutil.rmtree(out)
     rng = random.Random(0)
     counts = {}
     for category, files in sorted(by_category.items()):
         name = category.replace(" & ", "-and-").replace(" ", "-").lower()
         files = sorted(set(files))
         rng.shuffle(files)
-        n_test = max(1, round(TEST_SHARE * len(files)))
+        # A category of one image has none to spare for testing.
+        n_test = max(1, round(TEST_SHARE * len(files))) if len(files) > 1 else 0
         for split, chosen in (("test", files[:n_test]), ("train", files[n_test:])):
-            target = os.path.join(OUT, split, name)
+            if not chosen:
+                continue
+            target = os.path.join(out, split, name)
             os.makedirs(target, exist_ok=True)
             for src in chosen:
                 shutil.copyfile(src, os.path.join(target, os.path.basename(src)))
         counts[name] = (len(files) - n_test, n_test)
-    with open(os.path.join(OUT, "ATTRIBUTION.md"), "w", encoding="utf-8") as f:
+    with open(os.path.join(out, "ATTRIBUTION.md"), "w", encoding="utf-8") as f:
         f.write(ATTRIBUTION)
     for name, (train, test) in counts.items():
         print(f"{name:22} {train:5} train {test:4} test")
     total = sum(t for t, _ in counts.values()), sum(t for _, t in counts.values())
-    print(f"{'all':22} {total[0]:5} train {total[1]:4} test -> {OUT}")
+    print(f"{'all':22} {total[0]:5} train {total[1]:4} test -> {out}")
 
 
 if __name__ == "__main__":

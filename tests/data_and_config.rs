@@ -179,3 +179,90 @@ fn every_shipped_config_parses_and_validates() {
     }
     assert!(seen >= 9, "configs/ holds {seen} files");
 }
+
+/// A miniature emoji-datasource-google package: two categories of RGBA (and gray + alpha)
+/// PNGs, a skipped "Component" entry, an entry without a Google image and a skin-tone variant.
+fn fake_emoji_package(dir: &Path) {
+    let img = dir.join("img/google/64");
+    std::fs::create_dir_all(&img).unwrap();
+    let mut entries = Vec::new();
+    for (i, (category, google)) in [
+        ("Smileys & Emotion", true),
+        ("Smileys & Emotion", true),
+        ("Smileys & Emotion", true),
+        ("Food & Drink", true),
+        ("Food & Drink", true),
+        ("Food & Drink", false),
+        ("Component", true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("1f60{i}.png");
+        if i == 4 {
+            image::GrayAlphaImage::from_fn(64, 64, |x, _| image::LumaA([40, (x * 4) as u8]))
+                .save(img.join(&name))
+                .unwrap();
+        } else {
+            image::RgbaImage::from_fn(64, 64, |x, _| image::Rgba([200, i as u8 * 30, 10, (x * 4) as u8]))
+                .save(img.join(&name))
+                .unwrap();
+        }
+        let skin = if i == 0 {
+            image::RgbaImage::from_pixel(64, 64, image::Rgba([9, 9, 9, 255]))
+                .save(img.join("1f600-1f3fb.png"))
+                .unwrap();
+            r#", "skin_variations": {"1F3FB": {"image": "1f600-1f3fb.png", "has_img_google": true}}"#
+        } else {
+            ""
+        };
+        entries.push(format!(r#"{{"image": "{name}", "category": "{category}", "has_img_google": {google}{skin}}}"#));
+    }
+    std::fs::write(dir.join("emoji.json"), format!("[{}]", entries.join(","))).unwrap();
+}
+
+#[test]
+fn the_emoji_script_lays_out_categories_that_load_as_classes() {
+    let work = tempfile::tempdir().unwrap();
+    let package = work.path().join("package");
+    fake_emoji_package(&package);
+    let out = work.path().join("emoji");
+    let status = std::process::Command::new("python3")
+        .arg(root().join("scripts/fetch_emoji.py"))
+        .arg(&package)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("python3 runs scripts/fetch_emoji.py");
+    assert!(status.success());
+    let attribution = std::fs::read_to_string(out.join("ATTRIBUTION.md")).unwrap();
+    assert!(attribution.contains("Apache License") && attribution.contains("MIT"), "{attribution}");
+    // 3 smileys: 1 held out; 2 foods with Google images: 1 held out; no component, no skin tone.
+    let train = load_folder(&out.join("train"), 64, 3).unwrap();
+    let test = load_folder(&out.join("test"), 64, 3).unwrap();
+    assert_eq!(train.class_names, vec!["food-and-drink", "smileys-and-emotion"]);
+    assert_eq!((train.len, test.len), (3, 2));
+    assert!(!out.join("train/component").exists());
+    let all: Vec<String> = walk(&out).into_iter().filter(|p| p.ends_with(".png")).collect();
+    assert!(all.iter().all(|p| !p.contains("1f3fb") && !p.contains("1f605") && !p.contains("1f606")), "{all:?}");
+    // Transparent pixels came out white: the left column (alpha 0) of every image.
+    for set in [&train, &test] {
+        for i in 0..set.len {
+            let img = set.image(i);
+            assert!((0..3).all(|c| img[c * 64 * 64] > 0.99), "image {i}'s transparent corner is not white");
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.to_string_lossy().into_owned());
+        }
+    }
+    out
+}
