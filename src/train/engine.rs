@@ -249,12 +249,7 @@ impl Trainer {
             if !leader {
                 continue;
             }
-            let csv = match &mut csv {
-                Some(c) => c,
-                None => csv.insert(open_metrics(&csv_path, &last, first_step)?),
-            };
-            let row: Vec<String> = last.iter().map(|(_, v)| v.to_string()).collect();
-            writeln!(csv, "{s},{}", row.join(","))?;
+            let csv = append_row(&mut csv, &csv_path, first_step, s, &last)?;
             bar.set_message(last.iter().map(|(n, v)| format!("{n} {v:.3}")).collect::<Vec<_>>().join("  "));
             bar.inc(1);
             if every(self.sample_every) || s == self.steps {
@@ -263,13 +258,7 @@ impl Trainer {
             }
             if let Some(e) = evaluation.as_deref_mut().filter(|_| every(self.eval_every) || s == self.steps) {
                 let measured = e.evaluate(model)?;
-                let out = match &mut eval_csv {
-                    Some(c) => c,
-                    None => eval_csv.insert(open_metrics(&eval_path, &measured, first_step)?),
-                };
-                let row: Vec<String> = measured.iter().map(|(_, v)| v.to_string()).collect();
-                writeln!(out, "{s},{}", row.join(","))?;
-                out.flush()?;
+                append_row(&mut eval_csv, &eval_path, first_step, s, &measured)?.flush()?;
                 let shown: Vec<String> = measured.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
                 if bar.is_hidden() {
                     log::info!("step {s}: {}", shown.join(", "));
@@ -331,7 +320,25 @@ fn progress_bar(show: bool, total: u64, at: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// metrics.csv with the header of `first`'s names and the rows up to `step` (a resumed run
+/// Appends step `step`'s `values` to the CSV at `path`, opening it (see [`open_metrics`]) on
+/// the first row of this session.
+fn append_row<'a>(
+    file: &'a mut Option<std::io::BufWriter<File>>,
+    path: &Path,
+    first_step: u64,
+    step: u64,
+    values: &Metrics,
+) -> Result<&'a mut std::io::BufWriter<File>> {
+    let out = match file {
+        Some(f) => f,
+        None => file.insert(open_metrics(path, values, first_step)?),
+    };
+    let row: Vec<String> = values.iter().map(|(_, v)| v.to_string()).collect();
+    writeln!(out, "{step},{}", row.join(","))?;
+    Ok(out)
+}
+
+/// metrics.csv (or eval.csv) with the header of `first`'s names and the rows up to `step` (a resumed run
 /// rewrites what follows), open for appending.
 fn open_metrics(path: &Path, first: &Metrics, step: u64) -> Result<std::io::BufWriter<File>> {
     let header = std::iter::once("step").chain(first.iter().map(|(n, _)| *n)).collect::<Vec<_>>().join(",");
