@@ -383,7 +383,7 @@ fn run_command(cli: &Cli, shard: &train::Shard) -> Result<()> {
 fn info(cli: &Cli) -> Result<()> {
     let adapters = list_adapters();
     if adapters.is_empty() {
-        bail!("{}", shadergan::gpu::GpuError::NoAdapter);
+        bail!("{}", shadergan::gpu::no_adapter_error());
     }
     for a in &adapters {
         println!("found:  {}", describe(&a.get_info()));

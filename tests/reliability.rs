@@ -385,3 +385,16 @@ fn classifier_configs_check_widths_and_that_test_labels_match_their_images() {
     let (ok, log) = shadergan(&["classify", "train", "--config", &good, "--out", o]);
     assert!(!ok && log.contains("already exists") && std::fs::read(&out).unwrap() == b"keep", "{log}");
 }
+
+#[test]
+fn a_machine_without_vulkan_gets_an_error_naming_what_to_install() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadergan"))
+        .args(["info"])
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !log.contains("panicked"), "{log}");
+    assert!(log.contains("mesa-vulkan-drivers"), "the error names the package to install: {log}");
+}

@@ -82,18 +82,21 @@ fn quiet_device_select_layer() {
     }
 }
 
-/// Every adapter on the native backends; the GL fallback only when none is found there.
+/// Every adapter on the native backends (Vulkan, Metal, DX12).
 pub fn list_adapters() -> Vec<wgpu::Adapter> {
     let native = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
-    let adapters = pollster::block_on(new_instance(native).enumerate_adapters(native));
-    if !adapters.is_empty() {
-        return adapters;
-    }
+    pollster::block_on(new_instance(native).enumerate_adapters(native))
+}
+
+/// The error for a machine without a native adapter. OpenGL adapters are named but refused:
+/// wgpu's GLSL translation of the kernels fails to compile on them (GL has no pointer
+/// parameters to storage), so a run there would stop at its first dispatch.
+pub fn no_adapter_error() -> GpuError {
     let gl = pollster::block_on(new_instance(wgpu::Backends::GL).enumerate_adapters(wgpu::Backends::GL));
-    if !gl.is_empty() {
-        log::warn!("no Vulkan/Metal/DX12 adapter found; falling back to OpenGL");
+    match gl.first() {
+        Some(a) => GpuError::OnlyOpenGl { found: describe(&a.get_info()) },
+        None => GpuError::NoAdapter,
     }
-    gl
 }
 
 pub fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter, GpuError> {
@@ -113,7 +116,7 @@ pub fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter, GpuError> {
         .collect();
     if candidates.is_empty() {
         return Err(if names.is_empty() {
-            GpuError::NoAdapter
+            no_adapter_error()
         } else {
             GpuError::NoMatchingAdapter {
                 wanted: match (&options.adapter_name, options.force_cpu) {

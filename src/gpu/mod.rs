@@ -23,7 +23,7 @@ use uniform::UniformLayout;
 
 pub use buffer::GpuBuffer;
 use buffer::Pool;
-pub use context::{describe, list_adapters, GpuOptions};
+pub use context::{describe, list_adapters, no_adapter_error, GpuOptions};
 pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
 pub use limits::{catch_device_limits, BufferTooLarge};
 use pipeline::{Pipeline, PipelineKey};
@@ -35,10 +35,20 @@ pub use texture::Operand;
 pub enum GpuError {
     /// No adapter on any backend.
     #[error(
-        "no GPU adapter found (Vulkan, Metal, DX12 or GL). On Linux without a GPU install the \
+        "no GPU adapter found (Vulkan, Metal or DX12). On Linux without a GPU install the \
          software rasterizer: `apt-get install mesa-vulkan-drivers libvulkan1`"
     )]
     NoAdapter,
+    /// Only an OpenGL adapter, which cannot compile the kernels.
+    #[error(
+        "only an OpenGL adapter was found ({found}); shadergan needs Vulkan, Metal or DX12. On \
+         Linux without a GPU install the software Vulkan driver: `apt-get install \
+         mesa-vulkan-drivers libvulkan1`, or run scripts/setup.sh"
+    )]
+    OnlyOpenGl {
+        /// The OpenGL adapter found.
+        found: String,
+    },
     /// Adapters exist, but none matches the options.
     #[error("no adapter matches: wanted {wanted}; found: {found}")]
     NoMatchingAdapter {
