@@ -89,8 +89,8 @@ pub fn list_adapters() -> Vec<wgpu::Adapter> {
 }
 
 /// The error for a machine without a native adapter. OpenGL adapters are named but refused:
-/// wgpu's GLSL translation of the kernels fails to compile on them (GL has no pointer
-/// parameters to storage), so a run there would stop at its first dispatch.
+/// Mesa's GLSL compiler rejects wgpu's translation of the kernels ("not allowed on function
+/// parameter"), so a run there would stop at its first dispatch.
 pub fn no_adapter_error() -> GpuError {
     let gl = pollster::block_on(new_instance(wgpu::Backends::GL).enumerate_adapters(wgpu::Backends::GL));
     match gl.first() {
