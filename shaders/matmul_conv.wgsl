@@ -130,6 +130,45 @@ fn window_run(window: array<vec4<f32>, 4>, e: u32) -> vec4<f32> {
                      window[(e + 4u) / 4u][(e + 4u) % 4u], window[(e + 6u) / 4u][(e + 6u) % 4u]);
 }
 
+// ---- B_MODE 7 with A_MODE 4: a convolution's weight gradient with taps as columns ----
+//
+// dW [c_out, 16 c_in] = dy [c_out, positions] · patches^T, stored as W is. B's column
+// 16c + 4ky + kx at position k = (image, oy, ox) holds x[image, c, 2 oy - pad + ky,
+// 2 ox - pad + kx]: a lane's four columns are one kernel row's four taps, and a panel's four k
+// a run of four positions along an output row, so a panel is the 4x4 block conv_taps gathers
+// for a convolution, transposed. A is dy itself (NCHW) from its flat texture: row r at
+// position k is dy[image, r, k % plane], with plane = grid_h * grid_w a multiple of 8 so that
+// a block of 8 k lies in one image. No transpose of dy or of the result is needed.
+
+// Column j (a multiple of 4) as (offset of its channel's plane in x, kernel row).
+fn tap_run(j: u32) -> vec4<u32> {
+    return vec4<u32>((j / 16u) * p.src_h * p.src_w, (j / 4u) % 4u, 0u, 0u);
+}
+
+// B at positions k0 .. k0 + 3 of this chunk of K for the lane's two runs of taps, in
+// load_b_panel's layout.
+fn conv_tap_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
+    let run = vec4<u32>(position_run(pl.tex_start + k0), 0u);
+    let lo = conv_taps(run, pl.cols_lo.x, pl.cols_lo.y);
+    let hi = conv_taps(run, pl.cols_hi.x, pl.cols_hi.y);
+    return array<vec4<f32>, 8>(
+        vec4<f32>(lo[0].x, lo[1].x, lo[2].x, lo[3].x), vec4<f32>(hi[0].x, hi[1].x, hi[2].x, hi[3].x),
+        vec4<f32>(lo[0].y, lo[1].y, lo[2].y, lo[3].y), vec4<f32>(hi[0].y, hi[1].y, hi[2].y, hi[3].y),
+        vec4<f32>(lo[0].z, lo[1].z, lo[2].z, lo[3].z), vec4<f32>(hi[0].z, hi[1].z, hi[2].z, hi[3].z),
+        vec4<f32>(lo[0].w, lo[1].w, lo[2].w, lo[3].w), vec4<f32>(hi[0].w, hi[1].w, hi[2].w, hi[3].w),
+    );
+}
+
+// A_MODE 4: the texel lane 2j + h reads for the block at kb: four floats of row `row` from
+// position kb + 4h of this chunk of K.
+fn image_rows_texel(pl: Plan, kb: u32, lane: u32, row: u32) -> vec4<f32> {
+    let plane = p.grid_h * p.grid_w;
+    let pos = pl.a_base + kb;
+    let image = quot(pos, plane);
+    let q = ((image * p.m + row) * plane + pos - image * plane) / 4u + (lane & 1u);
+    return textureLoad(a_tex, vec2<u32>(q & ((1u << p.a_shift) - 1u), q >> p.a_shift));
+}
+
 // ---- B_MODE 5: transposed convolution by output phase ----
 
 // Phase z = ry * s + rx as (py, px, oy, ox): the kernel rows r = ry + s*t feed output rows of

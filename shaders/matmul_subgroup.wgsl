@@ -35,7 +35,9 @@
 // - Whole blocks of 8 k run with no per-k guards; a guarded tail takes the rest of K.
 // - B_MODE 5 and 6 compute convolutions without a patch matrix (implicit GEMM): B gathered
 //   from the source image and C stored as NCHW (matmul_conv.wgsl, appended to this file by the
-//   shader registry): 5 a transposed convolution by output phase, 6 a convolution.
+//   shader registry): 5 a transposed convolution by output phase, 6 a convolution. B_MODE 7
+//   gathers a convolution's patches with taps as columns for its weight gradient (with
+//   A_MODE 4), C stored as the weight is.
 
 override B_MODE: u32 = B_MODE_STRIDED;
 // A_MODE picks how A is read: 0 from storage (any strides); 1 and 2 from a_tex, a texture copy
@@ -44,7 +46,9 @@ override B_MODE: u32 = B_MODE_STRIDED;
 // the tail a lane reads one texel per row and keeps its own k's component), 2 when contiguous
 // along M (one texel holds four rows at the lane's k; A's lines are whole tiles of rows there);
 // 3 a convolution's patch matrix gathered from x's texture copy in a_tex as A_MODE 1 would
-// read it (implicit GEMM for weight gradients, matmul_conv.wgsl; K has no tail there).
+// read it (implicit GEMM for weight gradients, matmul_conv.wgsl; K has no tail there); 4 an
+// NCHW tensor's channels as rows with K over its images and positions, from its flat texture
+// copy in a_tex, read as A_MODE 1 reads (B_MODE 7's weight gradients; no tail either).
 override A_MODE: u32 = A_MODE_STRIDED;
 
 struct Params {
@@ -59,11 +63,11 @@ struct Params {
     b_row: u32,
     b_col: u32,
     k_last: u32,
-    // Row lengths (log2 texels) of flat texture copies: the images A_MODE 3 (a_shift) and
-    // B_MODE 5 and 6 (b_shift) gather from; matmul.wgsl's skinny entry's operands.
+    // Row lengths (log2 texels) of flat texture copies: the images A_MODE 3 and 4 (a_shift)
+    // and B_MODE 5, 6 and 7 (b_shift) gather from; matmul.wgsl's skinny entry's operands.
     a_shift: u32,
     b_shift: u32,
-    // B_MODE 5 and 6, A_MODE 3 (convolutions as implicit GEMM, matmul_conv.wgsl): the source
+    // B_MODE 5, 6 and 7, A_MODE 3 and 4 (convolutions as implicit GEMM, matmul_conv.wgsl): the source
     // image's channels and plane (src_c x src_h x src_w), the grid of outputs a product covers
     // (grid_h x grid_w), stride and padding.
     src_c: u32,
@@ -103,7 +107,7 @@ fn implicit_conv() -> bool {
 }
 
 fn along_n() -> bool {
-    return B_MODE == B_MODE_ROWS_VEC4 || B_MODE == B_MODE_ROWS_TEXTURE || implicit_conv();
+    return B_MODE == B_MODE_ROWS_VEC4 || B_MODE == B_MODE_ROWS_TEXTURE || implicit_conv() || B_MODE == B_MODE_CONV_TAPS;
 }
 
 fn along_k() -> bool {
@@ -153,20 +157,21 @@ struct Plan {
     rows47: vec4<u32>,
     rows8b: vec4<u32>,
     rows_cf: vec4<u32>,
-    // B: the lane's columns (scalar starts for B_MODE 0, vec4 indices for 1 and 2).
+    // B: the lane's columns (scalar starts for B_MODE 0, vec4 indices for 1 and 2; runs for 5
+    // and 6, tap_run for 7).
     cols_lo: vec4<u32>,
     cols_hi: vec4<u32>,
     // B_MODE 3: texel columns of lo and hi, first texel row (k = 0). B_MODE 4: texel rows of
-    // the eight columns, first texel column (k = 0).
+    // the eight columns, first texel column (k = 0). B_MODE 7: tex_start is the position of k = 0.
     tex_lo: vec4<u32>,
     tex_hi: vec4<u32>,
     tex_start: u32,
     // A_MODE 1: first float of the lines in a_tex (the rows hold texel rows). A_MODE 2: the
     // texel row of k = 0 (the rows hold the texel columns of rows 0-3, 4-7, 8-11, 12-15).
-    // A_MODE 3: the position (column of the patch matrix) of k = 0.
+    // A_MODE 3 and 4: the position (column of the patch matrix) of k = 0.
     a_base: u32,
     // A_MODE 1: texel rows of this lane's rows lane / 2 + 4q (q = 0..3) in the whole blocks.
-    // A_MODE 3: where those rows read x (patch_lane).
+    // A_MODE 3: where those rows read x (patch_lane). A_MODE 4: the rows (clamped to the last).
     a_lines: vec4<u32>,
     // B_MODE 5: the workgroup's output phase (phase_of).
     phase: vec4<u32>,
@@ -193,6 +198,11 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
     } else if (A_MODE == A_MODE_CONV_PATCHES) {
         a_base = a_off;
         a_lines = patch_lane(r0, lane);
+    } else if (A_MODE == A_MODE_IMAGE_ROWS) {
+        // a_batch is the length of a chunk of K: a_off is this chunk's first position.
+        a_base = a_off;
+        let lane_rows = vec4<u32>(r0 + lane / 2u) + vec4<u32>(0u, 4u, 8u, 12u);
+        a_lines = min(lane_rows, vec4<u32>(p.m - 1u));
     } else if (A_MODE == A_MODE_TEXTURE_ALONG_M) {
         // Element a_off + k * a_col + row is float a_off % a_col + row of texel row a_off / a_col + k.
         let x0 = (a_off % p.a_col + r0) / 4u;
@@ -243,6 +253,13 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
             phase = phase_of(bat);
         }
     }
+    if (B_MODE == B_MODE_CONV_TAPS) {
+        // The lane's two runs of four taps; b_batch is the length of a chunk of K, so b_off is
+        // this chunk's first position.
+        cols_lo = tap_run(min(j0, p.n - 4u));
+        cols_hi = tap_run(min(j0 + 32u, p.n - 4u));
+        tex_start = b_off;
+    }
     return Plan(rows03, rows47, rows8b, rows_cf, cols_lo, cols_hi, tex_lo, tex_hi, tex_start, a_base, a_lines, phase);
 }
 
@@ -287,6 +304,9 @@ fn load_b_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
     }
     if (B_MODE == B_MODE_CONV_PATCHES) {
         return conv_panel(pl, k0);
+    }
+    if (B_MODE == B_MODE_CONV_TAPS) {
+        return conv_tap_panel(pl, k0);
     }
     if (B_MODE == B_MODE_ROWS_TEXTURE) {
         let y = pl.tex_start + k0;
@@ -430,6 +450,11 @@ fn load_a_block(pl: Plan, kb: u32, lane: u32) -> ABlock {
         let run = position_run(pl.a_base + kb + 4u * (lane & 1u));
         return quads_block(patch_run(pl.a_lines, run, 0u), patch_run(pl.a_lines, run, 1u),
                            patch_run(pl.a_lines, run, 2u), patch_run(pl.a_lines, run, 3u));
+    }
+    if (A_MODE == A_MODE_IMAGE_ROWS) {
+        // As A_MODE 1, each lane's four texels at its rows' positions in the image.
+        return quads_block(image_rows_texel(pl, kb, lane, pl.a_lines.x), image_rows_texel(pl, kb, lane, pl.a_lines.y),
+                           image_rows_texel(pl, kb, lane, pl.a_lines.z), image_rows_texel(pl, kb, lane, pl.a_lines.w));
     }
     if (A_MODE == A_MODE_TEXTURE_ALONG_K) {
         // Lane 2j + h holds k kb + 4h .. kb + 4h + 3 of row j + 4q in quads[q]: four texel

@@ -5,18 +5,22 @@
 mod common;
 use common::*;
 
-/// Profile keys of one 4x4 stride-2 convolution's forward and weight gradient, and of a plain
-/// matrix product.
+/// Profile keys of two 4x4 stride-2 convolutions' forward and weight gradient (8 input
+/// channels: taps as columns; 1: the patch matrix as rows), and of a plain matrix product.
 fn dispatched(gpu: &shadergan::Gpu) -> Vec<String> {
     let mut rng = rng("kernel paths");
     let x = common::tensor(gpu, &[2, 8, 16, 16], &uniform(&mut rng, 2 * 8 * 16 * 16, -1.0, 1.0));
     let w = common::tensor(gpu, &[64, 8, 4, 4], &uniform(&mut rng, 64 * 8 * 16, -1.0, 1.0)).requires_grad();
+    let x1 = common::tensor(gpu, &[2, 1, 16, 16], &uniform(&mut rng, 2 * 16 * 16, -1.0, 1.0));
+    let w1 = common::tensor(gpu, &[64, 1, 4, 4], &uniform(&mut rng, 64 * 16, -1.0, 1.0)).requires_grad();
     let a = common::tensor(gpu, &[40, 72], &uniform(&mut rng, 40 * 72, -1.0, 1.0));
     let b = common::tensor(gpu, &[72, 96], &uniform(&mut rng, 72 * 96, -1.0, 1.0));
     let (_, used) = profiled(gpu, || {
         let y = x.conv2d(&w, 2, 1);
         let dw = shadergan::grad(&y.sum_all(), &[&w], None, false);
-        (y.to_vec(), dw[0].to_vec(), a.matmul(&b).to_vec())
+        let y1 = x1.conv2d(&w1, 2, 1);
+        let dw1 = shadergan::grad(&y1.sum_all(), &[&w1], None, false);
+        (y.to_vec(), dw[0].to_vec(), dw1[0].to_vec(), a.matmul(&b).to_vec())
     });
     used
 }
@@ -39,7 +43,8 @@ fn lavapipe_runs_the_subgroup_matmul_and_implicit_convolutions_at_its_width() {
     let used = dispatched(&gpu);
     let has = |text: &str| used.iter().any(|k| k.contains(text));
     assert!(has("matmul_subgroup.wgsl::forward") && has("B_MODE=6"), "conv forward not implicit: {used:?}");
-    assert!(has("A_MODE=3"), "weight gradient not implicit: {used:?}");
+    assert!(has("B_MODE=7 A_MODE=4"), "weight gradient (taps as columns) not implicit: {used:?}");
+    assert!(has("A_MODE=3"), "weight gradient of one input channel not implicit: {used:?}");
     assert!(!has("matmul.wgsl::forward") && !has("im2col"), "a portable kernel ran: {used:?}");
 }
 
@@ -58,7 +63,9 @@ fn kernel_switches_take_the_paths_they_name() {
         used.iter().any(|k| k.contains("matmul_subgroup.wgsl+shared::forward") && k.contains("B_MODE=6")),
         "{used:?}"
     );
-    assert!(used.iter().any(|k| k.contains("+shared") && k.contains("A_MODE=3")), "{used:?}");
+    for mode in ["A_MODE=3", "A_MODE=4"] {
+        assert!(used.iter().any(|k| k.contains("+shared") && k.contains(mode)), "no {mode}: {used:?}");
+    }
     assert!(used.iter().all(|k| !k.contains("matmul_subgroup.wgsl::")), "a subgroup kernel ran: {used:?}");
 
     let patch = shadergan::Gpu::new(&options_with("patch-matrix")).expect("a second device");

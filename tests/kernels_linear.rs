@@ -430,8 +430,10 @@ fn transposed_convolutions_by_phases_match_the_reference() {
 fn convolutions_as_implicit_products_match_the_reference() {
     // 4x4 stride-2 convolutions with more than four output channels run as one product that
     // gathers x's patches as it goes and stores y as NCHW (matmul_subgroup.wgsl, B_MODE 6);
-    // so does the input gradient of a transposed convolution. With a multiple of 64 output
-    // channels the weight gradient gathers its patches too (A_MODE 3). Checked against the
+    // so does the input gradient of a transposed convolution. The weight gradient gathers its
+    // patches too: with taps as columns (B_MODE 7, dy read in place as A_MODE 4) where the taps
+    // fill 64-column tiles and output planes hold whole blocks of 8 positions, else as rows
+    // (A_MODE 3) with a multiple of 64 output channels. Checked against the
     // CPU reference, and so are the patch-matrix paths (`patch_matrix_convs`, or no texture
     // operands), with the path each run took read from the profile.
     let mut rng = rng("implicit conv2d");
@@ -442,7 +444,8 @@ fn convolutions_as_implicit_products_match_the_reference() {
         // partial, with W read from storage (16 * c_in not a texture line) and a partial column
         // tile; padding 3; non-square planes; then a 3x3 kernel and too few output channels.
         // The weight gradient: 64 channels with padding 1 and 3, and split-K (16 rows, 1024
-        // positions).
+        // positions); taps as columns with a plane of 48 positions (not a power of two), and
+        // with split-K (chunks of four images).
         for (xs, co, k, pad, eligible) in [
             ([2, 8, 16, 16], 16, 4, 1, true),
             ([3, 3, 8, 8], 70, 4, 1, true),
@@ -453,6 +456,8 @@ fn convolutions_as_implicit_products_match_the_reference() {
             ([2, 3, 8, 8], 64, 4, 1, true),
             ([1, 4, 12, 12], 128, 4, 3, true),
             ([4, 1, 32, 32], 64, 4, 1, true),
+            ([2, 4, 24, 8], 32, 4, 1, true),
+            ([16, 4, 16, 16], 16, 4, 1, true),
         ] {
             let implicit = implicit && eligible;
             let what = format!("{xs:?} c_out {co} k{k} p{pad} implicit={implicit}");
@@ -467,11 +472,18 @@ fn convolutions_as_implicit_products_match_the_reference() {
             assert_eq!(took_implicit(&used), implicit, "{what}: {used:?}");
             assert_close(&format!("conv2d {what}"), &got, &cpu::conv2d(&x, xs, &w, ws, 2, pad), 1e-4, 1e-5);
 
-            // The weight gradient, implicit where the channels are a multiple of 64.
+            // The weight gradient: which implicit product, if any, the shape allows.
             let ys: [usize; 4] = y.shape().try_into().unwrap();
-            let implicit_dw = implicit && co % 64 == 0;
-            let took_implicit_dw =
-                |used: &[String]| used.iter().any(|key| key.contains("weight grad") && key.contains("A_MODE=3"));
+            let by_taps = implicit && co >= 16 && (16 * xs[1]) % 64 == 0 && (ys[2] * ys[3]) % 8 == 0;
+            let implicit_dw = match (by_taps, implicit && co % 64 == 0) {
+                (true, _) => Some("B_MODE=7 A_MODE=4"),
+                (false, true) => Some("A_MODE=3"),
+                (false, false) => None,
+            };
+            let took_implicit_dw = |used: &[String]| {
+                let weight_grads = || used.iter().filter(|key| key.contains("weight grad"));
+                ["B_MODE=7 A_MODE=4", "A_MODE=3"].into_iter().find(|mode| weight_grads().any(|key| key.contains(mode)))
+            };
             let dy = f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0)));
             let dy_t = common::tensor(&gpu, &ys, &dy);
             let (dw, used) = profiled(&gpu, || shadergan::grad(&y, &[&wt], Some(&dy_t), false).remove(0).to_vec());

@@ -28,6 +28,9 @@ crate::wgsl_enum! {
         ConvPhases = 5,
         /// A convolution's patches gathered from the image (implicit GEMM).
         ConvPatches = 6,
+        /// A convolution's patches with kernel taps as columns and output positions along K,
+        /// gathered from the image (implicit GEMM for weight gradients).
+        ConvTaps = 7,
     }
 }
 
@@ -42,13 +45,23 @@ crate::wgsl_enum! {
         TextureAlongM = 2,
         /// A convolution's patch matrix gathered from the image's texture copy (weight gradients).
         ConvPatches = 3,
+        /// An NCHW tensor's channels as rows, K running over its images and positions, from its
+        /// flat texture copy (a convolution's output gradient, for weight gradients).
+        ImageRows = 4,
     }
 }
 
 impl BOperand {
     /// Whether a lane's columns run along N (four consecutive columns per vec4).
     pub fn along_n(self) -> bool {
-        matches!(self, BOperand::RowsVec4 | BOperand::RowsTexture | BOperand::ConvPhases | BOperand::ConvPatches)
+        matches!(
+            self,
+            BOperand::RowsVec4
+                | BOperand::RowsTexture
+                | BOperand::ConvPhases
+                | BOperand::ConvPatches
+                | BOperand::ConvTaps
+        )
     }
 }
 

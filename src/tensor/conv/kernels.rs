@@ -254,8 +254,58 @@ pub fn conv2d_backward_input(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gp
 
 /// dW of conv2d given x and dy.
 pub fn conv2d_backward_weight(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> GpuBuffer {
-    backward_weight_implicit(gpu, g, x, dy)
+    backward_weight_by_taps(gpu, g, x, dy)
+        .or_else(|| backward_weight_implicit(gpu, g, x, dy))
         .unwrap_or_else(|| conv2d_backward_weight_from_cols(gpu, g, &im2col(gpu, g, x), dy))
+}
+
+/// The weight gradient as dW = dy · patches^T, stored as W is, with dy read in place as A
+/// (A_MODE 4) and the patches gathered from x with taps as columns (B_MODE 7): the operands
+/// travel as they do in `conv2d_forward_implicit`, and neither dy nor the result is
+/// transposed. Serves the shapes `conv2d_forward_implicit` does with 16-row tiles of output
+/// channels, whole 64-column tiles of taps (c_in a multiple of 4) and output planes of whole
+/// blocks of 8 positions; None elsewhere.
+fn backward_weight_by_taps(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuBuffer) -> Option<GpuBuffer> {
+    let (m, n, k) = (g.c_out as usize, g.patch_rows(), g.patch_cols());
+    let fits = gpu.implicit_convs()
+        && g.gathers_in_runs()
+        && m >= 16
+        && n.is_multiple_of(64)
+        && (g.oh * g.ow).is_multiple_of(8)
+        // Positions are divided in f32 (index_math.wgsl's quot).
+        && k < 1 << 24;
+    if !fits {
+        return None;
+    }
+    let x_read = gpu.flat_operand_any_size(x)?;
+    let dy_read = gpu.flat_operand_any_size(dy)?;
+    gpu.count_matmul_flops(2 * (m * n * k) as u64);
+    let (splits, k_chunk) = split_k(1, m.div_ceil(64) * n / 64, false, k);
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k_chunk.min(k) as u32,
+        batch: splits as u32,
+        // Chunk i of K starts at position i * k_chunk, in A and in B.
+        a_batch: k_chunk as u32,
+        a_row: 1,
+        a_col: 1,
+        b_batch: k_chunk as u32,
+        b_row: n as u32,
+        b_col: 1,
+        k_last: (k - (splits - 1) * k_chunk) as u32,
+        a_shift: dy_read.shift(),
+        b_shift: x_read.shift(),
+        ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
+    };
+    let tile_rows = subgroup_tile_rows(m);
+    let mut kernel = blocked_kernel(gpu, BOperand::ConvTaps, AOperand::ImageRows, m)?.with("CONV_PAD", g.pad);
+    kernel.note = format!("conv weight grad {m}x{k}x{n} split{splits} by taps");
+    let dw = gpu.alloc(splits * m * n);
+    let groups = [(n / 64) as u32, m.div_ceil(tile_rows) as u32, splits as u32];
+    gpu.dispatch_with_textures(&kernel, &params, &[dy, x, dy], &[&x_read, &dy_read], &[&dw], groups);
+    drop((x_read, dy_read));
+    Some(if splits > 1 { reduce(gpu, ReduceOp::Sum, &dw, &[splits, m * n], &[0]) } else { dw })
 }
 
 /// The weight gradient as dW^T = cols · dy_rows (as `conv2d_backward_weight_from_cols` takes it
