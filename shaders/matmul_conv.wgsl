@@ -246,10 +246,19 @@ fn store_run_row(i: u32, lo: u32, hi: u32, hi_ok: bool, step: u32, out_plane: u3
     }
     let out_lo = epilogue(i, vlo);
     let out_hi = epilogue(i, vhi);
-    for (var t = 0u; t < 4u; t = t + 1u) {
-        c[lo + i * out_plane + step * t] = out_lo[t];
+    if (step == 1u) {
+        // A run's four outputs are consecutive and aligned (runs start at multiples of 4 in
+        // rows of a multiple of 4): one vec4 store each.
+        c[(lo + i * out_plane) / 4u] = out_lo;
         if (hi_ok) {
-            c[hi + i * out_plane + step * t] = out_hi[t];
+            c[(hi + i * out_plane) / 4u] = out_hi;
+        }
+        return;
+    }
+    for (var t = 0u; t < 4u; t = t + 1u) {
+        store_c(lo + i * out_plane + step * t, out_lo[t]);
+        if (hi_ok) {
+            store_c(hi + i * out_plane + step * t, out_hi[t]);
         }
     }
 }

@@ -90,7 +90,9 @@ struct Params {
 // B_MODE 6 with BIAS: one value per row of C (output channel), added as C is stored; a
 // placeholder otherwise.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// C as vec4s: stores of four consecutive columns (along N) are one store, which llvmpipe runs
+// as one loop over the lanes where four scalar stores would run four.
+@group(0) @binding(4) var<storage, read_write> c: array<vec4<f32>>;
 // B_MODE 3 and 4: texel (x, y) holds B's elements 4x..4x+3 of contiguous line y (a 1x1
 // placeholder in the other modes).
 @group(0) @binding(5) var b_tex: texture_storage_2d<rgba32float, read>;
@@ -576,13 +578,28 @@ fn store_cols(base: u32, i: u32, c0: u32, step: u32, lo: vec4<f32>, hi: vec4<f32
         return;
     }
     let row = base + i * p.n;
+    if (step == 1u) {
+        // Along N: N is a multiple of 4, so the four columns from c0 are whole and aligned.
+        if (c0 < p.n) {
+            c[(row + c0) / 4u] = lo;
+        }
+        if (c0 + 32u < p.n) {
+            c[(row + c0 + 32u) / 4u] = hi;
+        }
+        return;
+    }
     for (var t = 0u; t < 4u; t = t + 1u) {
         let j = c0 + step * t;
         if (j < p.n) {
-            c[row + j] = lo[t];
+            store_c(row + j, lo[t]);
         }
         if (j + 32u < p.n) {
-            c[row + j + 32u] = hi[t];
+            store_c(row + j + 32u, hi[t]);
         }
     }
+}
+
+// C's float i.
+fn store_c(i: u32, v: f32) {
+    c[i / 4u][i % 4u] = v;
 }
