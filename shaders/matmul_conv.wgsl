@@ -171,6 +171,17 @@ fn image_rows_texel(pl: Plan, kb: u32, lane: u32, row: u32) -> vec4<f32> {
 
 // ---- B_MODE 5: transposed convolution by output phase ----
 
+// B_MODE 5 runs one dispatch per column phase rx (PHASE_COLUMN) whose workgroups' z is the row
+// phase ry, so that which texel components hold a run's taps (PHASE_OX, the phase's ox) is a
+// constant: chosen at run time it cost a blend per value of B.
+override PHASE_COLUMN: u32 = 0u;
+override PHASE_OX: u32 = 0u;
+
+// The phase z = ry * s + rx of workgroups with z index ry.
+fn phase_index(ry: u32) -> u32 {
+    return ry * p.stride + PHASE_COLUMN;
+}
+
 // Phase z = ry * s + rx as (py, px, oy, ox): the kernel rows r = ry + s*t feed output rows of
 // phase py = (ry - pad) mod s from dy row qy + oy - t, with oy = (py + pad - ry) / s.
 fn phase_of(z: u32) -> vec4<u32> {
@@ -201,14 +212,13 @@ fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<
     let y = i32(run.y + ph.z) - i32(ty);
     let row_ok = y >= 0 && y < i32(p.src_h);
     let line = (run.x + plane + u32(max(y, 0)) * p.src_w) / 4u;
-    let x0 = i32(run.z + ph.w) - 1;
+    let x0 = i32(run.z + PHASE_OX) - 1;
     let first = src_texel(line, x0, row_ok);
     let second = src_texel(line, x0 + 1, row_ok);
-    // Selects rather than a branch: llvmpipe cannot tell that ox is the same in every lane,
-    // and runs a branch with returns in it under execution masks.
-    let right = ph.w == 1u;
-    return array<vec4<f32>, 2>(select(second, vec4<f32>(first.yzw, second.x), right),
-                               select(vec4<f32>(first.w, second.xyz), first, right));
+    if (PHASE_OX == 1u) {
+        return array<vec4<f32>, 2>(vec4<f32>(first.yzw, second.x), first);
+    }
+    return array<vec4<f32>, 2>(second, vec4<f32>(first.w, second.xyz));
 }
 
 // ---- NCHW stores ----

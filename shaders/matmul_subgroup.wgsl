@@ -180,7 +180,8 @@ struct Plan {
 }
 
 fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
-    let a_off = bat * p.a_batch;
+    // B_MODE 5: A holds every phase's matrix; this dispatch's workgroups index the row phase.
+    let a_off = select(bat, phase_index(bat), B_MODE == B_MODE_CONV_PHASES) * p.a_batch;
     var rows03 = row_starts(r0, 0u, a_off);
     var rows47 = row_starts(r0, 4u, a_off);
     var rows8b = row_starts(r0, 8u, a_off);
@@ -252,7 +253,7 @@ fn make_plan(r0: u32, j0: u32, bat: u32, lane: u32) -> Plan {
         cols_lo = run_of_column(min(j0, p.n - 4u));
         cols_hi = run_of_column(min(j0 + 32u, p.n - 4u));
         if (B_MODE == B_MODE_CONV_PHASES) {
-            phase = phase_of(bat);
+            phase = phase_of(phase_index(bat));
         }
     }
     if (B_MODE == B_MODE_CONV_TAPS) {

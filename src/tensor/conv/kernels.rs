@@ -436,15 +436,22 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
     let a_read = gpu.line_operand(&a, k).textured_only()?;
     let phases = su * su;
     gpu.count_matmul_flops(2 * (phases * m * n * k) as u64);
-    let params =
-        gathered_b_params([phases, m, k, n], dy_read.shift(), conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g));
+    // One dispatch per column phase rx, whose workgroups' z runs over the row phases: the
+    // kernel takes rx and the phase's column offset ox as constants (matmul_conv.wgsl).
+    let params = gathered_b_params([su, m, k, n], dy_read.shift(), conv_fields([g.c_out, g.oh, g.ow], [q_h, q_w], g));
     let tile_rows = subgroup_tile_rows(m);
-    let mut kernel = blocked_kernel(gpu, BOperand::ConvPhases, AOperand::TextureAlongK, m)?;
-    kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
     let dx = gpu.alloc(g.x_shape().iter().product());
-    let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, phases as u32];
+    let groups = [(n as u32).div_ceil(64), m.div_ceil(tile_rows) as u32, s];
     let inputs = [&a, dy, &a];
-    gpu.dispatch_with_textures(&kernel, &params, &inputs, &[&dy_read, &a_read], &[&dx], groups);
+    for rx in 0..s {
+        let px = (rx + s - g.pad % s) % s;
+        let ox = (px + g.pad - rx) / s;
+        let mut kernel = blocked_kernel(gpu, BOperand::ConvPhases, AOperand::TextureAlongK, m)?
+            .with("PHASE_COLUMN", rx)
+            .with("PHASE_OX", ox);
+        kernel.note = format!("conv_transpose {phases}x{m}x{k}x{n} by phases");
+        gpu.dispatch_with_textures(&kernel, &params, &inputs, &[&dy_read, &a_read], &[&dx], groups);
+    }
     Some(dx)
 }
 
