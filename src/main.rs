@@ -239,6 +239,20 @@ fn gpu(cli: &Cli) -> Result<Gpu> {
     Ok(gpu)
 }
 
+/// The error and its causes on one line, each cause once: errors that quote their cause in
+/// their own message (`"{path}: {source}"`) would otherwise print it twice.
+fn error_message(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if message.is_empty() {
+            message = cause;
+        } else if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    message
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("info,wgpu_core=warn,wgpu_hal=warn,naga=warn"),
@@ -252,11 +266,12 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let message = error_message(&e);
             if let Some(c) = shard.collective() {
                 // The other ranks wait in a collective for this one: end them all with its message.
-                c.abort(&format!("error: {e:#}"));
+                c.abort(&format!("error: {message}"));
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -131,6 +131,9 @@ fn bad_input_gives_clear_errors() {
     ]);
     assert!(!ok && log.contains("nowhere/images.idx"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+    // The system's reason is given once, not repeated by the error chain.
+    let error = log.lines().find(|l| l.starts_with("error:")).expect("an error line");
+    assert_eq!(error.matches("(os error").count(), 1, "{error}");
 
     let (ok, log) = shadergan(&[
         "train",
