@@ -19,6 +19,9 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
+/// A named change to the base config.
+type Variant = (&'static str, Box<dyn Fn(&mut Config)>);
+
 #[test]
 fn adversarial_losses_match_their_formulas() {
     let gpu = gpu();
@@ -76,7 +79,7 @@ fn tiny() -> Config {
 #[test]
 fn every_variant_trains_a_few_steps() {
     let gpu = gpu();
-    let variants: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+    let variants: Vec<Variant> = vec![
         (
             "wgan clip",
             Box::new(|c: &mut Config| {
@@ -209,7 +212,7 @@ fn stabiliser_and_auxiliary_formulas() {
 fn more_variants_train_and_historical_means_are_means() {
     use shadergan::config::GanKind;
     let gpu = gpu();
-    let variants: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+    let variants: Vec<Variant> = vec![
         ("acgan", Box::new(|c: &mut Config| c.model.kind = GanKind::Acgan)),
         ("infogan", Box::new(|c: &mut Config| c.model.kind = GanKind::Infogan)),
         ("semi-supervised", Box::new(|c: &mut Config| c.model.kind = GanKind::SemiSupervised)),

@@ -474,7 +474,7 @@ fn convolutions_as_implicit_products_match_the_reference() {
 
             // The weight gradient: which implicit product, if any, the shape allows.
             let ys: [usize; 4] = y.shape().try_into().unwrap();
-            let by_taps = implicit && co >= 16 && (16 * xs[1]) % 64 == 0 && (ys[2] * ys[3]) % 8 == 0;
+            let by_taps = implicit && co >= 16 && (16 * xs[1]).is_multiple_of(64) && (ys[2] * ys[3]).is_multiple_of(8);
             let implicit_dw = match (by_taps, implicit && co % 64 == 0) {
                 (true, _) => Some("B_MODE=7 A_MODE=4"),
                 (false, true) => Some("A_MODE=3"),

@@ -31,7 +31,7 @@ fn write_config(dir: &Path, config: &Config) -> String {
 #[test]
 fn buffers_past_the_adapters_limits_are_errors_naming_the_key_and_what_fits() {
     let gpu = common::gpu();
-    let limit = gpu.limits().max_storage_buffer_binding_size as u64;
+    let limit = gpu.limits().max_storage_buffer_binding_size;
     let dir = tempfile::tempdir().unwrap();
     // G's 32x32 activations at width 64 take batch * 256 KiB: twice the binding limit.
     let mut config = common::tiny_dcgan();
@@ -345,7 +345,7 @@ fn a_save_into_a_full_disk_keeps_the_previous_checkpoint_usable() {
     };
     for spare in [model_bytes + 4096, 0] {
         fill_leaving(spare);
-        let e = save_checkpoint(&t, &dir).err().expect("the disk is full").to_string();
+        let e = save_checkpoint(&t, &dir).expect_err("the disk is full").to_string();
         assert!(e.contains("No space left"), "{e}");
         let mut back = GanTrainer::new(&gpu, &config, data.len);
         restore_checkpoint(&mut back, &dir).unwrap();

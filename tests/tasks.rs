@@ -13,9 +13,7 @@ fn tiny_ssgan() -> Config {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("configs/ssgan-mnist.toml")).unwrap();
     let mut c = Config::parse(&text, Path::new("ssgan-mnist.toml")).unwrap();
-    for p in [&mut c.data.images] {
-        *p = root.join(&*p);
-    }
+    c.data.images = root.join(&c.data.images);
     c.data.labels = c.data.labels.map(|l| root.join(l));
     c.data.test_images = c.data.test_images.map(|l| root.join(l));
     c.data.test_labels = c.data.test_labels.map(|l| root.join(l));

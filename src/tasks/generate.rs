@@ -71,7 +71,7 @@ pub fn sample(
     let mut noise = Noise::new(config.train.noise, seed);
     let z = match truncation {
         // Below about 0.05 almost every draw falls outside and redrawing would run for ages.
-        Some(t) if !(t >= 0.05) => bail!("--truncation must be at least 0.05 (e.g. 0.5 to 2), got {t}"),
+        Some(t) if t.is_nan() || t < 0.05 => bail!("--truncation must be at least 0.05 (e.g. 0.5 to 2), got {t}"),
         Some(t) => noise.sample_truncated(n * latent, t),
         None => noise.sample(n * latent),
     };
@@ -133,7 +133,7 @@ pub fn steer_toward(
     step_size: f32,
     seed: u64,
 ) -> Result<Steered> {
-    if !(1..=256).contains(&n) || !(1..=1000).contains(&steps) || !(step_size > 0.0 && step_size.is_finite()) {
+    if !((1..=256).contains(&n) && (1..=1000).contains(&steps) && step_size > 0.0 && step_size.is_finite()) {
         bail!(
             "--n must be between 1 and 256, --steps between 1 and 1000 and --step-size positive and finite \
              (got {n}, {steps}, {step_size})"

@@ -242,7 +242,7 @@ impl Trainer {
                     dir.display()
                 );
             }
-            let every = |n: u64| n > 0 && s % n == 0;
+            let every = |n: u64| n > 0 && s.is_multiple_of(n);
             if every(self.check_every) || s == self.steps {
                 self.shard.check_in_step(model).map_err(anyhow::Error::msg)?;
             }

@@ -164,7 +164,7 @@ impl GanTrainer {
             d_updates: 0,
             ema,
             augment_policy: augment::Policy::parse(&t.diffaugment).unwrap_or_default(),
-            ada: (t.ada_target > 0.0).then(|| augment::Adaptive {
+            ada: (t.ada_target > 0.0).then_some(augment::Adaptive {
                 p: 0.0,
                 target: t.ada_target,
                 speed_images: t.ada_speed_images,
@@ -280,15 +280,14 @@ impl GanTrainer {
             let (real_out, real_features) = self.discriminate(&real_seen, &real_labels);
             let (fake_out, _) = self.discriminate(&fake_seen, &codes.labels);
             let real_score = codes::adversarial_score(&self.config, &real_out);
-            if self.ada.is_some() {
+            if let Some(ada) = &mut self.ada {
                 // r_t over the global batch: the ranks' tallies averaged keep their ratio.
                 let scores = real_score.detach().to_vec();
                 let mut tally =
                     [scores.iter().map(|v| v.signum() * (*v != 0.0) as i32 as f32).sum(), scores.len() as f32];
                 self.shard.mean(&mut tally);
-                let ada = self.ada.as_mut().expect("checked above");
                 ada.observe(tally[0] as f64, tally[1] as f64);
-                if (self.d_updates + 1) % 4 == 0 {
+                if (self.d_updates + 1).is_multiple_of(4) {
                     ada.adjust(4 * self.config.train.batch_size);
                 }
             }
@@ -296,7 +295,7 @@ impl GanTrainer {
             let mut loss_d = losses::discriminator_loss(kind, &real_score, &fake_score, self.config.train.real_label);
             // Lazy R1/R2 (StyleGAN2): every reg_every-th D step, weighted by reg_every.
             let t = &self.config.train;
-            if (t.r1_gamma > 0.0 || t.r2_gamma > 0.0) && self.d_updates % t.reg_every as u64 == 0 {
+            if (t.r1_gamma > 0.0 || t.r2_gamma > 0.0) && self.d_updates.is_multiple_of(t.reg_every as u64) {
                 let scale = 0.5 * t.reg_every as f32;
                 let (r1, r2) = (t.r1_gamma, t.r2_gamma);
                 if r1 > 0.0 {

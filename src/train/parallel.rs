@@ -107,7 +107,7 @@ impl Shard {
     /// Checks that `global` items split evenly over the ranks.
     pub fn check_batch(&self, key: &str, global: usize) -> Result<(), String> {
         let n = self.ranks();
-        if global % n != 0 || global / n == 0 {
+        if !global.is_multiple_of(n) || global / n == 0 {
             return Err(format!(
                 "{key} = {global} is the global batch and must split evenly over the {n} ranks (use a multiple of {n})"
             ));

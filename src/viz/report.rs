@@ -21,12 +21,15 @@ pub struct Report<'a> {
     pub summary: String,
 }
 
+/// One curve of a chart: (name, colour, points).
+pub type Curve<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
 /// One chart of the report.
 pub struct ReportChart<'a> {
     /// Its heading.
     pub title: &'a str,
     /// (name, colour, points)
-    pub curves: Vec<(&'a str, &'a str, Vec<(f64, f64)>)>,
+    pub curves: Vec<Curve<'a>>,
     /// The vertical range (None: fitted to the data).
     pub range: Option<(f64, f64)>,
 }
@@ -53,7 +56,7 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn svg_chart(curves: &[(&str, &str, Vec<(f64, f64)>)], y_fixed: Option<(f64, f64)>) -> String {
+fn svg_chart(curves: &[Curve], y_fixed: Option<(f64, f64)>) -> String {
     let (w, h, l, b) = (720.0, 260.0, 50.0, 30.0);
     let all: Vec<(f64, f64)> =
         curves.iter().flat_map(|c| c.2.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite()).collect();

@@ -92,7 +92,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64)
         .iter()
         .zip(want)
         .enumerate()
-        .filter(|(_, (&g, &w))| !((g as f64 - w).abs() <= atol + rtol * w.abs()))
+        .filter(|(_, (&g, &w))| {
+            let off = (g as f64 - w).abs();
+            off.is_nan() || off > atol + rtol * w.abs()
+        })
         .map(|(i, (&g, &w))| (i, g, w))
         .collect();
     if !bad.is_empty() {
