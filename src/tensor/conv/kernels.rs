@@ -281,23 +281,9 @@ fn backward_weight_by_taps(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &GpuB
     let dy_read = gpu.flat_operand_any_size(dy)?;
     gpu.count_matmul_flops(2 * (m * n * k) as u64);
     let (splits, k_chunk) = split_k(1, m.div_ceil(64) * n / 64, false, k);
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k_chunk.min(k) as u32,
-        batch: splits as u32,
-        // Chunk i of K starts at position i * k_chunk, in A and in B.
-        a_batch: k_chunk as u32,
-        a_row: 1,
-        a_col: 1,
-        b_batch: k_chunk as u32,
-        b_row: n as u32,
-        b_col: 1,
-        k_last: (k - (splits - 1) * k_chunk) as u32,
-        a_shift: dy_read.shift(),
-        b_shift: x_read.shift(),
-        ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
-    };
+    // Chunk i of K starts at position i * k_chunk, in A and in B.
+    let conv = conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g);
+    let params = chunked_params([m, n, k], (splits, k_chunk), k_chunk, [dy_read.shift(), x_read.shift()], conv);
     let tile_rows = subgroup_tile_rows(m);
     let mut kernel = blocked_kernel(gpu, BOperand::ConvTaps, AOperand::ImageRows, m)?.with("CONV_PAD", g.pad);
     kernel.note = format!("conv weight grad {m}x{k}x{n} split{splits} by taps");
@@ -329,22 +315,9 @@ fn backward_weight_implicit(gpu: &Gpu, g: &ConvGeometry, x: &GpuBuffer, dy: &Gpu
     let dy_read = gpu.line_operand(&dy_rows, c_out).textured_only()?;
     gpu.count_matmul_flops(2 * (m * k * c_out) as u64);
     let (splits, k_chunk) = split_k(1, m.div_ceil(64) * c_out.div_ceil(64), false, k);
-    let params = MatmulParams {
-        m: m as u32,
-        n: c_out as u32,
-        k: k_chunk.min(k) as u32,
-        batch: splits as u32,
-        // Chunk i of K starts at position i * k_chunk and at dy_rows' row of that position.
-        a_batch: k_chunk as u32,
-        a_row: 1,
-        a_col: 1,
-        b_batch: (k_chunk * c_out) as u32,
-        b_row: c_out as u32,
-        b_col: 1,
-        k_last: (k - (splits - 1) * k_chunk) as u32,
-        a_shift: x_read.shift(),
-        ..conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g)
-    };
+    // Chunk i of K starts at position i * k_chunk and at dy_rows' row of that position.
+    let conv = conv_fields([g.c_in, g.h, g.w], [g.oh, g.ow], g);
+    let params = chunked_params([m, c_out, k], (splits, k_chunk), k_chunk * c_out, [x_read.shift(), 0], conv);
     let tile_rows = subgroup_tile_rows(m);
     let mut kernel = blocked_kernel(gpu, BOperand::RowsTexture, AOperand::ConvPatches, m)?.with("CONV_PAD", g.pad);
     kernel.note = format!("conv weight grad {m}x{k}x{c_out} split{splits} implicit");
@@ -453,6 +426,35 @@ fn backward_input_by_phases(gpu: &Gpu, g: &ConvGeometry, dy: &GpuBuffer, w: &Gpu
         gpu.dispatch_with_textures(&kernel, &params, &inputs, &[&dy_read, &a_read], &[&dx], groups);
     }
     Some(dx)
+}
+
+/// Parameters of an implicit weight-gradient product [m, n] over k positions in `splits` chunks
+/// of `k_chunk` (the batch entries, summed afterwards): chunk i starts at position i * k_chunk
+/// in A and `b_chunk` floats further on in B, whose rows are n long. `shifts` are A's and B's
+/// flat-texture row lengths.
+fn chunked_params(
+    [m, n, k]: [usize; 3],
+    (splits, k_chunk): (usize, usize),
+    b_chunk: usize,
+    [a_shift, b_shift]: [u32; 2],
+    conv: MatmulParams,
+) -> MatmulParams {
+    MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k_chunk.min(k) as u32,
+        batch: splits as u32,
+        a_batch: k_chunk as u32,
+        a_row: 1,
+        a_col: 1,
+        b_batch: b_chunk as u32,
+        b_row: n as u32,
+        b_col: 1,
+        k_last: (k - (splits - 1) * k_chunk) as u32,
+        a_shift,
+        b_shift,
+        ..conv
+    }
 }
 
 /// MatmulParams' convolution fields (matmul_conv.wgsl): the source image's channels and plane,
