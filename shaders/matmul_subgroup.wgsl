@@ -17,11 +17,9 @@
 // within the tile) and lane l eight columns of the tile chosen by B's layout. Each
 // block of 8 k adds eight rank-1 updates to the lane's 16x8 register block (two 8x8 halves),
 // applied row by row (row_four_k says why).
-// B's loads are two thirds of the time (measured by replacing them with register values), so
-// each B value loaded feeds 16 rows: 8 rows per lane measured ~8% slower despite fewer spills.
+// Each B value loaded feeds 16 rows (B's loads cost most: 8 rows per lane measured slower).
 // - A: a group's rows are the same in all its lanes, so lane l loads A at its own
-//   k = kb + l and the values reach every lane of the group by group_values. Reading A as
-//   vec4s as well measured no faster.
+//   k = kb + l and the values reach every lane of the group by group_values.
 // - B_MODE picks how B is read: 0 any strides (lane l owns columns l + 8t, scalar loads);
 //   1 contiguous along N (lane l owns columns 4l..4l+3 and 32+4l..32+4l+3, two vec4 loads per
 //   k); 2 contiguous along K (columns l + 8t, a vec4 holds four k of a column).
@@ -29,9 +27,8 @@
 //   storage texture whose texel rows are B's contiguous lines: llvmpipe fetches a texel for
 //   all eight lanes in one call, where a storage load is a loop over the lanes
 //   (examples/load_probe.rs: 1.3 ns against 15 ns per vec4 per invocation on an AVX2 host).
-//   The textures are bound as read-only storage: a sampled texture's fetch also works out mip
-//   levels, and measured 30% dearer here (the six products of examples/matmul_probe: 211 and
-//   175 ms sampled, 143 and 134 ms storage). B stays bound for the K tail.
+//   They are bound as read-only storage textures (a sampled fetch also works out mip levels:
+//   30% dearer, BENCHMARKS.md). B stays bound for the K tail.
 // - Whole blocks of 8 k run with no per-k guards; a guarded tail takes the rest of K.
 // - B_MODE 5 and 6 compute convolutions without a patch matrix (implicit GEMM): B gathered
 //   from the source image and C stored as NCHW (matmul_conv.wgsl, appended to this file by the
@@ -45,10 +42,9 @@ override B_MODE: u32 = B_MODE_STRIDED;
 // blocks of 8 k the lanes fetch the block's 32 texels, four each, and broadcast components; in
 // the tail a lane reads one texel per row and keeps its own k's component), 2 when contiguous
 // along M (one texel holds four rows at the lane's k; A's lines are whole tiles of rows there);
-// 3 a convolution's patch matrix gathered from x's texture copy in a_tex as A_MODE 1 would
-// read it (implicit GEMM for weight gradients, matmul_conv.wgsl; K has no tail there); 4 an
-// NCHW tensor's channels as rows with K over its images and positions, from its flat texture
-// copy in a_tex, read as A_MODE 1 reads (B_MODE 7's weight gradients; no tail either).
+// 3 and 4 read as 1 does, gathering for weight gradients (matmul_conv.wgsl; K has no tail):
+// 3 a convolution's patch matrix from x's texture copy, 4 an NCHW tensor's channels as rows
+// with K over its images and positions, from its flat texture copy (with B_MODE 7).
 override A_MODE: u32 = A_MODE_STRIDED;
 
 struct Params {
@@ -579,17 +575,14 @@ fn store_cols(base: u32, i: u32, c0: u32, step: u32, lo: vec4<f32>, hi: vec4<f32
         return;
     }
     let row = base + i * p.n;
-    if (step == 1u) {
-        // Along N: N is a multiple of 4, so the four columns from c0 are whole and aligned.
-        if (c0 < p.n) {
-            c[(row + c0) / 4u] = lo;
-        }
-        if (c0 + 32u < p.n) {
-            c[(row + c0 + 32u) / 4u] = hi;
-        }
-        return;
+    // Along N (step 1), N is a multiple of 4: the four columns from c0 are whole and aligned.
+    if (step == 1u && c0 < p.n) {
+        c[(row + c0) / 4u] = lo;
     }
-    for (var t = 0u; t < 4u; t = t + 1u) {
+    if (step == 1u && c0 + 32u < p.n) {
+        c[(row + c0 + 32u) / 4u] = hi;
+    }
+    for (var t = 0u; t < 4u && step != 1u; t = t + 1u) {
         let j = c0 + step * t;
         if (j < p.n) {
             store_c(row + j, lo[t]);
