@@ -1,0 +1,33 @@
+//! The codebase's own rules that a reader would otherwise have to police: no source file over
+//! 600 lines (split a module by what it does before it grows past that).
+
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "wgsl") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "shaders", "tests", "examples", "benches"] {
+        sources(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 50, "found only {} source files under {}", files.len(), root.display());
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).unwrap().lines().count();
+            (lines > 600).then(|| format!("{} ({lines} lines)", f.strip_prefix(root).unwrap().display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "files over 600 lines: {long:?}");
+}
