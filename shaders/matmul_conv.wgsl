@@ -190,7 +190,8 @@ fn phase_of(z: u32) -> vec4<u32> {
     let rx = z % s;
     let py = (ry + s - p.pad % s) % s;
     let px = (rx + s - p.pad % s) % s;
-    return vec4<u32>(py, px, (py + p.pad - ry) / s, (px + p.pad - rx) / s);
+    // ox = (px + pad - rx) / s, worked out by the launcher as PHASE_OX.
+    return vec4<u32>(py, px, (py + p.pad - ry) / s, PHASE_OX);
 }
 
 // B at k0 .. k0 + 3 (channel k0 / 4, its four taps) for the lane's two runs, in load_b_panel's
@@ -212,7 +213,7 @@ fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<
     let y = i32(run.y + ph.z) - i32(ty);
     let row_ok = y >= 0 && y < i32(p.src_h);
     let line = (run.x + plane + u32(max(y, 0)) * p.src_w) / 4u;
-    let x0 = i32(run.z + PHASE_OX) - 1;
+    let x0 = i32(run.z + ph.w) - 1;
     let first = src_texel(line, x0, row_ok);
     let second = src_texel(line, x0 + 1, row_ok);
     if (PHASE_OX == 1u) {
@@ -221,7 +222,19 @@ fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<
     return array<vec4<f32>, 2>(second, vec4<f32>(first.w, second.xyz));
 }
 
-// ---- NCHW stores ----
+// ---- Stores of C (store_c and store_whole serve matmul_subgroup.wgsl's store_cols too) ----
+
+// C's float i.
+fn store_c(i: u32, v: f32) {
+    c[i / 4u][i % 4u] = v;
+}
+
+// C's floats i .. i + 3 (i a multiple of 4), where `inside`.
+fn store_whole(i: u32, inside: bool, v: vec4<f32>) {
+    if (inside) {
+        c[i / 4u] = v;
+    }
+}
 
 // Rows i0 .. i0 + 7 of the block into the result: each run's four outputs lie `step` apart in
 // their row (1 for a convolution, s for a phase of a transposed one), channels a plane apart.
@@ -259,10 +272,8 @@ fn store_run_row(i: u32, lo: u32, hi: u32, hi_ok: bool, step: u32, out_plane: u3
     if (step == 1u) {
         // A run's four outputs are consecutive and aligned (runs start at multiples of 4 in
         // rows of a multiple of 4): one vec4 store each.
-        c[(lo + i * out_plane) / 4u] = out_lo;
-        if (hi_ok) {
-            c[(hi + i * out_plane) / 4u] = out_hi;
-        }
+        store_whole(lo + i * out_plane, true, out_lo);
+        store_whole(hi + i * out_plane, hi_ok, out_hi);
         return;
     }
     for (var t = 0u; t < 4u; t = t + 1u) {

@@ -575,14 +575,13 @@ fn store_cols(base: u32, i: u32, c0: u32, step: u32, lo: vec4<f32>, hi: vec4<f32
         return;
     }
     let row = base + i * p.n;
-    // Along N (step 1), N is a multiple of 4: the four columns from c0 are whole and aligned.
-    if (step == 1u && c0 < p.n) {
-        c[(row + c0) / 4u] = lo;
+    if (step == 1u) {
+        // Along N, N is a multiple of 4: the four columns from c0 are whole and aligned.
+        store_whole(row + c0, c0 < p.n, lo);
+        store_whole(row + c0 + 32u, c0 + 32u < p.n, hi);
+        return;
     }
-    if (step == 1u && c0 + 32u < p.n) {
-        c[(row + c0 + 32u) / 4u] = hi;
-    }
-    for (var t = 0u; t < 4u && step != 1u; t = t + 1u) {
+    for (var t = 0u; t < 4u; t = t + 1u) {
         let j = c0 + step * t;
         if (j < p.n) {
             store_c(row + j, lo[t]);
@@ -593,7 +592,3 @@ fn store_cols(base: u32, i: u32, c0: u32, step: u32, lo: vec4<f32>, hi: vec4<f32
     }
 }
 
-// C's float i.
-fn store_c(i: u32, v: f32) {
-    c[i / 4u][i % 4u] = v;
-}
