@@ -66,10 +66,40 @@ fn rank(device_type: wgpu::DeviceType) -> u32 {
 }
 
 fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
-    quiet_device_select_layer();
+    prepare_driver_environment();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends;
     wgpu::Instance::new(desc)
+}
+
+/// Sets the driver switches shadergan relies on, in the process environment, before the first
+/// Vulkan instance reads them; every instance shadergan creates calls it first. Code that makes
+/// its own wgpu instance beside shadergan's should call it before that: see
+/// `quiet_device_select_layer` and `separate_mesa_cache_per_vector_width`. A variable the user
+/// set is left as it is.
+pub fn prepare_driver_environment() {
+    quiet_device_select_layer();
+    separate_mesa_cache_per_vector_width();
+}
+
+/// Mesa 22's shader cache keys a compiled shader by its code and the CPU's features, not by
+/// llvmpipe's vector width: after a run at one `LP_NATIVE_VECTOR_WIDTH`, a run at the other
+/// would execute the shaders the first one compiled, with that width's vectors and speed and
+/// its subgroups inside the reported ones (a subgroup sum of 8 lanes on a device that reports
+/// 16; tests/driver_cache.rs). A run that names its width keeps Mesa's cache in a folder of that
+/// width's own, beside Mesa's default one, unless the user placed Mesa's cache themselves.
+fn separate_mesa_cache_per_vector_width() {
+    if std::env::var_os("MESA_SHADER_CACHE_DIR").is_some() {
+        return;
+    }
+    let Some(width) =
+        std::env::var("LP_NATIVE_VECTOR_WIDTH").ok().filter(|w| w.bytes().all(|b| b.is_ascii_digit()) && !w.is_empty())
+    else {
+        return;
+    };
+    if let Some(base) = super::pipeline_cache::user_cache_home() {
+        std::env::set_var("MESA_SHADER_CACHE_DIR", base.join(format!("mesa_shader_cache_lp{width}")));
+    }
 }
 
 /// Mesa's implicit device-select layer asks the desktop session (Wayland, X11) which GPU is the

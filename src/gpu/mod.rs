@@ -23,7 +23,7 @@ use uniform::UniformLayout;
 
 pub use buffer::GpuBuffer;
 use buffer::Pool;
-pub use context::{describe, list_adapters, no_adapter_error, GpuOptions};
+pub use context::{describe, list_adapters, no_adapter_error, prepare_driver_environment, GpuOptions};
 pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
 pub use limits::{catch_device_limits, BufferTooLarge};
 use pipeline::{Pipeline, PipelineKey};

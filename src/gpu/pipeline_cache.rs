@@ -19,12 +19,16 @@ pub(crate) fn default_dir() -> Option<PathBuf> {
     match std::env::var_os("SHADERGAN_PIPELINE_CACHE_DIR") {
         Some(dir) if dir == "off" => None,
         Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
-        _ => std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
-            .map(|base| base.join("shadergan")),
+        _ => user_cache_home().map(|base| base.join("shadergan")),
     }
+}
+
+/// The user's cache folder: `$XDG_CACHE_HOME`, else `~/.cache`.
+pub(crate) fn user_cache_home() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
 }
 
 impl DiskPipelineCache {
