@@ -5,12 +5,13 @@
 // however many components it fetches.
 //
 // The kernel works in groups of eight consecutive invocations (a "group"). A lane reads the
-// values of its group's other lanes through group_values, which the registry appends from one
-// of two files, each with the entry point `forward`: matmul_lanes_subgroup.wgsl, where a group
-// is eight lanes of one subgroup of any width that is a multiple of 8 (8 on lavapipe at 256
-// bits, 16 at 512 bits, 32 on NVIDIA and Apple, 32 or 64 on AMD) and values move by shuffles;
-// and matmul_lanes_shared.wgsl, for adapters without subgroups, where they move through
-// workgroup memory between barriers.
+// values of its group's other lanes through group_values, and B's panels through load_b_panels,
+// which the registry appends from one of two files, each with the entry point `forward`:
+// matmul_lanes_subgroup.wgsl, where a group is eight lanes of one subgroup of any width that is
+// a multiple of 8 (8 on lavapipe at 256 bits, 16 at 512 bits, 32 on NVIDIA and Apple, 32 or 64
+// on AMD), values move by shuffles, and two groups of one subgroup share B's loads; and
+// matmul_lanes_shared.wgsl, for adapters without subgroups, where they move through workgroup
+// memory between barriers.
 //
 // A workgroup of 8 * ROW_GROUPS invocations computes a (16 * ROW_GROUPS)x64 tile of C (64x64
 // unless the product has at most 32 rows); group g = t / 8 owns rows r0..r0+15 (r0 = 16g
@@ -406,10 +407,9 @@ fn product(wid: vec3<u32>, t: u32, lane: u32) {
     // Each block's products go row by row (see row_four_k); 16 k per block measured no faster.
     for (var kb = 0u; kb < k_full; kb = kb + 8u) {
         let a_k = load_a_block(pl, kb, lane);
-        let b0 = load_b_panel(pl, kb);
-        let b1 = load_b_panel(pl, kb + 4u);
-        top = block_eight_k(top, a_k, 0u, b0, b1);
-        bottom = block_eight_k(bottom, a_k, 2u, b0, b1);
+        let b = load_b_panels(pl, kb);
+        top = block_eight_k(top, a_k, 0u, b[0], b[1]);
+        bottom = block_eight_k(bottom, a_k, 2u, b[0], b[1]);
     }
     if (k_full < k_len) {
         // Fewer than 8 k remain: only those are shuffled from A and read from B, so nothing

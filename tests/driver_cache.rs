@@ -21,11 +21,12 @@ fn subgroup_sum() -> Option<(u32, u32)> {
     if !info.name.contains("llvmpipe") || !adapter.features().contains(wgpu::Features::SUBGROUP) {
         return None;
     }
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_features: wgpu::Features::SUBGROUP,
-        ..Default::default()
-    }))
-    .expect("a device with subgroups");
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            required_features: wgpu::Features::SUBGROUP,
+            ..Default::default()
+        }))
+        .expect("a device with subgroups");
     let source = "@group(0) @binding(0) var<storage, read_write> out: array<u32>;
         @compute @workgroup_size(64) fn main(@builtin(local_invocation_index) i: u32) {
             out[i] = subgroupAdd(1u);

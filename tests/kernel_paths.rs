@@ -46,6 +46,11 @@ fn lavapipe_runs_the_subgroup_matmul_and_implicit_convolutions_at_its_width() {
     assert!(has("B_MODE=7 A_MODE=4"), "weight gradient (taps as columns) not implicit: {used:?}");
     assert!(has("A_MODE=3"), "weight gradient of one input channel not implicit: {used:?}");
     assert!(!has("matmul.wgsl::forward") && !has("im2col"), "a portable kernel ran: {used:?}");
+    // At 512 bits (16-wide subgroups) pairs of groups share B's loads; at 256 a subgroup holds
+    // one group.
+    let wide = gpu.info().subgroup_min_size >= 16;
+    assert_eq!(path.paired_groups, wide, "{path:?}");
+    assert_eq!(has("B_MODE=6") && has("PAIRED_GROUPS=1"), wide, "{used:?}");
 }
 
 #[test]
@@ -67,6 +72,7 @@ fn kernel_switches_take_the_paths_they_name() {
         assert!(used.iter().any(|k| k.contains("+shared") && k.contains(mode)), "no {mode}: {used:?}");
     }
     assert!(used.iter().all(|k| !k.contains("matmul_subgroup.wgsl::")), "a subgroup kernel ran: {used:?}");
+    assert!(used.iter().all(|k| !k.contains("PAIRED_GROUPS")), "groups paired without subgroups: {used:?}");
 
     let patch = shadergan::Gpu::new(&options_with("patch-matrix")).expect("a second device");
     if patch.kernel_path().blocked_matmul.is_some() {

@@ -14,6 +14,9 @@ pub struct KernelPath {
     pub blocked_matmul: Option<Shader>,
     /// Convolutions as implicit GEMM on the subgroup matmul (no patch matrix).
     pub implicit_convs: bool,
+    /// Pairs of groups of eight lanes in one subgroup share B's loads (matmul_lanes_subgroup.wgsl's
+    /// PAIRED_GROUPS): subgroups at least 16 wide.
+    pub paired_groups: bool,
     /// One line saying why.
     pub reason: &'static str,
 }
@@ -67,13 +70,22 @@ impl KernelSwitches {
 /// adapter has subgroup operations.
 pub fn choose_kernel_path(subgroups: Option<(u32, u32)>, switches: KernelSwitches) -> KernelPath {
     if switches.portable {
-        return KernelPath { blocked_matmul: None, implicit_convs: false, reason: "SHADERGAN_KERNELS=portable" };
+        return KernelPath {
+            blocked_matmul: None,
+            implicit_convs: false,
+            paired_groups: false,
+            reason: "SHADERGAN_KERNELS=portable",
+        };
     }
     let groups_of_eight = |(min, max): (u32, u32)| min >= 8 && min.is_multiple_of(8) && max.is_multiple_of(8);
     let (shader, reason) = match subgroups {
         _ if switches.no_subgroups => (
             Shader::MatmulShared,
             "SHADERGAN_KERNELS=no-subgroups: register-blocked matmul, lanes through workgroup memory",
+        ),
+        Some((min, max)) if groups_of_eight((min, max)) && min >= 16 => (
+            Shader::MatmulSubgroup,
+            "subgroups of 16k lanes: register-blocked matmul, lanes by shuffles, pairs of groups share B's loads",
         ),
         Some(widths) if groups_of_eight(widths) => {
             (Shader::MatmulSubgroup, "subgroups of 8k lanes: register-blocked matmul, lanes by shuffles")
@@ -86,7 +98,9 @@ pub fn choose_kernel_path(subgroups: Option<(u32, u32)>, switches: KernelSwitche
             (Shader::MatmulShared, "no subgroup operations: register-blocked matmul, lanes through workgroup memory")
         }
     };
-    KernelPath { blocked_matmul: Some(shader), implicit_convs: !switches.patch_matrix, reason }
+    // A subgroup that may be 8 wide holds one group: no pair to share with.
+    let paired_groups = shader == Shader::MatmulSubgroup && subgroups.is_some_and(|(min, _)| min >= 16);
+    KernelPath { blocked_matmul: Some(shader), implicit_convs: !switches.patch_matrix, paired_groups, reason }
 }
 
 #[cfg(test)]
@@ -99,8 +113,12 @@ mod tests {
         let blocked = |subgroups, switches| choose_kernel_path(subgroups, switches).blocked_matmul;
         for width in [(8, 8), (16, 16), (32, 32), (64, 64), (8, 32), (32, 64)] {
             assert_eq!(blocked(Some(width), none), Some(Shader::MatmulSubgroup), "{width:?}");
-            assert!(choose_kernel_path(Some(width), none).implicit_convs, "{width:?}");
+            let path = choose_kernel_path(Some(width), none);
+            assert!(path.implicit_convs, "{width:?}");
+            assert_eq!(path.paired_groups, width.0 >= 16, "{width:?}");
         }
+        let shared = KernelSwitches { no_subgroups: true, ..none };
+        assert!(!choose_kernel_path(Some((16, 16)), shared).paired_groups);
         for shape in [None, Some((4, 4)), Some((4, 32))] {
             assert_eq!(blocked(shape, none), Some(Shader::MatmulShared), "{shape:?}");
             assert!(choose_kernel_path(shape, none).implicit_convs, "{shape:?}");

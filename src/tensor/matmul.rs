@@ -111,12 +111,14 @@ pub(super) fn subgroup_tile_rows(m: usize) -> usize {
 /// B and A as `b` and `a` say, with tiles of `subgroup_tile_rows(m)` rows; None on a device
 /// that runs the portable kernels.
 pub(super) fn blocked_kernel(gpu: &Gpu, b: BOperand, a: AOperand, m: usize) -> Option<Kernel> {
-    let shader = gpu.kernel_path().blocked_matmul?;
-    let kernel = Kernel::new(shader, "forward")
+    let path = gpu.kernel_path();
+    let row_groups = subgroup_tile_rows(m) / 16;
+    let kernel = Kernel::new(path.blocked_matmul?, "forward")
         .with("B_MODE", b.code())
         .with("A_MODE", a.code())
-        .with("ROW_GROUPS", (subgroup_tile_rows(m) / 16) as u32);
-    Some(kernel)
+        .with("ROW_GROUPS", row_groups as u32);
+    // Pairs need two groups in the workgroup.
+    Some(if path.paired_groups && row_groups >= 2 { kernel.with("PAIRED_GROUPS", 1) } else { kernel })
 }
 
 /// How many chunks of K a product runs as, and their length, for a product of `tiles` output
