@@ -79,7 +79,30 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
 /// set is left as it is.
 pub fn prepare_driver_environment() {
     quiet_device_select_layer();
+    wide_vectors_on_avx512();
     separate_mesa_cache_per_vector_width();
+}
+
+/// llvmpipe compiles for 256-bit vectors unless `LP_NATIVE_VECTOR_WIDTH` says otherwise, even on
+/// a CPU with AVX-512, where the kernels run faster at 512 bits: 16-wide subgroups, in which
+/// pairs of groups share B's loads (BENCHMARKS.md). There a run that does not name a width
+/// gets 512 bits.
+fn wide_vectors_on_avx512() {
+    if let Some(width) = default_vector_width(std::env::var_os("LP_NATIVE_VECTOR_WIDTH").is_some(), host_has_avx512()) {
+        std::env::set_var("LP_NATIVE_VECTOR_WIDTH", width);
+    }
+}
+
+/// The vector width to give llvmpipe: none when the user named one or the CPU lacks AVX-512.
+pub(crate) fn default_vector_width(user_named_one: bool, avx512: bool) -> Option<&'static str> {
+    (!user_named_one && avx512).then_some("512")
+}
+
+fn host_has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
 }
 
 /// Mesa 22's shader cache keys a compiled shader by its code and the CPU's features, not by
@@ -88,6 +111,7 @@ pub fn prepare_driver_environment() {
 /// its subgroups inside the reported ones (a subgroup sum of 8 lanes on a device that reports
 /// 16; tests/driver_cache.rs). A run that names its width keeps Mesa's cache in a folder of that
 /// width's own, beside Mesa's default one, unless the user placed Mesa's cache themselves.
+/// (`wide_vectors_on_avx512` runs first, so a width it chose counts as named.)
 fn separate_mesa_cache_per_vector_width() {
     if std::env::var_os("MESA_SHADER_CACHE_DIR").is_some() {
         return;
@@ -178,4 +202,17 @@ pub fn create(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
     .map_err(|e| GpuError::Device(e.to_string()))?;
     let pipeline_cache = DiskPipelineCache::open(&device, &info, options.pipeline_cache_dir.as_deref());
     Ok(Arc::new(GpuInner::new(device, queue, info, limits, options, pipeline_cache)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_vector_width;
+
+    #[test]
+    fn llvmpipe_gets_512_bits_only_on_avx512_and_only_when_no_width_is_named() {
+        assert_eq!(default_vector_width(false, true), Some("512"));
+        assert_eq!(default_vector_width(true, true), None);
+        assert_eq!(default_vector_width(false, false), None);
+        assert_eq!(default_vector_width(true, false), None);
+    }
 }
