@@ -184,16 +184,33 @@ fn relativistic_pairing_losses_match_their_formulas_and_train() {
 
 /// The largest singular value of `w` [rows, cols] by f64 power iteration on WᵀW.
 fn largest_singular_value(w: &[f64], rows: usize, cols: usize) -> f64 {
-    let mut v = vec![1.0; cols];
-    let mut sigma = 0.0;
-    for _ in 0..2000 {
+    top_two_singular_values(w, rows, cols).0
+}
+
+/// The two largest singular values of W [rows, cols]: power iteration on WᵀW, then on WᵀW with
+/// the first direction taken out.
+fn top_two_singular_values(w: &[f64], rows: usize, cols: usize) -> (f64, f64) {
+    let wtw = |v: &[f64]| -> Vec<f64> {
         let wv: Vec<f64> = (0..rows).map(|r| (0..cols).map(|c| w[r * cols + c] * v[c]).sum()).collect();
-        let wtwv: Vec<f64> = (0..cols).map(|c| (0..rows).map(|r| w[r * cols + c] * wv[r]).sum()).collect();
-        let norm = wtwv.iter().map(|x| x * x).sum::<f64>().sqrt();
-        v = wtwv.iter().map(|x| x / norm).collect();
-        sigma = norm.sqrt();
-    }
-    sigma
+        (0..cols).map(|c| (0..rows).map(|r| w[r * cols + c] * wv[r]).sum()).collect()
+    };
+    let power = |deflate: Option<(&[f64], f64)>| {
+        let mut v: Vec<f64> = (0..cols).map(|c| 1.0 + 0.1 * c as f64).collect();
+        let mut eigenvalue = 0.0;
+        for _ in 0..20000 {
+            let mut next = wtw(&v);
+            if let Some((top, lambda)) = deflate {
+                let along: f64 = top.iter().zip(&v).map(|(a, b)| a * b).sum();
+                next.iter_mut().zip(top).for_each(|(x, t)| *x -= lambda * along * t);
+            }
+            eigenvalue = next.iter().map(|x| x * x).sum::<f64>().sqrt();
+            v = next.iter().map(|x| x / eigenvalue.max(1e-300)).collect();
+        }
+        (eigenvalue, v)
+    };
+    let (first, top) = power(None);
+    let (second, _) = power(Some((&top, first)));
+    (first.sqrt(), second.sqrt())
 }
 
 #[test]
@@ -207,11 +224,15 @@ fn spectral_norm_finds_the_largest_singular_value_and_its_gradient_matches_diffe
         let w = uniform(&mut rng, cout * cin * k * k, -1.0, 1.0);
         conv.weight.assign(&f32s(&w));
         let sn = SpectralNorm::new(Layer::Conv2d(conv), &mut rand_chacha::ChaCha8Rng::seed_from_u64(1)).ok().unwrap();
-        for _ in 0..60 {
+        // One power iteration per training forward, as PyTorch's: its error shrinks by
+        // (σ₂/σ₁)² each, so a random W whose top two singular values lie close needs more.
+        let (want, second) = top_two_singular_values(&w, cout, cin * k * k);
+        let steps = ((1e-7f64).ln() / (2.0 * (second / want).ln())).ceil().clamp(60.0, 5000.0) as usize;
+        for _ in 0..steps {
             sn.normalized_weight(Mode::Train);
         }
-        let want = largest_singular_value(&w, cout, cin * k * k);
-        assert_close(&format!("sigma of a {cout}x{cin}x{k}x{k} conv"), &[sn.sigma().item()], &[want], 1e-4, 1e-6);
+        let what = format!("sigma of a {cout}x{cin}x{k}x{k} conv after {steps} steps (sigma_2 = {second:.4})");
+        assert_close(&what, &[sn.sigma().item()], &[want], 1e-4, 1e-6);
         let normalized = f64s(&sn.normalized_weight(Mode::Eval).to_vec());
         let unit_sigma = largest_singular_value(&normalized, cout, cin * k * k);
         assert_close("sigma after normalising", &[unit_sigma as f32], &[1.0], 1e-3, 1e-6);
