@@ -39,5 +39,5 @@ fn group_value(v: vec4<f32>, lane: u32) -> vec4<f32> {
 // group gathers both: sharing them through workgroup memory costs two more barriers per block,
 // which measured slower on lavapipe than the gathers they save.
 fn load_b_panels(pl: Plan, kb: u32) -> array<array<vec4<f32>, 8>, 2> {
-    return array(load_b_panel(pl, kb), load_b_panel(pl, kb + 4u));
+    return own_b_panels(pl, kb);
 }

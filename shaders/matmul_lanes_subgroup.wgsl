@@ -43,7 +43,7 @@ fn group_value(v: vec4<f32>, lane: u32) -> vec4<f32> {
 // B's panels at kb .. kb + 3 and kb + 4 .. kb + 7 for this lane's columns (load_b_panel).
 fn load_b_panels(pl: Plan, kb: u32) -> array<array<vec4<f32>, 8>, 2> {
     if (!PAIRED_GROUPS) {
-        return array(load_b_panel(pl, kb), load_b_panel(pl, kb + 4u));
+        return own_b_panels(pl, kb);
     }
     let mine = load_b_panel(pl, kb + select(0u, 4u, second_of_pair));
     let theirs = array(

@@ -436,6 +436,11 @@ fn product(wid: vec3<u32>, t: u32, lane: u32) {
     store_block(bottom, bat * p.m * p.n, r0 + 8u, j0, step);
 }
 
+// B's two panels of the block at kb, both gathered by this lane (load_b_panels, unshared).
+fn own_b_panels(pl: Plan, kb: u32) -> array<array<vec4<f32>, 8>, 2> {
+    return array(load_b_panel(pl, kb), load_b_panel(pl, kb + 4u));
+}
+
 // A's sixteen rows at k = kb .. kb + 7, the same in every lane: lo[q][j] holds row 4q + j at
 // kb .. kb + 3, hi[q][j] at kb + 4 .. kb + 7.
 struct ABlock {
