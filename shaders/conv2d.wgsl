@@ -95,7 +95,7 @@ fn patch_line(i: u32) -> PatchLine {
     let oy = line % p.oh;
     let width = p.batch * p.oh * p.ow;
     let iy = i32(oy * p.stride + ky) - i32(p.pad);
-    let inside = iy >= 0 && iy < i32(p.h);
+    let inside = (iy >= 0) & (iy < i32(p.h));
     let plane = n * p.c_in + ci;
     let plane_row = u32(select(0, iy, inside)) * p.w;
     let src_row = plane * p.h * p.w + plane_row;
@@ -111,7 +111,7 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let l = patch_line(i);
     var ix = l.ix0;
     for (var ox = 0u; ox < p.ow; ox = ox + 1u) {
-        let ok = l.inside && ix >= 0 && ix < i32(p.w);
+        let ok = l.inside & (ix >= 0) & (ix < i32(p.w));
         cols[l.dst + ox] = select(0.0, x[l.src_row + u32(select(0, ix, ok))], ok);
         ix = ix + i32(p.stride);
     }
@@ -174,7 +174,7 @@ fn im2col_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let ix0 = vec4<i32>(i32(kx) - i32(p.pad)) + vec4<i32>(0, 1, 2, 3) * st;
     var iy = i32(ky) - i32(p.pad);
     for (var oy = 0u; oy < p.oh; oy = oy + 1u) {
-        if (iy < 0 || iy >= i32(p.h)) {
+        if ((iy < 0) | (iy >= i32(p.h))) {
             for (var q = 0u; q < quads; q = q + 1u) {
                 runs_out[dst + q] = vec4<f32>(0.0);
             }
@@ -289,7 +289,7 @@ fn phase_run(r: PixelRow, g: u32, phase: u32) -> vec4<f32> {
     let last_texel = i32(p.batch * spatial / 4u) - 1;
     var acc = vec4<f32>(0.0);
     var oy = r.oy0;
-    for (var ky = r.ky0; ky < p.kh && oy >= 0; ky = ky + st) {
+    for (var ky = r.ky0; (ky < p.kh) & (oy >= 0); ky = ky + st) {
         if (u32(oy) < p.oh) {
             let base = i32(r.n * spatial + u32(oy) * p.ow);
             var ox = vec4<i32>(i32(4u * g) + c0) + vec4<i32>(0, 1, 2, 3);
@@ -354,11 +354,11 @@ fn pixel_sum(r: PixelRow, c: PixelColumn) -> f32 {
     let st = p.stride;
     var acc = 0.0;
     var oy = r.oy0;
-    for (var ky = r.ky0; ky < p.kh && oy >= 0; ky = ky + st) {
+    for (var ky = r.ky0; (ky < p.kh) & (oy >= 0); ky = ky + st) {
         if (u32(oy) < p.oh) {
             let first = r.n * spatial + u32(oy) * p.ow;
             var ox = c.ox0;
-            for (var kx = c.kx0; kx < p.kw && ox >= 0; kx = kx + st) {
+            for (var kx = c.kx0; (kx < p.kw) & (ox >= 0); kx = kx + st) {
                 if (u32(ox) < p.ow) {
                     let row = (r.ci * p.kh + ky) * p.kw + kx;
                     if (FROM_TEXTURE) {

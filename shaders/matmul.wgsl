@@ -71,7 +71,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     let i0 = wid.y * 64u + lid.y;
     let j0 = wid.x * 64u + lid.x;
     let bat = wid.z;
-    if (i0 >= p.m || j0 >= p.n) {
+    if ((i0 >= p.m) | (j0 >= p.n)) {
         return;
     }
     // Rows and columns past the edge are clamped for loading and skipped for storing, so any

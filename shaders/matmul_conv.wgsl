@@ -53,7 +53,7 @@ fn src_texel(line: u32, x: i32, row_ok: bool) -> vec4<f32> {
 
 // The same in texture t (a flat copy with rows of 2^shift texels).
 fn row_texel(t: texture_storage_2d<rgba32float, read>, shift: u32, line: u32, x: i32, row_ok: bool) -> vec4<f32> {
-    let inside = row_ok && x >= 0 && x < i32(p.src_w / 4u);
+    let inside = row_ok & (x >= 0) & (x < i32(p.src_w / 4u));
     let q = select(0u, line + u32(x), inside);
     let v = textureLoad(t, vec2<u32>(q & ((1u << shift) - 1u), q >> shift));
     return select(vec4<f32>(0.0), v, inside);
@@ -85,7 +85,7 @@ fn position_run(pos: u32) -> vec3<u32> {
 // 2 (ox + t) - pad + kx: floats lead, lead + 2, lead + 4, lead + 6 of three texels.
 fn patch_run(lane_rows: vec4<u32>, run: vec3<u32>, ky: u32) -> vec4<f32> {
     let y = i32(2u * run.y + ky) - i32(CONV_PAD);
-    let row_ok = y >= 0 && y < i32(p.src_h);
+    let row_ok = (y >= 0) & (y < i32(p.src_h));
     let line = (run.x + lane_rows.x + u32(max(y, 0)) * p.src_w) / 4u;
     let x0 = i32(2u * run.z + lane_rows.y) - i32((CONV_PAD + 3u) / 4u);
     let w0 = row_texel(a_tex, p.a_shift, line, x0, row_ok);
@@ -114,7 +114,7 @@ fn conv_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
 // texel 2 (ox / 4) - ceil(pad / 4), and spans 10 floats from lead <= 3, so four texels hold it.
 fn conv_taps(run: vec4<u32>, plane: u32, ky: u32) -> array<vec4<f32>, 4> {
     let y = i32(2u * run.y + ky) - i32(CONV_PAD);
-    let row_ok = y >= 0 && y < i32(p.src_h);
+    let row_ok = (y >= 0) & (y < i32(p.src_h));
     let line = (run.x + plane + u32(max(y, 0)) * p.src_w) / 4u;
     let x0 = i32(2u * run.z) - i32((CONV_PAD + 3u) / 4u);
     let window = array<vec4<f32>, 4>(src_texel(line, x0, row_ok), src_texel(line, x0 + 1, row_ok),
@@ -124,10 +124,17 @@ fn conv_taps(run: vec4<u32>, plane: u32, ky: u32) -> array<vec4<f32>, 4> {
                                window_run(window, lead + 2u), window_run(window, lead + 3u));
 }
 
-// Window floats e, e + 2, e + 4, e + 6 (constant indices once CONV_PAD is set).
+// Window floats e, e + 2, e + 4, e + 6.
 fn window_run(window: array<vec4<f32>, 4>, e: u32) -> vec4<f32> {
-    return vec4<f32>(window[e / 4u][e % 4u], window[(e + 2u) / 4u][(e + 2u) % 4u],
-                     window[(e + 4u) / 4u][(e + 4u) % 4u], window[(e + 6u) / 4u][(e + 6u) % 4u]);
+    return vec4<f32>(window_float(window, e), window_float(window, e + 2u), window_float(window, e + 4u),
+                     window_float(window, e + 6u));
+}
+
+// Window float f, by selects over constant indices rather than by indexing the array with f.
+fn window_float(window: array<vec4<f32>, 4>, f: u32) -> f32 {
+    let t = select(select(window[0], window[1], f >= 4u), select(window[2], window[3], f >= 12u), f >= 8u);
+    let q = f & 3u;
+    return select(select(t.x, t.y, q == 1u), select(t.z, t.w, q == 3u), q >= 2u);
 }
 
 // ---- B_MODE 7 with A_MODE 4: a convolution's weight gradient with taps as columns ----
@@ -211,7 +218,7 @@ fn conv_phase_panel(pl: Plan, k0: u32) -> array<vec4<f32>, 8> {
 // (first.yzw, second.x) and (first).
 fn phase_taps(run: vec4<u32>, plane: u32, ph: vec4<u32>, ty: u32) -> array<vec4<f32>, 2> {
     let y = i32(run.y + ph.z) - i32(ty);
-    let row_ok = y >= 0 && y < i32(p.src_h);
+    let row_ok = (y >= 0) & (y < i32(p.src_h));
     let line = (run.x + plane + u32(max(y, 0)) * p.src_w) / 4u;
     let x0 = i32(run.z + ph.w) - 1;
     let first = src_texel(line, x0, row_ok);

@@ -102,15 +102,15 @@ fn a_texel(x: u32, y: u32) -> vec4<f32> {
 
 // B gathered from an image (a convolution as implicit GEMM, matmul_conv.wgsl).
 fn implicit_conv() -> bool {
-    return B_MODE == B_MODE_CONV_PHASES || B_MODE == B_MODE_CONV_PATCHES;
+    return (B_MODE == B_MODE_CONV_PHASES) | (B_MODE == B_MODE_CONV_PATCHES);
 }
 
 fn along_n() -> bool {
-    return B_MODE == B_MODE_ROWS_VEC4 || B_MODE == B_MODE_ROWS_TEXTURE || implicit_conv() || B_MODE == B_MODE_CONV_TAPS;
+    return (B_MODE == B_MODE_ROWS_VEC4) | (B_MODE == B_MODE_ROWS_TEXTURE) | implicit_conv() | (B_MODE == B_MODE_CONV_TAPS);
 }
 
 fn along_k() -> bool {
-    return B_MODE == B_MODE_COLUMNS_VEC4 || B_MODE == B_MODE_COLUMNS_TEXTURE;
+    return (B_MODE == B_MODE_COLUMNS_VEC4) | (B_MODE == B_MODE_COLUMNS_TEXTURE);
 }
 
 fn texel(x: u32, y: u32) -> vec4<f32> {
@@ -423,7 +423,7 @@ fn product(wid: vec3<u32>, t: u32, lane: u32) {
             bottom = rank1(bottom, group_value(ab[0], s), group_value(ab[1], s), bv[0], bv[1]);
         }
     }
-    if (r0 >= p.m || j0 >= p.n) {
+    if ((r0 >= p.m) | (j0 >= p.n)) {
         return;
     }
     if (implicit_conv()) {

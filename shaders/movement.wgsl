@@ -105,7 +105,7 @@ fn line_source(line: u32) -> LineSource {
         let c = rem % gp.shape[q][r];
         rem = rem / gp.shape[q][r];
         let t = i32(c) - gp.lead[q][r];
-        inside = inside && t >= 0 && u32(t) < gp.extent[q][r];
+        inside = inside & (t >= 0) & (u32(t) < gp.extent[q][r]);
         idx = idx + t * i32(gp.strides[q][r]);
     }
     return LineSource(idx, inside);
@@ -143,7 +143,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let base = ch.line * ch.len;
     for (var c = ch.c0; c < min(ch.c0 + gp.chunk, ch.len); c = c + 1u) {
         let t = i32(c) - lead;
-        let ok = source.inside && t >= 0 && u32(t) < extent;
+        let ok = source.inside & (t >= 0) & (u32(t) < extent);
         dst[base + c] = select(0.0, src_value(u32(select(0, source.idx + t * stride, ok))), ok);
     }
 }
@@ -252,12 +252,12 @@ fn reflect_pad_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     var acc = 0.0;
     for (var a = 0u; a < 3u; a = a + 1u) {
         let oy = ty[a];
-        if (!y_ok[a] || oy < 0 || oy >= i32(rp.oh)) {
+        if (!y_ok[a] | (oy < 0) | (oy >= i32(rp.oh))) {
             continue;
         }
         for (var b = 0u; b < 3u; b = b + 1u) {
             let ox = tx[b];
-            if (!x_ok[b] || ox < 0 || ox >= i32(rp.ow)) {
+            if (!x_ok[b] | (ox < 0) | (ox >= i32(rp.ow))) {
                 continue;
             }
             acc = acc + src[plane * rp.oh * rp.ow + u32(oy) * rp.ow + u32(ox)];

@@ -182,7 +182,7 @@ fn store_tree(o: u32, in_range: bool, lid: u32) {
         }
         workgroupBarrier();
     }
-    if (in_range && lid == 0u) {
+    if (in_range & (lid == 0u)) {
         y[o] = partial[0];
     }
 }

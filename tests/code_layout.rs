@@ -1,5 +1,6 @@
 //! The codebase's own rules that a reader would otherwise have to police: no source file over
-//! 600 lines (split a module by what it does before it grows past that).
+//! 600 lines (split a module by what it does before it grows past that), and no short-circuit
+//! operators in kernels.
 
 use std::path::{Path, PathBuf};
 
@@ -30,4 +31,27 @@ fn no_source_file_is_over_600_lines() {
         })
         .collect();
     assert!(long.is_empty(), "files over 600 lines: {long:?}");
+}
+
+/// Kernels write bool logic with `&` and `|`, never `&&` or `||`: naga lowers each short-circuit
+/// operator in a function body to an `if` that stores into a local variable, and SwiftShader's
+/// compiler, given such branches inside a loop whose lanes meet at workgroup barriers (the
+/// implicit convolutions on adapters without subgroups), grew past 8 GB without finishing one
+/// pipeline (examples/pipeline_probe.rs reproduces it). The operands here are comparisons, so
+/// evaluating both sides costs nothing.
+#[test]
+fn kernels_use_no_short_circuit_operators() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("shaders"), &mut files);
+    let mut found = Vec::new();
+    for file in &files {
+        for (n, line) in std::fs::read_to_string(file).unwrap().lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("&&") || code.contains("||") {
+                found.push(format!("{}:{}: {}", file.strip_prefix(root).unwrap().display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "short-circuit operators in kernels (write `(a) & (b)` instead):\n{}", found.join("\n"));
 }
