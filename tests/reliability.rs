@@ -12,7 +12,16 @@ use shadergan::config::Config;
 use shadergan::train::{load_generator, restore_checkpoint, run, save_checkpoint, GanTrainer};
 
 fn shadergan(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shadergan")).args(args).output().expect("run shadergan");
+    output(Command::new(env!("CARGO_BIN_EXE_shadergan")).args(args))
+}
+
+/// `shadergan` on a device with WebGPU's default limits, the same on every driver.
+fn shadergan_webgpu_limited(args: &[&str]) -> (bool, String) {
+    output(Command::new(env!("CARGO_BIN_EXE_shadergan")).args(args).env("SHADERGAN_LIMITS", "webgpu"))
+}
+
+fn output(command: &mut Command) -> (bool, String) {
+    let out = command.output().expect("run shadergan");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
@@ -30,7 +39,7 @@ fn write_config(dir: &Path, config: &Config) -> String {
 
 #[test]
 fn buffers_past_the_adapters_limits_are_errors_naming_the_key_and_what_fits() {
-    let gpu = common::gpu();
+    let gpu = common::webgpu_limited_gpu();
     let limit = gpu.limits().max_storage_buffer_binding_size;
     let dir = tempfile::tempdir().unwrap();
     // G's 32x32 activations at width 64 take batch * 256 KiB: twice the binding limit.
@@ -38,7 +47,7 @@ fn buffers_past_the_adapters_limits_are_errors_naming_the_key_and_what_fits() {
     (config.data.image_size, config.data.limit) = (64, 0);
     (config.model.g_width, config.model.d_width) = (64, 64);
     config.train.batch_size = (2 * limit / (256 << 10)) as usize;
-    let (ok, log) = shadergan(&[
+    let (ok, log) = shadergan_webgpu_limited(&[
         "train",
         "--config",
         &write_config(dir.path(), &config),
@@ -61,7 +70,7 @@ fn buffers_past_the_adapters_limits_are_errors_naming_the_key_and_what_fits() {
     let mut wide = common::tiny_dcgan();
     (wide.data.image_size, wide.data.limit, wide.train.batch_size) = (256, 4, 2);
     (wide.model.g_width, wide.model.latent_dim) = (1024, 100);
-    let (ok, log) = shadergan(&[
+    let (ok, log) = shadergan_webgpu_limited(&[
         "train",
         "--config",
         &write_config(dir.path(), &wide),

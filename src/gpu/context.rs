@@ -7,8 +7,9 @@ use super::pipeline_cache::DiskPipelineCache;
 use super::{GpuError, GpuInner};
 
 /// How to pick the adapter and its kernels. `from_env` reads `SHADERGAN_ADAPTER` (substring of
-/// the adapter name), `SHADERGAN_CPU=1` (force the software adapter) and `SHADERGAN_KERNELS`
-/// (see [`KernelSwitches`]) so library users get the CLI's switches.
+/// the adapter name), `SHADERGAN_CPU=1` (force the software adapter), `SHADERGAN_KERNELS`
+/// (see [`KernelSwitches`]) and `SHADERGAN_LIMITS` (`webgpu` or `adapter`) so library users get
+/// the CLI's switches.
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     /// Use the first adapter whose name contains this (case-insensitive).
@@ -19,6 +20,31 @@ pub struct GpuOptions {
     pub kernels: KernelSwitches,
     /// Folder of the on-disk pipeline cache (None: no cache); see `pipeline_cache::default_dir`.
     pub pipeline_cache_dir: Option<std::path::PathBuf>,
+    /// Ask for no more than WebGPU's default limits (`SHADERGAN_LIMITS=webgpu`): what every
+    /// browser offers (128 MiB per storage binding, 8 storage buffers per stage, 256
+    /// invocations and 16 KiB of memory per workgroup). A model that trains under them trains in
+    /// any browser with WebGPU; false: every limit the adapter has.
+    pub webgpu_limits: bool,
+}
+
+/// The parsed value, or the default with the error logged.
+fn logged_or_default<T: Default>(parsed: Result<T, String>) -> T {
+    parsed.unwrap_or_else(|e| {
+        log::warn!("{e}");
+        T::default()
+    })
+}
+
+/// The words `SHADERGAN_LIMITS` accepts: whether to request WebGPU's default limits.
+fn parse_limits(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "" | "adapter" => Ok(false),
+        "webgpu" => Ok(true),
+        other => Err(format!(
+            "SHADERGAN_LIMITS: unknown value '{other}'; accepted: adapter (every limit the adapter has, \
+             the default) or webgpu (WebGPU's default limits, as in any browser)"
+        )),
+    }
 }
 
 impl GpuOptions {
@@ -26,21 +52,21 @@ impl GpuOptions {
     /// lists the accepted words.
     pub fn try_from_env() -> Result<Self, GpuError> {
         let kernels = KernelSwitches::parse(&std::env::var("SHADERGAN_KERNELS").unwrap_or_default());
-        Ok(Self::from_env_with(kernels.map_err(GpuError::Options)?))
+        let webgpu_limits = parse_limits(&std::env::var("SHADERGAN_LIMITS").unwrap_or_default());
+        Ok(Self::from_env_with(kernels.map_err(GpuError::Options)?, webgpu_limits.map_err(GpuError::Options)?))
     }
 
-    /// As `try_from_env`, with an invalid `SHADERGAN_KERNELS` logged and ignored (for tests and
-    /// benches, whose own options override it).
+    /// As `try_from_env`, with an invalid `SHADERGAN_KERNELS` or `SHADERGAN_LIMITS` logged and
+    /// ignored (for tests and benches, whose own options override it).
     pub fn from_env() -> Self {
         let kernels = KernelSwitches::parse(&std::env::var("SHADERGAN_KERNELS").unwrap_or_default());
-        Self::from_env_with(kernels.unwrap_or_else(|e| {
-            log::warn!("{e}");
-            KernelSwitches::default()
-        }))
+        let webgpu_limits = parse_limits(&std::env::var("SHADERGAN_LIMITS").unwrap_or_default());
+        Self::from_env_with(logged_or_default(kernels), logged_or_default(webgpu_limits))
     }
 
-    fn from_env_with(kernels: KernelSwitches) -> Self {
+    fn from_env_with(kernels: KernelSwitches, webgpu_limits: bool) -> Self {
         GpuOptions {
+            webgpu_limits,
             adapter_name: std::env::var("SHADERGAN_ADAPTER").ok().filter(|s| !s.is_empty()),
             force_cpu: matches!(std::env::var("SHADERGAN_CPU").as_deref(), Ok("1") | Ok("true") | Ok("yes")),
             kernels,
@@ -54,6 +80,7 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(device_type: wgpu::DeviceType) -> u32 {
     // A real GPU wins by default: the high-performance preference of the issue.
     match device_type {
@@ -78,6 +105,10 @@ fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
 /// `quiet_device_select_layer` and `separate_mesa_cache_per_vector_width`. A variable the user
 /// set is left as it is.
 pub fn prepare_driver_environment() {
+    // A browser has no process environment, and its WebGPU chooses the driver itself.
+    if cfg!(target_arch = "wasm32") {
+        return;
+    }
     quiet_device_select_layer();
     wide_vectors_on_avx512();
     separate_mesa_cache_per_vector_width();
@@ -137,14 +168,23 @@ fn quiet_device_select_layer() {
 }
 
 /// Every adapter on the native backends (Vulkan, Metal, DX12).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters() -> Vec<wgpu::Adapter> {
-    let native = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
-    pollster::block_on(new_instance(native).enumerate_adapters(native))
+    pollster::block_on(native_adapters())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+const NATIVE: wgpu::Backends = wgpu::Backends::VULKAN.union(wgpu::Backends::METAL).union(wgpu::Backends::DX12);
+
+#[cfg(not(target_arch = "wasm32"))]
+async fn native_adapters() -> Vec<wgpu::Adapter> {
+    new_instance(NATIVE).enumerate_adapters(NATIVE).await
 }
 
 /// The error for a machine without a native adapter. OpenGL adapters are named but refused:
 /// Mesa's GLSL compiler rejects wgpu's translation of the kernels ("not allowed on function
 /// parameter"), so a run there would stop at its first dispatch.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn no_adapter_error() -> GpuError {
     let gl = pollster::block_on(new_instance(wgpu::Backends::GL).enumerate_adapters(wgpu::Backends::GL));
     match gl.first() {
@@ -153,8 +193,11 @@ pub fn no_adapter_error() -> GpuError {
     }
 }
 
-pub fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter, GpuError> {
-    let adapters = list_adapters();
+/// The adapter `options` pick among the native ones: a name match, the software adapter if
+/// forced, else the most capable kind (discrete before integrated before software).
+#[cfg(not(target_arch = "wasm32"))]
+async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter, GpuError> {
+    let adapters = native_adapters().await;
     let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
     let mut candidates: Vec<wgpu::Adapter> = adapters
         .into_iter()
@@ -186,27 +229,64 @@ pub fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter, GpuError> {
     Ok(candidates.swap_remove(0))
 }
 
+/// The page's WebGPU adapter: the browser picks it (high performance preferred; its fallback,
+/// software adapter when `force_cpu`).
+#[cfg(target_arch = "wasm32")]
+async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter, GpuError> {
+    let instance = new_instance(wgpu::Backends::BROWSER_WEBGPU);
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: options.force_cpu,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| GpuError::NoWebGpu(e.to_string()))
+}
+
+/// Opens the device `options` choose, blocking until it is ready.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn create(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
-    let adapter = choose_adapter(options)?;
+    pollster::block_on(create_async(options))
+}
+
+/// Opens the device `options` choose, with every limit and the features the kernels use that
+/// the adapter offers.
+pub async fn create_async(options: &GpuOptions) -> Result<Arc<GpuInner>, GpuError> {
+    let adapter = choose_adapter(options).await?;
     let info = adapter.get_info();
     log::info!("using adapter {}", describe(&info));
-    let limits = adapter.limits();
+    let limits = match options.webgpu_limits {
+        true => wgpu::Limits::defaults().or_worse_values_from(&adapter.limits()),
+        false => adapter.limits(),
+    };
     let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::PIPELINE_CACHE;
     let features = adapter.features() & wanted;
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("shadergan"),
-        required_features: features,
-        required_limits: limits.clone(),
-        ..Default::default()
-    }))
-    .map_err(|e| GpuError::Device(e.to_string()))?;
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("shadergan"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| GpuError::Device(e.to_string()))?;
     let pipeline_cache = DiskPipelineCache::open(&device, &info, options.pipeline_cache_dir.as_deref());
     Ok(Arc::new(GpuInner::new(device, queue, info, limits, options, pipeline_cache)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::default_vector_width;
+    use super::{default_vector_width, parse_limits};
+
+    #[test]
+    fn limits_words_parse_and_unknown_ones_are_named() {
+        assert_eq!(parse_limits(""), Ok(false));
+        assert_eq!(parse_limits("adapter"), Ok(false));
+        assert_eq!(parse_limits(" webgpu "), Ok(true));
+        let err = parse_limits("browser").unwrap_err();
+        assert!(err.contains("'browser'") && err.contains("webgpu") && err.contains("adapter"), "{err}");
+    }
 
     #[test]
     fn llvmpipe_gets_512_bits_only_on_avx512_and_only_when_no_width_is_named() {

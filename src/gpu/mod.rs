@@ -16,17 +16,22 @@ pub mod wgsl_enum;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+#[cfg(not(target_arch = "wasm32"))]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
 use profile::Profiler;
 use uniform::UniformLayout;
 
 pub use buffer::GpuBuffer;
 use buffer::Pool;
-pub use context::{describe, list_adapters, no_adapter_error, prepare_driver_environment, GpuOptions};
+pub use context::{describe, prepare_driver_environment, GpuOptions};
+#[cfg(not(target_arch = "wasm32"))]
+pub use context::{list_adapters, no_adapter_error};
 pub use kernel_path::{choose_kernel_path, KernelPath, KernelSwitches};
 pub use limits::{catch_device_limits, BufferTooLarge};
 use pipeline::{Pipeline, PipelineKey};
+pub use readback::PendingRead;
 pub use shaders::Shader;
 pub use texture::Operand;
 
@@ -57,6 +62,12 @@ pub enum GpuError {
         /// The adapters found.
         found: String,
     },
+    /// The browser offers no WebGPU adapter.
+    #[error(
+        "this browser offers no WebGPU adapter ({0}); shadergan needs WebGPU: a recent Chrome, Edge \
+         or Firefox, from a secure context (https or localhost)"
+    )]
+    NoWebGpu(String),
     /// The adapter refused the device.
     #[error("could not open the GPU device: {0}")]
     Device(String),
@@ -228,16 +239,25 @@ impl GpuInner {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 static DEFAULT_GPU: OnceLock<Result<Gpu, GpuError>> = OnceLock::new();
 
 impl Gpu {
-    /// Opens the adapter `options` choose.
+    /// Opens the adapter `options` choose (natively; in a browser use `new_async`).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(options: &GpuOptions) -> Result<Gpu, GpuError> {
         context::create(options).map(Gpu)
     }
 
+    /// Opens the adapter `options` choose without blocking: the one way in a browser, where
+    /// the page's WebGPU answers only once control returns to its event loop.
+    pub async fn new_async(options: &GpuOptions) -> Result<Gpu, GpuError> {
+        context::create_async(options).await.map(Gpu)
+    }
+
     /// The process-wide device, chosen once from the environment (`SHADERGAN_ADAPTER`,
     /// `SHADERGAN_CPU`).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn default_device() -> Result<Gpu, GpuError> {
         DEFAULT_GPU.get_or_init(|| GpuOptions::try_from_env().and_then(|o| Gpu::new(&o))).clone()
     }

@@ -89,10 +89,9 @@ impl Gpu {
             source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
         });
         let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(n, v)| (n, v as f64)).collect();
-        // Drivers that compile at creation (SwiftShader) spend their time here; lavapipe at the
-        // first dispatch.
+        // Drivers that compile at creation (SwiftShader) spend their time here, lavapipe at the
+        // first dispatch: the last line logged names a pipeline whose compilation never ends.
         log::debug!("creating pipeline {}::{} {:?}", kernel.shader.file_name(), kernel.entry, kernel.constants);
-        let started = std::time::Instant::now();
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(kernel.entry),
             layout: Some(&pipeline_layout),
@@ -104,7 +103,6 @@ impl Gpu {
             },
             cache: self.0.pipeline_cache.as_ref().map(|c| &c.cache),
         });
-        log::debug!("pipeline {}::{} created in {:?}", kernel.shader.file_name(), kernel.entry, started.elapsed());
         if let Some(cache) = &self.0.pipeline_cache {
             cache.mark_dirty();
         }

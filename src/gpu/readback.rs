@@ -1,6 +1,13 @@
-//! The blocking edge of the engine: waiting for the device and reading buffers back. Everything
-//! else records work without waiting, so a platform whose GPU cannot be waited on synchronously
-//! (WebGPU in a browser) needs an async form of these functions only.
+//! The waiting edge of the engine: the device finishing its work and buffers coming back to the
+//! host. Everything else records work without waiting. A read starts as a [`PendingRead`],
+//! which native code waits for (`read`, `Tensor::to_vec`) and async code awaits (`read_async`,
+//! `Tensor::to_vec_async`): in a browser a WebGPU map completes only once the page's event loop
+//! runs, so there nothing may block.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use super::{Gpu, GpuBuffer};
 
@@ -25,12 +32,34 @@ impl Gpu {
         if buf.len == 0 {
             return vec![];
         }
-        let bytes = self.read_raw(buf.raw(), (buf.len * 4) as u64);
-        bytemuck::cast_slice::<u8, f32>(&bytes).to_vec()
+        floats(self.begin_read(buf.raw(), (buf.len * 4) as u64).wait())
+    }
+
+    /// `read` without blocking: the values once the device has produced them.
+    pub async fn read_async(&self, buf: &GpuBuffer) -> Vec<f32> {
+        if buf.len == 0 {
+            return vec![];
+        }
+        floats(self.begin_read(buf.raw(), (buf.len * 4) as u64).await)
+    }
+
+    /// Starts reading a (non-empty) buffer back and returns at once: the copy is submitted with
+    /// the work recorded so far, and the values (as bytes of f32) arrive when the device gets
+    /// there, to be checked for without waiting ([`PendingRead::is_ready`]), waited for or
+    /// awaited.
+    pub fn read_later(&self, buf: &GpuBuffer) -> PendingRead {
+        assert!(buf.len > 0, "read_later of an empty buffer");
+        self.begin_read(buf.raw(), (buf.len * 4) as u64)
     }
 
     /// The first `bytes` of a COPY_SRC buffer, after everything recorded so far has run.
     pub(super) fn read_raw(&self, buffer: &wgpu::Buffer, bytes: u64) -> Vec<u8> {
+        self.begin_read(buffer, bytes).wait()
+    }
+
+    /// Records a copy of the first `bytes` of `buffer` into a staging buffer, submits it with
+    /// everything recorded before, and asks for the staging buffer to be mapped.
+    pub(super) fn begin_read(&self, buffer: &wgpu::Buffer, bytes: u64) -> PendingRead {
         let staging = self.0.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes,
@@ -44,17 +73,84 @@ impl Gpu {
             encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         }
         self.flush();
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
+        let state = Arc::new(Mutex::new(MapState::default()));
+        let on_mapped = state.clone();
+        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+            let mut s = on_mapped.lock().unwrap();
+            s.result = Some(result);
+            if let Some(waker) = s.waker.take() {
+                waker.wake();
+            }
         });
-        self.wait_idle();
-        rx.recv().expect("map callback dropped").expect("mapping a readback buffer failed");
-        let data = {
-            let view = staging.slice(..).get_mapped_range().expect("readback buffer not mapped");
-            view.to_vec()
-        };
-        staging.unmap();
+        PendingRead { gpu: self.clone(), staging, state }
+    }
+}
+
+fn floats(bytes: Vec<u8>) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(&bytes)
+}
+
+#[derive(Default)]
+struct MapState {
+    result: Option<Result<(), wgpu::BufferAsyncError>>,
+    waker: Option<Waker>,
+}
+
+/// A buffer's contents on their way to the host: [`wait`](PendingRead::wait) for them, or
+/// await the read (a `Future` of the bytes), or ask [`is_ready`](PendingRead::is_ready) without
+/// waiting.
+pub struct PendingRead {
+    gpu: Gpu,
+    staging: wgpu::Buffer,
+    state: Arc<Mutex<MapState>>,
+}
+
+impl PendingRead {
+    /// Whether the bytes have arrived; never waits (on native it lets the device report
+    /// finished work first).
+    pub fn is_ready(&self) -> bool {
+        let _ = self.gpu.0.device.poll(wgpu::PollType::Poll);
+        self.state.lock().unwrap().result.is_some()
+    }
+
+    /// The bytes, waiting for the device as long as it takes (native only: in a browser the
+    /// map completes only when control returns to the page, so await the read instead).
+    pub fn wait(self) -> Vec<u8> {
+        if self.state.lock().unwrap().result.is_none() {
+            self.gpu.wait_idle();
+        }
+        self.take()
+    }
+
+    /// The mapped bytes; the map has completed.
+    fn take(&self) -> Vec<u8> {
+        let result = self.state.lock().unwrap().result.take();
+        match result {
+            Some(Ok(())) => {}
+            Some(Err(e)) => panic!("mapping a readback buffer failed: {e}"),
+            None => panic!("a readback buffer was taken before its map completed"),
+        }
+        let data = self.staging.slice(..).get_mapped_range().expect("readback buffer not mapped").to_vec();
+        self.staging.unmap();
         data
+    }
+}
+
+impl Future for PendingRead {
+    type Output = Vec<u8>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
+        // Natively nothing but a poll of the device completes the map: wait for it here, as the
+        // blocking read does. In a browser the page's event loop completes it and wakes us.
+        if cfg!(not(target_arch = "wasm32")) && self.state.lock().unwrap().result.is_none() {
+            self.gpu.wait_idle();
+        }
+        let mut state = self.state.lock().unwrap();
+        if state.result.is_none() {
+            state.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        drop(state);
+        Poll::Ready(self.take())
     }
 }

@@ -197,10 +197,22 @@ impl Tensor {
         self.0.gpu.read(&self.0.buffer)
     }
 
+    /// `to_vec` without blocking: the values once the device has produced them (the form a
+    /// browser needs; natively it waits as `to_vec` does).
+    pub async fn to_vec_async(&self) -> Vec<f32> {
+        self.0.gpu.read_async(&self.0.buffer).await
+    }
+
     /// The single value of a one-element tensor.
     pub fn item(&self) -> f32 {
         assert_eq!(self.numel(), 1, "item() of a tensor of shape {:?}", self.shape());
         self.to_vec()[0]
+    }
+
+    /// `item` without blocking.
+    pub async fn item_async(&self) -> f32 {
+        assert_eq!(self.numel(), 1, "item_async() of a tensor of shape {:?}", self.shape());
+        self.to_vec_async().await[0]
     }
 
     /// Overwrites this tensor's buffer with another's values (running statistics, EMA), in

@@ -13,6 +13,13 @@ pub fn gpu() -> Gpu {
     }
 }
 
+/// A device that asks for no more than WebGPU's default limits (`SHADERGAN_LIMITS=webgpu`): a
+/// 128 MiB storage binding on every driver, for tests of what happens at the limit.
+pub fn webgpu_limited_gpu() -> Gpu {
+    let options = shadergan::GpuOptions { webgpu_limits: true, ..shadergan::GpuOptions::from_env() };
+    Gpu::new(&options).unwrap_or_else(|e| panic!("GPU tests need an adapter (lavapipe in CI): {e}"))
+}
+
 /// The environment's device options with these `SHADERGAN_KERNELS` switches (e.g.
 /// "storage-only,patch-matrix"), for a private device whose path a test chooses.
 pub fn options_with(switches: &str) -> shadergan::GpuOptions {

@@ -1,0 +1,57 @@
+//! The edges a browser build relies on, checked natively: reads that do not block (the async
+//! twins of `to_vec` and `item`, and reads started now and collected later) give what the
+//! blocking ones give, and training runs within WebGPU's default limits.
+
+mod common;
+
+use shadergan::train::{run, GanTrainer};
+use shadergan::{Gpu, GpuOptions, Tensor};
+
+#[test]
+fn async_reads_give_what_blocking_reads_give() {
+    let gpu = pollster::block_on(Gpu::new_async(&GpuOptions::from_env())).expect("an adapter");
+    let mut rng = common::rng("async reads");
+    for n in [1usize, 3, 17, 1000] {
+        let x = Tensor::from_vec(&gpu, &[n], &common::f32s(&common::uniform(&mut rng, n, -2.0, 2.0)));
+        let y = x.scale(3.0).exp();
+        let blocking = y.to_vec();
+        assert_eq!(pollster::block_on(y.to_vec_async()), blocking, "n = {n}");
+        let total = y.sum(&[0], false);
+        assert_eq!(pollster::block_on(total.item_async()), total.item(), "n = {n}");
+    }
+}
+
+#[test]
+fn a_read_started_now_is_collected_later_without_waiting_on_it() {
+    let gpu = common::gpu();
+    let x = Tensor::from_vec(&gpu, &[5], &[1.0, 2.0, 3.0, 4.0, 5.0]);
+    let pending = gpu.read_later(x.scale(2.0).buffer());
+    // Work recorded after the read does not hold it back, and checking never blocks.
+    let later = x.scale(10.0);
+    while !pending.is_ready() {
+        std::thread::yield_now();
+    }
+    let values: Vec<f32> = bytemuck::pod_collect_to_vec(&pending.wait());
+    assert_eq!(values, vec![2.0, 4.0, 6.0, 8.0, 10.0]);
+    assert_eq!(later.to_vec(), vec![10.0, 20.0, 30.0, 40.0, 50.0]);
+}
+
+#[test]
+fn dcgan_steps_run_within_webgpus_default_limits_and_match_the_adapters() {
+    let config = common::tiny_dcgan();
+    let data = run::load_dataset(&config).unwrap();
+    let steps = |gpu: &Gpu| {
+        let mut t = GanTrainer::new(gpu, &config, data.len);
+        (0..3).map(|_| t.train_step(&data)).map(|s| [s.d_loss, s.g_loss, s.d_real, s.d_fake]).collect::<Vec<_>>()
+    };
+    let limited = common::webgpu_limited_gpu();
+    let webgpu = wgpu::Limits::defaults();
+    assert!(limited.limits().max_storage_buffer_binding_size <= webgpu.max_storage_buffer_binding_size);
+    assert!(limited.limits().max_compute_invocations_per_workgroup <= 256);
+    let got = steps(&limited);
+    let want = steps(&common::gpu());
+    for (step, (g, w)) in got.iter().zip(&want).enumerate() {
+        let far = g.iter().zip(w).any(|(a, b)| !a.is_finite() || (a - b).abs() > 1e-4 + 1e-4 * b.abs());
+        assert!(!far, "step {step}: under WebGPU limits {g:?}, with the adapter's {w:?}");
+    }
+}
