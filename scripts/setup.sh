@@ -7,14 +7,21 @@
 # (`cargo build --features distributed`; bindgen reads stddef.h from libclang-common).
 # --datasets also installs Debian's dataset-fashion-mnist (the 70,000 Fashion-MNIST images under
 # /usr/share/datasets/fashion-mnist/, for configs/*-fashion.toml).
+# --swiftshader also installs Debian's chromium, which ships Google's SwiftShader Vulkan driver
+# (the second driver the tests run on: scripts/with-swiftshader.sh) and Chrome's WebGPU.
+# --wasm also adds Rust's wasm32-unknown-unknown target (the browser build of the library).
 set -euo pipefail
 want_mpi=false
 want_datasets=false
+want_swiftshader=false
+want_wasm=false
 for arg in "$@"; do
     case "$arg" in
         --mpi) want_mpi=true ;;
         --datasets) want_datasets=true ;;
-        *) echo "setup: unknown option $arg (accepted: --mpi, --datasets)" >&2; exit 2 ;;
+        --swiftshader) want_swiftshader=true ;;
+        --wasm) want_wasm=true ;;
+        *) echo "setup: unknown option $arg (accepted: --mpi, --datasets, --swiftshader, --wasm)" >&2; exit 2 ;;
     esac
 done
 SUDO=""
@@ -32,7 +39,15 @@ if $want_datasets && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-
     echo "setup: installing dataset-fashion-mnist" >&2
     packages+=(dataset-fashion-mnist)
 fi
+if $want_swiftshader && ! [ -e /usr/lib/chromium/vk_swiftshader_icd.json ]; then
+    echo "setup: installing chromium (SwiftShader's Vulkan driver, WebGPU)" >&2
+    packages+=(chromium)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+if $want_wasm && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "setup: adding the wasm32-unknown-unknown target" >&2
+    rustup target add wasm32-unknown-unknown >&2
 fi
