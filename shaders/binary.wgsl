@@ -116,7 +116,7 @@ fn apply4(op: u32, u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
         case BINARY_GREATER: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u > v); }
         case BINARY_EQUAL: { return select(vec4<f32>(0.0), vec4<f32>(1.0), u == v); }
         // Only a code without its case gets here: NaN, never a silent identity.
-        default: { return vec4<f32>(bitcast<f32>(0x7fc00000u)); }
+        default: { return vec4<f32>(quiet_nan()); }
     }
 }
 

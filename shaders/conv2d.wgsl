@@ -129,7 +129,7 @@ fn im2col4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let step = i32(p.stride);
     var ix = vec4<i32>(l.ix0) + vec4<i32>(0, step, 2 * step, 3 * step);
     for (var q = 0u; q < p.ow / 4u; q = q + 1u) {
-        let ok = vec4<bool>(l.inside) & ix >= vec4<i32>(0) & ix < vec4<i32>(i32(p.w));
+        let ok = vec4<bool>(l.inside) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.w)));
         let cols_in_row = vec4<u32>(select(vec4<i32>(0), ix, ok));
         var v: vec4<f32>;
         if (FROM_TEXTURE) {
@@ -197,7 +197,7 @@ fn im2col_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                     v = select(v, vec4<f32>(t0.x, t0.z, t1.x, t1.z), shift == 0);
                     t0 = t2;
                 }
-                runs_out[dst + q] = select(vec4<f32>(0.0), v, ix >= vec4<i32>(0) & ix < vec4<i32>(i32(p.w)));
+                runs_out[dst + q] = select(vec4<f32>(0.0), v, (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.w))));
                 ix = ix + vec4<i32>(4 * st);
                 t = t + st;
             }
@@ -304,7 +304,7 @@ fn phase_run(r: PixelRow, g: u32, phase: u32) -> vec4<f32> {
                     let t1 = textureLoad(runs_in, vec2<i32>(clamp(q + 1, 0, last_texel), i32(dcols_row)));
                     run = run_of_four(t0, t1, shift);
                 }
-                let inside = ox >= vec4<i32>(0) & ox < vec4<i32>(i32(p.ow));
+                let inside = (ox >= vec4<i32>(0)) & (ox < vec4<i32>(i32(p.ow)));
                 acc = acc + select(vec4<f32>(0.0), run, inside);
                 ox = ox - vec4<i32>(1);
             }

@@ -46,7 +46,7 @@ fn terms_and_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         grad[i] = sign(d);
     } else {
         // Only a code without its case gets here: NaN, never a silent loss of zero.
-        terms[i] = bitcast<f32>(0x7fc00000u);
-        grad[i] = bitcast<f32>(0x7fc00000u);
+        terms[i] = quiet_nan();
+        grad[i] = quiet_nan();
     }
 }

@@ -85,12 +85,12 @@ fn reduced_offset(j: u32) -> u32 {
 // so a code without its case sums from NaN: a loud result, never a silent sum.
 fn identity() -> f32 {
     if (p.op == REDUCE_MAX) {
-        return -3.4028235e38;
+        return bitcast<f32>(0xff7fffffu); // -f32::MAX: its decimal form rounds past the range, which Tint refuses
     }
     if (p.op == REDUCE_SUM) {
         return 0.0;
     }
-    return bitcast<f32>(0x7fc00000u);
+    return quiet_nan();
 }
 
 fn combine(acc: f32, v: f32) -> f32 {

@@ -59,7 +59,7 @@ fn signed_pow(v: f32, e: f32) -> f32 {
         return r;
     }
     if (fract(e) != 0.0) {
-        return bitcast<f32>(0x7fc00000u); // NaN, as a negative base to a fractional power is
+        return quiet_nan(); // NaN, as a negative base to a fractional power is
     }
     if (fract(e * 0.5) != 0.0) {
         return -r;
@@ -94,7 +94,7 @@ fn apply(op: u32, v: vec4<f32>) -> vec4<f32> {
         case UNARY_CLAMP: { return clamp(v, vec4<f32>(p.alpha), vec4<f32>(p.beta)); }
         case UNARY_IN_RANGE: { return select(zero, one, (v >= vec4<f32>(p.alpha)) & (v <= vec4<f32>(p.beta))); }
         // Only a code without its case gets here: NaN, never a silent identity.
-        default: { return vec4<f32>(bitcast<f32>(0x7fc00000u)); }
+        default: { return vec4<f32>(quiet_nan()); }
     }
 }
 
@@ -127,7 +127,7 @@ fn derivative(op: u32, v: vec4<f32>) -> vec4<f32> {
         case UNARY_SIGMOID: { return v - v * v; }
         case UNARY_RELU: { return select(zero, one, v > zero); }
         case UNARY_LEAKY_RELU: { return select(vec4<f32>(p.alpha), one, v > zero); }
-        default: { return vec4<f32>(bitcast<f32>(0x7fc00000u)); }
+        default: { return vec4<f32>(quiet_nan()); }
     }
 }
 

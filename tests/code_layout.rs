@@ -55,3 +55,57 @@ fn kernels_use_no_short_circuit_operators() {
     }
     assert!(found.is_empty(), "short-circuit operators in kernels (write `(a) & (b)` instead):\n{}", found.join("\n"));
 }
+
+/// WGSL's grammar makes the operands of `&`, `|` and `^` unary expressions, so a comparison or
+/// any other operator beside them needs parentheses: `(x >= 0) & (x < w)`. naga accepts the
+/// unparenthesised form; Tint, the browsers' compiler, refuses the whole shader. Checked per
+/// nesting level of each line, with binary operators written between spaces as rustfmt-style
+/// WGSL here always is.
+#[test]
+fn bitwise_operators_are_never_mixed_without_parentheses() {
+    const OPERATORS: [&str; 16] =
+        ["<<", ">>", "<=", ">=", "==", "!=", "&", "|", "^", "<", ">", "+", "-", "*", "/", "%"];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("shaders"), &mut files);
+    let mut found = Vec::new();
+    for file in &files {
+        for (n, line) in std::fs::read_to_string(file).unwrap().lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            // One list of operators per open group; a group closes at its bracket or at a
+            // separator, and mixes if it holds a bitwise operator beside any other.
+            let mut groups: Vec<Vec<&str>> = vec![vec![]];
+            let mut mixed = false;
+            let mut close = |ops: Vec<&str>| {
+                mixed |= ops.iter().any(|o| ["&", "|", "^"].contains(o)) && ops.iter().any(|o| *o != ops[0]);
+            };
+            let mut rest = code;
+            while let Some(c) = rest.chars().next() {
+                let spaced = OPERATORS.iter().find(|op| rest.starts_with(&format!(" {op} ")));
+                if let Some(op) = spaced {
+                    groups.last_mut().unwrap().push(op);
+                    rest = &rest[op.len() + 1..];
+                    continue;
+                }
+                match c {
+                    '(' | '[' => groups.push(vec![]),
+                    ')' | ']' if groups.len() > 1 => close(groups.pop().unwrap()),
+                    ',' | ';' | '=' => {
+                        close(std::mem::take(groups.last_mut().unwrap()));
+                    }
+                    _ => {}
+                }
+                rest = &rest[c.len_utf8()..];
+            }
+            groups.into_iter().for_each(&mut close);
+            if mixed {
+                found.push(format!("{}:{}: {}", file.strip_prefix(root).unwrap().display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "bitwise operators mixed without parentheses (Tint refuses these):\n{}",
+        found.join("\n")
+    );
+}

@@ -46,11 +46,4 @@ fn cyclegan_steps_match_the_recorded_losses() {
     close("CycleGAN (g_adv, cycle, identity, d_x, d_y) x 3 steps", &got, &RECORDED_CYCLEGAN);
 }
 
-const RECORDED_DCGAN: [f32; 12] = [
-    1.3540417, 0.6838849, 0.52177113, 0.50471026, 1.3696716, 0.6796063, 0.51616365, 0.5069436, 1.3511715, 0.67664295,
-    0.5278186, 0.5085391,
-];
-const RECORDED_CYCLEGAN: [f32; 15] = [
-    2.0175877, 1.566231, 1.5544361, 0.43528378, 0.58633494, 2.0043385, 1.5173113, 1.5354841, 0.42599794, 0.57577026,
-    1.990092, 1.4804878, 1.5167845, 0.41677868, 0.56511366,
-];
+include!("fixtures/recorded_losses.rs");

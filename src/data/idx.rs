@@ -8,6 +8,12 @@ use super::{to_unit_range, DataError, Dataset};
 /// Dimensions and raw u8 payload of an IDX file (ubyte element type only, as image sets use).
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let raw = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    parse_idx(&raw, path)
+}
+
+/// `read_idx` of a file's bytes already in memory (a browser's download); `name` labels errors.
+pub fn parse_idx(raw: &[u8], name: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let path = name;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -15,7 +21,7 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
             .map_err(|e| DataError::invalid(path, format!("corrupt gzip data: {e}")))?;
         out
     } else {
-        raw
+        raw.to_vec()
     };
     if bytes.len() < 4 {
         return Err(DataError::invalid(path, "too short to be an IDX file"));
@@ -54,6 +60,17 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
 /// Images from an IDX file of shape [n, rows, cols], resized to `size`.
 pub fn load_idx_images(path: &Path, size: usize) -> Result<Dataset, DataError> {
     let (dims, bytes) = read_idx(path)?;
+    idx_images(path, &dims, &bytes, size, 0)
+}
+
+/// Images from an IDX file's bytes in memory (gzip'd or not), resized to `size`: the first
+/// `limit` of them (0: all). `name` labels errors.
+pub fn idx_images_from_bytes(raw: &[u8], name: &Path, size: usize, limit: usize) -> Result<Dataset, DataError> {
+    let (dims, bytes) = parse_idx(raw, name)?;
+    idx_images(name, &dims, &bytes, size, limit)
+}
+
+fn idx_images(path: &Path, dims: &[usize], bytes: &[u8], size: usize, limit: usize) -> Result<Dataset, DataError> {
     if dims.len() != 3 {
         return Err(DataError::invalid(path, format!("expected images [n, rows, cols], found dimensions {dims:?}")));
     }
@@ -61,6 +78,7 @@ pub fn load_idx_images(path: &Path, size: usize) -> Result<Dataset, DataError> {
     if n == 0 {
         return Err(DataError::invalid(path, "holds no images"));
     }
+    let n = if limit > 0 { n.min(limit) } else { n };
     let mut pixels = Vec::with_capacity(n * size * size);
     for i in 0..n {
         let plane = image::GrayImage::from_raw(

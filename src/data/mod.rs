@@ -7,7 +7,7 @@ mod idx;
 mod stream;
 
 pub use folder::{decode_image, list_images, load_folder, load_folder_crops, planes};
-pub use idx::{load_idx_images, load_idx_labels, read_idx};
+pub use idx::{idx_images_from_bytes, load_idx_images, load_idx_labels, parse_idx, read_idx};
 pub use stream::{StreamOptions, StreamingFolder};
 
 use std::path::{Path, PathBuf};

@@ -141,6 +141,10 @@ pub struct GpuInner {
     /// finds its bind groups again (a training step more of them as the cache fills: the
     /// pool's free buffers come back in a varying order).
     bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
+    /// The first error the device reported, where it reports them as events rather than at
+    /// the call (a browser's WebGPU: the work it refused left its outputs untouched, so a read
+    /// after it fails with this message instead of returning stale values).
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 /// A bind group's identity: its pipeline (pipelines are never evicted, so the address is
@@ -209,6 +213,7 @@ impl GpuInner {
             mapped_at_creation: false,
         });
         assert!(limits.min_uniform_buffer_offset_alignment as u64 <= PARAM_SLOT);
+        let refused = device_errors(&device);
         GpuInner {
             device,
             queue,
@@ -235,8 +240,23 @@ impl GpuInner {
             pipeline_cache,
             textures: Mutex::new(texture::TextureCache::default()),
             bind_groups: Mutex::new(HashMap::new()),
+            refused,
         }
     }
+}
+
+/// Where `device`'s uncaptured errors are kept. Natively wgpu reports a refused call by
+/// panicking at it, which is kept (nothing reaches the device unvalidated there); a browser's
+/// WebGPU reports them later, as events, which are kept here for the next read to raise.
+fn device_errors(device: &wgpu::Device) -> Arc<Mutex<Option<String>>> {
+    let refused = Arc::new(Mutex::new(None));
+    if cfg!(target_arch = "wasm32") {
+        let first = refused.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            first.lock().unwrap().get_or_insert_with(|| e.to_string());
+        }));
+    }
+    refused
 }
 
 #[cfg(not(target_arch = "wasm32"))]

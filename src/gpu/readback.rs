@@ -124,6 +124,10 @@ impl PendingRead {
 
     /// The mapped bytes; the map has completed.
     fn take(&self) -> Vec<u8> {
+        let refused = self.gpu.0.refused.lock().unwrap().clone();
+        if let Some(e) = refused {
+            panic!("the device refused work recorded before this read: {e}");
+        }
         let result = self.state.lock().unwrap().result.take();
         match result {
             Some(Ok(())) => {}

@@ -70,8 +70,20 @@ pub fn prelude() -> String {
     out += &LossKind::wgsl_constants();
     out += &AOperand::wgsl_constants();
     out += &BOperand::wgsl_constants();
+    out += QUIET_NAN;
     out
 }
+
+/// The NaN a kernel returns for a code without its case, made at run time: WGSL makes a constant
+/// expression that evaluates to NaN a shader-creation error (naga lets it pass; Tint, the
+/// browsers' compiler, refuses the whole shader).
+const QUIET_NAN: &str = "
+// A quiet NaN, from a variable: WGSL refuses a constant expression whose value is NaN.
+fn quiet_nan() -> f32 {
+    var bits = 0x7fc00000u;
+    return bitcast<f32>(bits);
+}
+";
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use rand::Rng;
 use crate::config::Norm;
 use crate::gpu::Gpu;
 use crate::nn::{
-    normal_tensor, BatchNorm, Conv2d, ConvTranspose2d, Init, Layer, LayerNorm, Linear, MinibatchDiscrimination,
+    normal_values, BatchNorm, Conv2d, ConvTranspose2d, Init, Layer, LayerNorm, Linear, MinibatchDiscrimination,
     Sequential, VirtualBatchNorm,
 };
 
@@ -21,7 +21,7 @@ fn stages(image_size: usize) -> usize {
 /// DCGAN's batch-norm initialisation: weight N(1, 0.02), bias 0.
 fn batch_norm(gpu: &Gpu, channels: usize, rng: &mut impl Rng) -> Layer {
     let bn = BatchNorm::new(gpu, channels);
-    bn.weight.assign(&normal_tensor(gpu, &[channels], 1.0, 0.02, rng).to_vec());
+    bn.weight.assign(&normal_values(channels, 1.0, 0.02, rng));
     Layer::BatchNorm(bn)
 }
 

@@ -13,9 +13,13 @@ use crate::tensor::Tensor;
 /// # Panics
 /// If `std` is negative or not finite (an initialisation constant of the calling code).
 pub fn normal_tensor(gpu: &Gpu, shape: &[usize], mean: f32, std: f32, rng: &mut impl Rng) -> Tensor {
+    Tensor::from_vec(gpu, shape, &normal_values(shape.iter().product(), mean, std, rng))
+}
+
+/// `n` values drawn from N(mean, std^2) on the host, as `normal_tensor` uploads them.
+pub fn normal_values(n: usize, mean: f32, std: f32, rng: &mut impl Rng) -> Vec<f32> {
     let dist = Normal::new(mean, std).expect("standard deviation must be finite and >= 0");
-    let data: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| dist.sample(rng)).collect();
-    Tensor::from_vec(gpu, shape, &data)
+    (0..n).map(|_| dist.sample(rng)).collect()
 }
 
 /// A tensor of `shape` with values drawn uniformly from [-bound, bound].

@@ -8,7 +8,8 @@ mod norm;
 mod spectral;
 
 pub use layers::{
-    normal_tensor, one_hot, uniform_tensor, Conv2d, ConvTranspose2d, Embedding, Init, Linear, MinibatchDiscrimination,
+    normal_tensor, normal_values, one_hot, uniform_tensor, Conv2d, ConvTranspose2d, Embedding, Init, Linear,
+    MinibatchDiscrimination,
 };
 pub use module::{manual_seed, Module};
 pub use norm::{BatchNorm, InstanceNorm, LayerNorm, VirtualBatchNorm};

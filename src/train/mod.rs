@@ -257,6 +257,26 @@ impl GanTrainer {
 
     /// One iteration on images from any source (a streaming folder can fail to decode a file).
     pub fn try_train_step(&mut self, data: &dyn ImageSource) -> Result<StepStats, DataError> {
+        let figures = self.record_step(data)?;
+        Ok(self.step_stats(figures.to_vec()))
+    }
+
+    /// `try_train_step` without blocking (the form a browser needs): the step is recorded and
+    /// submitted at once, and its figures are awaited.
+    pub async fn train_step_async(&mut self, data: &dyn ImageSource) -> Result<StepStats, DataError> {
+        let figures = self.record_step(data)?;
+        Ok(self.step_stats(figures.to_vec_async().await))
+    }
+
+    /// The figures of a step as read back: the log shows the global batch's on every rank.
+    fn step_stats(&self, mut figures: Vec<f32>) -> StepStats {
+        self.shard.mean(&mut figures);
+        StepStats { d_loss: figures[0], g_loss: figures[1], d_real: figures[2], d_fake: figures[3] }
+    }
+
+    /// Records one iteration; its four figures (D's and G's losses, D's mean outputs on real
+    /// and generated images) stay on the device until read.
+    fn record_step(&mut self, data: &dyn ImageSource) -> Result<Tensor, DataError> {
         let kind = self.config.train.loss;
         let aux_weight = self.config.train.aux_weight;
         let d_params = self.d.parameters();
@@ -361,20 +381,16 @@ impl GanTrainer {
         self.update_history();
         self.step += 1;
 
-        let mut stats = {
-            let _no_graph = no_grad();
-            let summary = |s: &Tensor| {
-                if matches!(kind, GanLoss::Minimax | GanLoss::NonSaturating) {
-                    s.sigmoid().mean_all()
-                } else {
-                    s.mean_all()
-                }
-            };
-            // One readback for all four numbers.
-            Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_score), &summary(&fake_score)], 0).to_vec()
+        let _no_graph = no_grad();
+        let summary = |s: &Tensor| {
+            if matches!(kind, GanLoss::Minimax | GanLoss::NonSaturating) {
+                s.sigmoid().mean_all()
+            } else {
+                s.mean_all()
+            }
         };
-        self.shard.mean(&mut stats); // the log shows the global batch's figures on every rank
-        Ok(StepStats { d_loss: stats[0], g_loss: stats[1], d_real: stats[2], d_fake: stats[3] })
+        // One tensor, so one readback for all four numbers.
+        Ok(Tensor::cat(&[&loss_d.detach(), &loss_g.detach(), &summary(&real_score), &summary(&fake_score)], 0))
     }
 
     fn g_param_count(&self) -> usize {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The engine's browser tests (web/tests/browser.rs) in headless Chromium's WebGPU, on SwiftShader
+# where the machine has no GPU: kernels, a second-order gradient and DCGAN steps, each awaited
+# as a page would. Needs scripts/setup.sh --wasm (the target, wasm-bindgen-cli at the version
+# web/Cargo.toml pins, chromium and chromium-driver). Chromium's flags are in web/webdriver.json.
+set -euo pipefail
+cd "$(dirname "$0")"
+export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+# Each test may compile kernels for the first time in SwiftShader: minutes, not the default 20 s.
+export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-600}
+exec cargo test --target wasm32-unknown-unknown "$@"

@@ -1,0 +1,163 @@
+//! The engine in a real browser (headless Chromium's WebGPU in CI; `bash web/test.sh`): kernels
+//! against the f64 references on fresh random inputs at odd shapes, a second-order gradient
+//! against finite differences, and DCGAN steps against the losses the native build records.
+//! Every read is awaited: a browser cannot block on its GPU.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use shadergan::reference as cpu;
+use shadergan::{grad, Gpu, GpuOptions, Tensor};
+use shadergan_web::Session;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[allow(dead_code)]
+mod recorded {
+    include!("../../tests/fixtures/recorded_losses.rs");
+}
+use recorded::RECORDED_DCGAN;
+
+async fn gpu() -> Gpu {
+    Gpu::new_async(&GpuOptions::default()).await.unwrap_or_else(|e| panic!("the browser's WebGPU: {e}"))
+}
+
+/// A fresh seed each run, printed so a failure can be replayed.
+fn rng(label: &str) -> ChaCha8Rng {
+    let seed = (js_sys_now() * 1000.0) as u64 ^ label.len() as u64;
+    web_sys_log(&format!("[{label}] seed {seed}"));
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+fn js_sys_now() -> f64 {
+    wasm_bindgen_futures::js_sys::Date::now()
+}
+
+fn web_sys_log(line: &str) {
+    wasm_bindgen_test::console_log!("{line}");
+}
+
+/// Values in [lo, hi) rounded to f32, as f64 for the references.
+fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(lo..hi) as f32 as f64).collect()
+}
+
+fn tensor(gpu: &Gpu, shape: &[usize], values: &[f64]) -> Tensor {
+    Tensor::from_vec(gpu, shape, &values.iter().map(|&v| v as f32).collect::<Vec<_>>())
+}
+
+/// Relative + absolute tolerance, naming the first differing values.
+fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
+    let bad: Vec<String> = got
+        .iter()
+        .zip(want)
+        .enumerate()
+        .filter(|(_, (&g, &w))| !((g as f64 - w).abs() <= atol + rtol * w.abs()))
+        .take(8)
+        .map(|(i, (g, w))| format!("[{i}] got {g} want {w}"))
+        .collect();
+    assert!(bad.is_empty(), "{what}: values differ (rtol {rtol}, atol {atol}); first: {}", bad.join(", "));
+}
+
+#[wasm_bindgen_test]
+async fn matmuls_match_the_reference_at_odd_shapes() {
+    let gpu = gpu().await;
+    let mut rng = rng("matmul");
+    for (batch, m, k, n) in [(1, 1, 1, 1), (1, 37, 19, 23), (2, 64, 64, 64), (3, 5, 130, 9)] {
+        let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
+        let b = uniform(&mut rng, batch * k * n, -1.0, 1.0);
+        let got = tensor(&gpu, &[batch, m, k], &a).matmul(&tensor(&gpu, &[batch, k, n], &b)).to_vec_async().await;
+        let want = cpu::matmul(&a, &b, batch, m, k, n, false, false);
+        assert_close(&format!("matmul {batch}x{m}x{k}x{n}"), &got, &want, 1e-4, 1e-5);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn convolutions_match_the_reference() {
+    let gpu = gpu().await;
+    let mut rng = rng("conv");
+    // DCGAN's 4x4 stride-2 layers and an odd 3x3 one.
+    for (xs, co, k, stride, pad) in
+        [([2, 3, 16, 16], 8, 4, 2, 1), ([3, 5, 7, 9], 4, 3, 1, 1), ([1, 8, 8, 8], 16, 4, 2, 1)]
+    {
+        let ws = [co, xs[1], k, k];
+        let x = uniform(&mut rng, xs.iter().product(), -1.0, 1.0);
+        let w = uniform(&mut rng, ws.iter().product(), -1.0, 1.0);
+        let got = tensor(&gpu, &xs, &x).conv2d(&tensor(&gpu, &ws, &w), stride, pad).to_vec_async().await;
+        let want = cpu::conv2d(&x, xs, &w, ws, stride, pad);
+        assert_close(&format!("conv2d {xs:?} k{k} s{stride} p{pad}"), &got, &want, 1e-4, 1e-5);
+        // The transposed direction at the same geometry: the convolution's input gradient.
+        let ts = [xs[0], co, (xs[2] + 2 * pad - k) / stride + 1, (xs[3] + 2 * pad - k) / stride + 1];
+        let dy = uniform(&mut rng, ts.iter().product(), -1.0, 1.0);
+        let out = tensor(&gpu, &ts, &dy).conv_transpose2d(&tensor(&gpu, &ws, &w), stride, pad, 0);
+        let (oh, ow) = (out.shape()[2], out.shape()[3]);
+        let want = cpu::conv_transpose2d(&dy, ts, &w, [co, xs[1], k, k], stride, pad, oh, ow);
+        assert_close(&format!("conv_transpose2d {ts:?} k{k} s{stride}"), &out.to_vec_async().await, &want, 1e-4, 1e-5);
+    }
+}
+
+/// The gradient penalty of y = tanh(x W): gp(W) = sum((dy/dx summed)^2), whose gradient in W
+/// needs the second order through the matmul and tanh; in f64 on the CPU for the reference.
+fn penalty_f64(x: &[f64], w: &[f64], (m, k, n): (usize, usize, usize)) -> f64 {
+    let mut gx = vec![0.0; m * k];
+    for i in 0..m {
+        for j in 0..n {
+            let s: f64 = (0..k).map(|q| x[i * k + q] * w[q * n + j]).sum();
+            let d = 1.0 - s.tanh().powi(2);
+            for q in 0..k {
+                gx[i * k + q] += d * w[q * n + j];
+            }
+        }
+    }
+    gx.iter().map(|g| g * g).sum()
+}
+
+#[wasm_bindgen_test]
+async fn second_order_gradients_match_finite_differences() {
+    let gpu = gpu().await;
+    let mut rng = rng("second order");
+    let dims = (3, 5, 4);
+    let x = uniform(&mut rng, dims.0 * dims.1, -1.0, 1.0);
+    let w = uniform(&mut rng, dims.1 * dims.2, -1.0, 1.0);
+    let xt = tensor(&gpu, &[dims.0, dims.1], &x).requires_grad();
+    let wt = tensor(&gpu, &[dims.1, dims.2], &w).requires_grad();
+    let y = xt.matmul(&wt).tanh().sum_all();
+    let gx = grad(&y, &[&xt], None, true).remove(0);
+    let gp = gx.mul(&gx).sum_all();
+    let got = grad(&gp, &[&wt], None, false).remove(0).to_vec_async().await;
+    let h = 1e-5;
+    let want: Vec<f64> = (0..w.len())
+        .map(|i| {
+            let (mut up, mut down) = (w.clone(), w.clone());
+            up[i] += h;
+            down[i] -= h;
+            (penalty_f64(&x, &up, dims) - penalty_f64(&x, &down, dims)) / (2.0 * h)
+        })
+        .collect();
+    assert_close("d gp / dW", &got, &want, 2e-3, 2e-3);
+}
+
+#[wasm_bindgen_test]
+async fn dcgan_steps_give_the_native_builds_recorded_losses() {
+    let config = include_str!("../../tests/fixtures/tiny-dcgan.toml");
+    let images = include_bytes!("../../assets/mnist-train-images-idx3-ubyte.gz");
+    let mut session = Session::open(config, images).await.expect("the tiny DCGAN opens");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let s = session.step().await.expect("a step");
+        got.extend([s.d_loss, s.g_loss, s.d_real, s.d_fake]);
+    }
+    web_sys_log(&format!("DCGAN in the browser: {got:?}"));
+    for (i, (g, w)) in got.iter().zip(RECORDED_DCGAN).enumerate() {
+        assert!((g - w).abs() <= 2e-3 * w.abs().max(0.1), "[{i}] got {g}, recorded {w} (all: {got:?})");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_config_without_enough_images_is_refused_with_the_key_named() {
+    let config = include_str!("../../tests/fixtures/tiny-dcgan.toml").replace("limit = 64", "limit = 4");
+    let images = include_bytes!("../../assets/mnist-train-images-idx3-ubyte.gz");
+    let err = Session::open(&config, images).await.err().expect("4 images for a batch of 8 are refused");
+    assert!(err.contains("train.batch_size") && err.contains("4 images"), "{err}");
+}
