@@ -9,7 +9,9 @@
 # /usr/share/datasets/fashion-mnist/, for configs/*-fashion.toml).
 # --swiftshader also installs Debian's chromium, which ships Google's SwiftShader Vulkan driver
 # (the second driver the tests run on: scripts/with-swiftshader.sh) and Chrome's WebGPU.
-# --wasm also adds Rust's wasm32-unknown-unknown target (the browser build of the library).
+# --wasm also adds Rust's wasm32-unknown-unknown target, wasm-bindgen-cli at the exact version of
+# the wasm-bindgen crate in Cargo.lock (its test runner drives the browser), and Debian's chromium
+# and chromium-driver (web/test.sh: the engine's tests in headless Chromium's WebGPU).
 set -euo pipefail
 want_mpi=false
 want_datasets=false
@@ -39,9 +41,13 @@ if $want_datasets && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-
     echo "setup: installing dataset-fashion-mnist" >&2
     packages+=(dataset-fashion-mnist)
 fi
-if $want_swiftshader && ! [ -e /usr/lib/chromium/vk_swiftshader_icd.json ]; then
+if { $want_swiftshader || $want_wasm; } && ! [ -e /usr/lib/chromium/vk_swiftshader_icd.json ]; then
     echo "setup: installing chromium (SwiftShader's Vulkan driver, WebGPU)" >&2
     packages+=(chromium)
+fi
+if $want_wasm && ! command -v chromedriver >/dev/null; then
+    echo "setup: installing chromium-driver (browser tests)" >&2
+    packages+=(chromium-driver)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
@@ -50,4 +56,12 @@ fi
 if $want_wasm && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     echo "setup: adding the wasm32-unknown-unknown target" >&2
     rustup target add wasm32-unknown-unknown >&2
+fi
+if $want_wasm; then
+    here=$(cd "$(dirname "$0")/.." && pwd)
+    pinned=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$here/Cargo.lock")
+    if [ "$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}')" != "$pinned" ]; then
+        echo "setup: installing wasm-bindgen-cli $pinned (a few minutes of compiling)" >&2
+        cargo install --quiet wasm-bindgen-cli --version "$pinned" >&2
+    fi
 fi

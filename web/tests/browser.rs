@@ -63,6 +63,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
 #[wasm_bindgen_test]
 async fn matmuls_match_the_reference_at_odd_shapes() {
     let gpu = gpu().await;
+    web_sys_log(&format!("adapter: {}", shadergan::gpu::describe(gpu.info())));
     let mut rng = rng("matmul");
     for (batch, m, k, n) in [(1, 1, 1, 1), (1, 37, 19, 23), (2, 64, 64, 64), (3, 5, 130, 9)] {
         let a = uniform(&mut rng, batch * m * k, -1.0, 1.0);
