@@ -11,12 +11,12 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     parse_idx(&raw, path)
 }
 
-/// `read_idx` of a file's bytes already in memory (a browser's download); `name` labels errors.
-pub fn parse_idx(raw: &[u8], name: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
-    let path = name;
+/// `read_idx` of a file's bytes already in memory (a browser's download); `path` names the
+/// file in errors.
+pub fn parse_idx(raw: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::GzDecoder::new(raw)
             .read_to_end(&mut out)
             .map_err(|e| DataError::invalid(path, format!("corrupt gzip data: {e}")))?;
         out

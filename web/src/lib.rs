@@ -74,6 +74,9 @@ impl WebGan {
     }
 
     /// One training step; resolves to [D's loss, G's loss, D(x), D(G(z))].
+    // The session stays borrowed while the step's figures are awaited: that borrow is what
+    // refuses a second step before the first resolves.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub fn step(&self) -> js_sys_promise::Promise {
         let session = self.session.clone();
         wasm_bindgen_futures::future_to_promise(async move {

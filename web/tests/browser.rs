@@ -53,7 +53,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
         .iter()
         .zip(want)
         .enumerate()
-        .filter(|(_, (&g, &w))| !((g as f64 - w).abs() <= atol + rtol * w.abs()))
+        .filter(|(_, (&g, &w))| {
+            let off = (g as f64 - w).abs();
+            off.is_nan() || off > atol + rtol * w.abs()
+        })
         .take(8)
         .map(|(i, (g, w))| format!("[{i}] got {g} want {w}"))
         .collect();
