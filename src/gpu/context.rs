@@ -77,7 +77,10 @@ impl GpuOptions {
 
 /// One line describing an adapter, as `shadergan info` prints it.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
-    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+    // Browsers may withhold the name (Chrome does); the device type still says whether the
+    // adapter is the browser's software fallback (Cpu).
+    let name = if info.name.is_empty() { "unnamed adapter" } else { &info.name };
+    format!("{name} ({:?}, {:?})", info.backend, info.device_type)
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -119,6 +119,12 @@ impl PendingRead {
         if self.state.lock().unwrap().result.is_none() {
             self.gpu.wait_idle();
         }
+        if cfg!(target_arch = "wasm32") && self.state.lock().unwrap().result.is_none() {
+            panic!(
+                "a blocking read in a browser (to_vec, item, a train_step): the page's WebGPU answers only \
+                 once control returns to it; await to_vec_async, item_async or train_step_async instead"
+            );
+        }
         self.take()
     }
 

@@ -10,6 +10,10 @@ use shadergan::{grad, Gpu, GpuOptions, Tensor};
 use shadergan_web::Session;
 use wasm_bindgen_test::*;
 
+#[path = "../../tests/common/compare.rs"]
+mod compare;
+use compare::{assert_close, finite_diff};
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[allow(dead_code)]
@@ -44,23 +48,6 @@ fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
 
 fn tensor(gpu: &Gpu, shape: &[usize], values: &[f64]) -> Tensor {
     Tensor::from_vec(gpu, shape, &values.iter().map(|&v| v as f32).collect::<Vec<_>>())
-}
-
-/// Relative + absolute tolerance, naming the first differing values.
-fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
-    let bad: Vec<String> = got
-        .iter()
-        .zip(want)
-        .enumerate()
-        .filter(|(_, (&g, &w))| {
-            let off = (g as f64 - w).abs();
-            off.is_nan() || off > atol + rtol * w.abs()
-        })
-        .take(8)
-        .map(|(i, (g, w))| format!("[{i}] got {g} want {w}"))
-        .collect();
-    assert!(bad.is_empty(), "{what}: values differ (rtol {rtol}, atol {atol}); first: {}", bad.join(", "));
 }
 
 #[wasm_bindgen_test]
@@ -130,15 +117,7 @@ async fn second_order_gradients_match_finite_differences() {
     let gx = grad(&y, &[&xt], None, true).remove(0);
     let gp = gx.mul(&gx).sum_all();
     let got = grad(&gp, &[&wt], None, false).remove(0).to_vec_async().await;
-    let h = 1e-5;
-    let want: Vec<f64> = (0..w.len())
-        .map(|i| {
-            let (mut up, mut down) = (w.clone(), w.clone());
-            up[i] += h;
-            down[i] -= h;
-            (penalty_f64(&x, &up, dims) - penalty_f64(&x, &down, dims)) / (2.0 * h)
-        })
-        .collect();
+    let want = finite_diff(&w, |w| penalty_f64(&x, w, dims), 1e-5);
     assert_close("d gp / dW", &got, &want, 2e-3, 2e-3);
 }
 
