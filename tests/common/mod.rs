@@ -7,6 +7,8 @@ use rand_chacha::ChaCha8Rng;
 use shadergan::{Gpu, Tensor};
 
 mod compare;
+// Each test binary uses some of these.
+#[allow(unused_imports)]
 pub use compare::{assert_close, finite_diff};
 
 pub fn gpu() -> Gpu {
