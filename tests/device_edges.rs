@@ -55,3 +55,29 @@ fn dcgan_steps_run_within_webgpus_default_limits_and_match_the_adapters() {
         assert!(!far, "step {step}: under WebGPU limits {g:?}, with the adapter's {w:?}");
     }
 }
+
+#[test]
+fn threads_reading_from_one_device_each_get_their_own_values() {
+    // Any thread's poll of a shared device may run another thread's map callback, a moment after
+    // that thread's own poll has returned: every read must still wait for its own callback.
+    let gpu = common::gpu();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let gpu = gpu.clone();
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let v = (t * 1000 + i) as f32;
+                    let x = Tensor::from_vec(&gpu, &[3], &[v, v + 1.0, v + 2.0]);
+                    assert_eq!(
+                        x.scale(2.0).to_vec(),
+                        vec![2.0 * v, 2.0 * v + 2.0, 2.0 * v + 4.0],
+                        "thread {t}, read {i}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a reading thread");
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use super::{Gpu, GpuBuffer};
@@ -73,16 +73,17 @@ impl Gpu {
             encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         }
         self.flush();
-        let state = Arc::new(Mutex::new(MapState::default()));
-        let on_mapped = state.clone();
+        let signal = Arc::new(MapSignal::default());
+        let on_mapped = signal.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |result| {
-            let mut s = on_mapped.lock().unwrap();
+            let mut s = on_mapped.state.lock().unwrap();
             s.result = Some(result);
             if let Some(waker) = s.waker.take() {
                 waker.wake();
             }
+            on_mapped.mapped.notify_all();
         });
-        PendingRead { gpu: self.clone(), staging, state }
+        PendingRead { gpu: self.clone(), staging, signal }
     }
 }
 
@@ -96,13 +97,20 @@ struct MapState {
     waker: Option<Waker>,
 }
 
+/// A map's outcome, told to an awaiting task (its waker) and to blocked threads (the condvar).
+#[derive(Default)]
+struct MapSignal {
+    state: Mutex<MapState>,
+    mapped: Condvar,
+}
+
 /// A buffer's contents on their way to the host: [`wait`](PendingRead::wait) for them, or
 /// await the read (a `Future` of the bytes), or ask [`is_ready`](PendingRead::is_ready) without
 /// waiting.
 pub struct PendingRead {
     gpu: Gpu,
     staging: wgpu::Buffer,
-    state: Arc<Mutex<MapState>>,
+    signal: Arc<MapSignal>,
 }
 
 impl PendingRead {
@@ -110,16 +118,35 @@ impl PendingRead {
     /// finished work first).
     pub fn is_ready(&self) -> bool {
         let _ = self.gpu.0.device.poll(wgpu::PollType::Poll);
-        self.state.lock().unwrap().result.is_some()
+        self.mapped()
+    }
+
+    fn mapped(&self) -> bool {
+        self.signal.state.lock().unwrap().result.is_some()
+    }
+
+    /// Waits until the map's callback has run. Threads sharing a device share its callbacks:
+    /// another thread's poll may be the one that runs ours, a moment after our own poll has
+    /// returned, so the wait ends on the callback itself.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn block_until_mapped(&self) {
+        let mut state = self.signal.state.lock().unwrap();
+        while state.result.is_none() {
+            drop(state);
+            self.gpu.wait_idle();
+            state = self.signal.state.lock().unwrap();
+            if state.result.is_none() {
+                state = self.signal.mapped.wait_timeout(state, std::time::Duration::from_millis(1)).unwrap().0;
+            }
+        }
     }
 
     /// The bytes, waiting for the device as long as it takes (native only: in a browser the
     /// map completes only when control returns to the page, so await the read instead).
     pub fn wait(self) -> Vec<u8> {
-        if self.state.lock().unwrap().result.is_none() {
-            self.gpu.wait_idle();
-        }
-        if cfg!(target_arch = "wasm32") && self.state.lock().unwrap().result.is_none() {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.block_until_mapped();
+        if !self.mapped() {
             panic!(
                 "a blocking read in a browser (to_vec, item, a train_step): the page's WebGPU answers only \
                  once control returns to it; await to_vec_async, item_async or train_step_async instead"
@@ -134,7 +161,7 @@ impl PendingRead {
         if let Some(e) = refused {
             panic!("the device refused work recorded before this read: {e}");
         }
-        let result = self.state.lock().unwrap().result.take();
+        let result = self.signal.state.lock().unwrap().result.take();
         match result {
             Some(Ok(())) => {}
             Some(Err(e)) => panic!("mapping a readback buffer failed: {e}"),
@@ -152,10 +179,9 @@ impl Future for PendingRead {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
         // Natively nothing but a poll of the device completes the map: wait for it here, as the
         // blocking read does. In a browser the page's event loop completes it and wakes us.
-        if cfg!(not(target_arch = "wasm32")) && self.state.lock().unwrap().result.is_none() {
-            self.gpu.wait_idle();
-        }
-        let mut state = self.state.lock().unwrap();
+        #[cfg(not(target_arch = "wasm32"))]
+        self.block_until_mapped();
+        let mut state = self.signal.state.lock().unwrap();
         if state.result.is_none() {
             state.waker = Some(cx.waker().clone());
             return Poll::Pending;
