@@ -49,6 +49,9 @@ fn dcgan_steps_run_within_webgpus_default_limits_and_match_the_adapters() {
     assert!(limited.limits().max_storage_buffer_binding_size <= webgpu.max_storage_buffer_binding_size);
     assert!(limited.limits().max_compute_invocations_per_workgroup <= 256);
     let got = steps(&limited);
+    let mut t = GanTrainer::new(&limited, &config, data.len);
+    t.train_step(&data);
+    assert_eq!(pollster::block_on(t.generate_fixed_async()), t.generate_fixed(), "the fixed samples, awaited or not");
     let want = steps(&common::gpu());
     for (step, (g, w)) in got.iter().zip(&want).enumerate() {
         let far = g.iter().zip(w).any(|(a, b)| !a.is_finite() || (a - b).abs() > 1e-4 + 1e-4 * b.abs());

@@ -287,6 +287,12 @@ impl Gpu {
         &self.0.info
     }
 
+    /// Whether the adapter runs on the CPU (lavapipe, SwiftShader, a browser's software
+    /// fallback) rather than on a GPU.
+    pub fn is_software(&self) -> bool {
+        self.0.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// The matmul and convolution kernels this device runs, and why (`choose_kernel_path`).
     pub fn kernel_path(&self) -> KernelPath {
         self.0.kernel_path

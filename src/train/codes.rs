@@ -166,25 +166,40 @@ pub fn takes_labels(config: &Config) -> bool {
 
 /// Runs a generator in eval mode over codes in chunks of 64: images [n, C, H, W] in [-1, 1].
 pub fn generate(gpu: &Gpu, config: &Config, g: &Sequential, codes: &Codes) -> Vec<f32> {
+    generated_chunks(gpu, config, g, codes).iter().flat_map(Tensor::to_vec).collect()
+}
+
+/// `generate` without blocking: each chunk's images awaited (a browser).
+pub async fn generate_async(gpu: &Gpu, config: &Config, g: &Sequential, codes: &Codes) -> Vec<f32> {
+    let mut out = Vec::new();
+    for chunk in generated_chunks(gpu, config, g, codes) {
+        out.extend(chunk.to_vec_async().await);
+    }
+    out
+}
+
+/// The generator's output for codes in chunks of 64, recorded and not yet read.
+fn generated_chunks(gpu: &Gpu, config: &Config, g: &Sequential, codes: &Codes) -> Vec<Tensor> {
     let _no_graph = no_grad();
     let latent = config.model.latent_dim;
     let cont = if config.model.kind == GanKind::Infogan { config.model.info_continuous } else { 0 };
     let n = codes.z.len() / latent;
-    let mut out = Vec::new();
-    for start in (0..n).step_by(64) {
-        let count = (n - start).min(64);
-        let chunk = Codes {
-            z: codes.z[start * latent..(start + count) * latent].to_vec(),
-            labels: if takes_labels(config) { codes.labels[start..start + count].to_vec() } else { vec![] },
-            continuous: codes
-                .continuous
-                .get(start * cont..(start + count) * cont)
-                .map(|c| c.to_vec())
-                .unwrap_or_default(),
-        };
-        out.extend(run_generator(gpu, config, g, &g_input(gpu, config, &chunk), Mode::Eval).to_vec());
-    }
-    out
+    (0..n)
+        .step_by(64)
+        .map(|start| {
+            let count = (n - start).min(64);
+            let chunk = Codes {
+                z: codes.z[start * latent..(start + count) * latent].to_vec(),
+                labels: if takes_labels(config) { codes.labels[start..start + count].to_vec() } else { vec![] },
+                continuous: codes
+                    .continuous
+                    .get(start * cont..(start + count) * cont)
+                    .map(|c| c.to_vec())
+                    .unwrap_or_default(),
+            };
+            run_generator(gpu, config, g, &g_input(gpu, config, &chunk), Mode::Eval)
+        })
+        .collect()
 }
 
 /// G's output for an input batch. With virtual batch norm the fixed reference batch (derived

@@ -459,7 +459,12 @@ impl GanTrainer {
     /// Images [n, C, H, W] in [-1, 1] for these codes, with batch norm in eval mode, from the
     /// averaged generator when there is one.
     pub fn generate_codes(&self, codes: &Codes) -> Vec<f32> {
-        generate(&self.gpu, &self.config, self.ema.as_ref().map_or(&self.g, |e| &e.net), codes)
+        generate(&self.gpu, &self.config, self.sampling_generator(), codes)
+    }
+
+    /// The generator samples come from: the averaged one when there is one.
+    fn sampling_generator(&self) -> &Sequential {
+        self.ema.as_ref().map_or(&self.g, |e| &e.net)
     }
 
     /// Images from latent vectors (and one class or code per sample where the model takes one).
@@ -470,6 +475,12 @@ impl GanTrainer {
     /// Samples of the fixed noise (and fixed classes): the grids drawn during training.
     pub fn generate_fixed(&self) -> Vec<f32> {
         self.generate_with(&self.fixed_noise, &self.fixed_labels)
+    }
+
+    /// `generate_fixed` without blocking (a browser).
+    pub async fn generate_fixed_async(&self) -> Vec<f32> {
+        let codes = Codes { z: self.fixed_noise.clone(), labels: self.fixed_labels.clone(), continuous: vec![] };
+        codes::generate_async(&self.gpu, &self.config, self.sampling_generator(), &codes).await
     }
 
     /// The semi-supervised D as a classifier: predicted class of each image.

@@ -34,6 +34,11 @@ pub fn grid(images: &[f32], channels: usize, size: usize, columns: usize) -> Rgb
     out
 }
 
+/// `grid` as PNG bytes, each pixel shown `scale` times (for a page, which gets bytes, not files).
+pub fn grid_png(images: &[f32], channels: usize, size: usize, columns: usize, scale: u32) -> Vec<u8> {
+    png_bytes(&image::DynamicImage::ImageRgb8(grid(images, channels, size, columns)), scale)
+}
+
 /// One image in [-1, 1] as an 8-bit picture (gray or RGB).
 pub fn to_image(img: &[f32], channels: usize, size: usize) -> image::DynamicImage {
     let plane = size * size;

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use shadergan::config::Config;
 use shadergan::data::{idx_images_from_bytes, Dataset};
 use shadergan::train::{GanTrainer, StepStats};
+use shadergan::viz;
 use shadergan::{Gpu, GpuOptions};
 use wasm_bindgen::prelude::*;
 
@@ -52,6 +53,13 @@ impl Session {
     pub async fn step(&mut self) -> Result<StepStats, String> {
         self.trainer.train_step_async(&self.data).await.map_err(|e| e.to_string())
     }
+
+    /// The fixed noise's samples as a PNG grid, eight to a row, each pixel shown `scale` times.
+    pub async fn samples_png(&self, scale: u32) -> Vec<u8> {
+        let images = self.trainer.generate_fixed_async().await;
+        let d = &self.trainer.config.data;
+        viz::grid_png(&images, d.channels, d.image_size, 8, scale)
+    }
 }
 
 /// A GAN training in the page. Each method returns a promise; one step at a time.
@@ -73,7 +81,24 @@ impl WebGan {
         shadergan::gpu::describe(self.session.borrow().gpu.info())
     }
 
+    /// Whether the adapter is the browser's software fallback rather than a GPU.
+    pub fn is_software(&self) -> bool {
+        self.session.borrow().gpu.is_software()
+    }
+
+    /// The fixed noise's samples as PNG bytes (a grid, eight to a row, each pixel 3x3).
+    #[allow(clippy::await_holding_refcell_ref)] // as in `step`: no step may start meanwhile
+    pub fn samples_png(&self) -> js_sys_promise::Promise {
+        let session = self.session.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let s = session.try_borrow().map_err(|_| JsError::new("a step is still running: await it first"))?;
+            let png = s.samples_png(3).await;
+            Ok(wasm_bindgen_futures::js_sys::Uint8Array::from(&png[..]).into())
+        })
+    }
+
     /// One training step; resolves to [D's loss, G's loss, D(x), D(G(z))].
+    //
     // The session stays borrowed while the step's figures are awaited: that borrow is what
     // refuses a second step before the first resolves.
     #[allow(clippy::await_holding_refcell_ref)]
