@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The page in a real browser: serves the repository, opens web/?autostart in headless Chromium
 through chromedriver's WebDriver API (plain HTTP, no client library), and passes when the page
-has trained 10 steps and drawn a sample grid with no error on the page or in the console.
+has trained 10 steps (PAGE_STEPS=N: N, for a screenshot worth looking at) and drawn a sample grid
+with no error on the page or in the console.
 Writes a screenshot to target/page.png (or the path given as the first argument).
 
     DEBUG_BUILD=1 BUILD_ONLY=1 bash web/serve.sh && python3 web/page_test.py
@@ -65,12 +66,15 @@ def main():
         script = lambda js: call(base, "POST", s + "/execute/sync", {"script": js, "args": []})
         error = lambda: script("const e = document.getElementById('status'); return e.className === 'error' ? e.textContent : null;")
 
+        steps = int(os.environ.get("PAGE_STEPS", "10"))
+
         def trained():
             if error():
                 raise SystemExit(f"page test: the page shows an error: {error()}")
-            return "step 10" in script("return document.title;") or "step 20" in script("return document.title;")
+            title = script("return document.title;")
+            return title.startswith("shadergan: step ") and int(title.split()[-1]) >= steps
 
-        wait_for("10 training steps", trained, 300)
+        wait_for(f"{steps} training steps", trained, max(300, 10 * steps))
         wait_for("a sample grid", lambda: script("return document.getElementById('samples').naturalWidth;") > 0, 60)
         status = script("return document.getElementById('status').textContent;")
         speed = script("return document.getElementById('speed').textContent;")
