@@ -15,6 +15,8 @@ use shadergan::train::{GanTrainer, StepStats};
 use shadergan::viz;
 use shadergan::{Gpu, GpuOptions};
 use wasm_bindgen::prelude::*;
+// js-sys through wasm-bindgen-futures' own dependency, so this crate needs no other.
+use wasm_bindgen_futures::js_sys::{Promise, Uint8Array};
 
 /// A GAN and its data on the page's device, for Rust callers (the browser tests) and, through
 /// [`WebGan`], for the page.
@@ -66,6 +68,9 @@ impl Session {
 #[wasm_bindgen]
 pub struct WebGan {
     session: Rc<RefCell<Session>>,
+    // Read once at opening, so that asking never meets a step holding the session.
+    adapter: String,
+    software: bool,
 }
 
 #[wasm_bindgen]
@@ -73,27 +78,28 @@ impl WebGan {
     /// Opens a GAN from a TOML config and the bytes of an IDX image file.
     pub async fn open(config_toml: String, idx_images: Vec<u8>) -> Result<WebGan, JsError> {
         let session = Session::open(&config_toml, &idx_images).await.map_err(|e| JsError::new(&e))?;
-        Ok(WebGan { session: Rc::new(RefCell::new(session)) })
+        let (adapter, software) = (shadergan::gpu::describe(session.gpu.info()), session.gpu.is_software());
+        Ok(WebGan { session: Rc::new(RefCell::new(session)), adapter, software })
     }
 
     /// The adapter the page's WebGPU gave, as `shadergan info` prints it.
     pub fn adapter(&self) -> String {
-        shadergan::gpu::describe(self.session.borrow().gpu.info())
+        self.adapter.clone()
     }
 
     /// Whether the adapter is the browser's software fallback rather than a GPU.
     pub fn is_software(&self) -> bool {
-        self.session.borrow().gpu.is_software()
+        self.software
     }
 
     /// The fixed noise's samples as PNG bytes (a grid, eight to a row, each pixel 3x3).
     #[allow(clippy::await_holding_refcell_ref)] // as in `step`: no step may start meanwhile
-    pub fn samples_png(&self) -> js_sys_promise::Promise {
+    pub fn samples_png(&self) -> Promise {
         let session = self.session.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let s = session.try_borrow().map_err(|_| JsError::new("a step is still running: await it first"))?;
             let png = s.samples_png(3).await;
-            Ok(wasm_bindgen_futures::js_sys::Uint8Array::from(&png[..]).into())
+            Ok(Uint8Array::from(&png[..]).into())
         })
     }
 
@@ -102,7 +108,7 @@ impl WebGan {
     // The session stays borrowed while the step's figures are awaited: that borrow is what
     // refuses a second step before the first resolves.
     #[allow(clippy::await_holding_refcell_ref)]
-    pub fn step(&self) -> js_sys_promise::Promise {
+    pub fn step(&self) -> Promise {
         let session = self.session.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut s = session
@@ -112,10 +118,4 @@ impl WebGan {
             Ok(JsValue::from(vec![stats.d_loss, stats.g_loss, stats.d_real, stats.d_fake]))
         })
     }
-}
-
-/// The promise type `future_to_promise` returns, named through wasm-bindgen-futures' own
-/// dependency so this crate needs no other.
-mod js_sys_promise {
-    pub use wasm_bindgen_futures::js_sys::Promise;
 }
