@@ -474,13 +474,17 @@ impl GanTrainer {
 
     /// Samples of the fixed noise (and fixed classes): the grids drawn during training.
     pub fn generate_fixed(&self) -> Vec<f32> {
-        self.generate_with(&self.fixed_noise, &self.fixed_labels)
+        self.generate_codes(&self.fixed_codes())
     }
 
     /// `generate_fixed` without blocking (a browser).
     pub async fn generate_fixed_async(&self) -> Vec<f32> {
-        let codes = Codes { z: self.fixed_noise.clone(), labels: self.fixed_labels.clone(), continuous: vec![] };
-        codes::generate_async(&self.gpu, &self.config, self.sampling_generator(), &codes).await
+        codes::generate_async(&self.gpu, &self.config, self.sampling_generator(), &self.fixed_codes()).await
+    }
+
+    /// The fixed noise and classes as the generator's codes.
+    fn fixed_codes(&self) -> Codes {
+        Codes { z: self.fixed_noise.clone(), labels: self.fixed_labels.clone(), continuous: vec![] }
     }
 
     /// The semi-supervised D as a classifier: predicted class of each image.
