@@ -175,6 +175,21 @@ pub fn export(net: &dyn Module, prefix: &str) -> Vec<(String, HostTensor)> {
         .collect()
 }
 
+/// [`export`] without blocking (the browser's way): every tensor's read starts before any is
+/// awaited.
+pub async fn export_async(net: &dyn Module, prefix: &str) -> Vec<(String, HostTensor)> {
+    let reads: Vec<_> = net
+        .named_tensors()
+        .into_iter()
+        .map(|(name, t, _)| (format!("{prefix}.{name}"), t.shape().to_vec(), t.to_vec_later()))
+        .collect();
+    let mut out = Vec::with_capacity(reads.len());
+    for (name, shape, values) in reads {
+        out.push((name, HostTensor { shape, data: values.await }));
+    }
+    out
+}
+
 /// Loads `net`'s tensors from `tensors`, checking that every one is present with its shape.
 pub fn import(
     net: &dyn Module,

@@ -47,6 +47,7 @@ pub mod data;
 pub mod distributed;
 pub mod eval;
 pub mod gpu;
+pub mod mixture;
 pub mod models;
 pub mod nn;
 pub mod optim;

@@ -35,6 +35,104 @@ fn normal(rng: &mut ChaCha8Rng, n: usize, shift: f32) -> Vec<f32> {
     (0..n).map(|_| StandardNormal.sample(rng)).map(|v: f32| v + shift).collect()
 }
 
+/// Where the game stands: G's θ and D's weight and bias.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ToyState {
+    /// G's shift: its samples are N(θ, 1).
+    pub theta: f32,
+    /// D's weight.
+    pub w: f32,
+    /// D's bias: D(x) = sigmoid(w x + b).
+    pub b: f32,
+}
+
+/// The game's players and their optimizers, stepped one iteration at a time.
+pub struct ToyGame {
+    gpu: Gpu,
+    theta: Tensor,
+    w: Tensor,
+    b: Tensor,
+    opt_d: Sgd,
+    opt_g: Sgd,
+    rng: ChaCha8Rng,
+    ones: Tensor,
+    zeros: Tensor,
+}
+
+const BATCH: usize = 256;
+
+impl ToyGame {
+    /// θ at 3 and D roughly right, as in the figure's first panel: its boundary between the
+    /// data (at 0) and the generator (at 3).
+    pub fn new(gpu: &Gpu, seed: u64) -> ToyGame {
+        ToyGame {
+            gpu: gpu.clone(),
+            theta: Tensor::from_vec(gpu, &[1], &[3.0]).requires_grad(),
+            w: Tensor::from_vec(gpu, &[1], &[-1.0]).requires_grad(),
+            b: Tensor::from_vec(gpu, &[1], &[1.5]).requires_grad(),
+            opt_d: Sgd::new(0.1, 0.5),
+            opt_g: Sgd::new(0.02, 0.5),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            ones: Tensor::ones(gpu, &[BATCH]),
+            zeros: Tensor::zeros(gpu, &[BATCH]),
+        }
+    }
+
+    /// `n` draws of N(shift, 1) from the game's own stream.
+    pub fn normal(&mut self, n: usize, shift: f32) -> Vec<f32> {
+        normal(&mut self.rng, n, shift)
+    }
+
+    fn d_logit(&self, x: &Tensor) -> Tensor {
+        x.mul(&self.w).add(&self.b)
+    }
+
+    /// One iteration, recorded: "(1) update D on real and detached fake, (2) update G".
+    fn record_step(&mut self) {
+        // (1) D: one SGD step on BCE, real labelled 1 and G's detached samples 0.
+        let real = Tensor::from_vec(&self.gpu, &[BATCH], &normal(&mut self.rng, BATCH, 0.0));
+        let z = Tensor::from_vec(&self.gpu, &[BATCH], &normal(&mut self.rng, BATCH, 0.0));
+        let fake = z.add(&self.theta.detach());
+        let loss_d =
+            bce_with_logits(&self.d_logit(&real), &self.ones).add(&bce_with_logits(&self.d_logit(&fake), &self.zeros));
+        let g = grad(&loss_d, &[&self.w, &self.b], None, false);
+        self.opt_d.step(&[self.w.clone(), self.b.clone()], &g);
+        // (2) G: the non-saturating step on θ through the updated D.
+        let z = Tensor::from_vec(&self.gpu, &[BATCH], &normal(&mut self.rng, BATCH, 0.0));
+        let loss_g = bce_with_logits(&self.d_logit(&z.add(&self.theta)), &self.ones);
+        let g = grad(&loss_g, &[&self.theta], None, false);
+        self.opt_g.step(std::slice::from_ref(&self.theta), &g);
+    }
+
+    /// θ, w and b now (waits for the device).
+    pub fn state(&self) -> ToyState {
+        ToyState { theta: self.theta.item(), w: self.w.item(), b: self.b.item() }
+    }
+
+    /// One iteration; the state after it.
+    pub fn step(&mut self) -> ToyState {
+        self.record_step();
+        self.state()
+    }
+
+    /// [`step`](Self::step) without blocking (a browser).
+    pub async fn step_async(&mut self) -> ToyState {
+        self.record_step();
+        let reads = [&self.theta, &self.w, &self.b].map(|t| t.to_vec_later());
+        let mut v = [0.0; 3];
+        for (x, read) in v.iter_mut().zip(reads) {
+            *x = read.await[0];
+        }
+        ToyState { theta: v[0], w: v[1], b: v[2] }
+    }
+
+    /// Mean D(x) over `n` fresh real samples.
+    pub fn mean_d_real(&mut self, n: usize) -> f32 {
+        let real = Tensor::from_vec(&self.gpu, &[n], &normal(&mut self.rng, n, 0.0));
+        self.d_logit(&real).sigmoid().mean_all().item()
+    }
+}
+
 /// Density estimate of `xs` on `grid` (Gaussian kernel), for the stage plots.
 fn density(xs: &[f32], grid: &[f64]) -> Vec<(f64, f64)> {
     let h = 0.25;
@@ -48,17 +146,7 @@ fn density(xs: &[f32], grid: &[f64]) -> Vec<(f64, f64)> {
 
 /// The 1-D game for `steps` steps, writing stage plots into `out` when given.
 pub fn run(gpu: &Gpu, out: Option<&Path>, steps: usize, seed: u64) -> Result<ToyResult> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let batch = 256;
-    let theta = Tensor::from_vec(gpu, &[1], &[3.0]).requires_grad();
-    // D starts out roughly right, as in the figure's first panel: its boundary between the data
-    // (at 0) and the generator (at 3).
-    let w = Tensor::from_vec(gpu, &[1], &[-1.0]).requires_grad();
-    let b = Tensor::from_vec(gpu, &[1], &[1.5]).requires_grad();
-    let mut opt_d = Sgd::new(0.1, 0.5);
-    let mut opt_g = Sgd::new(0.02, 0.5);
-    let (ones, zeros) = (Tensor::ones(gpu, &[batch]), Tensor::zeros(gpu, &[batch]));
-    let d_logit = |x: &Tensor| x.mul(&w).add(&b);
+    let mut game = ToyGame::new(gpu, seed);
     let mut history = Vec::with_capacity(steps);
     let mut stage_files = Vec::new();
     let stages = [0, steps / 10, steps / 4, steps];
@@ -66,10 +154,10 @@ pub fn run(gpu: &Gpu, out: Option<&Path>, steps: usize, seed: u64) -> Result<Toy
     for step in 0..=steps {
         if let (Some(dir), true) = (out, stages.contains(&step)) {
             // Stage plot: data density (black), generated density (green), D(x) (blue).
-            let real = normal(&mut rng, 4000, 0.0);
-            let t = theta.item();
-            let fake = normal(&mut rng, 4000, t);
-            let (wv, bv) = (w.item() as f64, b.item() as f64);
+            let real = game.normal(4000, 0.0);
+            let ToyState { theta, w, b } = game.state();
+            let fake = game.normal(4000, theta);
+            let (wv, bv) = (w as f64, b as f64);
             let d: Vec<(f64, f64)> = grid.iter().map(|&x| (x, 1.0 / (1.0 + (-(wv * x + bv)).exp()))).collect();
             let pr = density(&real, &grid);
             let pf = density(&fake, &grid);
@@ -90,26 +178,14 @@ pub fn run(gpu: &Gpu, out: Option<&Path>, steps: usize, seed: u64) -> Result<Toy
         if step == steps {
             break;
         }
-        // (1) D: one SGD step on BCE, real labelled 1 and G's detached samples 0.
-        let real = Tensor::from_vec(gpu, &[batch], &normal(&mut rng, batch, 0.0));
-        let z = Tensor::from_vec(gpu, &[batch], &normal(&mut rng, batch, 0.0));
-        let fake = z.add(&theta.detach());
-        let loss_d = bce_with_logits(&d_logit(&real), &ones).add(&bce_with_logits(&d_logit(&fake), &zeros));
-        let g = grad(&loss_d, &[&w, &b], None, false);
-        opt_d.step(&[w.clone(), b.clone()], &g);
-        // (2) G: the non-saturating step on θ through the updated D.
-        let z = Tensor::from_vec(gpu, &[batch], &normal(&mut rng, batch, 0.0));
-        let loss_g = bce_with_logits(&d_logit(&z.add(&theta)), &ones);
-        let g = grad(&loss_g, &[&theta], None, false);
-        opt_g.step(std::slice::from_ref(&theta), &g);
-        history.push(theta.item());
+        history.push(game.step().theta);
     }
-    let real = Tensor::from_vec(gpu, &[4096], &normal(&mut rng, 4096, 0.0));
-    let d_real = d_logit(&real).sigmoid().mean_all().item();
+    let d_real = game.mean_d_real(4096);
     if let Some(dir) = out {
         let pts: Vec<(f64, f64)> = history.iter().enumerate().map(|(i, &t)| (i as f64 + 1.0, t as f64)).collect();
         let img = viz::plot_curves(&[Curve { values: &pts, color: [214, 39, 40] }], 640, 240, None);
         viz::save_png(&dir.join("theta.png"), &image::DynamicImage::ImageRgb8(img), 1)?;
     }
-    Ok(ToyResult { theta: history, w: w.item(), b: b.item(), d_real, stage_files })
+    let ToyState { w, b, .. } = game.state();
+    Ok(ToyResult { theta: history, w, b, d_real, stage_files })
 }

@@ -1,5 +1,7 @@
-//! The 1-D toy GAN converges (θ from 3 to the data, D flat at 1/2), and the engine's classifier
-//! learns MNIST digits well above chance in a few steps; conditional samples are scored per class.
+//! The 1-D toy GAN converges (θ from 3 to the data, D flat at 1/2); the 2-D mixture GAN moves its
+//! samples onto the ring's modes and counts them; the browser's awaited steps of both give the
+//! blocking steps' figures; and the engine's classifier learns MNIST digits well above chance in
+//! a few steps; conditional samples are scored per class.
 
 mod common;
 use std::path::Path;
@@ -23,6 +25,64 @@ fn toy_gan_theta_converges_and_d_flattens() {
     for f in &r.stage_files {
         assert!(dir.path().join(f).exists());
     }
+}
+
+#[test]
+fn toy_and_mixture_steps_awaited_give_the_blocking_steps_figures() {
+    use shadergan::mixture::MixtureGan;
+    use shadergan::toy::ToyGame;
+    let gpu = common::gpu();
+    let (mut blocking, mut awaited) = (ToyGame::new(&gpu, 11), ToyGame::new(&gpu, 11));
+    for _ in 0..3 {
+        assert_eq!(blocking.step(), pollster::block_on(awaited.step_async()));
+    }
+    let (mut blocking, mut awaited) = (MixtureGan::new(&gpu, 11), MixtureGan::new(&gpu, 11));
+    for _ in 0..3 {
+        assert_eq!(blocking.step(), pollster::block_on(awaited.step_async()));
+    }
+}
+
+#[test]
+fn mode_coverage_counts_modes_holding_a_percent_of_the_samples() {
+    use shadergan::mixture::{mode_centre, mode_coverage, MODE_STD};
+    let mut points = Vec::new();
+    let mut put = |k: usize, count: usize, dx: f32| {
+        let [x, y] = mode_centre(k);
+        for _ in 0..count {
+            points.extend([x + dx, y]);
+        }
+    };
+    put(0, 100, 0.0);
+    put(3, 50, 2.9 * MODE_STD); // just inside three deviations
+    put(5, 1, 0.0); // one point of 161: under 1%
+    put(6, 10, 3.1 * MODE_STD); // just outside
+    let (covered, quality) = mode_coverage(&points);
+    assert_eq!(covered, 2);
+    assert!((quality - 151.0 / 161.0).abs() < 1e-6, "share near a mode {quality}");
+    assert_eq!(mode_coverage(&[]), (0, 0.0));
+}
+
+#[test]
+fn mixture_gan_moves_its_samples_onto_the_ring() {
+    use shadergan::mixture::{mode_coverage, MixtureGan, RADIUS};
+    let gpu = common::gpu();
+    let mut gan = MixtureGan::new(&gpu, 3);
+    let radius_error = |gan: &mut MixtureGan| {
+        let p = gan.samples(2000).to_vec();
+        p.chunks(2).map(|q| (q[0].hypot(q[1]) - RADIUS).abs()).sum::<f32>() / 1000.0
+    };
+    let before = radius_error(&mut gan);
+    let mut last = None;
+    for _ in 0..250 {
+        last = Some(gan.step());
+    }
+    let last = last.unwrap();
+    assert!(last.d_loss.is_finite() && last.g_loss.is_finite(), "{last:?}");
+    let after = radius_error(&mut gan);
+    let (covered, quality) = mode_coverage(&gan.samples(2000).to_vec());
+    println!("mean |r - R|: {before} -> {after}; {covered} modes covered, {quality} near a mode; {last:?}");
+    assert!(after < 0.5 * before && after < 0.6, "samples should near the ring: mean |r - R| {before} -> {after}");
+    assert!(covered >= 1, "at least one mode reached after 250 steps");
 }
 
 #[test]

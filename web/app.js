@@ -1,7 +1,9 @@
 // The page: opens a DCGAN (configs/dcgan-mnist.toml at batch 16, on 2,000 of the bundled
 // digits) through shadergan's wasm build, trains it step by step while Start is on, and draws
-// the losses and the fixed noise's samples. Every failure becomes a message on the page.
-import init, { WebGan } from "./pkg/shadergan_web.js";
+// the losses and the fixed noise's samples; downloads what it learned as model.safetensors, and
+// opens such a file (its own or a CLI run's) to sample from. Every failure becomes a message on
+// the page.
+import init, { WebGan, WebSampler } from "./pkg/shadergan_web.js";
 
 const status = document.getElementById("status");
 const toggle = document.getElementById("toggle");
@@ -11,6 +13,14 @@ const chart = document.getElementById("losses").getContext("2d");
 
 const history = []; // [d_loss, g_loss, d_real, d_fake] per step
 let running = false;
+
+// One call into the GAN at a time: a download waits for the step in flight, never meets it.
+let queue = Promise.resolve();
+function exclusive(task) {
+  const result = queue.then(task);
+  queue = result.catch(() => {});
+  return result;
+}
 
 function fail(message) {
   status.textContent = message;
@@ -50,17 +60,14 @@ function drawLosses() {
 }
 
 async function showSamples(gan) {
-  const png = await gan.samples_png();
-  const url = URL.createObjectURL(new Blob([png], { type: "image/png" }));
-  samples.onload = () => URL.revokeObjectURL(url);
-  samples.src = url;
+  showPng(samples, await exclusive(() => gan.samples_png()));
 }
 
 async function train(gan) {
   let since = performance.now();
   let stepsSince = 0;
   while (running) {
-    const figures = await gan.step();
+    const figures = await exclusive(() => gan.step());
     history.push(Array.from(figures));
     stepsSince += 1;
     const step = history.length;
@@ -76,12 +83,81 @@ async function train(gan) {
   }
 }
 
+function showPng(img, png) {
+  const url = URL.createObjectURL(new Blob([png], { type: "image/png" }));
+  img.onload = () => URL.revokeObjectURL(url);
+  img.src = url;
+  img.hidden = false;
+}
+
+async function download(gan) {
+  const bytes = await exclusive(() => gan.model_file());
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+  link.download = "model.safetensors";
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+// Opening a checkpoint. Its failures are the file's, shown beside it; training goes on.
+const openStatus = document.getElementById("open-status");
+const resample = document.getElementById("resample");
+let sampler = null;
+let seed = 0;
+// A wasm32 heap holds at most 4 GiB; the file is copied into it.
+const LARGEST_FILE = 1 << 30;
+
+async function openCheckpoint(file) {
+  openStatus.className = "";
+  if (file.size > LARGEST_FILE) {
+    throw new Error(`${file.name} is ${(file.size / 2 ** 20).toFixed(0)} MiB: a page opens checkpoints up to 1024 MiB`);
+  }
+  openStatus.textContent = `Opening ${file.name}…`;
+  sampler?.free();
+  sampler = null;
+  resample.disabled = true;
+  const opened = await WebSampler.open(new Uint8Array(await file.arrayBuffer()), file.name);
+  sampler = opened;
+  seed = 0;
+  await drawOpened();
+  openStatus.textContent = `${file.name}: ${sampler.describe()}.`;
+  resample.disabled = false;
+}
+
+async function drawOpened() {
+  showPng(document.getElementById("opened-samples"), await sampler.samples_png(seed));
+  showPng(document.getElementById("opened-walks"), await sampler.interpolation_png(seed));
+}
+
+function openFailed(e) {
+  openStatus.textContent = `${e.message ?? e}`;
+  openStatus.className = "error";
+  console.log("shadergan page: " + openStatus.textContent);
+}
+
+function setUpOpening() {
+  const input = document.getElementById("open");
+  input.onchange = () => input.files[0] && openCheckpoint(input.files[0]).catch(openFailed);
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer.files[0];
+    if (file) openCheckpoint(file).catch(openFailed);
+  });
+  resample.onclick = () => {
+    seed += 1;
+    resample.disabled = true;
+    drawOpened().catch(openFailed).finally(() => (resample.disabled = false));
+  };
+}
+
 async function main() {
   if (!navigator.gpu) {
     fail("This browser has no WebGPU (navigator.gpu is missing): use a recent Chrome, Edge or Firefox, from https or localhost.");
     return;
   }
   await init();
+  setUpOpening();
   status.textContent = "Fetching the digits and opening the GPU…";
   const config = (await (await fetchOk("../configs/dcgan-mnist.toml")).text())
     .replace("batch_size = 64", "batch_size = 16")
@@ -92,6 +168,9 @@ async function main() {
   status.textContent = `Ready on ${gan.adapter()}: ${kind}. DCGAN-32, batch 16, width 32, 2,000 digits.`;
   await showSamples(gan);
   toggle.disabled = false;
+  const downloadButton = document.getElementById("download");
+  downloadButton.disabled = false;
+  downloadButton.onclick = () => download(gan).catch((e) => fail(`The download failed: ${e.message ?? e}`));
   toggle.onclick = () => {
     running = !running;
     toggle.textContent = running ? "Pause" : "Start";

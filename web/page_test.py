@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The page in a real browser: serves the repository, opens web/?autostart in headless Chromium
 through chromedriver's WebDriver API (plain HTTP, no client library), and passes when the page
-has trained 10 steps (PAGE_STEPS=N: N, for a screenshot worth looking at) and drawn a sample grid
-with no error on the page or in the console.
+has trained 10 steps (PAGE_STEPS=N: N, for a screenshot worth looking at) and drawn a sample grid,
+its checkpoints and the CLI's go both ways (the page's download is sampled by `shadergan sample`;
+a `shadergan train` run's model.safetensors opens in the page, a file that is not one gets a
+message), with no other error on the page or in the console.
 Writes a screenshot to target/page.png (or the path given as the first argument).
 
     DEBUG_BUILD=1 BUILD_ONLY=1 bash web/serve.sh && python3 web/page_test.py
@@ -13,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -76,6 +79,7 @@ def main():
 
         wait_for(f"{steps} training steps", trained, max(300, 10 * steps))
         wait_for("a sample grid", lambda: script("return document.getElementById('samples').naturalWidth;") > 0, 60)
+        checkpoints_both_ways(base, s, script)
         status = script("return document.getElementById('status').textContent;")
         speed = script("return document.getElementById('speed').textContent;")
         with open(shot, "wb") as f:
@@ -93,6 +97,49 @@ def main():
                 pass
         driver.terminate()
         server.terminate()
+
+
+def shadergan_cli():
+    """The CLI as the tests built it (cargo test builds it first in CI), built if missing."""
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "shadergan"], cwd=ROOT, check=True)
+    return os.path.join(ROOT, "target", "debug", "shadergan")
+
+
+def cli(*args):
+    run = subprocess.run([shadergan_cli(), *args], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"page test: shadergan {' '.join(args)} failed:\n{run.stdout}{run.stderr}")
+
+
+def checkpoints_both_ways(base, s, script):
+    work = tempfile.mkdtemp(prefix="shadergan-page-")
+    # The page's download, where the browser puts it, sampled by the CLI.
+    call(base, "POST", s + "/goog/cdp/execute",
+         {"cmd": "Browser.setDownloadBehavior", "params": {"behavior": "allow", "downloadPath": work}})
+    script("document.getElementById('download').click();")
+    downloaded = os.path.join(work, "model.safetensors")
+    wait_for("the download of model.safetensors", lambda: os.path.exists(downloaded), 120)
+    cli("sample", "--checkpoint", downloaded, "--out", os.path.join(work, "from-page"), "--n", "16")
+    if not os.path.exists(os.path.join(work, "from-page", "grid.png")):
+        raise SystemExit("page test: shadergan sample wrote no grid.png from the page's checkpoint")
+
+    # A CLI run's checkpoint opened in the page, and a file that is not a checkpoint.
+    run = os.path.join(work, "cli-run")
+    cli("train", "--config", "tests/fixtures/tiny-dcgan.toml", "--steps", "2", "--out", run, "--quiet")
+    opener = call(base, "POST", s + "/element", {"using": "css selector", "value": "#open"})
+    element = next(iter(opener.values()))
+    open_status = lambda: script("const e = document.getElementById('open-status'); return [e.className, e.textContent];")
+    call(base, "POST", f"{s}/element/{element}/value", {"text": os.path.join(run, "model.safetensors")})
+    opened = wait_for("the CLI's checkpoint opened", lambda: (lambda st: st if "16x16" in st[1] or st[0] else None)(open_status()), 120)
+    if opened[0] == "error":
+        raise SystemExit(f"page test: the CLI's checkpoint did not open: {opened[1]}")
+    drawn = "return ['opened-samples', 'opened-walks'].every(id => document.getElementById(id).naturalWidth > 0);"
+    wait_for("the opened checkpoint's samples and walks", lambda: script(drawn), 60)
+    call(base, "POST", f"{s}/element/{element}/value", {"text": os.path.join(ROOT, "tests", "fixtures", "tiny-dcgan.toml")})
+    refused = wait_for("a message for a file that is no checkpoint", lambda: (lambda st: st if st[0] == "error" else None)(open_status()), 60)
+    if "tiny-dcgan.toml" not in refused[1] or "not a valid safetensors file" not in refused[1]:
+        raise SystemExit(f"page test: the message for a config file opened as a checkpoint: {refused[1]}")
+    print(f"page test: checkpoints go both ways; a config file opened as a checkpoint reads: {refused[1]}")
 
 
 def _answers(url):

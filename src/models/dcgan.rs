@@ -84,6 +84,20 @@ pub fn generator_weight_count(latent: usize, width: usize, channels: usize, imag
     total + c * channels as u128 * 16
 }
 
+/// The most values one image occupies in any layer of [`generator`] (its largest activation),
+/// counted without building it: how a loader knows whether a device can hold a batch.
+pub fn generator_largest_activation(latent: usize, width: usize, channels: usize, image_size: usize) -> u128 {
+    let n = stages(image_size);
+    let (mut c, mut side) = ((width as u128) << (n - 1), 4u128);
+    let mut largest = (latent as u128).max(c * side * side);
+    for _ in 1..n {
+        c /= 2;
+        side *= 2;
+        largest = largest.max(c * side * side);
+    }
+    largest.max(channels as u128 * (image_size as u128).pow(2))
+}
+
 /// image [batch, channels, size, size] -> scores [batch, outputs] (logits: no sigmoid, losses
 /// take logits). `norm` is applied in the hidden layers (not on the input, per DCGAN).
 pub fn discriminator(

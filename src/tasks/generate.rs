@@ -64,6 +64,18 @@ pub fn sample(
     truncation: Option<f32>,
     class: Option<u32>,
 ) -> Result<Samples> {
+    let (codes, columns) = sample_codes(config, n, seed, truncation, class)?;
+    Ok(Samples { images: generate(gpu, config, g, &codes), columns })
+}
+
+/// The codes [`sample`] draws, and the columns of their grid.
+pub fn sample_codes(
+    config: &Config,
+    n: usize,
+    seed: u64,
+    truncation: Option<f32>,
+    class: Option<u32>,
+) -> Result<(Codes, usize)> {
     if n == 0 || n > MAX_SAMPLES {
         bail!("--n must be between 1 and {MAX_SAMPLES}, got {n}");
     }
@@ -76,7 +88,7 @@ pub fn sample(
         None => noise.sample(n * latent),
     };
     let (labels, columns) = sample_labels(config, n, class)?;
-    Ok(Samples { images: generate(gpu, config, g, &Codes { z, labels, continuous: vec![] }), columns })
+    Ok((Codes { z, labels, continuous: vec![] }, columns))
 }
 
 /// `rows` linear walks between random endpoints, then `rows` spherical ones, `steps` points each.
@@ -88,6 +100,11 @@ pub fn interpolate(
     steps: usize,
     seed: u64,
 ) -> Result<Vec<f32>> {
+    Ok(generate(gpu, config, g, &interpolation_codes(config, rows, steps, seed)?))
+}
+
+/// The codes [`interpolate`] walks through, row by row.
+pub fn interpolation_codes(config: &Config, rows: usize, steps: usize, seed: u64) -> Result<Codes> {
     if !(2..=1000).contains(&steps) || !(1..=100).contains(&rows) {
         bail!("--steps must be between 2 and 1000 and --rows between 1 and 100 (got {steps} and {rows})");
     }
@@ -95,7 +112,7 @@ pub fn interpolate(
     let z = crate::eval::interpolation_codes(config.train.noise, seed, latent, rows, steps);
     let k = label_count(config);
     let labels: Vec<u32> = (0..z.len() / latent).map(|i| ((i / steps) % k) as u32).collect();
-    Ok(generate(gpu, config, g, &Codes { z, labels, continuous: vec![] }))
+    Ok(Codes { z, labels, continuous: vec![] })
 }
 
 /// One PNG per image (`000000.png`, ...) and `grid.png` with `columns` columns, into `dir`.

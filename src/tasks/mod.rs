@@ -10,8 +10,8 @@ pub use evaluate::{
     translated_accuracy, SemiSupervisedComparison, TrainedClassifier, TranslatedAccuracy,
 };
 pub use generate::{
-    interpolate, label_count, sample, sample_labels, steer_toward, translate_images, write_images, Samples, Steered,
-    Translation, MAX_SAMPLES,
+    interpolate, interpolation_codes, label_count, sample, sample_codes, sample_labels, steer_toward, translate_images,
+    write_images, Samples, Steered, Translation, MAX_SAMPLES,
 };
 pub use quality::{probe_for, sample_quality, QualityProbe, SampleQuality};
 

@@ -203,6 +203,18 @@ impl Tensor {
         self.0.gpu.read_async(&self.0.buffer).await
     }
 
+    /// Starts reading the values back now and returns their future: reads started together
+    /// share one trip to the device (a whole model's weights, say), however they are awaited.
+    pub fn to_vec_later(&self) -> impl std::future::Future<Output = Vec<f32>> + 'static {
+        let pending = (self.numel() > 0).then(|| self.0.gpu.read_later(&self.0.buffer));
+        async move {
+            match pending {
+                Some(read) => bytemuck::pod_collect_to_vec(&read.await),
+                None => vec![],
+            }
+        }
+    }
+
     /// The single value of a one-element tensor.
     pub fn item(&self) -> f32 {
         assert_eq!(self.numel(), 1, "item() of a tensor of shape {:?}", self.shape());

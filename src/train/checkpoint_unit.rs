@@ -77,6 +77,47 @@ pub fn network_tensors<M: Trainable + ?Sized>(model: &M) -> Vec<(String, checkpo
     model.networks().into_iter().flat_map(|(name, net)| checkpoint::export(net, name)).collect()
 }
 
+/// Refuses to write tensors holding a NaN or an infinity (`path` names the file in the error).
+fn check_finite<'a>(
+    tensors: impl IntoIterator<Item = &'a (String, checkpoint::HostTensor)>,
+    step: u64,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    let all = tensors.into_iter().map(|(n, t)| (n.as_str(), t.data.as_slice()));
+    match checkpoint::first_non_finite(all) {
+        Some(name) => Err(invalid(
+            path,
+            format!(
+                "refusing to write step {step}: '{name}' holds NaN or infinite values (the run diverged; \
+                 the previous checkpoint is kept; try a lower learning rate or a smaller penalty weight)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// model.safetensors' metadata: its format, the model's kind, the step and the config.
+fn model_metadata<M: Trainable + ?Sized>(model: &M) -> HashMap<String, String> {
+    HashMap::from([
+        ("format".into(), MODEL_FORMAT.into()),
+        ("model".into(), model.kind().to_string()),
+        ("step".into(), model.steps_done().to_string()),
+        ("config".into(), model.config_toml()),
+    ])
+}
+
+/// The bytes of `model`'s model.safetensors, read without blocking (a browser's download):
+/// the same file a run folder holds, which `shadergan sample` loads.
+pub async fn model_file_async<M: Trainable + ?Sized>(model: &M) -> Result<Vec<u8>, CheckpointError> {
+    let mut networks = Vec::new();
+    for (name, net) in model.networks() {
+        networks.extend(checkpoint::export_async(net, name).await);
+    }
+    let path = Path::new(MODEL_FILE);
+    check_finite(&networks, model.steps_done(), path)?;
+    checkpoint::serialize(path, &networks, model_metadata(model))
+}
+
 /// Writes `model`'s checkpoint into `dir`: weights, training state, then the manifest.
 pub fn save_checkpoint<M: Trainable + ?Sized>(model: &M, dir: &Path) -> Result<(), CheckpointError> {
     let step = model.steps_done();
@@ -84,22 +125,8 @@ pub fn save_checkpoint<M: Trainable + ?Sized>(model: &M, dir: &Path) -> Result<(
     let mut state = TrainState::new(step);
     model.save_state(&mut state);
     let (state_tensors, mut state_meta) = state.parts();
-    let all = networks.iter().chain(&state_tensors).map(|(n, t)| (n.as_str(), t.data.as_slice()));
-    if let Some(name) = checkpoint::first_non_finite(all) {
-        return Err(invalid(
-            &dir.join(MANIFEST),
-            format!(
-                "refusing to write step {step}: '{name}' holds NaN or infinite values (the run diverged; \
-                 the previous checkpoint is kept; try a lower learning rate or a smaller penalty weight)"
-            ),
-        ));
-    }
-    let mut meta = HashMap::new();
-    meta.insert("format".into(), MODEL_FORMAT.into());
-    meta.insert("model".into(), model.kind().to_string());
-    meta.insert("step".into(), step.to_string());
-    meta.insert("config".into(), model.config_toml());
-    let model_bytes = checkpoint::serialize(&dir.join(MODEL_FILE), &networks, meta)?;
+    check_finite(networks.iter().chain(&state_tensors), step, &dir.join(MANIFEST))?;
+    let model_bytes = checkpoint::serialize(&dir.join(MODEL_FILE), &networks, model_metadata(model))?;
     state_meta.insert("format".into(), STATE_FORMAT.into());
     state_meta.insert("step".into(), step.to_string());
     let state_bytes = checkpoint::serialize(&dir.join(STATE_FILE), &state_tensors, state_meta)?;

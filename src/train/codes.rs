@@ -164,7 +164,11 @@ pub fn takes_labels(config: &Config) -> bool {
     g_extra(config) > 0
 }
 
-/// Runs a generator in eval mode over codes in chunks of 64: images [n, C, H, W] in [-1, 1].
+/// How many images one generator run makes at most: longer code lists run in chunks.
+pub const GENERATE_CHUNK: usize = 64;
+
+/// Runs a generator in eval mode over codes in chunks of [`GENERATE_CHUNK`]: images
+/// [n, C, H, W] in [-1, 1].
 pub fn generate(gpu: &Gpu, config: &Config, g: &Sequential, codes: &Codes) -> Vec<f32> {
     generated_chunks(gpu, config, g, codes).iter().flat_map(Tensor::to_vec).collect()
 }
@@ -178,16 +182,16 @@ pub async fn generate_async(gpu: &Gpu, config: &Config, g: &Sequential, codes: &
     out
 }
 
-/// The generator's output for codes in chunks of 64, recorded and not yet read.
+/// The generator's output for codes in chunks, recorded and not yet read.
 fn generated_chunks(gpu: &Gpu, config: &Config, g: &Sequential, codes: &Codes) -> Vec<Tensor> {
     let _no_graph = no_grad();
     let latent = config.model.latent_dim;
     let cont = if config.model.kind == GanKind::Infogan { config.model.info_continuous } else { 0 };
     let n = codes.z.len() / latent;
     (0..n)
-        .step_by(64)
+        .step_by(GENERATE_CHUNK)
         .map(|start| {
-            let count = (n - start).min(64);
+            let count = (n - start).min(GENERATE_CHUNK);
             let chunk = Codes {
                 z: codes.z[start * latent..(start + count) * latent].to_vec(),
                 labels: if takes_labels(config) { codes.labels[start..start + count].to_vec() } else { vec![] },

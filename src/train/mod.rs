@@ -16,13 +16,13 @@ pub mod run;
 mod state;
 
 pub use checkpoint_unit::{
-    check_same_config, has_checkpoint, load_networks, network_tensors, restore_checkpoint, save_checkpoint, MANIFEST,
-    MODEL_FORMAT, STATE_FORMAT,
+    check_same_config, has_checkpoint, load_networks, model_file_async, network_tensors, restore_checkpoint,
+    save_checkpoint, MANIFEST, MODEL_FORMAT, STATE_FORMAT,
 };
 pub use codes::{generate, Codes};
 pub use engine::{Chart, Evaluation, Metrics, RunLock, RunSummary, Trainable, Trainer};
 pub use parallel::{Collective, Shard};
-pub use persist::{check_holds, load_generator};
+pub use persist::{check_fits_device, check_holds, generator_from_bytes, load_generator};
 pub use report::{read_metrics, sample_grids, write_plots_and_report};
 pub use state::TrainState;
 
@@ -483,7 +483,7 @@ impl GanTrainer {
     }
 
     /// The fixed noise and classes as the generator's codes.
-    fn fixed_codes(&self) -> Codes {
+    pub fn fixed_codes(&self) -> Codes {
         Codes { z: self.fixed_noise.clone(), labels: self.fixed_labels.clone(), continuous: vec![] }
     }
 

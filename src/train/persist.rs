@@ -115,7 +115,17 @@ impl Trainable for GanTrainer {
 /// embedded config describes is checked against the weights the file holds before it is built,
 /// so a small file cannot make the loader allocate a huge network.
 pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), CheckpointError> {
-    let (tensors, meta) = crate::checkpoint::load(path)?;
+    if !path.exists() {
+        return Err(CheckpointError::Invalid { path: path.to_path_buf(), problem: "no such file".into() });
+    }
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    generator_from_bytes(gpu, &bytes, path)
+}
+
+/// [`load_generator`] from a model.safetensors file's bytes (a browser's opened file); `path`
+/// names them in errors. Refuses a generator this device cannot hold before building it.
+pub fn generator_from_bytes(gpu: &Gpu, bytes: &[u8], path: &Path) -> Result<(Config, Sequential), CheckpointError> {
+    let (tensors, meta) = crate::checkpoint::parse(bytes, path)?;
     let invalid = |problem: String| CheckpointError::Invalid { path: path.to_path_buf(), problem };
     match meta.get("model").map(String::as_str) {
         Some("dcgan") => {}
@@ -130,11 +140,45 @@ pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), Ch
     let (size, ch) = (config.data.image_size, config.data.channels);
     let needed = dcgan::generator_weight_count(m.latent_dim + super::codes::g_extra(&config), m.g_width, ch, size);
     check_holds(&tensors, "generator", needed, path)?;
+    let per_image =
+        dcgan::generator_largest_activation(m.latent_dim + super::codes::g_extra(&config), m.g_width, ch, size);
+    check_fits_device(gpu, &tensors, per_image * super::codes::GENERATE_CHUNK as u128, path)?;
     let g = super::build_generator(gpu, &config, &mut ChaCha8Rng::seed_from_u64(0));
     // The moving average of G's weights when the run kept one: what its samples showed.
     let name = if tensors.keys().any(|k| k.starts_with("generator_ema.")) { "generator_ema" } else { "generator" };
     crate::checkpoint::import(&g, name, &tensors, path)?;
     Ok((config, g))
+}
+
+/// Refuses a checkpoint whose tensors, or whose network's largest activation for one run
+/// (`per_batch` values), are past the largest buffer `gpu` can bind: a browser's adapter may
+/// allow far less than the machine that trained it.
+pub fn check_fits_device(
+    gpu: &Gpu,
+    tensors: &std::collections::HashMap<String, crate::checkpoint::HostTensor>,
+    per_batch: u128,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    let limit = gpu.limits().max_storage_buffer_binding_size as u128;
+    let too_big = |what: String, values: u128| CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        problem: format!(
+            "{what} needs {} MiB in one buffer, more than this adapter's {} MiB storage binding limit; \
+             use a device that allows more, or a smaller model",
+            (values * 4) >> 20,
+            limit >> 20
+        ),
+    };
+    if let Some((name, t)) = tensors.iter().max_by_key(|(_, t)| t.data.len()) {
+        if t.data.len() as u128 * 4 > limit {
+            return Err(too_big(format!("tensor '{name}'"), t.data.len() as u128));
+        }
+    }
+    if per_batch * 4 > limit {
+        let chunk = super::codes::GENERATE_CHUNK;
+        return Err(too_big(format!("the generator's largest layer for a batch of {chunk} images"), per_batch));
+    }
+    Ok(())
 }
 
 /// Refuses a file whose `prefix.` tensors hold fewer values than the `needed` weights its own

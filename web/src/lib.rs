@@ -3,7 +3,8 @@
 //! awaits as promises. Data arrive as bytes (the page fetches them), never from a file system.
 //!
 //! The page's side is [`WebGan`]: open a GAN from a config and the bytes of an IDX image file,
-//! then await one training step at a time.
+//! then await one training step at a time, and download what it learned as `model.safetensors`;
+//! and [`WebSampler`]: open such a file (the page's or a CLI run's) to sample and interpolate.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -15,6 +16,9 @@ use shadergan::train::{GanTrainer, StepStats};
 use shadergan::viz;
 use shadergan::{Gpu, GpuOptions};
 use wasm_bindgen::prelude::*;
+
+mod sampler;
+pub use sampler::{Sampler, WebSampler};
 // js-sys through wasm-bindgen-futures' own dependency, so this crate needs no other.
 use wasm_bindgen_futures::js_sys::{Promise, Uint8Array};
 
@@ -54,6 +58,12 @@ impl Session {
     /// once the device has produced them.
     pub async fn step(&mut self) -> Result<StepStats, String> {
         self.trainer.train_step_async(&self.data).await.map_err(|e| e.to_string())
+    }
+
+    /// The trained networks as the bytes of a `model.safetensors`, the file a CLI run writes
+    /// and `shadergan sample --checkpoint` loads.
+    pub async fn model_file(&self) -> Result<Vec<u8>, String> {
+        shadergan::train::model_file_async(&self.trainer).await.map_err(|e| e.to_string())
     }
 
     /// The fixed noise's samples as a PNG grid, eight to a row, each pixel shown `scale` times.
@@ -100,6 +110,17 @@ impl WebGan {
             let s = session.try_borrow().map_err(|_| JsError::new("a step is still running: await it first"))?;
             let png = s.samples_png(3).await;
             Ok(Uint8Array::from(&png[..]).into())
+        })
+    }
+
+    /// The networks trained so far as `model.safetensors` bytes (for a download).
+    #[allow(clippy::await_holding_refcell_ref)] // as in `step`: no step may start meanwhile
+    pub fn model_file(&self) -> Promise {
+        let session = self.session.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let s = session.try_borrow().map_err(|_| JsError::new("a step is still running: await it first"))?;
+            let bytes = s.model_file().await.map_err(|e| JsError::new(&e))?;
+            Ok(Uint8Array::from(&bytes[..]).into())
         })
     }
 

@@ -6,8 +6,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shadergan::reference as cpu;
+use shadergan::train::codes::generate_async;
 use shadergan::{grad, Gpu, GpuOptions, Tensor};
-use shadergan_web::Session;
+use shadergan_web::{Sampler, Session};
 use wasm_bindgen_test::*;
 
 #[path = "../../tests/common/compare.rs"]
@@ -143,4 +144,34 @@ async fn a_config_without_enough_images_is_refused_with_the_key_named() {
     let images = include_bytes!("../../assets/mnist-train-images-idx3-ubyte.gz");
     let err = Session::open(&config, images).await.err().expect("4 images for a batch of 8 are refused");
     assert!(err.contains("train.batch_size") && err.contains("4 images"), "{err}");
+}
+
+#[wasm_bindgen_test]
+async fn a_downloaded_checkpoint_reopens_with_the_generator_it_was_saved_from() {
+    let config = include_str!("../../tests/fixtures/tiny-dcgan.toml");
+    let images = include_bytes!("../../assets/mnist-train-images-idx3-ubyte.gz");
+    let mut session = Session::open(config, images).await.expect("the tiny DCGAN opens");
+    for _ in 0..2 {
+        session.step().await.expect("a step");
+    }
+    let bytes = session.model_file().await.expect("the page's model.safetensors");
+    let want = session.trainer.generate_fixed_async().await;
+    let sampler = Sampler::open_on(session.gpu.clone(), &bytes, "model.safetensors").expect("the file reopens");
+    let codes = session.trainer.fixed_codes();
+    let got = generate_async(&sampler.gpu, &sampler.config, &sampler.generator, &codes).await;
+    assert_close("reopened G(fixed z)", &got, &to_f64(&want), 1e-6, 1e-6);
+    let (samples, columns) = sampler.samples(10, 3).await.expect("ten samples");
+    assert_eq!((samples.len(), columns), (10 * 16 * 16, 4));
+    assert!(samples.iter().all(|v| (-1.0..=1.0).contains(v)), "samples are tanh outputs");
+
+    // What a page reports for a file that is not one, or is cut short.
+    let not_one = Sampler::open_on(session.gpu.clone(), config.as_bytes(), "config.toml").err().expect("refused");
+    assert!(not_one.contains("config.toml") && not_one.contains("not a valid safetensors file"), "{not_one}");
+    let cut =
+        Sampler::open_on(session.gpu.clone(), &bytes[..bytes.len() / 2], "cut.safetensors").err().expect("refused");
+    assert!(cut.contains("cut.safetensors") && cut.contains("not a valid safetensors file"), "{cut}");
+}
+
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
 }
