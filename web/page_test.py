@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""The page in a real browser: serves the repository, opens web/?autostart in headless Chromium
-through chromedriver's WebDriver API (plain HTTP, no client library), and passes when the page
-has trained 10 steps (PAGE_STEPS=N: N, for a screenshot worth looking at) and drawn a sample grid,
+"""The page in a real browser: serves the repository, opens each game of web/ in headless Chromium
+through chromedriver's WebDriver API (plain HTTP, no client library), and passes when each game
+has trained and drawn: the 1-D game and the 2-D mixture 20 steps, the DCGAN 10 steps
+(PAGE_STEPS=N: N, for a screenshot worth looking at) and a sample grid; and when
 its checkpoints and the CLI's go both ways (the page's download is sampled by `shadergan sample`;
 a `shadergan train` run's model.safetensors opens in the page, a file that is not one gets a
 message), with no other error on the page or in the console.
-Writes a screenshot to target/page.png (or the path given as the first argument).
+Writes screenshots to target/page.png (or the path given as the first argument) and, for each
+game, page-<game>.png beside it.
 
     DEBUG_BUILD=1 BUILD_ONLY=1 bash web/serve.sh && python3 web/page_test.py
 """
@@ -65,30 +67,40 @@ def main():
         session = call(base, "POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
         s = f"/session/{session}"
         call(base, "POST", s + "/window/rect", {"width": 1100, "height": 760})
-        call(base, "POST", s + "/url", {"url": f"http://127.0.0.1:{web_port}/web/?autostart"})
         script = lambda js: call(base, "POST", s + "/execute/sync", {"script": js, "args": []})
         error = lambda: script("const e = document.getElementById('status'); return e.className === 'error' ? e.textContent : null;")
+        text = lambda element: script(f"return document.getElementById('{element}').textContent;")
+        dcgan_steps = int(os.environ.get("PAGE_STEPS", "10"))
+        # Each game: trained a few steps, its picture drawn, with the figures it shows.
+        drawn = {
+            "toy": ("the densities and θ", "return document.getElementById('figures').textContent.startsWith('θ = ');"),
+            "mixture": ("the points and the mode count",
+                        "return document.getElementById('figures').textContent.startsWith('modes covered: ');"),
+            "dcgan": ("a sample grid", "return document.getElementById('samples').naturalWidth > 0;"),
+        }
+        for game, steps in [("toy", 20), ("mixture", 20), ("dcgan", dcgan_steps)]:
+            call(base, "POST", s + "/url", {"url": f"http://127.0.0.1:{web_port}/web/?game={game}&autostart"})
 
-        steps = int(os.environ.get("PAGE_STEPS", "10"))
+            def trained():
+                if error():
+                    raise SystemExit(f"page test: {game}: the page shows an error: {error()}")
+                title = script("return document.title;")
+                return title.startswith("shadergan: step ") and int(title.split()[-1]) >= steps
 
-        def trained():
-            if error():
-                raise SystemExit(f"page test: the page shows an error: {error()}")
-            title = script("return document.title;")
-            return title.startswith("shadergan: step ") and int(title.split()[-1]) >= steps
-
-        wait_for(f"{steps} training steps", trained, max(300, 10 * steps))
-        wait_for("a sample grid", lambda: script("return document.getElementById('samples').naturalWidth;") > 0, 60)
+            wait_for(f"{game}: {steps} training steps", trained, max(300, 10 * steps))
+            wait_for(f"{game}: {drawn[game][0]}", lambda: script(drawn[game][1]), 60)
+            print(f"page test: {game}: {text('status')} {text('speed')}; {text('figures')}")
+            game_shot = os.path.join(os.path.dirname(shot), f"page-{game}.png")
+            with open(game_shot, "wb") as f:
+                f.write(base64.b64decode(call(base, "GET", s + "/screenshot")))
         checkpoints_both_ways(base, s, script)
-        status = script("return document.getElementById('status').textContent;")
-        speed = script("return document.getElementById('speed').textContent;")
         with open(shot, "wb") as f:
             f.write(base64.b64decode(call(base, "GET", s + "/screenshot")))
         logs = call(base, "POST", s + "/se/log", {"type": "browser"})
         severe = [entry["message"] for entry in logs if entry.get("level") == "SEVERE"]
         if severe:
             raise SystemExit("page test: console errors:\n" + "\n".join(severe))
-        print(f"page test: ok: {status} {speed}; screenshot {shot}")
+        print(f"page test: ok; screenshots beside {shot}")
     finally:
         if session:
             try:

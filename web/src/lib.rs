@@ -17,7 +17,9 @@ use shadergan::viz;
 use shadergan::{Gpu, GpuOptions};
 use wasm_bindgen::prelude::*;
 
+mod games;
 mod sampler;
+pub use games::{mode_coverage, WebMixture, WebToy};
 pub use sampler::{Sampler, WebSampler};
 // js-sys through wasm-bindgen-futures' own dependency, so this crate needs no other.
 use wasm_bindgen_futures::js_sys::{Promise, Uint8Array};
@@ -74,13 +76,53 @@ impl Session {
     }
 }
 
-/// A GAN training in the page. Each method returns a promise; one step at a time.
+/// A value that one promise at a time may use: taken out while a call runs and put back when
+/// it ends, so a second call before the first resolves is refused rather than interleaved.
+pub(crate) struct Exclusive<T>(Rc<RefCell<Option<T>>>);
+
+impl<T: 'static> Exclusive<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Exclusive(Rc::new(RefCell::new(Some(value))))
+    }
+
+    /// A promise of `call` run on the value, which it hands back with its result.
+    pub(crate) fn promise<F, Fut>(&self, call: F) -> Promise
+    where
+        F: FnOnce(T) -> Fut + 'static,
+        Fut: std::future::Future<Output = (T, Result<JsValue, String>)> + 'static,
+    {
+        let slot = self.0.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let value = slot
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| JsError::new("the previous call is still running: await it first"))?;
+            let (value, result) = call(value).await;
+            *slot.borrow_mut() = Some(value);
+            result.map_err(|e| JsError::new(&e).into())
+        })
+    }
+}
+
+/// Which adapter a page's device runs on, read once at opening so that asking never waits
+/// for a step.
+#[derive(Clone)]
+pub(crate) struct Adapter {
+    name: String,
+    software: bool,
+}
+
+impl Adapter {
+    pub(crate) fn of(gpu: &Gpu) -> Adapter {
+        Adapter { name: shadergan::gpu::describe(gpu.info()), software: gpu.is_software() }
+    }
+}
+
+/// A GAN training in the page. Each method returns a promise; one call at a time.
 #[wasm_bindgen]
 pub struct WebGan {
-    session: Rc<RefCell<Session>>,
-    // Read once at opening, so that asking never meets a step holding the session.
-    adapter: String,
-    software: bool,
+    session: Exclusive<Session>,
+    adapter: Adapter,
 }
 
 #[wasm_bindgen]
@@ -88,55 +130,41 @@ impl WebGan {
     /// Opens a GAN from a TOML config and the bytes of an IDX image file.
     pub async fn open(config_toml: String, idx_images: Vec<u8>) -> Result<WebGan, JsError> {
         let session = Session::open(&config_toml, &idx_images).await.map_err(|e| JsError::new(&e))?;
-        let (adapter, software) = (shadergan::gpu::describe(session.gpu.info()), session.gpu.is_software());
-        Ok(WebGan { session: Rc::new(RefCell::new(session)), adapter, software })
+        let adapter = Adapter::of(&session.gpu);
+        Ok(WebGan { session: Exclusive::new(session), adapter })
     }
 
     /// The adapter the page's WebGPU gave, as `shadergan info` prints it.
     pub fn adapter(&self) -> String {
-        self.adapter.clone()
+        self.adapter.name.clone()
     }
 
     /// Whether the adapter is the browser's software fallback rather than a GPU.
     pub fn is_software(&self) -> bool {
-        self.software
+        self.adapter.software
     }
 
     /// The fixed noise's samples as PNG bytes (a grid, eight to a row, each pixel 3x3).
-    #[allow(clippy::await_holding_refcell_ref)] // as in `step`: no step may start meanwhile
     pub fn samples_png(&self) -> Promise {
-        let session = self.session.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let s = session.try_borrow().map_err(|_| JsError::new("a step is still running: await it first"))?;
+        self.session.promise(|s| async move {
             let png = s.samples_png(3).await;
-            Ok(Uint8Array::from(&png[..]).into())
+            (s, Ok(Uint8Array::from(&png[..]).into()))
         })
     }
 
     /// The networks trained so far as `model.safetensors` bytes (for a download).
-    #[allow(clippy::await_holding_refcell_ref)] // as in `step`: no step may start meanwhile
     pub fn model_file(&self) -> Promise {
-        let session = self.session.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let s = session.try_borrow().map_err(|_| JsError::new("a step is still running: await it first"))?;
-            let bytes = s.model_file().await.map_err(|e| JsError::new(&e))?;
-            Ok(Uint8Array::from(&bytes[..]).into())
+        self.session.promise(|s| async move {
+            let bytes = s.model_file().await.map(|b| Uint8Array::from(&b[..]).into());
+            (s, bytes)
         })
     }
 
     /// One training step; resolves to [D's loss, G's loss, D(x), D(G(z))].
-    //
-    // The session stays borrowed while the step's figures are awaited: that borrow is what
-    // refuses a second step before the first resolves.
-    #[allow(clippy::await_holding_refcell_ref)]
     pub fn step(&self) -> Promise {
-        let session = self.session.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let mut s = session
-                .try_borrow_mut()
-                .map_err(|_| JsError::new("a step is still running: await it before the next"))?;
-            let stats = s.step().await.map_err(|e| JsError::new(&e))?;
-            Ok(JsValue::from(vec![stats.d_loss, stats.g_loss, stats.d_real, stats.d_fake]))
+        self.session.promise(|mut s| async move {
+            let stats = s.step().await.map(|t| JsValue::from(vec![t.d_loss, t.g_loss, t.d_real, t.d_fake]));
+            (s, stats)
         })
     }
 }
