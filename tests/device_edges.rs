@@ -1,8 +1,11 @@
 //! The edges a browser build relies on, checked natively: reads that do not block (the async
 //! twins of `to_vec` and `item`, and reads started now and collected later) give what the
-//! blocking ones give, and training runs within WebGPU's default limits.
+//! blocking ones give; training runs within WebGPU's default limits; the page's download is the
+//! run folder's model.safetensors, and a checkpoint past the adapter's limits is refused.
 
 mod common;
+
+use std::path::Path;
 
 use shadergan::train::{run, GanTrainer};
 use shadergan::{Gpu, GpuOptions, Tensor};
@@ -83,4 +86,46 @@ fn threads_reading_from_one_device_each_get_their_own_values() {
     for t in threads {
         t.join().expect("a reading thread");
     }
+}
+
+#[test]
+fn the_pages_model_file_is_the_runs_model_safetensors() {
+    let config = common::tiny_dcgan();
+    let data = run::load_dataset(&config).unwrap();
+    let gpu = common::gpu();
+    let mut t = GanTrainer::new(&gpu, &config, data.len);
+    t.train_step(&data);
+    let dir = tempfile::tempdir().unwrap();
+    shadergan::train::save_checkpoint(&t, dir.path()).unwrap();
+    let page = pollster::block_on(shadergan::train::model_file_async(&t)).unwrap();
+    let from_page = shadergan::checkpoint::parse(&page, Path::new("page")).unwrap();
+    let from_run = shadergan::checkpoint::load(&dir.path().join("model.safetensors")).unwrap();
+    assert_eq!(from_page, from_run, "the download and the run folder's file hold the same tensors and metadata");
+    let (_, g) = shadergan::train::generator_from_bytes(&gpu, &page, Path::new("page")).unwrap();
+    let (_, g_run) = shadergan::train::load_generator(&gpu, &dir.path().join("model.safetensors")).unwrap();
+    let z = vec![0.3; config.model.latent_dim * 2];
+    let codes = shadergan::train::Codes { z, labels: vec![], continuous: vec![] };
+    let (a, b) = (
+        shadergan::train::generate(&gpu, &config, &g, &codes),
+        shadergan::train::generate(&gpu, &config, &g_run, &codes),
+    );
+    assert_eq!(a, b, "one file, one generator");
+}
+
+#[test]
+fn a_checkpoint_past_the_adapters_binding_limit_is_refused_naming_what_and_the_limit() {
+    use shadergan::checkpoint::HostTensor;
+    use std::collections::HashMap;
+    let gpu = common::webgpu_limited_gpu();
+    let limit = gpu.limits().max_storage_buffer_binding_size as usize;
+    let small = HashMap::from([("generator.0.weight".to_string(), HostTensor { shape: vec![4], data: vec![0.0; 4] })]);
+    let path = Path::new("big.safetensors");
+    assert!(shadergan::train::check_fits_device(&gpu, &small, 1000, path).is_ok());
+    let err = shadergan::train::check_fits_device(&gpu, &small, (limit / 4 + 1) as u128, path).unwrap_err().to_string();
+    assert!(err.contains("big.safetensors") && err.contains("largest layer"), "{err}");
+    assert!(err.contains(&format!("{} MiB storage binding limit", limit >> 20)), "{err}");
+    let huge = limit / 4 + 1;
+    let big = HashMap::from([("generator.3.weight".into(), HostTensor { shape: vec![huge], data: vec![0.0; huge] })]);
+    let err = shadergan::train::check_fits_device(&gpu, &big, 1000, path).unwrap_err().to_string();
+    assert!(err.contains("tensor 'generator.3.weight'") && err.contains("smaller model"), "{err}");
 }
