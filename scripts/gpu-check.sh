@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The engine on a real GPU in one prepared run: the test suite on the GPU's adapter, then
+# The engine on a real GPU in one prepared run: the test suite on the GPU's adapter, the browser
+# tests in headless Chromium on that GPU where the machine has Chromium and chromedriver, then
 # `shadergan bench` on DCGAN-32 (1x32x32, width 64, batch 64) and DCGAN-64 (3x64x64, PyTorch's
 # example with ngf = ndf = 64, batch 128), then the same networks in PyTorch on CUDA in the same
 # invocation, and the ratio of the step times.
@@ -32,8 +33,46 @@ for line in sys.stdin:
     strip "$bundle"/shadergan "$bundle"/tests/* "$bundle"/bin/shadergan
     pwd >"$bundle/manifest_dir"
     (cd "$bundle/gl" && apt-get download libvulkan1 >/dev/null 2>&1) || echo "prepare: could not download libvulkan1 (run will need a loader there)"
+    # The browser tests (web/tests/browser.rs) and their runner, for a machine with Chromium.
+    if command -v wasm-bindgen-test-runner >/dev/null; then
+        mkdir -p "$bundle/web"
+        (cd web && CARGO_PROFILE_DEV_DEBUG=false cargo test --target wasm32-unknown-unknown --no-run --message-format=json --quiet 2>/dev/null) |
+            python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "browser" and m.get("filenames"):
+        print([f for f in m["filenames"] if f.endswith(".wasm")][0])' | while read -r wasm; do cp "$wasm" "$bundle/web/browser.wasm"; done
+        cp "$(command -v wasm-bindgen-test-runner)" "$bundle/web/"
+    else
+        echo "prepare: no wasm-bindgen-test-runner (scripts/setup.sh --wasm): the browser tests will not travel"
+    fi
     tar -C "$bundle" -cJf "$bundle.tar.xz" . && rm -rf "$bundle" && mkdir "$bundle" && mv "$bundle.tar.xz" "$bundle/"
     du -h "$bundle/$bundle.tar.xz"
+}
+
+# The browser tests in headless Chromium on this machine's GPU (WebGPU through Vulkan), where
+# the machine has Chromium and chromedriver (CHROME and CHROMEDRIVER name others).
+browser_tests() {
+    echo "== browser tests on this GPU"
+    local chrome=${CHROME:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
+    local driver=${CHROMEDRIVER:-$(command -v chromedriver || true)}
+    if [ ! -f "$bundle/web/browser.wasm" ] || [ -z "$chrome" ] || [ -z "$driver" ]; then
+        echo "skipped: needs the bundle's browser.wasm (prepare with wasm-bindgen-test-runner), Chromium and chromedriver (found: '${chrome}', '${driver}')"
+        return
+    fi
+    local dir="$bundle/web/run"
+    mkdir -p "$dir"
+    cat >"$dir/webdriver.json" <<JSON
+{"goog:chromeOptions": {"binary": "$chrome", "args": ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu",
+  "--enable-features=Vulkan", "--use-angle=vulkan", "--disable-background-networking", "--no-first-run"]}}
+JSON
+    if (cd "$dir" && CHROMEDRIVER="$driver" WASM_BINDGEN_TEST_TIMEOUT=600 ../wasm-bindgen-test-runner ../browser.wasm) >"$bundle/browser.log" 2>&1; then
+        echo "pass  browser tests ($(grep -o '[0-9]* passed' "$bundle/browser.log" | tail -n 1))"
+    else
+        failed=$((failed + 1))
+        echo "FAIL  browser tests"
+    fi
+    grep -E 'adapter:|DCGAN in the browser|panicked|FAILED' "$bundle/browser.log" | head -n 20
 }
 
 median() { sed -n 's/.*median \([0-9.]*\) s.*/\1/p' | head -n 1; }
@@ -70,6 +109,8 @@ run() {
         fi
     done
     echo "test binaries failed: $failed"
+
+    browser_tests
 
     echo "== DCGAN-32: 1x32x32, width 64, batch 64"
     local ours32 ours64 torch32 torch64

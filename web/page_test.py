@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The page in a real browser: serves the repository, opens each game of web/ in headless Chromium
 through chromedriver's WebDriver API (plain HTTP, no client library), and passes when each game
-has trained and drawn: the 1-D game and the 2-D mixture 20 steps, the DCGAN 10 steps
-(PAGE_STEPS=N: N, for a screenshot worth looking at) and a sample grid; and when
+has trained and drawn: the 1-D game and the 2-D mixture 20 steps (PAGE_SMALL_STEPS=N: N), the
+DCGAN 10 steps (PAGE_STEPS=N: N, for a screenshot worth looking at) and a sample grid; and when
 its checkpoints and the CLI's go both ways (the page's download is sampled by `shadergan sample`;
 a `shadergan train` run's model.safetensors opens in the page, a file that is not one gets a
 message), with no other error on the page or in the console.
@@ -78,7 +78,8 @@ def main():
                         "return document.getElementById('figures').textContent.startsWith('modes covered: ');"),
             "dcgan": ("a sample grid", "return document.getElementById('samples').naturalWidth > 0;"),
         }
-        for game, steps in [("toy", 20), ("mixture", 20), ("dcgan", dcgan_steps)]:
+        small_steps = int(os.environ.get("PAGE_SMALL_STEPS", "20"))
+        for game, steps in [("toy", small_steps), ("mixture", small_steps), ("dcgan", dcgan_steps)]:
             call(base, "POST", s + "/url", {"url": f"http://127.0.0.1:{web_port}/web/?game={game}&autostart"})
 
             def trained():
@@ -94,6 +95,7 @@ def main():
             with open(game_shot, "wb") as f:
                 f.write(base64.b64decode(call(base, "GET", s + "/screenshot")))
         checkpoints_both_ways(base, s, script)
+        script("document.getElementById('open').scrollIntoView();")
         with open(shot, "wb") as f:
             f.write(base64.b64decode(call(base, "GET", s + "/screenshot")))
         logs = call(base, "POST", s + "/se/log", {"type": "browser"})
