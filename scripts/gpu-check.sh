@@ -36,7 +36,7 @@ for line in sys.stdin:
     # The browser tests (web/tests/browser.rs) and their runner, for a machine with Chromium.
     if command -v wasm-bindgen-test-runner >/dev/null; then
         mkdir -p "$bundle/web"
-        (cd web && CARGO_PROFILE_DEV_DEBUG=false cargo test --target wasm32-unknown-unknown --no-run --message-format=json --quiet 2>/dev/null) |
+        (cd web && cargo test --profile web --target wasm32-unknown-unknown --no-run --message-format=json --quiet 2>/dev/null) |
             python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)

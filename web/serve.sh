@@ -3,11 +3,11 @@
 # secure context: localhost counts). Needs scripts/setup.sh --wasm.
 #   PORT=8080 bash web/serve.sh   another port
 #   BUILD_ONLY=1                  build web/pkg without serving
-#   DEBUG_BUILD=1                 the unoptimised build (what web/page_test.py serves: quicker to
-#                                 compile; the kernels run on the GPU either way)
+#   DEBUG_BUILD=1                 the quick-to-compile `web` profile (what web/page_test.py serves:
+#                                 the tests' build; the kernels run on the GPU either way)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "${DEBUG_BUILD:-}" ]; then profile=dev; dir=debug; else profile=release; dir=release; fi
+if [ -n "${DEBUG_BUILD:-}" ]; then profile=web; dir=web; else profile=release; dir=release; fi
 cargo build --profile "$profile" --target wasm32-unknown-unknown -p shadergan-web
 wasm-bindgen --target web --no-typescript --out-dir web/pkg "target/wasm32-unknown-unknown/$dir/shadergan_web.wasm"
 [ -n "${BUILD_ONLY:-}" ] && exit 0

@@ -10,7 +10,10 @@ export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 # Each test may compile kernels for the first time in SwiftShader: minutes, not the default 20 s.
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-600}
-cargo test --target wasm32-unknown-unknown "$@"
+# The `web` profile (Cargo.toml) unless the arguments ask for --release.
+profile=(--profile web)
+for arg in "$@"; do [ "$arg" = --release ] && profile=(); done
+cargo test "${profile[@]}" --target wasm32-unknown-unknown "$@"
 # Then the page itself: it loads, trains and draws samples with no error (web/page_test.py).
 if [ $# -eq 0 ]; then
     DEBUG_BUILD=1 BUILD_ONLY=1 bash serve.sh

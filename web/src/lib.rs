@@ -41,6 +41,15 @@ impl Session {
     /// gzip'd or not).
     pub async fn open(config_toml: &str, idx_images: &[u8]) -> Result<Session, String> {
         let config = Config::parse(config_toml, Path::new("config.toml")).map_err(|e| e.to_string())?;
+        if config.train.ada_target > 0.0 {
+            // ADA tunes its probability from D's outputs in the middle of a step, a read a page
+            // cannot wait for.
+            return Err(format!(
+                "train.ada_target = {}: adaptive augmentation is not available in a browser yet; \
+                 set train.ada_target = 0 (a fixed train.diffaugment policy works)",
+                config.train.ada_target
+            ));
+        }
         let d = &config.data;
         let data = idx_images_from_bytes(idx_images, &d.images, d.image_size, d.limit).map_err(|e| e.to_string())?;
         if data.len < config.train.batch_size {

@@ -144,6 +144,10 @@ async fn a_config_without_enough_images_is_refused_with_the_key_named() {
     let images = include_bytes!("../../assets/mnist-train-images-idx3-ubyte.gz");
     let err = Session::open(&config, images).await.err().expect("4 images for a batch of 8 are refused");
     assert!(err.contains("train.batch_size") && err.contains("4 images"), "{err}");
+    let ada = include_str!("../../tests/fixtures/tiny-dcgan.toml")
+        .replace("seed = 7", "seed = 7\ndiffaugment = \"translation\"\nada_target = 0.6");
+    let err = Session::open(&ada, images).await.err().expect("ADA is refused in a browser");
+    assert!(err.contains("train.ada_target = 0.6") && err.contains("not available in a browser"), "{err}");
 }
 
 #[wasm_bindgen_test]
