@@ -234,6 +234,8 @@ async function openCheckpoint(file) {
   sampler?.free();
   sampler = null;
   resample.disabled = true;
+  $("opened-samples").hidden = true;
+  $("opened-walks").hidden = true;
   const opened = await WebSampler.open(new Uint8Array(await file.arrayBuffer()), file.name);
   sampler = opened;
   seed = 0;
