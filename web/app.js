@@ -201,8 +201,10 @@ async function openGame(name) {
   status.textContent = "Opening the GPU…";
   const handle = await spec.open();
   game = { spec, handle };
-  const kind = handle.is_software() ? "the browser's software fallback, not a GPU" : "a GPU";
-  status.textContent = `Ready on ${handle.adapter()}: ${kind}.`;
+  const adapter = handle.adapter();
+  const kind = adapter.software ? "the browser's software fallback, not a GPU" : "a GPU";
+  status.textContent = `Ready on ${adapter.name}: ${kind}.`;
+  adapter.free();
   await spec.draw(handle, name === "toy" ? [3, -1, 1.5] : null);
   toggle.disabled = false;
   downloadButton.disabled = !spec.download;

@@ -28,14 +28,9 @@ impl WebToy {
         Ok(WebToy { game: Exclusive::new(ToyGame::new(&gpu, seed as u64)), adapter: Adapter::of(&gpu) })
     }
 
-    /// The adapter the page's WebGPU gave, as `shadergan info` prints it.
-    pub fn adapter(&self) -> String {
-        self.adapter.name.clone()
-    }
-
-    /// Whether the adapter is the browser's software fallback rather than a GPU.
-    pub fn is_software(&self) -> bool {
-        self.adapter.software
+    /// The adapter the page's WebGPU gave.
+    pub fn adapter(&self) -> Adapter {
+        self.adapter.clone()
     }
 
     /// One iteration; resolves to [θ, w, b] after it.
@@ -65,14 +60,9 @@ impl WebMixture {
         Ok(WebMixture { gan: Exclusive::new(MixtureGan::new(&gpu, seed as u64)), adapter: Adapter::of(&gpu) })
     }
 
-    /// The adapter the page's WebGPU gave, as `shadergan info` prints it.
-    pub fn adapter(&self) -> String {
-        self.adapter.name.clone()
-    }
-
-    /// Whether the adapter is the browser's software fallback rather than a GPU.
-    pub fn is_software(&self) -> bool {
-        self.adapter.software
+    /// The adapter the page's WebGPU gave.
+    pub fn adapter(&self) -> Adapter {
+        self.adapter.clone()
     }
 
     /// One training step; resolves to [D's loss, G's loss, D(x), D(G(z))].

@@ -115,8 +115,9 @@ impl<T: 'static> Exclusive<T> {
 
 /// Which adapter a page's device runs on, read once at opening so that asking never waits
 /// for a step.
+#[wasm_bindgen]
 #[derive(Clone)]
-pub(crate) struct Adapter {
+pub struct Adapter {
     name: String,
     software: bool,
 }
@@ -124,6 +125,21 @@ pub(crate) struct Adapter {
 impl Adapter {
     pub(crate) fn of(gpu: &Gpu) -> Adapter {
         Adapter { name: shadergan::gpu::describe(gpu.info()), software: gpu.is_software() }
+    }
+}
+
+#[wasm_bindgen]
+impl Adapter {
+    /// The adapter as `shadergan info` prints it.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Whether it is the browser's software fallback rather than a GPU.
+    #[wasm_bindgen(getter)]
+    pub fn software(&self) -> bool {
+        self.software
     }
 }
 
@@ -143,14 +159,9 @@ impl WebGan {
         Ok(WebGan { session: Exclusive::new(session), adapter })
     }
 
-    /// The adapter the page's WebGPU gave, as `shadergan info` prints it.
-    pub fn adapter(&self) -> String {
-        self.adapter.name.clone()
-    }
-
-    /// Whether the adapter is the browser's software fallback rather than a GPU.
-    pub fn is_software(&self) -> bool {
-        self.adapter.software
+    /// The adapter the page's WebGPU gave.
+    pub fn adapter(&self) -> Adapter {
+        self.adapter.clone()
     }
 
     /// The fixed noise's samples as PNG bytes (a grid, eight to a row, each pixel 3x3).
