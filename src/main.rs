@@ -11,13 +11,9 @@ use shadergan::gpu::{describe, list_adapters, Gpu, GpuOptions};
 use shadergan::train::{self, run};
 use shadergan::{tasks, viz};
 
-#[path = "cli/bench.rs"]
-mod bench;
-#[path = "cli/classify.rs"]
-mod classify;
-#[path = "cli/host_speed.rs"]
-mod host_speed;
-use classify::classify;
+mod cli;
+use cli::bench;
+use cli::classify::classify;
 
 #[derive(Parser)]
 #[command(name = "shadergan", version, about = "Train and use GANs on any GPU through WebGPU compute shaders")]

@@ -146,3 +146,36 @@ fn both_cycle_losses_fall_and_translate_writes_rows() {
         .unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("x2y or y2x"));
 }
+
+#[test]
+fn patchgan_layers_that_leave_no_score_are_refused_naming_the_key_and_what_fits() {
+    use rand::SeedableRng;
+    use shadergan::config::patch_scores_side;
+    let gpu = common::gpu();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("configs/cyclegan-digits.toml")).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    for size in [16, 20, 28, 32, 64] {
+        for layers in 1..=5 {
+            let config = text
+                .replace("d_layers = 2", &format!("d_layers = {layers}"))
+                .replace("image_size = 32", &format!("image_size = {size}"));
+            let parsed = CycleConfig::parse(&config, std::path::Path::new("c.toml"));
+            match patch_scores_side(size, layers) {
+                Some(side) => {
+                    parsed.unwrap_or_else(|e| panic!("{size}x{size}, {layers} layers: {e}"));
+                    let d = shadergan::models::cyclegan::patch_discriminator(&gpu, 1, 2, layers, &mut rng);
+                    let out = d.forward(&Tensor::zeros(&gpu, &[1, 1, size, size]), Mode::Eval);
+                    assert_eq!(out.shape(), &[1, 1, side, side], "{size}x{size}, {layers} layers");
+                }
+                None => {
+                    let err = parsed.err().expect("refused").to_string();
+                    assert!(err.contains("model.d_layers") && err.contains("leaves no PatchGAN score"), "{err}");
+                    let fits = (1..layers).rev().find(|&l| patch_scores_side(size, l).is_some()).unwrap();
+                    assert!(err.contains(&format!("at most {fits} layers fit")), "{err}");
+                }
+            }
+        }
+    }
+    assert_eq!(patch_scores_side(16, 5), None, "the issue's case: 16x16 with five layers");
+}

@@ -384,6 +384,17 @@ fn classifier_configs_check_widths_and_that_test_labels_match_their_images() {
     let zero = write("zero.toml", "width = 0", "mnist-test-labels-idx1-ubyte.gz");
     let (ok, log) = shadergan(&["classify", "train", "--config", &zero, "--out", o]);
     assert!(!ok && log.contains("classifier.width") && log.contains("between 1 and 1024"), "{log}");
+    // Images too large to hold (65536x65536 would be 16 GiB each) are a config error.
+    for size in ["65536", "1048576"] {
+        let huge = write(&format!("huge{size}.toml"), "steps = 2", "mnist-test-labels-idx1-ubyte.gz");
+        std::fs::write(
+            &huge,
+            std::fs::read_to_string(&huge).unwrap().replace("image_size = 16", &format!("image_size = {size}")),
+        )
+        .unwrap();
+        let (ok, log) = shadergan(&["classify", "train", "--config", &huge, "--out", o]);
+        assert!(!ok && log.contains("data.image_size") && log.contains("from 16 to 256"), "{log}");
+    }
     // The training labels (9,003) given as the test set's (997 images).
     let mismatched = write("mismatch.toml", "steps = 2", "mnist-train-labels-idx1-ubyte.gz");
     let (ok, log) = shadergan(&["classify", "train", "--config", &mismatched, "--out", o]);

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use shadergan::{eval, tasks};
 
-use super::{gpu, ClassifyAction, Cli};
+use crate::{gpu, ClassifyAction, Cli};
 
 pub(crate) fn classify(cli: &Cli, action: &ClassifyAction) -> Result<()> {
     let g = gpu(cli)?;

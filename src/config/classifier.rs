@@ -78,8 +78,12 @@ impl ClassifierConfig {
         if !(s.lr > 0.0 && s.lr < 1.0) {
             return Err(bad("classifier.lr", s.lr.to_string(), "must be in (0, 1)"));
         }
-        if !(c.data.image_size >= 16 && c.data.image_size.is_power_of_two()) {
-            return Err(bad("data.image_size", c.data.image_size.to_string(), "must be a power of two >= 16"));
+        if !(c.data.image_size >= 16 && c.data.image_size.is_power_of_two() && c.data.image_size <= 256) {
+            return Err(bad(
+                "data.image_size",
+                c.data.image_size.to_string(),
+                "must be a power of two from 16 to 256, as the GANs' images it scores",
+            ));
         }
         if c.data.labels.is_none() && c.data.kind == DataKind::Idx {
             return Err(bad("data.labels", "(missing)".into(), "a classifier needs labels"));

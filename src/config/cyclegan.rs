@@ -174,6 +174,18 @@ impl CycleConfig {
                 "need 1..=5 PatchGAN layers and at most 32 blocks",
             ));
         }
+        let size = c.domain_x.image_size;
+        if patch_scores_side(size, c.model.d_layers).is_none() {
+            let fits = (1..c.model.d_layers).rev().find(|&l| patch_scores_side(size, l).is_some());
+            return Err(bad(
+                "model.d_layers",
+                c.model.d_layers.to_string(),
+                &match fits {
+                    Some(l) => format!("leaves no PatchGAN score at {size}x{size} images: at most {l} layers fit"),
+                    None => format!("leaves no PatchGAN score at {size}x{size} images: use larger images"),
+                },
+            ));
+        }
         Ok(c)
     }
 
@@ -181,4 +193,13 @@ impl CycleConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serialises")
     }
+}
+
+/// The side of the PatchGAN's score map for `image_size` images and `d_layers` layers, or None
+/// where a convolution would meet an input smaller than its kernel. Every conv of
+/// `models::cyclegan::patch_discriminator` is 4x4 with padding 1: the first with stride 2, then
+/// `d_layers` of them (stride 2, the last stride 1), then the score conv (stride 1).
+pub fn patch_scores_side(image_size: usize, d_layers: usize) -> Option<usize> {
+    let mut strides = std::iter::once(2).chain((1..=d_layers).map(|i| if i < d_layers { 2 } else { 1 })).chain([1]);
+    strides.try_fold(image_size, |side, stride| (side + 2 >= 4).then(|| (side + 2 - 4) / stride + 1))
 }

@@ -548,6 +548,6 @@ mod data;
 mod eval;
 
 pub use classifier::{ClassifierConfig, ClassifierSettings};
-pub use cyclegan::{CycleConfig, CycleModel, CycleTrain};
+pub use cyclegan::{patch_scores_side, CycleConfig, CycleModel, CycleTrain};
 pub use data::{DataConfig, DataKind};
 pub use eval::EvalConfig;
