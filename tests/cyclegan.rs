@@ -169,7 +169,7 @@ fn patchgan_layers_that_leave_no_score_are_refused_naming_the_key_and_what_fits(
                     assert_eq!(out.shape(), &[1, 1, side, side], "{size}x{size}, {layers} layers");
                 }
                 None => {
-                    let err = parsed.err().expect("refused").to_string();
+                    let err = parsed.expect_err("refused").to_string();
                     assert!(err.contains("model.d_layers") && err.contains("leaves no PatchGAN score"), "{err}");
                     let fits = (1..layers).rev().find(|&l| patch_scores_side(size, l).is_some()).unwrap();
                     assert!(err.contains(&format!("at most {fits} layers fit")), "{err}");
