@@ -66,7 +66,7 @@ browser_tests() {
 {"goog:chromeOptions": {"binary": "$chrome", "args": ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu",
   "--enable-features=Vulkan", "--use-angle=vulkan", "--disable-background-networking", "--no-first-run"]}}
 JSON
-    if (cd "$dir" && CHROMEDRIVER="$driver" WASM_BINDGEN_TEST_TIMEOUT=600 ../wasm-bindgen-test-runner ../browser.wasm) >"$bundle/browser.log" 2>&1; then
+    if (cd "$dir" && CHROMEDRIVER="$driver" WASM_BINDGEN_TEST_TIMEOUT=600 ../wasm-bindgen-test-runner ../browser.wasm --nocapture) >"$bundle/browser.log" 2>&1; then
         echo "pass  browser tests ($(grep -o '[0-9]* passed' "$bundle/browser.log" | tail -n 1))"
     else
         failed=$((failed + 1))
