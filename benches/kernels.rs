@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use shadergan::gpu::KernelSwitches;
-use shadergan::{grad, Gpu, GpuOptions, Tensor};
+use shadergan::{grad_with, Gpu, GpuOptions, GradOptions, Tensor};
 
 fn random(gpu: &Gpu, shape: &[usize], seed: u32) -> Tensor {
     let n: usize = shape.iter().product();
@@ -64,7 +64,7 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("conv_64_128_16x16_fwd_bwd", |bench| {
         bench.iter(|| {
             let y = x.conv2d(&w, 2, 1);
-            let g = grad(&y, &[&x, &w], Some(&y.detach()), false);
+            let g = grad_with(&y, &[&x, &w], GradOptions::default().seed(&y.detach()));
             gpu.synchronize();
             g
         })
@@ -76,7 +76,7 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("conv_transpose_128_64_16x16_fwd_bwd", |bench| {
         bench.iter(|| {
             let y = xt.conv_transpose2d(&wt, 2, 1, 0);
-            let g = grad(&y, &[&xt, &wt], Some(&y.detach()), false);
+            let g = grad_with(&y, &[&xt, &wt], GradOptions::default().seed(&y.detach()));
             gpu.synchronize();
             g
         })
@@ -96,7 +96,7 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("conv_64_128_16x16_fwd_bwd_patch_matrix", |bench| {
         bench.iter(|| {
             let y = xe.conv2d(&we, 2, 1);
-            let g = grad(&y, &[&xe, &we], Some(&y.detach()), false);
+            let g = grad_with(&y, &[&xe, &we], GradOptions::default().seed(&y.detach()));
             explicit.synchronize();
             g
         })
@@ -108,7 +108,7 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("conv_transpose_128_64_16x16_fwd_bwd_patch_matrix", |bench| {
         bench.iter(|| {
             let y = xte.conv_transpose2d(&wte, 2, 1, 0);
-            let g = grad(&y, &[&xte, &wte], Some(&y.detach()), false);
+            let g = grad_with(&y, &[&xte, &wte], GradOptions::default().seed(&y.detach()));
             explicit.synchronize();
             g
         })
@@ -136,7 +136,7 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("batch_norm_64x128x8x8_fwd_bwd", |bench| {
         bench.iter(|| {
             let y = act.batch_norm_train(&gamma, &beta, &running_mean, &running_var, 0.1, 1e-5);
-            let g = grad(&y, &[&act, &gamma, &beta], Some(&y.detach()), false);
+            let g = grad_with(&y, &[&act, &gamma, &beta], GradOptions::default().seed(&y.detach()));
             gpu.synchronize();
             g
         })
@@ -145,7 +145,7 @@ fn kernels(c: &mut Criterion) {
     group.bench_function("leaky_relu_64x128x8x8_fwd_bwd", |bench| {
         bench.iter(|| {
             let y = act.leaky_relu(0.2);
-            let g = grad(&y, &[&act], Some(&y.detach()), false);
+            let g = grad_with(&y, &[&act], GradOptions::default().seed(&y.detach()));
             gpu.synchronize();
             g
         })

@@ -93,10 +93,10 @@ impl Trainable for WganGp {
         let critic = |x: &Tensor| self.d.forward(x, Mode::Train);
         let gp = gradient_penalty(critic, &real, &fake.detach(), &eps);
         let loss_d = critic(&fake.detach()).mean_all().sub(&critic(&real).mean_all()).add(&gp.scale(10.0));
-        self.opt_d.step(&self.d.parameters(), &grad(&loss_d, &self.d.parameters(), None, false));
+        self.opt_d.step(&self.d.parameters(), &grad(&loss_d, &self.d.parameters()));
         // (2) Update G through the critic.
         let loss_g = self.d.forward(&fake, Mode::Train).mean_all().neg();
-        self.opt_g.step(&self.g.parameters(), &grad(&loss_g, &self.g.parameters(), None, false));
+        self.opt_g.step(&self.g.parameters(), &grad(&loss_g, &self.g.parameters()));
         self.step += 1;
         Ok(vec![("loss_d", loss_d.item()), ("loss_g", loss_g.item())])
     }

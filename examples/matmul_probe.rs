@@ -13,7 +13,7 @@
 //! quiet machine.
 
 use rand::{Rng, SeedableRng};
-use shadergan::{grad, Gpu, GpuOptions, Tensor};
+use shadergan::{grad_with, Gpu, GpuOptions, GradOptions, Tensor};
 
 #[derive(Clone, Copy)]
 enum Product {
@@ -71,7 +71,10 @@ fn main() {
             let out = match product {
                 Product::Conv => x.conv2d(&w, 2, 1),
                 Product::ConvTranspose => x.conv_transpose2d(&w, 2, 1, 0),
-                Product::WeightGrad => grad(y.as_ref().unwrap(), &[&w], seed.as_ref(), false).remove(0),
+                Product::WeightGrad => {
+                    let seeded = GradOptions::default().seed(seed.as_ref().unwrap());
+                    grad_with(y.as_ref().unwrap(), &[&w], seeded).remove(0)
+                }
             };
             gpu.synchronize();
             let report = gpu.profile_report();

@@ -30,11 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let real = Tensor::from_vec(&gpu, &[batch], &normal(&mut rng, batch, 0.0));
         let fake = Tensor::from_vec(&gpu, &[batch], &normal(&mut rng, batch, 0.0)).add(&theta.detach());
         let loss_d = bce_with_logits(&d_logit(&real), &ones).add(&bce_with_logits(&d_logit(&fake), &zeros));
-        opt_d.step(&[w.clone(), b.clone()], &grad(&loss_d, &[&w, &b], None, false));
+        opt_d.step(&[w.clone(), b.clone()], &grad(&loss_d, &[&w, &b]));
         // (2) G through D (the non-saturating loss).
         let z = Tensor::from_vec(&gpu, &[batch], &normal(&mut rng, batch, 0.0));
         let loss_g = bce_with_logits(&d_logit(&z.add(&theta)), &ones);
-        opt_g.step(std::slice::from_ref(&theta), &grad(&loss_g, &[&theta], None, false));
+        opt_g.step(std::slice::from_ref(&theta), &grad(&loss_g, &[&theta]));
         if step % (steps / 10).max(1) == 0 {
             println!(
                 "step {step:4}: theta {:+.3}  D loss {:.3}  G loss {:.3}",

@@ -137,13 +137,40 @@ impl<const N: usize> Wrt for [Tensor; N] {
     }
 }
 
-/// Gradients of `output` (seeded with `seed`, ones by default) with respect to each of `wrt`;
-/// zeros where `output` does not depend on it. With `create_graph` the results record their
-/// own graph and can be differentiated again.
-///
-/// `wrt` is anything [`Wrt`] takes: `grad(&loss, &[&x], None, false)` or
-/// `grad(&loss, &net.parameters(), None, false)`.
-pub fn grad<W: Wrt + ?Sized>(output: &Tensor, wrt: &W, seed: Option<&Tensor>, create_graph: bool) -> Vec<Tensor> {
+/// How [`grad_with`] runs the backward pass: `GradOptions::default()` is [`grad`]'s.
+#[derive(Clone, Copy, Default)]
+pub struct GradOptions<'a> {
+    seed: Option<&'a Tensor>,
+    create_graph: bool,
+}
+
+impl<'a> GradOptions<'a> {
+    /// Starts the backward pass from `seed` (the upstream gradient, `output`'s shape) instead
+    /// of ones: a vector-Jacobian product.
+    pub fn seed(mut self, seed: &'a Tensor) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Records the gradients' own graph, so that they can be differentiated again (gradient
+    /// penalties, R1, second order).
+    pub fn create_graph(mut self) -> Self {
+        self.create_graph = true;
+        self
+    }
+}
+
+/// Gradients of `output` with respect to each of `wrt` (d sum(output) / d w); zeros where
+/// `output` does not depend on it. `wrt` is anything [`Wrt`] takes: `grad(&loss, &[&x])` or
+/// `grad(&loss, &net.parameters())`.
+pub fn grad<W: Wrt + ?Sized>(output: &Tensor, wrt: &W) -> Vec<Tensor> {
+    grad_with(output, wrt, GradOptions::default())
+}
+
+/// [`grad`] with an upstream gradient or a recorded graph:
+/// `grad_with(&y, &[&x], GradOptions::default().seed(&dy).create_graph())`.
+pub fn grad_with<W: Wrt + ?Sized>(output: &Tensor, wrt: &W, options: GradOptions) -> Vec<Tensor> {
+    let GradOptions { seed, create_graph } = options;
     let wrt = wrt.tensors();
     let _mode = if create_graph { enable_grad() } else { no_grad() };
     let order = topological_order(output);
@@ -268,7 +295,7 @@ impl Backward<'_> {
     pub(crate) fn through_composite(&self, composite: &Tensor) -> Vec<Option<Tensor>> {
         let inputs = &self.node.inputs;
         let wrt: Vec<&Tensor> = (0..inputs.len()).filter(|&i| self.want(i)).map(|i| &inputs[i]).collect();
-        let mut grads = grad(composite, &wrt, Some(self.g), true).into_iter();
+        let mut grads = grad_with(composite, &wrt, GradOptions::default().seed(self.g).create_graph()).into_iter();
         (0..inputs.len()).map(|i| self.want(i).then(|| grads.next().expect("one gradient per input"))).collect()
     }
 }

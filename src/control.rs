@@ -70,7 +70,7 @@ pub fn steer(
             break;
         }
         let logit = classifier.logits(&img, Mode::Eval).narrow(1, target, 1).sum_all();
-        let dz = grad(&logit, &[&zt], None, false).remove(0).to_vec();
+        let dz = grad(&logit, &[&zt]).remove(0).to_vec();
         // Normalised per sample, so every trajectory moves the same distance per step.
         for i in 0..n {
             let row = &dz[i * latent..(i + 1) * latent];

@@ -218,7 +218,7 @@ impl CycleTrainer {
             Tensor::zeros(&self.gpu, &[1])
         };
         let g_params: Vec<Tensor> = self.g_xy.parameters().into_iter().chain(self.g_yx.parameters()).collect();
-        let grads = grad(&loss_g, &g_params, None, false);
+        let grads = grad(&loss_g, &g_params);
         self.opt_g.step(&g_params, &grads);
 
         // (2) Update D_X and D_Y on real images and (pooled, detached) generated ones.
@@ -232,7 +232,7 @@ impl CycleTrainer {
         let loss_dx = d_loss(&self.d_x, &x, &pooled_x);
         let loss_dy = d_loss(&self.d_y, &y, &pooled_y);
         let d_params: Vec<Tensor> = self.d_x.parameters().into_iter().chain(self.d_y.parameters()).collect();
-        let grads = grad(&loss_dx.add(&loss_dy), &d_params, None, false);
+        let grads = grad(&loss_dx.add(&loss_dy), &d_params);
         self.opt_d.step(&d_params, &grads);
         self.step += 1;
 

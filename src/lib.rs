@@ -24,10 +24,10 @@
 //! let fake = g.forward(&z, Mode::Train);
 //! let loss_d = bce_with_logits(&d.forward(&real, Mode::Train), &ones)
 //!     .add(&bce_with_logits(&d.forward(&fake.detach(), Mode::Train), &zeros));
-//! opt_d.step(&d.parameters(), &grad(&loss_d, &d.parameters(), None, false));
+//! opt_d.step(&d.parameters(), &grad(&loss_d, &d.parameters()));
 //! // (2) update G through D
 //! let loss_g = bce_with_logits(&d.forward(&fake, Mode::Train), &ones);
-//! opt_g.step(&g.parameters(), &grad(&loss_g, &g.parameters(), None, false));
+//! opt_g.step(&g.parameters(), &grad(&loss_g, &g.parameters()));
 //! assert!(loss_d.item().is_finite() && loss_g.item().is_finite());
 //! # Ok(())
 //! # }
@@ -61,13 +61,13 @@ pub mod toy;
 pub mod train;
 pub mod viz;
 
-pub use autograd::{grad, Wrt};
+pub use autograd::{grad, grad_with, GradOptions, Wrt};
 pub use gpu::{Gpu, GpuOptions};
 pub use tensor::{no_grad, Tensor};
 
 /// What a program that builds and trains its own networks needs: `use shadergan::prelude::*;`.
 pub mod prelude {
-    pub use crate::autograd::grad;
+    pub use crate::autograd::{grad, grad_with, GradOptions};
     pub use crate::gpu::{Gpu, GpuOptions};
     pub use crate::nn::{
         manual_seed, BatchNorm, Conv2d, ConvTranspose2d, Init, InstanceNorm, Layer, LayerNorm, Linear, Mode, Module,

@@ -138,14 +138,14 @@ impl MixtureGan {
             (self.discriminator.forward(&real, Mode::Train), self.discriminator.forward(&fake, Mode::Train));
         let d_loss = bce_with_logits(&d_real, &self.ones).add(&bce_with_logits(&d_fake, &self.zeros));
         let params = self.discriminator.parameters();
-        let grads = grad(&d_loss, &params.iter().collect::<Vec<_>>(), None, false);
+        let grads = grad(&d_loss, &params.iter().collect::<Vec<_>>());
         self.opt_d.step(&params, &grads);
         // (2) G through the updated D: the non-saturating loss.
         let z = self.noise(BATCH);
         let scores = self.discriminator.forward(&self.generator.forward(&z, Mode::Train), Mode::Train);
         let g_loss = bce_with_logits(&scores, &self.ones);
         let params = self.generator.parameters();
-        let grads = grad(&g_loss, &params.iter().collect::<Vec<_>>(), None, false);
+        let grads = grad(&g_loss, &params.iter().collect::<Vec<_>>());
         self.opt_g.step(&params, &grads);
         let _no_graph = no_grad();
         [d_loss, g_loss, d_real.sigmoid().mean_all(), d_fake.sigmoid().mean_all()]

@@ -95,12 +95,12 @@ impl ToyGame {
         let fake = z.add(&self.theta.detach());
         let loss_d =
             bce_with_logits(&self.d_logit(&real), &self.ones).add(&bce_with_logits(&self.d_logit(&fake), &self.zeros));
-        let g = grad(&loss_d, &[&self.w, &self.b], None, false);
+        let g = grad(&loss_d, &[&self.w, &self.b]);
         self.opt_d.step(&[self.w.clone(), self.b.clone()], &g);
         // (2) G: the non-saturating step on θ through the updated D.
         let z = Tensor::from_vec(&self.gpu, &[BATCH], &normal(&mut self.rng, BATCH, 0.0));
         let loss_g = bce_with_logits(&self.d_logit(&z.add(&self.theta)), &self.ones);
-        let g = grad(&loss_g, &[&self.theta], None, false);
+        let g = grad(&loss_g, &[&self.theta]);
         self.opt_g.step(std::slice::from_ref(&self.theta), &g);
     }
 

@@ -89,7 +89,7 @@ impl Trainable for LineFit {
     fn train_step(&mut self, x: &Tensor) -> anyhow::Result<Metrics> {
         let err = self.w.forward(x).sub(&x.scale(2.0));
         let loss = err.mul(&err).mean_all();
-        self.opt.step(&self.w.parameters(), &grad(&loss, &self.w.parameters(), None, false));
+        self.opt.step(&self.w.parameters(), &grad(&loss, &self.w.parameters()));
         self.step += 1;
         let v = if self.nan_at == Some(self.step) { f32::NAN } else { loss.item() };
         Ok(vec![("loss", v)])

@@ -321,8 +321,8 @@ fn conditional_first_conv_equals_the_conv_of_class_planes() {
         let bias = conv.bias.as_ref().unwrap();
         common::assert_close("conditional conv", &got.to_vec(), &common::f64s(&want.to_vec()), 1e-4, 1e-5);
         let wrt = [&conv.weight, bias, &x];
-        let g_want = grad(&want.square().sum_all(), &wrt, None, false);
-        let g_got = grad(&got.square().sum_all(), &wrt, None, false);
+        let g_want = grad(&want.square().sum_all(), &wrt);
+        let g_got = grad(&got.square().sum_all(), &wrt);
         for (name, (a, b)) in ["weight", "bias", "image"].iter().zip(g_got.iter().zip(&g_want)) {
             common::assert_close(name, &a.to_vec(), &common::f64s(&b.to_vec()), 1e-4, 1e-4);
         }

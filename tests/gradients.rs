@@ -8,7 +8,7 @@ use shadergan::gpu::wgsl_enum::WgslEnum;
 use shadergan::reference as cpu;
 use shadergan::tensor::kernels::LossKind;
 use shadergan::tensor::{BinaryOp, UnaryOp};
-use shadergan::{grad, Tensor};
+use shadergan::{grad, grad_with, GradOptions, Tensor};
 
 const H: f64 = 1e-6;
 
@@ -27,7 +27,7 @@ fn check_first_order(
         inputs.iter().zip(&values).map(|((s, _), v)| common::tensor(&gpu, s, v).requires_grad()).collect();
     let loss = gpu_f(&leaves).square().sum_all();
     let refs: Vec<&Tensor> = leaves.iter().collect();
-    let grads = grad(&loss, &refs, None, false);
+    let grads = grad(&loss, &refs);
     for (i, g) in grads.iter().enumerate() {
         let fd = finite_diff(
             &values[i],
@@ -55,9 +55,9 @@ fn check_second_order(
     let x = f64s(&f32s(x));
     let leaf = common::tensor(&gpu, shape, &x).requires_grad();
     let loss = gpu_f(&leaf).square().sum_all();
-    let g = grad(&loss, &[&leaf], None, true).remove(0);
+    let g = grad_with(&loss, &[&leaf], GradOptions::default().create_graph()).remove(0);
     let s = g.square().sum_all();
-    let gg = grad(&s, &[&leaf], None, false).remove(0);
+    let gg = grad(&s, &[&leaf]).remove(0);
     let h = 1e-4;
     let fd = finite_diff(&x, |xo| sum_sq(&finite_diff(xo, |xi| sum_sq(&cpu_f(xi)), h)), h);
     assert_close(&format!("{what}: second order"), &gg.to_vec(), &fd, 2e-3, 2e-3);

@@ -17,9 +17,9 @@ fn dispatched(gpu: &shadergan::Gpu) -> Vec<String> {
     let b = common::tensor(gpu, &[72, 96], &uniform(&mut rng, 72 * 96, -1.0, 1.0));
     let (_, used) = profiled(gpu, || {
         let y = x.conv2d(&w, 2, 1);
-        let dw = shadergan::grad(&y.sum_all(), &[&w], None, false);
+        let dw = shadergan::grad(&y.sum_all(), &[&w]);
         let y1 = x1.conv2d(&w1, 2, 1);
-        let dw1 = shadergan::grad(&y1.sum_all(), &[&w1], None, false);
+        let dw1 = shadergan::grad(&y1.sum_all(), &[&w1]);
         (y.to_vec(), dw[0].to_vec(), dw1[0].to_vec(), a.matmul(&b).to_vec())
     });
     used

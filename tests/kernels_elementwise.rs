@@ -355,8 +355,12 @@ fn fused_activation_gradients_match_the_composite_rule() {
         {
             let xt = common::tensor(&gpu, &[n], &x).requires_grad();
             let y = xt.unary_for_tests(op, alpha, 0.0);
-            let fused = shadergan::grad(&y, &[&xt], Some(&seed), false).remove(0).to_vec();
-            let composite = shadergan::grad(&y, &[&xt], Some(&seed), true).remove(0).to_vec();
+            let fused =
+                shadergan::grad_with(&y, &[&xt], shadergan::GradOptions::default().seed(&seed)).remove(0).to_vec();
+            let composite =
+                shadergan::grad_with(&y, &[&xt], shadergan::GradOptions::default().seed(&seed).create_graph())
+                    .remove(0)
+                    .to_vec();
             assert_close(&format!("{op:?} n={n}"), &fused, &f64s(&composite), 1e-5, 1e-6);
         }
     }

@@ -127,7 +127,7 @@ fn conv2d_weight_gradient_matches_reference() {
         let ys: [usize; 4] = y.shape().try_into().unwrap();
         let dy = f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0)));
         let seed = common::tensor(&gpu, &ys, &dy);
-        let dw = shadergan::grad(&y, &[&wt], Some(&seed), false).remove(0);
+        let dw = shadergan::grad_with(&y, &[&wt], shadergan::GradOptions::default().seed(&seed)).remove(0);
         let want = cpu::conv2d_weight_grad(&x, xs, &dy, ys, k, k, stride, pad);
         assert_close(&format!("conv2d dw {xs:?} k{k} s{stride} p{pad}"), &dw.to_vec(), &want, 1e-4, 1e-4);
     }
@@ -272,7 +272,7 @@ fn convolutions_past_the_binding_limit_run_in_batch_pieces() {
     let want = cpu::conv2d(&f64s(&f32s(&x)), xs, &f64s(&f32s(&w)), ws, 1, 3);
     assert_close("conv in pieces", &y.to_vec(), &want, 1e-4, 1e-4);
     // The transposed direction (the input gradient) splits the same way.
-    let g = shadergan::grad(&y, &[&xt], Some(&y.detach()), false).remove(0);
+    let g = shadergan::grad_with(&y, &[&xt], shadergan::GradOptions::default().seed(&y.detach())).remove(0);
     let want_dx = cpu::conv_transpose2d(&want, [40, 1, 64, 64], &f64s(&f32s(&w)), ws, 1, 3, 64, 64);
     assert_close("input gradient in pieces", &g.to_vec(), &want_dx, 1e-4, 1e-3);
 }
@@ -421,7 +421,7 @@ fn transposed_convolutions_by_phases_match_the_reference() {
             let z = y.conv2d(&wt, stride, pad);
             assert_eq!(z.shape(), xs, "{what}");
             let seed = common::tensor(&gpu, &xs, &x);
-            let dy = shadergan::grad(&z, &[&y], Some(&seed), false).remove(0);
+            let dy = shadergan::grad_with(&z, &[&y], shadergan::GradOptions::default().seed(&seed)).remove(0);
             assert_close(&format!("conv2d dx {what}"), &dy.to_vec(), &want, 1e-4, 1e-5);
         }
     }
@@ -487,7 +487,9 @@ fn convolutions_as_implicit_products_match_the_reference() {
             };
             let dy = f64s(&f32s(&uniform(&mut rng, ys.iter().product(), -1.0, 1.0)));
             let dy_t = common::tensor(&gpu, &ys, &dy);
-            let (dw, used) = profiled(&gpu, || shadergan::grad(&y, &[&wt], Some(&dy_t), false).remove(0).to_vec());
+            let (dw, used) = profiled(&gpu, || {
+                shadergan::grad_with(&y, &[&wt], shadergan::GradOptions::default().seed(&dy_t)).remove(0).to_vec()
+            });
             assert_eq!(took_implicit_dw(&used), implicit_dw, "{what} (weight gradient): {used:?}");
             let want_dw = cpu::conv2d_weight_grad(&x, xs, &dy, ys, k, k, 2, pad);
             assert_close(&format!("conv2d dw {what}"), &dw, &want_dw, 1e-4, 1e-4);
@@ -500,7 +502,8 @@ fn convolutions_as_implicit_products_match_the_reference() {
             let t = zt.conv_transpose2d(&wt, 2, pad, xs[2] - ((zs[2] - 1) * 2 + k - 2 * pad));
             assert_eq!(t.shape(), xs, "{what}");
             let seed = common::tensor(&gpu, &xs, &x);
-            let (grads, used) = profiled(&gpu, || shadergan::grad(&t, &[&zt, &wt], Some(&seed), false));
+            let (grads, used) =
+                profiled(&gpu, || shadergan::grad_with(&t, &[&zt, &wt], shadergan::GradOptions::default().seed(&seed)));
             assert_eq!(took_implicit(&used), implicit, "{what} (transposed): {used:?}");
             assert_eq!(took_implicit_dw(&used), implicit_dw, "{what} (transposed): {used:?}");
             let want_dz = cpu::conv2d(&x, xs, &w, ws, 2, pad);

@@ -67,7 +67,7 @@ fn r1_gradient_with_respect_to_the_critic_matches_nested_finite_differences() {
         let d = Sequential::default().push(hidden).then(Layer::Tanh).push(out);
         let penalty = gradient_norm_penalty(|x| d.forward(x, Mode::Train), &tensor(&gpu, &[n, i], &x));
         let params = d.parameters();
-        let got: Vec<f32> = grad(&penalty, &params, None, false).iter().flat_map(|g| g.to_vec()).collect();
+        let got: Vec<f32> = grad(&penalty, &params).iter().flat_map(|g| g.to_vec()).collect();
 
         let xs: Vec<Vec<f64>> = x.chunks(i).map(|r| r.to_vec()).collect();
         let theta: Vec<f64> = w.iter().chain(&b).chain(&v).copied().chain([c]).collect();
@@ -257,7 +257,7 @@ fn spectral_norm_finds_the_largest_singular_value_and_its_gradient_matches_diffe
     let y = sn.forward(&tensor(&gpu, &[n, i], &x), Mode::Eval);
     let total = y.mul(&tensor(&gpu, &[n, o], &r)).sum_all();
     let weight = sn.named_tensors().remove(0).1;
-    let got = grad(&total, &[&weight], None, false).remove(0).to_vec();
+    let got = grad(&total, &[&weight]).remove(0).to_vec();
     assert_close("d/dW through spectral norm", &got, &finite_diff(&w, loss, 1e-5), 1e-3, 1e-5);
 }
 
@@ -352,7 +352,7 @@ fn diffaugment_matches_its_reference_passes_gradients_and_trains() {
             assert_close(&format!("{words} on {n}x{c}x{s}x{s}"), &y.to_vec(), &want, 1e-5, 1e-6);
             // d/dx of Σ r ⊙ augment(x) against finite differences of the reference.
             let r = uniform(&mut rng, y.numel(), -1.0, 1.0);
-            let got = grad(&y.mul(&tensor(&gpu, y.shape(), &r)).sum_all(), &[&xt], None, false).remove(0).to_vec();
+            let got = grad(&y.mul(&tensor(&gpu, y.shape(), &r)).sum_all(), &[&xt]).remove(0).to_vec();
             let loss =
                 |x: &[f64]| augment_reference(x, [n, c, s], p, &draws).iter().zip(&r).map(|(a, b)| a * b).sum::<f64>();
             assert_close(&format!("d/dx {words}"), &got, &finite_diff(&x, loss, 1e-4), 1e-4, 1e-5);

@@ -55,7 +55,7 @@ fn a_users_layer_gets_names_parameters_and_gradients_beside_built_in_ones() {
     assert_close("Linear -> ScaleShift -> Tanh", &y.to_vec(), &want, 1e-5, 1e-6);
     // The custom layer's parameter gets its gradient through the Sequential.
     let params = net.parameters();
-    let grads = grad(&y.sum_all(), &params, None, false);
+    let grads = grad(&y.sum_all(), &params);
     let g_scale = grads[2].to_vec();
     for j in 0..3 {
         let want: f64 = (0..2)

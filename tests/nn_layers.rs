@@ -8,7 +8,7 @@ use shadergan::nn::{loss, BatchNorm, InstanceNorm, LayerNorm, Mode, Module};
 use shadergan::optim::{clip_weights, Adam, Optimizer, RmsProp, Sgd};
 use shadergan::reference as cpu;
 use shadergan::tensor::UnaryOp;
-use shadergan::{grad, Tensor};
+use shadergan::{grad, grad_with, GradOptions, Tensor};
 
 #[test]
 fn batch_norm_train_eval_and_running_statistics() {
@@ -71,7 +71,7 @@ fn batch_norm_gradients_at_training_sizes() {
         bn.bias.assign(&f32s(&beta));
         let xt = common::tensor(&gpu, &[n, c, s], &x).requires_grad();
         let loss = bn.forward(&xt, Mode::Train).square().sum_all();
-        let g = grad(&loss, &[&xt, &bn.weight, &bn.bias], None, false);
+        let g = grad(&loss, &[&xt, &bn.weight, &bn.bias]);
         let (y, _, _) = cpu::batch_norm_train(&x, n, c, s, &gamma, &beta, 1e-5);
         let count = (n * s) as f64;
         let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
@@ -108,7 +108,7 @@ fn batch_norm_gradients() {
         bn.bias.assign(&f32s(&beta));
         let xt = common::tensor(&gpu, &shape, &x).requires_grad();
         let loss = bn.forward(&xt, Mode::Train).square().sum_all();
-        let g = grad(&loss, &[&xt, &bn.weight, &bn.bias], None, false);
+        let g = grad(&loss, &[&xt, &bn.weight, &bn.bias]);
         let f = |x: &[f64], gm: &[f64], bt: &[f64]| sum_sq(&cpu::batch_norm_train(x, n, c, s, gm, bt, 1e-5).0);
         let what = |name: &str| format!("bn {name} {shape:?}");
         assert_close(&what("dx"), &g[0].to_vec(), &finite_diff(&x, |v| f(v, &gamma, &beta), 1e-6), 2e-3, 2e-4);
@@ -134,7 +134,7 @@ fn layer_and_instance_norm_forward_and_gradients() {
     let xt = common::tensor(&gpu, &shape, &x).requires_grad();
     let y = ln.forward(&xt);
     assert_close("layer norm", &y.to_vec(), &ln_ref(&x, &w, &b), 1e-4, 1e-4);
-    let g = grad(&y.square().sum_all(), &[&xt, &ln.weight, &ln.bias], None, false);
+    let g = grad(&y.square().sum_all(), &[&xt, &ln.weight, &ln.bias]);
     assert_close("ln dx", &g[0].to_vec(), &finite_diff(&x, |v| sum_sq(&ln_ref(v, &w, &b)), 1e-6), 2e-3, 2e-4);
     assert_close("ln dw", &g[1].to_vec(), &finite_diff(&w, |v| sum_sq(&ln_ref(&x, v, &b)), 1e-6), 2e-3, 2e-4);
     assert_close("ln db", &g[2].to_vec(), &finite_diff(&b, |v| sum_sq(&ln_ref(&x, &w, v)), 1e-6), 2e-3, 2e-4);
@@ -152,7 +152,7 @@ fn layer_and_instance_norm_forward_and_gradients() {
     };
     let y = inn.forward(&xt);
     assert_close("instance norm", &y.to_vec(), &in_ref(&x), 1e-4, 1e-4);
-    let g = grad(&y.square().sum_all(), &[&xt], None, false);
+    let g = grad(&y.square().sum_all(), &[&xt]);
     assert_close("in dx", &g[0].to_vec(), &finite_diff(&x, |v| sum_sq(&in_ref(v)), 1e-6), 2e-3, 2e-4);
 }
 
@@ -172,7 +172,7 @@ fn losses_match_formulas_and_gradients() {
     let l = loss::bce_with_logits(&lt, &tt);
     assert!(l.item().is_finite());
     assert_close("bce", &[l.item()], &[bce_stable(&logits)], 1e-5, 1e-6);
-    let g = grad(&l, &[&lt], None, false).remove(0);
+    let g = grad(&l, &[&lt]).remove(0);
     let small: Vec<f64> = logits[..n - 3].to_vec();
     let fd = finite_diff(
         &logits,
@@ -197,7 +197,7 @@ fn losses_match_formulas_and_gradients() {
         [("mse", loss::mse(&xt, &tt), &mse as &dyn Fn(&[f64]) -> f64), ("l1", loss::l1(&xt, &tt), &l1)]
     {
         assert_close(name, &[got.item()], &[f(&x)], 1e-5, 1e-6);
-        let g = grad(&got, &[&xt], None, false).remove(0);
+        let g = grad(&got, &[&xt]).remove(0);
         assert_close(&format!("{name} grad"), &g.to_vec(), &finite_diff(&x, f, 1e-6), 1e-3, 1e-5);
     }
     let w = loss::wasserstein_mean(&xt);
@@ -221,7 +221,7 @@ fn losses_match_formulas_and_gradients() {
     let zt = common::tensor(&gpu, &[rows, k], &z).requires_grad();
     let l = loss::softmax_cross_entropy(&zt, &common::tensor(&gpu, &[rows, k], &onehot));
     assert_close("softmax ce", &[l.item()], &[ce(&z)], 1e-5, 1e-5);
-    let g = grad(&l, &[&zt], None, false).remove(0);
+    let g = grad(&l, &[&zt]).remove(0);
     assert_close("softmax ce grad", &g.to_vec(), &finite_diff(&z, ce, 1e-6), 1e-3, 1e-5);
 }
 
@@ -347,7 +347,7 @@ fn gradient_penalty_second_order_is_exact() {
     assert_close("penalty value", &[penalty.item()], &[critic.penalty(&x_hat, batch)], 2e-3, 1e-5);
 
     let refs: Vec<&Tensor> = leaves.iter().collect();
-    let grads = grad(&penalty, &refs, None, false);
+    let grads = grad(&penalty, &refs);
     for (i, g) in grads.iter().enumerate() {
         let fd = finite_diff(
             &params[i],
@@ -388,7 +388,7 @@ fn one_hot_and_embedding_pick_rows_and_route_gradients() {
         assert_eq!(&got[i * 3..i * 3 + 3], &table[l as usize * 3..l as usize * 3 + 3]);
     }
     // d/dW sum(out^2) = 2 * (number of uses of the row) * row; unused rows get zero.
-    let g = grad(&out.square().sum_all(), &[&emb.weight], None, false).remove(0).to_vec();
+    let g = grad(&out.square().sum_all(), &[&emb.weight]).remove(0).to_vec();
     let uses = [1.0, 0.0, 2.0, 0.0, 1.0];
     let want: Vec<f64> = (0..15).map(|i| 2.0 * uses[i / 3] * table[i] as f64).collect();
     assert_close("embedding grad", &g, &want, 1e-5, 1e-6);
@@ -423,7 +423,7 @@ fn conv_layers_with_bias_match_reference_gradients() {
             y.iter().enumerate().map(|(i, v)| v + b[(i / spatial) % 3]).collect()
         };
         assert_close(&format!("{name} forward"), &y.to_vec(), &f(&x, &wv, &bv), 1e-4, 1e-5);
-        let g = grad(&y.square().sum_all(), &[&xt, w, b], None, false);
+        let g = grad(&y.square().sum_all(), &[&xt, w, b]);
         assert_close(
             &format!("{name} dx"),
             &g[0].to_vec(),
@@ -492,8 +492,8 @@ fn batch_norm_with_a_fused_activation_matches_the_separate_layers() {
             }
             let s = common::tensor(&gpu, &shape, &seed);
             let Layer::BatchNorm(bn) = &fused_net.layers[0] else { unreachable!() };
-            let gf = grad(&fused, &[&x, &bn.weight, &bn.bias], Some(&s), create_graph);
-            let ga = grad(&apart, &[&x, &apart_bn.weight, &apart_bn.bias], Some(&s), create_graph);
+            let gf = grad_with(&fused, &[&x, &bn.weight, &bn.bias], options(&s, create_graph));
+            let ga = grad_with(&apart, &[&x, &apart_bn.weight, &apart_bn.bias], options(&s, create_graph));
             for (name, (f, a)) in ["dx", "dgamma", "dbeta"].iter().zip(gf.iter().zip(&ga)) {
                 let label = format!("{what} {name} create_graph={create_graph}");
                 assert_close(&label, &f.to_vec(), &f64s(&a.to_vec()), 1e-4, 1e-5);
@@ -565,12 +565,22 @@ fn convolution_with_a_fused_activation_matches_the_separate_layers() {
         let mut wrt = vec![&x, &weight];
         wrt.extend(b.as_ref());
         for create_graph in [false, true] {
-            let gf = grad(&fused, &wrt, Some(&seed), create_graph);
-            let ga = grad(&apart, &wrt, Some(&seed), create_graph);
+            let gf = grad_with(&fused, &wrt, options(&seed, create_graph));
+            let ga = grad_with(&apart, &wrt, options(&seed, create_graph));
             for (i, (f, a)) in gf.iter().zip(&ga).enumerate() {
                 let label = format!("{what} d/d input {i} create_graph={create_graph}");
                 assert_close(&label, &f.to_vec(), &f64s(&a.to_vec()), 1e-4, 1e-5);
             }
         }
+    }
+}
+
+/// A backward pass seeded with `seed`, recording its graph when `create_graph`.
+fn options(seed: &Tensor, create_graph: bool) -> GradOptions<'_> {
+    let seeded = GradOptions::default().seed(seed);
+    if create_graph {
+        seeded.create_graph()
+    } else {
+        seeded
     }
 }

@@ -68,7 +68,7 @@ impl Classifier {
             let (pixels, y) = sampler.next_batch(data, batch);
             let x = Tensor::from_vec(&gpu, &[batch, data.channels, data.size, data.size], &pixels);
             let l = loss::softmax_cross_entropy(&self.logits(&x, Mode::Train), &one_hot(&gpu, &y, self.classes));
-            let grads = grad(&l, &params, None, false);
+            let grads = grad(&l, &params);
             opt.step(&params, &grads);
             if step % 20 == 0 || step + 1 == steps {
                 let v = l.item();

@@ -2,9 +2,9 @@
 //! for the BCE losses, critic values for WGAN, regression outputs for least squares.
 
 use crate::config::GanLoss;
-use crate::grad;
 use crate::nn::loss::{bce_with_logits, mse};
 use crate::tensor::Tensor;
+use crate::{grad_with, GradOptions};
 
 /// D's loss on a real and a (detached) fake batch. `real_label` < 1 is one-sided label
 /// smoothing: only the real target moves; the fake target stays 0.
@@ -55,7 +55,7 @@ pub fn generator_loss(kind: GanLoss, fake: &Tensor) -> Tensor {
 pub fn gradient_norm_penalty(critic: impl Fn(&Tensor) -> Tensor, x: &Tensor) -> Tensor {
     let b = x.shape()[0];
     let x = x.detach().requires_grad();
-    let g = grad(&critic(&x).sum_all(), &[&x], None, true).remove(0);
+    let g = grad_with(&critic(&x).sum_all(), &[&x], GradOptions::default().create_graph()).remove(0);
     g.reshape(&[b, x.numel() / b]).square().sum(&[1], false).mean_all()
 }
 
@@ -70,7 +70,7 @@ pub fn gradient_penalty(critic: impl Fn(&Tensor) -> Tensor, real: &Tensor, fake:
     let e = Tensor::from_vec(real.gpu(), &shape, eps);
     let x_hat = real.detach().mul(&e).add(&fake.detach().mul(&e.affine(-1.0, 1.0))).detach().requires_grad();
     let scores = critic(&x_hat);
-    let g = grad(&scores.sum_all(), &[&x_hat], None, true).remove(0);
+    let g = grad_with(&scores.sum_all(), &[&x_hat], GradOptions::default().create_graph()).remove(0);
     let norms = g.reshape(&[b, real.numel() / b]).square().sum(&[1], false).add_scalar(1e-12).sqrt();
     norms.add_scalar(-1.0).square().mean_all()
 }

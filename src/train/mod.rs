@@ -400,7 +400,7 @@ impl GanTrainer {
     /// Gradients of `loss` for `params`, plus historical averaging's 2λ(θ - θ̄) when enabled
     /// (`offset` locates these parameters' running means in `history`).
     fn with_history(&self, loss: &Tensor, params: &[Tensor], offset: usize) -> Vec<Tensor> {
-        let grads = grad(loss, params, None, false);
+        let grads = grad(loss, params);
         let lambda = self.config.train.historical_averaging;
         if lambda == 0.0 {
             return grads;

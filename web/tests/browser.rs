@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shadergan::reference as cpu;
 use shadergan::train::codes::generate_async;
-use shadergan::{grad, Gpu, GpuOptions, Tensor};
+use shadergan::{grad, grad_with, Gpu, GpuOptions, GradOptions, Tensor};
 use shadergan_web::{Sampler, Session};
 use wasm_bindgen_test::*;
 
@@ -115,9 +115,9 @@ async fn second_order_gradients_match_finite_differences() {
     let xt = tensor(&gpu, &[dims.0, dims.1], &x).requires_grad();
     let wt = tensor(&gpu, &[dims.1, dims.2], &w).requires_grad();
     let y = xt.matmul(&wt).tanh().sum_all();
-    let gx = grad(&y, &[&xt], None, true).remove(0);
+    let gx = grad_with(&y, &[&xt], GradOptions::default().create_graph()).remove(0);
     let gp = gx.mul(&gx).sum_all();
-    let got = grad(&gp, &[&wt], None, false).remove(0).to_vec_async().await;
+    let got = grad(&gp, &[&wt]).remove(0).to_vec_async().await;
     let want = finite_diff(&w, |w| penalty_f64(&x, w, dims), 1e-5);
     assert_close("d gp / dW", &got, &want, 2e-3, 2e-3);
 }
