@@ -1,6 +1,6 @@
 //! The codebase's own rules that a reader would otherwise have to police: no source file over
-//! 600 lines (split a module by what it does before it grows past that), and no short-circuit
-//! operators in kernels.
+//! 600 lines (split a module by what it does before it grows past that), no short-circuit
+//! operators in kernels, and imports that run one way through the library's layers.
 
 use std::path::{Path, PathBuf};
 
@@ -111,4 +111,140 @@ fn the_mixing_check_tells_parenthesised_operands_apart() {
     assert!(mixes_bitwise_operators("return q & m + 1u;"));
     assert!(!mixes_bitwise_operators("let ok = a & (x >= 0) & (x < w);"));
     assert!(!mixes_bitwise_operators("let v = textureLoad(t, vec2<u32>(q & ((1u << s) - 1u), q >> s));"));
+}
+
+/// The library's layers, lowest first: a module may import from layers below its own, never
+/// from its own or above (tensor and autograd, a tensor recording its op, excepted). data and
+/// viz sit at the bottom, config above them, then the device, tensors, layers, networks, the
+/// training engine, what is built on it, and the tasks the CLI runs.
+const LAYERS: [(&str, u8); 19] = [
+    ("data", 0),
+    ("viz", 0),
+    ("config", 1),
+    ("gpu", 2),
+    ("tensor", 3),
+    ("autograd", 3),
+    ("reference", 4),
+    ("nn", 4),
+    ("optim", 4),
+    ("checkpoint", 5),
+    ("models", 6),
+    ("train", 7),
+    ("cyclegan", 8),
+    ("control", 8),
+    ("eval", 8),
+    ("distributed", 8),
+    ("toy", 8),
+    ("mixture", 8),
+    ("tasks", 9),
+];
+
+/// Imports that run against the layers today, each closing an import cycle that issue 28's
+/// layering removes. The list may only shrink: a new one fails the test, and so does one that
+/// is gone but still listed.
+const KNOWN_UPWARD: [(&str, &str); 7] = [
+    ("config", "train"),   // train::augment::Policy, parsed by the config
+    ("gpu", "checkpoint"), // the pipeline cache's atomic writes
+    ("gpu", "tensor"),     // wgsl_enum generates WGSL from tensor's enums
+    ("tensor", "train"),   // tensor/collective implements train::Collective
+    ("viz", "checkpoint"), // atomic PNG writes
+    ("train", "cyclegan"), // train::run builds the CycleGAN family
+    ("train", "tasks"),    // train::run calls into tasks
+];
+
+/// The top-level modules each library module names through `crate::` (single and grouped
+/// imports, and paths in code), comments aside.
+fn module_imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut edges = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+        let rel = file.strip_prefix(&src).unwrap();
+        let first = rel.iter().next().unwrap().to_str().unwrap();
+        if ["main.rs", "lib.rs", "cli"].contains(&first) {
+            continue; // the binary, and the crate root's re-exports
+        }
+        let module = first.trim_end_matches(".rs").to_string();
+        let code: String = std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut named = Vec::new();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // Grouped: the first segment of each item at the group's own depth.
+                let (mut depth, mut item_start) = (1, 0);
+                for (i, c) in group.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' | ',' if depth == 1 => {
+                            named.push(first_segment(&group[item_start..i]));
+                            item_start = i + 1;
+                            if c == '}' {
+                                break;
+                            }
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+            } else {
+                named.push(first_segment(rest));
+            }
+        }
+        let known: Vec<&str> = LAYERS.iter().map(|(m, _)| *m).collect();
+        for target in named {
+            if target != module && known.contains(&target.as_str()) {
+                edges.entry(module.clone()).or_default().insert(target);
+            }
+        }
+    }
+    edges
+}
+
+fn first_segment(path: &str) -> String {
+    path.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
+}
+
+#[test]
+fn imports_run_down_the_layers_and_no_new_cycle_appears() {
+    let rank = |m: &str| LAYERS.iter().find(|(name, _)| *name == m).map(|(_, r)| *r);
+    let edges = module_imports();
+    let mut unknown_modules = Vec::new();
+    let mut upward = Vec::new();
+    for (from, targets) in &edges {
+        let Some(from_rank) = rank(from) else {
+            unknown_modules.push(from.clone());
+            continue;
+        };
+        for to in targets {
+            let allowed = rank(to).unwrap() < from_rank || [from.as_str(), to.as_str()] == ["autograd", "tensor"];
+            let allowed = allowed || [from.as_str(), to.as_str()] == ["tensor", "autograd"];
+            if !allowed {
+                upward.push((from.as_str(), to.as_str()));
+            }
+        }
+    }
+    assert!(unknown_modules.is_empty(), "modules missing from LAYERS (give each its layer): {unknown_modules:?}");
+    let new: Vec<_> = upward.iter().filter(|e| !KNOWN_UPWARD.contains(e)).collect();
+    assert!(
+        new.is_empty(),
+        "imports against the layers (from -> to), each a possible import cycle: {new:?}; \
+         move the item down to the layer that needs it, or the user up (LAYERS lists the order)"
+    );
+    let gone: Vec<_> = KNOWN_UPWARD.iter().filter(|e| !upward.contains(e)).collect();
+    assert!(gone.is_empty(), "these upward imports are gone: remove them from KNOWN_UPWARD: {gone:?}");
+}
+
+#[test]
+fn the_import_scan_reads_single_grouped_and_nested_imports() {
+    assert_eq!(first_segment(" nn::{Module, Sequential}"), "nn");
+    let edges = module_imports();
+    assert!(edges["train"].contains("models") && edges["train"].contains("nn"), "{:?}", edges["train"]);
+    assert!(edges["autograd"].contains("tensor") && edges["tensor"].contains("autograd"));
+    assert!(!edges.contains_key("data") || edges["data"].is_empty(), "data imports nothing of the crate");
 }
