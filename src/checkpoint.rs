@@ -139,11 +139,15 @@ pub type Loaded = (HashMap<String, HostTensor>, HashMap<String, String>);
 
 /// Reads a safetensors file, checking every tensor's shape against its data.
 pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
+    parse(&read_file(path)?, path)
+}
+
+/// A checkpoint file's bytes, or an error naming the file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
     if !path.exists() {
         return Err(invalid(path, "no such file"));
     }
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    parse(&bytes, path)
+    std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
 }
 
 /// Safetensors bytes read as [`load`] reads a file (`path` names them in errors).

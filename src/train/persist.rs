@@ -115,11 +115,7 @@ impl Trainable for GanTrainer {
 /// embedded config describes is checked against the weights the file holds before it is built,
 /// so a small file cannot make the loader allocate a huge network.
 pub fn load_generator(gpu: &Gpu, path: &Path) -> Result<(Config, Sequential), CheckpointError> {
-    if !path.exists() {
-        return Err(CheckpointError::Invalid { path: path.to_path_buf(), problem: "no such file".into() });
-    }
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    generator_from_bytes(gpu, &bytes, path)
+    generator_from_bytes(gpu, &crate::checkpoint::read_file(path)?, path)
 }
 
 /// [`load_generator`] from a model.safetensors file's bytes (a browser's opened file); `path`
@@ -138,10 +134,9 @@ pub fn generator_from_bytes(gpu: &Gpu, bytes: &[u8], path: &Path) -> Result<(Con
     let config = Config::parse(&text, path).map_err(|e| invalid(format!("embedded config: {e}")))?;
     let m = &config.model;
     let (size, ch) = (config.data.image_size, config.data.channels);
-    let needed = dcgan::generator_weight_count(m.latent_dim + super::codes::g_extra(&config), m.g_width, ch, size);
-    check_holds(&tensors, "generator", needed, path)?;
-    let per_image =
-        dcgan::generator_largest_activation(m.latent_dim + super::codes::g_extra(&config), m.g_width, ch, size);
+    let inputs = m.latent_dim + super::codes::g_extra(&config);
+    check_holds(&tensors, "generator", dcgan::generator_weight_count(inputs, m.g_width, ch, size), path)?;
+    let per_image = dcgan::generator_largest_activation(inputs, m.g_width, ch, size);
     check_fits_device(gpu, &tensors, per_image * super::codes::GENERATE_CHUNK as u128, path)?;
     let g = super::build_generator(gpu, &config, &mut ChaCha8Rng::seed_from_u64(0));
     // The moving average of G's weights when the run kept one: what its samples showed.
